@@ -1,0 +1,123 @@
+// Package config defines apoyo's configuration: one struct whose every field
+// is documented with its default, loaded through viper from a YAML file,
+// APOYO_* environment variables and command-line flags (flags win over the
+// environment, which wins over the file, which wins over the defaults), and
+// validated up front so a wrong value stops the program with a message that
+// names the key and what is allowed.
+package config
+
+// Config is the whole of apoyo's configuration. The mapstructure tag is the
+// key in YAML (nested with dots: database.url) and, upper-cased with dots as
+// underscores, the environment variable (APOYO_DATABASE_URL).
+type Config struct {
+	// DataDir holds everything the embedded local stack keeps between runs:
+	// the PostgreSQL cluster, the Temporal SQLite file, generated keys and
+	// the stack's address file. Default ".apoyo".
+	DataDir string `mapstructure:"data_dir" validate:"required"`
+
+	Database DatabaseConfig `mapstructure:"database"`
+	Temporal TemporalConfig `mapstructure:"temporal"`
+	Dev      DevConfig      `mapstructure:"dev"`
+	Ledger   LedgerConfig   `mapstructure:"ledger"`
+	PII      PIIConfig      `mapstructure:"pii"`
+	Log      LogConfig      `mapstructure:"log"`
+}
+
+// DatabaseConfig says where the PostgreSQL database is.
+type DatabaseConfig struct {
+	// URL is a PostgreSQL connection string (postgres://user:pass@host/db).
+	// Empty means: use the local stack that `apoyo dev` runs in DataDir, or
+	// start a private cluster there. Default "".
+	URL string `mapstructure:"url" secret:"true" validate:"omitempty,postgres_url"`
+	// MaxConns caps the connection pool of one apoyo process. Default 16.
+	MaxConns int32 `mapstructure:"max_conns" validate:"min=2,max=1000"`
+}
+
+// TemporalConfig says where the Temporal frontend is and which namespace
+// and task queue apoyo uses.
+type TemporalConfig struct {
+	// Address is the Temporal frontend host:port. Empty means the local
+	// stack's (`apoyo dev`). Default "".
+	Address string `mapstructure:"address" validate:"omitempty,hostname_port"`
+	// Namespace apoyo's workflows run in. Default "apoyo".
+	Namespace string `mapstructure:"namespace" validate:"required,max=200"`
+	// TaskQueue the worker polls. Default "apoyo".
+	TaskQueue string `mapstructure:"task_queue" validate:"required,max=200"`
+}
+
+// DevConfig shapes the embedded local stack run by `apoyo dev` and the demo.
+type DevConfig struct {
+	// TemporalPort is the frontend gRPC port of the embedded Temporal
+	// server. Default 7233.
+	TemporalPort int `mapstructure:"temporal_port" validate:"min=1,max=65535"`
+	// UIPort is the port of the embedded Temporal Web UI; 0 disables it.
+	// Default 8233.
+	UIPort int `mapstructure:"ui_port" validate:"min=0,max=65535"`
+	// PostgresPort is the port of the private PostgreSQL cluster; 0 picks a
+	// free port on first start and keeps it. Default 0.
+	PostgresPort int `mapstructure:"postgres_port" validate:"min=0,max=65535"`
+	// PostgresBinDir is where initdb and pg_ctl are; empty searches PATH and
+	// /usr/lib/postgresql/*/bin. Default "".
+	PostgresBinDir string `mapstructure:"postgres_bin_dir"`
+}
+
+// LedgerConfig tunes the ledger's batching writer.
+type LedgerConfig struct {
+	// BatchSize is the most transfers the writer commits in one database
+	// transaction. Bigger batches amortise the hot budget row's lock and the
+	// commit; smaller ones cut latency. Default 512.
+	BatchSize int `mapstructure:"batch_size" validate:"min=1,max=10000"`
+	// Writers is the number of batching writers per process. They serialise
+	// on the journal's hash chain, so more than one only overlaps network
+	// round trips. Default 1.
+	Writers int `mapstructure:"writers" validate:"min=1,max=16"`
+}
+
+// PIIConfig holds the keys that protect personal data.
+type PIIConfig struct {
+	// Keys are the AES-256 keys as "id:base64,id2:base64"; the active one
+	// encrypts, all decrypt (rotation). Empty means the local stack's
+	// generated keys in DataDir. Default "".
+	Keys string `mapstructure:"keys" secret:"true"`
+	// ActiveKey is the id of the key that encrypts new data. Default "".
+	ActiveKey string `mapstructure:"active_key"`
+	// IndexKey is the base64 HMAC key of the blind indexes used for
+	// de-duplication. Default "" (the local stack's).
+	IndexKey string `mapstructure:"index_key" secret:"true"`
+}
+
+// LogConfig shapes apoyo's own logs (never containing personal data).
+type LogConfig struct {
+	// Level is one of debug, info, warn, error. Default "info".
+	Level string `mapstructure:"level" validate:"oneof=debug info warn error"`
+	// Format is text or json. Default "text".
+	Format string `mapstructure:"format" validate:"oneof=text json"`
+}
+
+// Default returns the configuration with every default filled in. It is the
+// one place defaults live.
+func Default() Config {
+	return Config{
+		DataDir: ".apoyo",
+		Database: DatabaseConfig{
+			MaxConns: 16,
+		},
+		Temporal: TemporalConfig{
+			Namespace: "apoyo",
+			TaskQueue: "apoyo",
+		},
+		Dev: DevConfig{
+			TemporalPort: 7233,
+			UIPort:       8233,
+		},
+		Ledger: LedgerConfig{
+			BatchSize: 512,
+			Writers:   1,
+		},
+		Log: LogConfig{
+			Level:  "info",
+			Format: "text",
+		},
+	}
+}
+

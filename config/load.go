@@ -1,0 +1,254 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/apoyo-cdmx/apoyo"
+)
+
+// DefaultFile is read when --config is not given and the file exists.
+const DefaultFile = "apoyo.yaml"
+
+// EnvPrefix prefixes every environment variable apoyo reads.
+const EnvPrefix = "APOYO"
+
+// Load builds the effective configuration. file is the --config value ("" =
+// DefaultFile if present); flags are bound by their names, which must equal
+// config keys (e.g. a flag "database.url" or one registered with FlagKeys).
+func Load(file string, flags *pflag.FlagSet, flagKeys map[string]string) (Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+
+	// Defaults are registered key by key so that AutomaticEnv sees every
+	// key when unmarshalling, even ones absent from the file.
+	for key, val := range flatten(Default()) {
+		v.SetDefault(key, val)
+	}
+
+	if file == "" {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			file = DefaultFile
+		}
+	}
+	if file != "" {
+		v.SetConfigFile(file)
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, apoyo.Errorf(apoyo.EINVALID, "config.file", "reading config file %s: %v", file, err)
+		}
+		if err := checkUnknownKeys(v); err != nil {
+			return Config{}, err
+		}
+	}
+
+	if flags != nil {
+		for flagName, key := range flagKeys {
+			if f := flags.Lookup(flagName); f != nil {
+				if err := v.BindPFlag(key, f); err != nil {
+					return Config{}, err
+				}
+			}
+		}
+	}
+
+	var cfg Config
+	if err := v.Unmarshal(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		mapstructure.StringToTimeDurationHookFunc(),
+	)), func(dc *mapstructure.DecoderConfig) { dc.ErrorUnused = false }); err != nil {
+		return Config{}, apoyo.Errorf(apoyo.EINVALID, "config.decode", "%v", err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// checkUnknownKeys refuses keys in the file that no field reads: a typo
+// would otherwise be silently ignored.
+func checkUnknownKeys(v *viper.Viper) error {
+	known := flatten(Default())
+	var unknown []string
+	for _, k := range v.AllKeys() {
+		if _, ok := known[k]; !ok {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return apoyo.Errorf(apoyo.EINVALID, "config.unknown_key", "unknown configuration key(s) in file: %s", strings.Join(unknown, ", "))
+	}
+	return nil
+}
+
+var validate = func() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		return strings.Split(f.Tag.Get("mapstructure"), ",")[0]
+	})
+	_ = v.RegisterValidation("postgres_url", func(fl validator.FieldLevel) bool {
+		u, err := url.Parse(fl.Field().String())
+		return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql")
+	})
+	return v
+}()
+
+// Validate checks every field and returns an *apoyo.Error naming the first
+// offending key and what it allows.
+func (c Config) Validate() error {
+	err := validate.Struct(c)
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return err
+	}
+	msgs := make([]string, 0, len(verrs))
+	first := ""
+	for _, fe := range verrs {
+		// Namespace is "Config.database.url": drop the struct name.
+		key := fe.Namespace()
+		if i := strings.IndexByte(key, '.'); i >= 0 {
+			key = key[i+1:]
+		}
+		if first == "" {
+			first = key
+		}
+		msgs = append(msgs, fmt.Sprintf("%s (env %s): %s", key, EnvName(key), allowed(fe)))
+	}
+	e := apoyo.Errorf(apoyo.EINVALID, "config.invalid", "invalid configuration: %s", strings.Join(msgs, "; "))
+	e.Field = first
+	return e
+}
+
+// EnvName is the environment variable that sets key.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+func allowed(fe validator.FieldError) string {
+	got := fmt.Sprintf("%v", fe.Value())
+	if isSecretKey(fe.Namespace()) {
+		got = "(hidden)"
+	}
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "oneof":
+		return fmt.Sprintf("must be one of [%s], got %q", fe.Param(), got)
+	case "min":
+		return fmt.Sprintf("must be at least %s, got %s", fe.Param(), got)
+	case "max":
+		return fmt.Sprintf("must be at most %s, got %s", fe.Param(), got)
+	case "hostname_port":
+		return fmt.Sprintf("must be host:port, got %q", got)
+	case "postgres_url":
+		return "must be a postgres:// or postgresql:// URL"
+	}
+	return fmt.Sprintf("fails %s %s, got %q", fe.Tag(), fe.Param(), got)
+}
+
+func isSecretKey(namespace string) bool {
+	for _, k := range SecretKeys() {
+		if strings.HasSuffix(namespace, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// SecretKeys lists the keys whose values are masked when shown.
+func SecretKeys() []string {
+	var keys []string
+	walk(reflect.TypeOf(Config{}), "", func(key string, f reflect.StructField) {
+		if f.Tag.Get("secret") == "true" {
+			keys = append(keys, key)
+		}
+	})
+	return keys
+}
+
+// Keys lists every configuration key in declaration order.
+func Keys() []string {
+	var keys []string
+	walk(reflect.TypeOf(Config{}), "", func(key string, _ reflect.StructField) { keys = append(keys, key) })
+	return keys
+}
+
+func walk(t reflect.Type, prefix string, fn func(key string, f reflect.StructField)) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := strings.Split(f.Tag.Get("mapstructure"), ",")[0]
+		key := name
+		if prefix != "" {
+			key = prefix + "." + name
+		}
+		if f.Type.Kind() == reflect.Struct {
+			walk(f.Type, key, fn)
+			continue
+		}
+		fn(key, f)
+	}
+}
+
+// flatten maps every key to its value in c.
+func flatten(c Config) map[string]any {
+	out := map[string]any{}
+	var rec func(v reflect.Value, prefix string)
+	rec = func(v reflect.Value, prefix string) {
+		t := v.Type()
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := strings.Split(f.Tag.Get("mapstructure"), ",")[0]
+			key := name
+			if prefix != "" {
+				key = prefix + "." + name
+			}
+			if f.Type.Kind() == reflect.Struct {
+				rec(v.Field(i), key)
+				continue
+			}
+			out[key] = v.Field(i).Interface()
+		}
+	}
+	rec(reflect.ValueOf(c), "")
+	return out
+}
+
+// Masked returns the configuration as key → value with secrets masked, for
+// `apoyo config show`.
+func (c Config) Masked() map[string]any {
+	out := flatten(c)
+	for _, k := range SecretKeys() {
+		if s, ok := out[k].(string); ok && s != "" {
+			out[k] = maskSecret(k, s)
+		}
+	}
+	return out
+}
+
+func maskSecret(key, s string) string {
+	if strings.HasSuffix(key, "url") {
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				u.User = url.UserPassword(u.User.Username(), "xxxxx")
+			}
+			return u.Redacted()
+		}
+		return s
+	}
+	return "********"
+}

@@ -1,0 +1,198 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/shopspring/decimal"
+)
+
+// Problem is one violation Verify found.
+type Problem struct {
+	// Kind is one of: chain_break, unbalanced, too_few_postings, gap,
+	// head_mismatch, balance_mismatch, balance_rule.
+	Kind          string `json:"kind"`
+	TransactionID int64  `json:"transaction_id,omitempty"`
+	Account       string `json:"account,omitempty"`
+	Fund          string `json:"fund,omitempty"`
+	Detail        string `json:"detail"`
+}
+
+// VerifyReport is the outcome of Verify.
+type VerifyReport struct {
+	OK           bool      `json:"ok"`
+	Transactions int64     `json:"transactions"`
+	Postings     int64     `json:"postings"`
+	Balances     int64     `json:"balances"`
+	HeadHash     string    `json:"head_hash"`
+	Problems     []Problem `json:"problems,omitempty"`
+	// FirstBadTransaction is the lowest transaction id named by a problem,
+	// 0 when none is.
+	FirstBadTransaction int64 `json:"first_bad_transaction,omitempty"`
+}
+
+const maxProblems = 100
+
+// Verify re-derives everything the ledger promises from the journal: each
+// transaction balances and has two or more postings, ids run without gaps,
+// the hash chain is unbroken up to the recorded head, every balance equals
+// the sum of its postings, and every balance rule holds. It streams the
+// journal, so it runs in constant memory on any size of ledger. It does not
+// lock writers out: it reads one consistent snapshot (REPEATABLE READ).
+func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
+	rep := VerifyReport{}
+	add := func(p Problem) {
+		if len(rep.Problems) < maxProblems {
+			rep.Problems = append(rep.Problems, p)
+		}
+		if p.TransactionID != 0 && (rep.FirstBadTransaction == 0 || p.TransactionID < rep.FirstBadTransaction) {
+			rep.FirstBadTransaction = p.TransactionID
+		}
+	}
+
+	tx, err := l.pool.BeginTx(ctx, txRepeatableReadOnly)
+	if err != nil {
+		return rep, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+
+	scales := map[string]int32{}
+	{
+		rows, err := tx.Query(ctx, "SELECT code, scale FROM ledger_currencies")
+		if err != nil {
+			return rep, err
+		}
+		for rows.Next() {
+			var c string
+			var s int16
+			if err := rows.Scan(&c, &s); err != nil {
+				return rep, err
+			}
+			scales[c] = int32(s)
+		}
+		if err := rows.Err(); err != nil {
+			return rep, err
+		}
+	}
+
+	rows, err := tx.Query(ctx, `SELECT t.id, t.idempotency_key, t.request_hash, t.currency, t.description, t.metadata,
+		coalesce(t.reverses_id, 0), t.effective_at, t.prev_hash, t.hash,
+		coalesce(array_agg(p.account_id ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}'),
+		coalesce(array_agg(p.fund ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}'),
+		coalesce(array_agg(p.amount ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}')
+		FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.transaction_id = t.id
+		GROUP BY t.id ORDER BY t.id`)
+	if err != nil {
+		return rep, err
+	}
+	prev := make([]byte, 32)
+	var expectID int64 = 1
+	for rows.Next() {
+		var in chainInput
+		var prevHash, h []byte
+		var accts []int64
+		var funds []string
+		var amts []decimal.Decimal
+		var meta map[string]string
+		if err := rows.Scan(&in.ID, &in.IdempotencyKey, &in.RequestHash, &in.Currency, &in.Description, &meta,
+			&in.ReversesID, &in.EffectiveAt, &prevHash, &h, &accts, &funds, &amts); err != nil {
+			return rep, err
+		}
+		if len(meta) > 0 {
+			in.Metadata = meta
+		}
+		rep.Transactions++
+		rep.Postings += int64(len(accts))
+		if in.ID != expectID {
+			add(Problem{Kind: "gap", TransactionID: in.ID, Detail: fmt.Sprintf("expected transaction %d next, found %d: transactions are missing", expectID, in.ID)})
+		}
+		expectID = in.ID + 1
+		if len(accts) < 2 {
+			add(Problem{Kind: "too_few_postings", TransactionID: in.ID, Detail: fmt.Sprintf("%d posting(s)", len(accts))})
+		}
+		sum := decimal.Zero
+		for i := range accts {
+			in.Postings = append(in.Postings, storedPosting{AccountID: accts[i], Fund: funds[i], Amount: amts[i]})
+			sum = sum.Add(amts[i])
+		}
+		if !sum.IsZero() {
+			add(Problem{Kind: "unbalanced", TransactionID: in.ID, Detail: fmt.Sprintf("postings sum to %s, not zero", sum)})
+		}
+		if !bytes.Equal(prevHash, prev) {
+			add(Problem{Kind: "chain_break", TransactionID: in.ID, Detail: "prev_hash does not match the previous transaction's hash"})
+		}
+		want := chainHash(prevHash, &in, scales[in.Currency])
+		if !bytes.Equal(want, h) {
+			add(Problem{Kind: "chain_break", TransactionID: in.ID, Detail: "hash does not match the transaction's content: the row or its postings were changed"})
+		}
+		prev = h
+	}
+	if err := rows.Err(); err != nil {
+		return rep, err
+	}
+	rep.HeadHash = hex.EncodeToString(prev)
+
+	var headID int64
+	var headHash []byte
+	if err := tx.QueryRow(ctx, "SELECT last_id, last_hash FROM ledger_chain_head").Scan(&headID, &headHash); err != nil {
+		return rep, err
+	}
+	if headID != expectID-1 || !bytes.Equal(headHash, prev) {
+		add(Problem{Kind: "head_mismatch", TransactionID: headID, Detail: fmt.Sprintf("chain head says transaction %d, journal ends at %d (or hashes differ): the tail was removed or altered", headID, expectID-1)})
+	}
+
+	// Balances against the postings, both ways (a balance with no postings
+	// or postings with no balance row are mismatches too).
+	brows, err := tx.Query(ctx, `WITH p AS (
+			SELECT account_id, fund, sum(amount) AS net,
+			       sum(amount) FILTER (WHERE amount > 0) AS debits,
+			       -sum(amount) FILTER (WHERE amount < 0) AS credits
+			FROM ledger_postings GROUP BY account_id, fund)
+		SELECT a.code, coalesce(b.fund, p.fund), coalesce(b.balance, 0), coalesce(b.debits, 0), coalesce(b.credits, 0),
+		       CASE WHEN a.type IN ('asset', 'expense') THEN 1 ELSE -1 END * coalesce(p.net, 0),
+		       coalesce(p.debits, 0), coalesce(p.credits, 0), coalesce(b.last_transaction_id, 0)
+		FROM ledger_balances b FULL JOIN p ON p.account_id = b.account_id AND p.fund = b.fund
+		JOIN ledger_accounts a ON a.id = coalesce(b.account_id, p.account_id)
+		ORDER BY a.code, 2`)
+	if err != nil {
+		return rep, err
+	}
+	for brows.Next() {
+		var code, fund string
+		var bal, deb, cred, want, wdeb, wcred decimal.Decimal
+		var lastTx int64
+		if err := brows.Scan(&code, &fund, &bal, &deb, &cred, &want, &wdeb, &wcred, &lastTx); err != nil {
+			return rep, err
+		}
+		rep.Balances++
+		if !bal.Equal(want) || !deb.Equal(wdeb) || !cred.Equal(wcred) {
+			add(Problem{Kind: "balance_mismatch", TransactionID: lastTx, Account: code, Fund: fund,
+				Detail: fmt.Sprintf("balance %s (debits %s, credits %s) but postings give %s (debits %s, credits %s)", bal, deb, cred, want, wdeb, wcred)})
+		}
+	}
+	if err := brows.Err(); err != nil {
+		return rep, err
+	}
+
+	rrows, err := tx.Query(ctx, `SELECT a.code, b.fund, b.balance, a.min_balance, b.last_transaction_id FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
+		WHERE a.min_balance IS NOT NULL AND b.balance < a.min_balance ORDER BY a.code, b.fund`)
+	if err != nil {
+		return rep, err
+	}
+	for rrows.Next() {
+		var code, fund string
+		var bal, min decimal.Decimal
+		var lastTx int64
+		if err := rrows.Scan(&code, &fund, &bal, &min, &lastTx); err != nil {
+			return rep, err
+		}
+		add(Problem{Kind: "balance_rule", TransactionID: lastTx, Account: code, Fund: fund, Detail: fmt.Sprintf("balance %s is below the minimum %s", bal, min)})
+	}
+	if err := rrows.Err(); err != nil {
+		return rep, err
+	}
+	rep.OK = len(rep.Problems) == 0
+	return rep, nil
+}

@@ -1,0 +1,667 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo"
+)
+
+// Options tune the ledger's writer.
+type Options struct {
+	// BatchSize is the most transactions committed in one database
+	// transaction. Default 512.
+	BatchSize int
+	// Writers is the number of batching goroutines. They serialise on the
+	// chain head, so more than one only overlaps round trips. Default 1.
+	Writers int
+}
+
+// Ledger records and reads the journal. It is safe for concurrent use; many
+// processes may share one database.
+type Ledger struct {
+	pool *pgxpool.Pool
+	opts Options
+
+	reqs    chan *request
+	wg      sync.WaitGroup
+	mu      sync.RWMutex
+	closed  bool
+	scales  map[string]int32 // currency → decimals; loaded once
+	scaleMu sync.Mutex
+}
+
+type request struct {
+	tx      TransactionRequest
+	hash    []byte
+	scale   int32
+	result  chan result
+	enqueue time.Time
+}
+
+type result struct {
+	tx  Transaction
+	err error
+}
+
+// New returns a Ledger writing through pool and starts its writers; Close
+// stops them.
+func New(pool *pgxpool.Pool, opts Options) *Ledger {
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 512
+	}
+	if opts.Writers <= 0 {
+		opts.Writers = 1
+	}
+	l := &Ledger{pool: pool, opts: opts, reqs: make(chan *request, opts.BatchSize*4)}
+	for i := 0; i < opts.Writers; i++ {
+		l.wg.Add(1)
+		go l.writer()
+	}
+	return l
+}
+
+// Close stops accepting transactions, finishes those queued, and waits.
+func (l *Ledger) Close() {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.reqs)
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+// Pool is the connection pool the ledger uses.
+func (l *Ledger) Pool() *pgxpool.Pool { return l.pool }
+
+// Post records one transaction and returns it. Errors: ErrMissingKey,
+// ErrTooFewPostings, ErrNonPositiveAmount, ErrAmountPrecision,
+// ErrUnbalanced, ErrBadDirection, ErrUnknownCurrency (invalid input);
+// ErrUnknownAccount, ErrUnknownFund (not found); ErrCurrencyMismatch;
+// ErrAccountClosed, ErrIdempotencyConflict, ErrBalanceRule,
+// ErrAlreadyReversed (conflicts); ErrClosed or a wrapped database error
+// (retryable: the same request with the same key is safe to send again).
+func (l *Ledger) Post(ctx context.Context, r TransactionRequest) (Transaction, error) {
+	res := l.PostBatch(ctx, []TransactionRequest{r})
+	return res[0].Transaction, res[0].Err
+}
+
+// Result is the outcome of one request of a batch.
+type Result struct {
+	Transaction Transaction
+	Err         error
+}
+
+// PostBatch records many transactions, each succeeding or failing on its
+// own (one request's broken rule does not fail the others). Results are in
+// request order; errors are those of Post.
+func (l *Ledger) PostBatch(ctx context.Context, rs []TransactionRequest) []Result {
+	out := make([]Result, len(rs))
+	reqs := make([]*request, len(rs))
+	for i := range rs {
+		r := rs[i]
+		scale, err := l.scale(ctx, r.Currency)
+		if err == nil {
+			err = validate(&r, scale)
+		}
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		reqs[i] = &request{tx: r, hash: requestHash(&r, scale), scale: scale, result: make(chan result, 1), enqueue: time.Now()}
+	}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		for i := range out {
+			if out[i].Err == nil {
+				out[i].Err = ErrClosed
+			}
+		}
+		return out
+	}
+	for _, q := range reqs {
+		if q != nil {
+			l.reqs <- q
+		}
+	}
+	l.mu.RUnlock()
+	for i, q := range reqs {
+		if q == nil {
+			continue
+		}
+		select {
+		case res := <-q.result:
+			out[i] = Result{Transaction: res.tx, Err: res.err}
+		case <-ctx.Done():
+			// The request may still commit; the caller retries with the
+			// same key and gets the recorded transaction back.
+			out[i].Err = ctx.Err()
+		}
+	}
+	return out
+}
+
+// scale returns the currency's number of decimals.
+func (l *Ledger) scale(ctx context.Context, currency string) (int32, error) {
+	l.scaleMu.Lock()
+	defer l.scaleMu.Unlock()
+	if l.scales == nil {
+		rows, err := l.pool.Query(ctx, "SELECT code, scale FROM ledger_currencies")
+		if err != nil {
+			return 0, apoyo.Errorf(apoyo.EUNAVAILABLE, "ledger.db", "reading currencies: %v", err)
+		}
+		m := map[string]int32{}
+		for rows.Next() {
+			var c string
+			var s int16
+			if err := rows.Scan(&c, &s); err != nil {
+				return 0, err
+			}
+			m[c] = int32(s)
+		}
+		if err := rows.Err(); err != nil {
+			return 0, err
+		}
+		l.scales = m
+	}
+	s, ok := l.scales[currency]
+	if !ok {
+		return 0, ErrUnknownCurrency.With("unknown currency %q", currency)
+	}
+	return s, nil
+}
+
+// validate checks what can be checked without the database.
+func validate(r *TransactionRequest, scale int32) error {
+	if r.IdempotencyKey == "" || len(r.IdempotencyKey) > 200 {
+		return ErrMissingKey.With("idempotency key is required (1–200 characters)")
+	}
+	if len(r.Postings) < 2 {
+		return ErrTooFewPostings.With("transaction %s has %d posting(s); at least two are required", r.IdempotencyKey, len(r.Postings))
+	}
+	if len(r.Postings) > 1000 {
+		return ErrTooFewPostings.With("transaction %s has %d postings; at most 1000", r.IdempotencyKey, len(r.Postings))
+	}
+	var debits, credits decimal.Decimal
+	for i, p := range r.Postings {
+		if p.Account == "" {
+			return ErrUnknownAccount.With("posting %d: account is required", i+1)
+		}
+		if p.Fund == "" {
+			return ErrUnknownFund.With("posting %d: fund is required", i+1)
+		}
+		if !p.Amount.IsPositive() {
+			return ErrNonPositiveAmount.With("posting %d (%s): amount %s must be greater than zero", i+1, p.Account, p.Amount)
+		}
+		if p.Amount.Exponent() < -scale && !p.Amount.Equal(p.Amount.Truncate(scale)) {
+			return ErrAmountPrecision.With("posting %d (%s): amount %s has more than %d decimals for %s", i+1, p.Account, p.Amount, scale, r.Currency)
+		}
+		switch p.Direction {
+		case Debit:
+			debits = debits.Add(p.Amount)
+		case Credit:
+			credits = credits.Add(p.Amount)
+		default:
+			return ErrBadDirection.With("posting %d (%s): direction %q", i+1, p.Account, p.Direction)
+		}
+	}
+	if !debits.Equal(credits) {
+		return ErrUnbalanced.With("transaction %s: debits %s ≠ credits %s", r.IdempotencyKey, debits.StringFixed(scale), credits.StringFixed(scale))
+	}
+	return nil
+}
+
+// writer drains the queue in batches: it blocks for the first request, then
+// takes whatever else is already waiting, up to BatchSize. Under load the
+// queue fills while a batch commits, so batches grow with the load and the
+// hot budget row is locked once per batch, not once per transfer.
+func (l *Ledger) writer() {
+	defer l.wg.Done()
+	batch := make([]*request, 0, l.opts.BatchSize)
+	for first := range l.reqs {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < l.opts.BatchSize {
+			select {
+			case q, ok := <-l.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, q)
+			default:
+				break fill
+			}
+		}
+		l.commitBatch(batch)
+	}
+}
+
+// commitBatch records a batch, retrying the whole database transaction on
+// a serialization failure or deadlock; each request gets its own result.
+func (l *Ledger) commitBatch(batch []*request) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var results []result
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		results, err = l.tryBatch(ctx, batch)
+		if err == nil || !retryableDB(err) {
+			break
+		}
+	}
+	for i, q := range batch {
+		if err != nil {
+			q.result <- result{err: apoyo.Errorf(apoyo.EUNAVAILABLE, "ledger.db", "recording transaction %s: %v", q.tx.IdempotencyKey, err).Wrap(err)}
+			continue
+		}
+		q.result <- results[i]
+	}
+}
+
+func retryableDB(err error) bool {
+	var pgErr interface{ SQLState() string }
+	if errors.As(err, &pgErr) {
+		switch pgErr.SQLState() {
+		case "40001", "40P01":
+			return true
+		}
+	}
+	return false
+}
+
+type balanceKey struct {
+	AccountID int64
+	Fund      string
+}
+
+type balanceRow struct {
+	balance, debits, credits decimal.Decimal
+	min                      *decimal.Decimal
+	sign                     int64
+	account                  string
+	dirty                    bool
+	lastTx                   int64
+}
+
+type accountRow struct {
+	id       int64
+	code     string
+	typ      AccountType
+	currency string
+	min      *decimal.Decimal
+	closed   bool
+}
+
+type seenKey struct {
+	id   int64
+	hash []byte
+	tx   *Transaction
+}
+
+func (l *Ledger) tryBatch(ctx context.Context, batch []*request) ([]result, error) {
+	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+
+	// 1. The chain head: one lock per batch orders all appends, from every
+	// process, into one chain.
+	var lastID int64
+	var lastHash []byte
+	if err := tx.QueryRow(ctx, "SELECT last_id, last_hash FROM ledger_chain_head FOR UPDATE").Scan(&lastID, &lastHash); err != nil {
+		return nil, err
+	}
+
+	// 2. Keys already recorded, accounts, funds and earlier reversals, each
+	// in one query for the whole batch.
+	keys := make([]string, 0, len(batch))
+	codeSet := map[string]struct{}{}
+	fundSet := map[string]struct{}{}
+	var reversed []int64
+	for _, q := range batch {
+		keys = append(keys, q.tx.IdempotencyKey)
+		for _, p := range q.tx.Postings {
+			codeSet[p.Account] = struct{}{}
+			fundSet[p.Fund] = struct{}{}
+		}
+		if q.tx.reverses != 0 {
+			reversed = append(reversed, q.tx.reverses)
+		}
+	}
+	seen := map[string]*seenKey{}
+	rows, err := tx.Query(ctx, "SELECT idempotency_key, id, request_hash FROM ledger_transactions WHERE idempotency_key = ANY($1)", keys)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var k string
+		s := &seenKey{}
+		if err := rows.Scan(&k, &s.id, &s.hash); err != nil {
+			return nil, err
+		}
+		seen[k] = s
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	accounts := map[string]*accountRow{}
+	rows, err = tx.Query(ctx, "SELECT id, code, type, currency, min_balance, closed_at IS NOT NULL FROM ledger_accounts WHERE code = ANY($1)", setKeys(codeSet))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		a := &accountRow{}
+		if err := rows.Scan(&a.id, &a.code, &a.typ, &a.currency, &a.min, &a.closed); err != nil {
+			return nil, err
+		}
+		accounts[a.code] = a
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	funds := map[string]bool{}
+	rows, err = tx.Query(ctx, "SELECT code FROM ledger_funds WHERE code = ANY($1)", setKeys(fundSet))
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			return nil, err
+		}
+		funds[c] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	alreadyReversed := map[int64]bool{}
+	if len(reversed) > 0 {
+		rows, err = tx.Query(ctx, "SELECT reverses_id FROM ledger_transactions WHERE reverses_id = ANY($1)", reversed)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return nil, err
+			}
+			alreadyReversed[id] = true
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+
+	// 3. Lock the balances the batch touches, creating missing rows.
+	balances, err := lockBalances(ctx, tx, batch, accounts)
+	if err != nil {
+		return nil, err
+	}
+
+	// 4. Apply each request in order against the locked balances.
+	results := make([]result, len(batch))
+	var txRows, postRows [][]any
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i, q := range batch {
+		r := &q.tx
+		if s, ok := seen[r.IdempotencyKey]; ok {
+			if !bytes.Equal(s.hash, q.hash) {
+				results[i].err = ErrIdempotencyConflict.With("idempotency key %q was used for a different transaction (id %d)", r.IdempotencyKey, s.id)
+				continue
+			}
+			if s.tx != nil { // recorded earlier in this batch
+				t := *s.tx
+				t.Replayed = true
+				results[i].tx = t
+				continue
+			}
+			t, err := loadTransaction(ctx, tx, "t.id = $1", s.id)
+			if err != nil {
+				return nil, err
+			}
+			t.Replayed = true
+			results[i].tx = t
+			continue
+		}
+		stored, err := resolve(r, accounts, funds)
+		if err != nil {
+			results[i].err = err
+			continue
+		}
+		if r.reverses != 0 && alreadyReversed[r.reverses] {
+			results[i].err = ErrAlreadyReversed.With("transaction %d is already reversed", r.reverses)
+			continue
+		}
+		if err := applyRules(stored, balances, r.IdempotencyKey); err != nil {
+			results[i].err = err
+			continue
+		}
+		lastID++
+		eff := r.EffectiveAt.UTC().Truncate(time.Microsecond)
+		if r.EffectiveAt.IsZero() {
+			eff = now
+		}
+		in := &chainInput{ID: lastID, IdempotencyKey: r.IdempotencyKey, RequestHash: q.hash, Currency: r.Currency,
+			Description: r.Description, Metadata: r.Metadata, ReversesID: r.reverses, EffectiveAt: eff, Postings: stored}
+		h := chainHash(lastHash, in, q.scale)
+		meta := r.Metadata
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		metaJSON, _ := json.Marshal(meta)
+		var rev any
+		if r.reverses != 0 {
+			rev = r.reverses
+			alreadyReversed[r.reverses] = true
+		}
+		txRows = append(txRows, []any{lastID, r.IdempotencyKey, q.hash, r.Currency, r.Description, string(metaJSON), rev, eff, lastHash, h})
+		for j, p := range stored {
+			postRows = append(postRows, []any{lastID, int16(j + 1), p.AccountID, p.Fund, p.Amount})
+			b := balances[balanceKey{p.AccountID, p.Fund}]
+			b.lastTx = lastID
+		}
+		t := Transaction{ID: lastID, IdempotencyKey: r.IdempotencyKey, Currency: r.Currency, Description: r.Description,
+			Metadata: r.Metadata, Postings: r.Postings, ReversesID: r.reverses, EffectiveAt: eff, Hash: h}
+		results[i].tx = t
+		seen[r.IdempotencyKey] = &seenKey{id: lastID, hash: q.hash, tx: &results[i].tx}
+		lastHash = h
+	}
+
+	if len(txRows) == 0 {
+		return results, tx.Commit(ctx)
+	}
+
+	// 5. Write journal rows with COPY, balances with one UPDATE, the head.
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_transactions"},
+		[]string{"id", "idempotency_key", "request_hash", "currency", "description", "metadata", "reverses_id", "effective_at", "prev_hash", "hash"},
+		pgx.CopyFromRows(txRows)); err != nil {
+		return nil, err
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_postings"},
+		[]string{"transaction_id", "seq", "account_id", "fund", "amount"}, pgx.CopyFromRows(postRows)); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	var fs []string
+	var bal, deb, cred []decimal.Decimal
+	var last []int64
+	for k, b := range balances {
+		if !b.dirty {
+			continue
+		}
+		ids = append(ids, k.AccountID)
+		fs = append(fs, k.Fund)
+		bal = append(bal, b.balance)
+		deb = append(deb, b.debits)
+		cred = append(cred, b.credits)
+		last = append(last, b.lastTx)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE ledger_balances b SET balance = u.balance, debits = u.debits, credits = u.credits, last_transaction_id = u.last
+		FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::bigint[]) AS u(account_id, fund, balance, debits, credits, last)
+		WHERE b.account_id = u.account_id AND b.fund = u.fund`, ids, fs, bal, deb, cred, last); err != nil {
+		return nil, err
+	}
+	if _, err := tx.Exec(ctx, "UPDATE ledger_chain_head SET last_id = $1, last_hash = $2", lastID, lastHash); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func setKeys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// resolve turns a request's postings into stored postings, checking
+// accounts, funds and currency.
+func resolve(r *TransactionRequest, accounts map[string]*accountRow, funds map[string]bool) ([]storedPosting, error) {
+	out := make([]storedPosting, len(r.Postings))
+	for i, p := range r.Postings {
+		a, ok := accounts[p.Account]
+		if !ok {
+			return nil, ErrUnknownAccount.With("posting %d: unknown account %q", i+1, p.Account)
+		}
+		if a.closed {
+			return nil, ErrAccountClosed.With("posting %d: account %q is closed", i+1, p.Account)
+		}
+		if a.currency != r.Currency {
+			return nil, ErrCurrencyMismatch.With("posting %d: account %q is in %s, the transaction in %s", i+1, p.Account, a.currency, r.Currency)
+		}
+		if !funds[p.Fund] {
+			return nil, ErrUnknownFund.With("posting %d: unknown fund %q", i+1, p.Fund)
+		}
+		amt := p.Amount
+		if p.Direction == Credit {
+			amt = amt.Neg()
+		}
+		out[i] = storedPosting{AccountID: a.id, Fund: p.Fund, Amount: amt}
+	}
+	return out, nil
+}
+
+// applyRules applies postings to the in-memory balances if no balance rule
+// breaks, and leaves them untouched otherwise.
+func applyRules(ps []storedPosting, balances map[balanceKey]*balanceRow, key string) error {
+	// Net effect per balance first: a transaction may touch one account
+	// twice, and only the end state counts.
+	net := map[balanceKey]decimal.Decimal{}
+	for _, p := range ps {
+		k := balanceKey{p.AccountID, p.Fund}
+		net[k] = net[k].Add(p.Amount)
+	}
+	for k, d := range net {
+		b := balances[k]
+		next := b.balance.Add(d.Mul(decimal.NewFromInt(b.sign)))
+		if b.min != nil && next.LessThan(*b.min) {
+			return ErrBalanceRule.With("transaction %s would take %s (fund %s) to %s, below its minimum %s: short by %s",
+				key, b.account, k.Fund, next.StringFixed(2), b.min.StringFixed(2), b.min.Sub(next).StringFixed(2))
+		}
+	}
+	for _, p := range ps {
+		b := balances[balanceKey{p.AccountID, p.Fund}]
+		b.balance = b.balance.Add(p.Amount.Mul(decimal.NewFromInt(b.sign)))
+		if p.Amount.IsPositive() {
+			b.debits = b.debits.Add(p.Amount)
+		} else {
+			b.credits = b.credits.Sub(p.Amount)
+		}
+		b.dirty = true
+	}
+	return nil
+}
+
+func lockBalances(ctx context.Context, tx pgx.Tx, batch []*request, accounts map[string]*accountRow) (map[balanceKey]*balanceRow, error) {
+	type want struct {
+		a    *accountRow
+		fund string
+	}
+	wants := map[balanceKey]want{}
+	for _, q := range batch {
+		for _, p := range q.tx.Postings {
+			if a, ok := accounts[p.Account]; ok {
+				wants[balanceKey{a.id, p.Fund}] = want{a, p.Fund}
+			}
+		}
+	}
+	ids := make([]int64, 0, len(wants))
+	fs := make([]string, 0, len(wants))
+	mins := make([]*decimal.Decimal, 0, len(wants))
+	for k, w := range wants {
+		ids = append(ids, k.AccountID)
+		fs = append(fs, k.Fund)
+		mins = append(mins, w.a.min)
+	}
+	// Rows for unknown funds would fail the foreign key; insert only those
+	// whose fund exists, the request itself fails later with ErrUnknownFund.
+	if _, err := tx.Exec(ctx, `INSERT INTO ledger_balances (account_id, fund, min_balance)
+		SELECT u.account_id, u.fund, u.min FROM unnest($1::bigint[], $2::text[], $3::numeric[]) AS u(account_id, fund, min)
+		WHERE EXISTS (SELECT 1 FROM ledger_funds f WHERE f.code = u.fund)
+		ON CONFLICT DO NOTHING`, ids, fs, mins); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `SELECT b.account_id, b.fund, b.balance, b.debits, b.credits, b.last_transaction_id FROM ledger_balances b
+		JOIN unnest($1::bigint[], $2::text[]) AS u(account_id, fund) ON b.account_id = u.account_id AND b.fund = u.fund
+		ORDER BY b.account_id, b.fund FOR UPDATE OF b`, ids, fs)
+	if err != nil {
+		return nil, err
+	}
+	out := map[balanceKey]*balanceRow{}
+	for rows.Next() {
+		var k balanceKey
+		b := &balanceRow{}
+		if err := rows.Scan(&k.AccountID, &k.Fund, &b.balance, &b.debits, &b.credits, &b.lastTx); err != nil {
+			return nil, err
+		}
+		w := wants[k]
+		b.min, b.sign, b.account = w.a.min, w.a.typ.NormalSign(), w.a.code
+		out[k] = b
+	}
+	return out, rows.Err()
+}
+
+// Reverse records the mirror of transaction id (every debit a credit and
+// back) under key, linked to the original. Errors: ErrTransactionNotFound,
+// ErrAlreadyReversed, ErrBalanceRule (reversing a funding deposit that has
+// been spent), and those of Post.
+func (l *Ledger) Reverse(ctx context.Context, id int64, key, description string) (Transaction, error) {
+	orig, err := l.Transaction(ctx, id)
+	if err != nil {
+		return Transaction{}, err
+	}
+	r := TransactionRequest{IdempotencyKey: key, Currency: orig.Currency, Description: description,
+		Metadata: orig.Metadata, reverses: id}
+	for _, p := range orig.Postings {
+		d := Credit
+		if p.Direction == Credit {
+			d = Debit
+		}
+		r.Postings = append(r.Postings, Posting{Account: p.Account, Fund: p.Fund, Direction: d, Amount: p.Amount})
+	}
+	if r.Description == "" {
+		r.Description = fmt.Sprintf("reversal of transaction %d", id)
+	}
+	return l.Post(ctx, r)
+}
