@@ -56,6 +56,9 @@ type DevConfig struct {
 	// PostgresPort is the port of the private PostgreSQL cluster; 0 picks a
 	// free port on first start and keeps it. Default 0.
 	PostgresPort int `mapstructure:"postgres_port" validate:"min=0,max=65535"`
+	// BankPort is the port of the sandbox bank (SPEI, cash pickup, card);
+	// 0 picks a free port on first start and keeps it. Default 0.
+	BankPort int `mapstructure:"bank_port" validate:"min=0,max=65535"`
 	// PostgresBinDir is where initdb and pg_ctl are; empty searches PATH and
 	// /usr/lib/postgresql/*/bin. Default "".
 	PostgresBinDir string `mapstructure:"postgres_bin_dir"`

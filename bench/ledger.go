@@ -1,0 +1,248 @@
+// Package bench measures apoyo against baselines on the same server in the
+// same run, so results are ratios that mean something on any machine:
+// the ledger's transfers per second against pgbench's simple-update
+// transactions per second.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/migrations"
+	"github.com/apoyo-cdmx/apoyo/pgdb"
+)
+
+// LedgerOptions shape the ledger benchmark.
+type LedgerOptions struct {
+	// ServerURL connects to any database on the server as a user that may
+	// create databases; the benchmark makes and drops its own.
+	ServerURL string
+	// Pgbench is the path of the pgbench program.
+	Pgbench string
+	// Writers lists the concurrent writer counts to measure.
+	Writers []int
+	// Duration of each measurement.
+	Duration time.Duration
+	// BatchSize of the ledger writer.
+	BatchSize int
+	// Logf reports progress.
+	Logf func(format string, args ...any)
+}
+
+// LedgerRow is one writer count's result.
+type LedgerRow struct {
+	Writers       int     `json:"writers"`
+	Transfers     int64   `json:"transfers"`
+	TransfersPerS float64 `json:"transfers_per_second"`
+	PgbenchTPS    float64 `json:"pgbench_simple_update_tps"`
+	Ratio         float64 `json:"ratio"`
+}
+
+// LedgerReport is the whole benchmark's result.
+type LedgerReport struct {
+	Rows     []LedgerRow `json:"rows"`
+	Verified bool        `json:"ledger_verified"`
+	Note     string      `json:"note"`
+}
+
+// Ledger runs the benchmark: for each writer count, N goroutines each post
+// transfers (5,600.00 MXN from one hot budget account with a never-below-
+// zero rule) as fast as they can; then pgbench -N runs with the same client
+// count against the same server.
+func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	ldb, pdb := "apoyo_bench_ledger_"+suffix, "apoyo_bench_pgbench_"+suffix
+	for _, db := range []string{ldb, pdb} {
+		if err := execSQL(ctx, o.ServerURL, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+			return LedgerReport{}, err
+		}
+		defer execSQL(context.Background(), o.ServerURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)") //nolint:errcheck
+	}
+	lurl := withDB(o.ServerURL, ldb)
+	if _, _, err := migrations.MigrateURL(ctx, lurl); err != nil {
+		return LedgerReport{}, err
+	}
+	maxW := 1
+	for _, w := range o.Writers {
+		maxW = max(maxW, w)
+	}
+	pool, err := pgdb.Open(ctx, lurl, 8)
+	if err != nil {
+		return LedgerReport{}, err
+	}
+	defer pool.Close()
+	setup := ledger.New(pool, ledger.Options{})
+	zero := decimal.Zero
+	if err := setup.CreateFund(ctx, ledger.Fund{Code: "city", Name: "City budget"}); err != nil {
+		return LedgerReport{}, err
+	}
+	for _, a := range []ledger.AccountSpec{
+		{Code: "funding", Type: ledger.Equity, Currency: "MXN"},
+		{Code: "budget", Type: ledger.Asset, Currency: "MXN", MinBalance: &zero},
+		{Code: "benefits", Type: ledger.Expense, Currency: "MXN"},
+	} {
+		if _, err := setup.CreateAccount(ctx, a); err != nil {
+			return LedgerReport{}, err
+		}
+	}
+	if _, err := setup.Post(ctx, ledger.Transfer("deposit", "budget", "funding", "city", decimal.New(1, 15), "")); err != nil {
+		return LedgerReport{}, err
+	}
+	setup.Close()
+
+	o.Logf("pgbench: initialising (scale 10)")
+	env, args := pgbenchConn(o.ServerURL, pdb)
+	if out, err := runPgbench(ctx, o.Pgbench, env, append([]string{"-i", "-q", "-s", "10"}, args...)); err != nil {
+		return LedgerReport{}, fmt.Errorf("pgbench -i: %v\n%s", err, out)
+	}
+
+	amount := decimal.RequireFromString("5600.00")
+	var rep LedgerReport
+	for run, w := range o.Writers {
+		l := ledger.New(pool, ledger.Options{BatchSize: o.BatchSize})
+		var n atomic.Int64
+		var firstErr error
+		var errOnce sync.Once
+		deadline := time.Now().Add(o.Duration)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for g := 0; g < w; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; time.Now().Before(deadline); i++ {
+					key := fmt.Sprintf("bench:%d:%d:%d", run, g, i)
+					if _, err := l.Post(ctx, ledger.Transfer(key, "benefits", "budget", "city", amount, "")); err != nil {
+						errOnce.Do(func() { firstErr = err })
+						return
+					}
+					n.Add(1)
+				}
+			}(g)
+		}
+		wg.Wait()
+		elapsed := time.Since(start).Seconds()
+		l.Close()
+		if firstErr != nil {
+			return rep, firstErr
+		}
+		row := LedgerRow{Writers: w, Transfers: n.Load(), TransfersPerS: float64(n.Load()) / elapsed}
+		o.Logf("ledger: %d writers → %.0f transfers/s", w, row.TransfersPerS)
+
+		jobs := min(w, runtime.NumCPU())
+		out, err := runPgbench(ctx, o.Pgbench, env, append([]string{"-N", "-n", "-c", strconv.Itoa(w), "-j", strconv.Itoa(jobs),
+			"-T", strconv.Itoa(int(o.Duration.Seconds()))}, args...))
+		if err != nil {
+			return rep, fmt.Errorf("pgbench -N: %v\n%s", err, out)
+		}
+		row.PgbenchTPS = parseTPS(out)
+		if row.PgbenchTPS > 0 {
+			row.Ratio = row.TransfersPerS / row.PgbenchTPS
+		}
+		o.Logf("pgbench -N: %d clients → %.0f tps", w, row.PgbenchTPS)
+		rep.Rows = append(rep.Rows, row)
+	}
+
+	check := ledger.New(pool, ledger.Options{})
+	defer check.Close()
+	vr, err := check.Verify(ctx)
+	if err != nil {
+		return rep, err
+	}
+	rep.Verified = vr.OK
+	rep.Note = "each ledger transfer is a balanced two-posting transaction debiting one hot budget account (balance rule: never below zero), hash-chained, idempotency-keyed; pgbench -N is one UPDATE + one INSERT + SELECT per transaction on random rows"
+	return rep, nil
+}
+
+var tpsRe = regexp.MustCompile(`tps = ([0-9.]+)`)
+
+func parseTPS(out string) float64 {
+	m := tpsRe.FindStringSubmatch(out)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+func runPgbench(ctx context.Context, path string, env []string, args []string) (string, error) {
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// pgbenchConn turns a URL into pgbench's connection flags.
+func pgbenchConn(serverURL, db string) (env []string, args []string) {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return nil, []string{db}
+	}
+	if h := u.Hostname(); h != "" {
+		args = append(args, "-h", h)
+	}
+	if p := u.Port(); p != "" {
+		args = append(args, "-p", p)
+	}
+	if u.User != nil {
+		args = append(args, "-U", u.User.Username())
+		if pw, ok := u.User.Password(); ok {
+			env = append(env, "PGPASSWORD="+pw)
+		}
+	}
+	if ssl := u.Query().Get("sslmode"); ssl != "" {
+		env = append(env, "PGSSLMODE="+ssl)
+	}
+	return env, append(args, db)
+}
+
+func withDB(serverURL, db string) string {
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return serverURL
+	}
+	u.Path = "/" + db
+	return u.String()
+}
+
+func execSQL(ctx context.Context, connURL, sql string) error {
+	conn, err := pgx.Connect(ctx, connURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// FindPgbench locates pgbench beside the server programs or on PATH.
+func FindPgbench(binDir string) (string, error) {
+	if binDir != "" {
+		p := filepath.Join(binDir, "pgbench")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pgbench")
+	if len(matches) > 0 {
+		return matches[len(matches)-1], nil
+	}
+	return exec.LookPath("pgbench")
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/apoyo-cdmx/apoyo/bench"
+	"github.com/apoyo-cdmx/apoyo/pgcluster"
+)
+
+func newBenchCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks that report ratios against baselines measured in the same run"}
+
+	var o output
+	var writers []int
+	var dur time.Duration
+	var batch int
+	ledgerCmd := &cobra.Command{
+		Use:   "ledger",
+		Short: "Ledger transfers per second (one hot budget account) with 1, 8 and 32 writers vs pgbench -N on the same server",
+		Long: `ledger starts a private PostgreSQL cluster (fsync on) in a temporary directory
+— or uses the server of --database-url — and measures, for each writer
+count, transfers per second through the ledger's batching writer, every
+transfer debiting the same budget account, then pgbench -N with the same
+client count on the same server. It prints both and their ratio.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check("table", "json"); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			serverURL := a.cfg.Database.URL
+			binDir := a.cfg.Dev.PostgresBinDir
+			if serverURL == "" {
+				dir, err := os.MkdirTemp("", "apoyo-bench-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				_ = os.Chmod(dir, 0o711)
+				c, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "pg"), BinDir: binDir, Durable: true,
+					Settings: map[string]string{"max_connections": "300"}})
+				if err != nil {
+					return err
+				}
+				defer c.Stop() //nolint:errcheck
+				serverURL, binDir = c.URL("postgres"), c.BinDir()
+			}
+			pgbench, err := bench.FindPgbench(binDir)
+			if err != nil {
+				return fmt.Errorf("pgbench not found: %w", err)
+			}
+			rep, err := bench.Ledger(ctx, bench.LedgerOptions{ServerURL: serverURL, Pgbench: pgbench, Writers: writers,
+				Duration: dur, BatchSize: batch, Logf: func(f string, args ...any) { a.log.Info(fmt.Sprintf(f, args...)) }})
+			if err != nil {
+				return err
+			}
+			if o.json() {
+				return writeJSON(a.out, rep)
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "WRITERS\tTRANSFERS\tTRANSFERS/S\tPGBENCH -N TPS\tRATIO\t")
+			for _, r := range rep.Rows {
+				fmt.Fprintf(tw, "%d\t%d\t%.0f\t%.0f\t%.2fx\t\n", r.Writers, r.Transfers, r.TransfersPerS, r.PgbenchTPS, r.Ratio)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "ledger verified after the run: %v\n", rep.Verified)
+			return nil
+		},
+	}
+	o.add(ledgerCmd, "table or json")
+	ledgerCmd.Flags().IntSliceVar(&writers, "writers", []int{1, 8, 32}, "concurrent writer counts")
+	ledgerCmd.Flags().DurationVar(&dur, "duration", 10*time.Second, "length of each measurement")
+	ledgerCmd.Flags().IntVar(&batch, "batch-size", 512, "ledger writer batch size")
+	cmd.AddCommand(ledgerCmd)
+	return cmd
+}

@@ -1,0 +1,201 @@
+// Package devstack runs apoyo's embedded local stack — a private PostgreSQL
+// cluster, an in-process Temporal server (with its Web UI) and the sandbox
+// bank — in one data directory, and lets other apoyo commands find it.
+//
+// `apoyo dev` and `apoyo demo` start it; every other command calls Resolve,
+// which uses configured addresses when given and otherwise the running
+// stack's (from DataDir/stack.json), so nobody types addresses by hand.
+package devstack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
+	"github.com/apoyo-cdmx/apoyo/config"
+	"github.com/apoyo-cdmx/apoyo/migrations"
+	"github.com/apoyo-cdmx/apoyo/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/temporalserver"
+)
+
+// Info is what a running stack publishes in DataDir/stack.json.
+type Info struct {
+	PID             int       `json:"pid"`
+	DatabaseURL     string    `json:"database_url"`
+	TemporalAddress string    `json:"temporal_address"`
+	Namespace       string    `json:"namespace"`
+	UIAddress       string    `json:"ui_address,omitempty"`
+	BankURL         string    `json:"bank_url"`
+	StartedAt       time.Time `json:"started_at"`
+}
+
+// Stack is a running local stack.
+type Stack struct {
+	Info     Info
+	dataDir  string
+	pg       *pgcluster.Cluster
+	temporal *temporalserver.Server
+	bank     *sandbox.Bank
+	cancel   context.CancelFunc
+	lock     *os.File
+}
+
+// Start brings up PostgreSQL (unless database.url is set), migrates it,
+// starts the Temporal server and the sandbox bank, and writes stack.json.
+// Only one stack runs per data directory.
+func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Stack, error) {
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	// When we run as root, the postgres user must be able to enter it.
+	_ = os.Chmod(dir, 0o755)
+	s := &Stack{dataDir: dir}
+	if s.lock, err = lockDir(dir); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Stop()
+		}
+	}()
+	if _, err := EnsureKeys(dir); err != nil {
+		return nil, err
+	}
+
+	dbURL := cfg.Database.URL
+	if dbURL == "" {
+		log.Info("starting PostgreSQL", "dir", filepath.Join(dir, "postgres"))
+		s.pg, err = pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "postgres"), Port: cfg.Dev.PostgresPort,
+			BinDir: cfg.Dev.PostgresBinDir, Durable: true})
+		if err != nil {
+			return nil, err
+		}
+		dbURL = s.pg.URL("apoyo")
+	}
+	from, to, err := migrations.MigrateURL(ctx, dbURL)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("database migrated", "from", from, "to", to)
+
+	temporalAddr := cfg.Temporal.Address
+	uiAddr := ""
+	if temporalAddr == "" {
+		log.Info("starting Temporal server", "port", cfg.Dev.TemporalPort, "file", filepath.Join(dir, "temporal.db"))
+		s.temporal, err = temporalserver.Start(ctx, temporalserver.Options{
+			DatabaseFile: filepath.Join(dir, "temporal.db"), Port: cfg.Dev.TemporalPort,
+			UIPort: cfg.Dev.UIPort, Namespace: cfg.Temporal.Namespace,
+		})
+		if err != nil {
+			return nil, err
+		}
+		temporalAddr, uiAddr = s.temporal.Address(), s.temporal.UIAddress()
+	}
+
+	bankPort := cfg.Dev.BankPort
+	portFile := filepath.Join(dir, "bank", "port")
+	if bankPort == 0 {
+		if b, err := os.ReadFile(portFile); err == nil {
+			bankPort, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "bank"), 0o755); err != nil {
+		return nil, err
+	}
+	s.bank, err = sandbox.Open(sandbox.Config{JournalPath: filepath.Join(dir, "bank", "journal.jsonl"), Logger: log.With("component", "sandbox-bank")})
+	if err != nil {
+		return nil, err
+	}
+	bctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.bank.Start(bctx)
+	addr, err := s.bank.ListenAndServe(bctx, fmt.Sprintf("127.0.0.1:%d", bankPort))
+	if err != nil && bankPort != 0 {
+		// The remembered port was taken meanwhile: take any.
+		addr, err = s.bank.ListenAndServe(bctx, "127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
+		_ = os.WriteFile(portFile, []byte(addr[i+1:]+"\n"), 0o644)
+	}
+
+	s.Info = Info{PID: os.Getpid(), DatabaseURL: dbURL, TemporalAddress: temporalAddr, Namespace: cfg.Temporal.Namespace,
+		UIAddress: uiAddr, BankURL: "http://" + addr, StartedAt: time.Now().UTC()}
+	b, _ := json.MarshalIndent(s.Info, "", "  ")
+	if err := os.WriteFile(filepath.Join(dir, "stack.json"), b, 0o600); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+// Stop stops everything Start started, in reverse order.
+func (s *Stack) Stop() {
+	_ = os.Remove(filepath.Join(s.dataDir, "stack.json"))
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.bank != nil {
+		_ = s.bank.Close()
+	}
+	if s.temporal != nil {
+		_ = s.temporal.Stop()
+	}
+	if s.pg != nil {
+		_ = s.pg.Stop()
+	}
+	if s.lock != nil {
+		_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
+		_ = s.lock.Close()
+	}
+}
+
+// lockDir takes an exclusive lock on the data directory so that two stacks
+// never share one PostgreSQL cluster or Temporal file.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another apoyo stack is running in %s (stop it, or use another --data-dir)", dir)
+	}
+	return f, nil
+}
+
+// Discover returns the running stack of dataDir, or nil when none runs.
+func Discover(dataDir string) (*Info, error) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "stack.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var info Info
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, err
+	}
+	// A stack.json left by a killed process names a dead pid.
+	if info.PID <= 0 || syscall.Kill(info.PID, 0) != nil {
+		return nil, nil
+	}
+	return &info, nil
+}
