@@ -39,6 +39,9 @@ type LedgerOptions struct {
 	Duration time.Duration
 	// BatchSize of the ledger writer.
 	BatchSize int
+	// InFlight is how many transfers each writer submits per call
+	// (PostBatch); 1 means one Post at a time.
+	InFlight int
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 }
@@ -46,6 +49,7 @@ type LedgerOptions struct {
 // LedgerRow is one writer count's result.
 type LedgerRow struct {
 	Writers       int     `json:"writers"`
+	InFlight      int     `json:"in_flight_per_writer"`
 	Transfers     int64   `json:"transfers"`
 	TransfersPerS float64 `json:"transfers_per_second"`
 	PgbenchTPS    float64 `json:"pgbench_simple_update_tps"`
@@ -114,6 +118,7 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	}
 
 	amount := decimal.RequireFromString("5600.00")
+	inFlight := max(o.InFlight, 1)
 	var rep LedgerReport
 	for run, w := range o.Writers {
 		l := ledger.New(pool, ledger.Options{BatchSize: o.BatchSize})
@@ -127,13 +132,19 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 			wg.Add(1)
 			go func(g int) {
 				defer wg.Done()
+				reqs := make([]ledger.TransactionRequest, inFlight)
 				for i := 0; time.Now().Before(deadline); i++ {
-					key := fmt.Sprintf("bench:%d:%d:%d", run, g, i)
-					if _, err := l.Post(ctx, ledger.Transfer(key, "benefits", "budget", "city", amount, "")); err != nil {
-						errOnce.Do(func() { firstErr = err })
-						return
+					for j := range reqs {
+						key := fmt.Sprintf("bench:%d:%d:%d:%d", run, g, i, j)
+						reqs[j] = ledger.Transfer(key, "benefits", "budget", "city", amount, "")
 					}
-					n.Add(1)
+					for _, res := range l.PostBatch(ctx, reqs) {
+						if res.Err != nil {
+							errOnce.Do(func() { firstErr = res.Err })
+							return
+						}
+					}
+					n.Add(int64(inFlight))
 				}
 			}(g)
 		}
@@ -143,8 +154,8 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 		if firstErr != nil {
 			return rep, firstErr
 		}
-		row := LedgerRow{Writers: w, Transfers: n.Load(), TransfersPerS: float64(n.Load()) / elapsed}
-		o.Logf("ledger: %d writers → %.0f transfers/s", w, row.TransfersPerS)
+		row := LedgerRow{Writers: w, InFlight: inFlight, Transfers: n.Load(), TransfersPerS: float64(n.Load()) / elapsed}
+		o.Logf("ledger: %d writers × %d in flight → %.0f transfers/s", w, inFlight, row.TransfersPerS)
 
 		jobs := min(w, runtime.NumCPU())
 		out, err := runPgbench(ctx, o.Pgbench, env, append([]string{"-N", "-n", "-c", strconv.Itoa(w), "-j", strconv.Itoa(jobs),

@@ -25,6 +25,9 @@ type Options struct {
 	// Writers is the number of batching goroutines. They serialise on the
 	// chain head, so more than one only overlaps round trips. Default 1.
 	Writers int
+	// Linger is the longest a batch waits for the requests it expects
+	// (as many as the previous batch held). Default 2ms.
+	Linger time.Duration
 }
 
 // Ledger records and reads the journal. It is safe for concurrent use; many
@@ -62,6 +65,9 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	}
 	if opts.Writers <= 0 {
 		opts.Writers = 1
+	}
+	if opts.Linger <= 0 {
+		opts.Linger = 2 * time.Millisecond
 	}
 	l := &Ledger{pool: pool, opts: opts, reqs: make(chan *request, opts.BatchSize*4)}
 	for i := 0; i < opts.Writers; i++ {
@@ -223,15 +229,20 @@ func validate(r *TransactionRequest, scale int32) error {
 	return nil
 }
 
-// writer drains the queue in batches: it blocks for the first request, then
-// takes whatever else is already waiting, up to BatchSize. Under load the
-// queue fills while a batch commits, so batches grow with the load and the
-// hot budget row is locked once per batch, not once per transfer.
+// writer drains the queue in batches. It blocks for the first request,
+// then gathers more until the batch holds as many as the previous one did
+// (callers whose transfers just committed are submitting their next ones)
+// or Linger passes, up to BatchSize. Under load batches grow with the load,
+// so the hot budget row is locked and the commit paid once per batch, not
+// once per transfer; a lone caller never waits, because its previous batch
+// held one request.
 func (l *Ledger) writer() {
 	defer l.wg.Done()
 	batch := make([]*request, 0, l.opts.BatchSize)
+	expect := 1
 	for first := range l.reqs {
 		batch = append(batch[:0], first)
+		var timer *time.Timer
 	fill:
 		for len(batch) < l.opts.BatchSize {
 			select {
@@ -240,10 +251,29 @@ func (l *Ledger) writer() {
 					break fill
 				}
 				batch = append(batch, q)
+				continue
 			default:
+			}
+			if len(batch) >= expect {
+				break
+			}
+			if timer == nil {
+				timer = time.NewTimer(l.opts.Linger)
+			}
+			select {
+			case q, ok := <-l.reqs:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, q)
+			case <-timer.C:
 				break fill
 			}
 		}
+		if timer != nil {
+			timer.Stop()
+		}
+		expect = len(batch)
 		l.commitBatch(batch)
 	}
 }
@@ -310,113 +340,189 @@ type seenKey struct {
 	tx   *Transaction
 }
 
-func (l *Ledger) tryBatch(ctx context.Context, batch []*request) ([]result, error) {
-	tx, err := l.pool.BeginTx(ctx, pgx.TxOptions{})
+// tryBatch records a batch in one database transaction of two pipelined
+// round trips: the first takes the chain-head lock and reads everything
+// the batch needs (recorded keys, accounts, funds, earlier reversals) and
+// locks the balances it touches; the second writes the journal rows, the
+// balances and the new head, and commits. Fewer round trips per batch
+// means a shorter hold on the hot budget row.
+func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, err error) {
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback(ctx) //nolint:errcheck
+	inTx := false
+	defer func() {
+		if inTx {
+			// Best effort; a connection left mid-transaction is discarded
+			// by the pool on Release.
+			_, _ = conn.Exec(context.Background(), "ROLLBACK")
+		}
+		conn.Release()
+	}()
 
-	// 1. The chain head: one lock per batch orders all appends, from every
-	// process, into one chain.
-	var lastID int64
-	var lastHash []byte
-	if err := tx.QueryRow(ctx, "SELECT last_id, last_hash FROM ledger_chain_head FOR UPDATE").Scan(&lastID, &lastHash); err != nil {
-		return nil, err
-	}
-
-	// 2. Keys already recorded, accounts, funds and earlier reversals, each
-	// in one query for the whole batch.
 	keys := make([]string, 0, len(batch))
 	codeSet := map[string]struct{}{}
 	fundSet := map[string]struct{}{}
+	type pair struct{ code, fund string }
+	pairSet := map[pair]struct{}{}
 	var reversed []int64
 	for _, q := range batch {
 		keys = append(keys, q.tx.IdempotencyKey)
 		for _, p := range q.tx.Postings {
 			codeSet[p.Account] = struct{}{}
 			fundSet[p.Fund] = struct{}{}
+			pairSet[pair{p.Account, p.Fund}] = struct{}{}
 		}
 		if q.tx.reverses != 0 {
 			reversed = append(reversed, q.tx.reverses)
 		}
 	}
+	pairCodes := make([]string, 0, len(pairSet))
+	pairFunds := make([]string, 0, len(pairSet))
+	for p := range pairSet {
+		pairCodes = append(pairCodes, p.code)
+		pairFunds = append(pairFunds, p.fund)
+	}
+
+	// Round trip 1.
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	// The chain head: one lock per batch orders all appends, from every
+	// process, into one chain (and so no two batches ever race on a key).
+	b.Queue("SELECT last_id, last_hash FROM ledger_chain_head FOR UPDATE")
+	b.Queue("SELECT idempotency_key, id, request_hash FROM ledger_transactions WHERE idempotency_key = ANY($1)", keys)
+	b.Queue("SELECT id, code, type, currency, min_balance, closed_at IS NOT NULL FROM ledger_accounts WHERE code = ANY($1)", setKeys(codeSet))
+	b.Queue("SELECT code FROM ledger_funds WHERE code = ANY($1)", setKeys(fundSet))
+	b.Queue("SELECT reverses_id FROM ledger_transactions WHERE reverses_id = ANY($1)", reversed)
+	// Balance rows for every (account, fund) the batch touches, created
+	// when missing (only for accounts and funds that exist: the requests
+	// naming others fail on their own), then locked in a fixed order.
+	b.Queue(`INSERT INTO ledger_balances (account_id, fund, min_balance)
+		SELECT a.id, u.fund, a.min_balance FROM unnest($1::text[], $2::text[]) AS u(code, fund)
+		JOIN ledger_accounts a ON a.code = u.code JOIN ledger_funds f ON f.code = u.fund
+		ON CONFLICT DO NOTHING`, pairCodes, pairFunds)
+	b.Queue(`SELECT b.account_id, b.fund, b.balance, b.debits, b.credits, b.last_transaction_id
+		FROM ledger_balances b JOIN ledger_accounts a ON a.id = b.account_id
+		JOIN unnest($1::text[], $2::text[]) AS u(code, fund) ON a.code = u.code AND b.fund = u.fund
+		ORDER BY b.account_id, b.fund FOR UPDATE OF b`, pairCodes, pairFunds)
+	inTx = true
+	br := conn.SendBatch(ctx, b)
+
+	var lastID int64
+	var lastHash []byte
 	seen := map[string]*seenKey{}
-	rows, err := tx.Query(ctx, "SELECT idempotency_key, id, request_hash FROM ledger_transactions WHERE idempotency_key = ANY($1)", keys)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var k string
-		s := &seenKey{}
-		if err := rows.Scan(&k, &s.id, &s.hash); err != nil {
-			return nil, err
-		}
-		seen[k] = s
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-
 	accounts := map[string]*accountRow{}
-	rows, err = tx.Query(ctx, "SELECT id, code, type, currency, min_balance, closed_at IS NOT NULL FROM ledger_accounts WHERE code = ANY($1)", setKeys(codeSet))
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		a := &accountRow{}
-		if err := rows.Scan(&a.id, &a.code, &a.typ, &a.currency, &a.min, &a.closed); err != nil {
-			return nil, err
-		}
-		accounts[a.code] = a
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-
+	byID := map[int64]*accountRow{}
 	funds := map[string]bool{}
-	rows, err = tx.Query(ctx, "SELECT code FROM ledger_funds WHERE code = ANY($1)", setKeys(fundSet))
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		funds[c] = true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-
 	alreadyReversed := map[int64]bool{}
-	if len(reversed) > 0 {
-		rows, err = tx.Query(ctx, "SELECT reverses_id FROM ledger_transactions WHERE reverses_id = ANY($1)", reversed)
+	balances := map[balanceKey]*balanceRow{}
+	err = func() error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		if err := br.QueryRow().Scan(&lastID, &lastHash); err != nil {
+			return err
+		}
+		rows, err := br.Query()
 		if err != nil {
-			return nil, err
+			return err
+		}
+		for rows.Next() {
+			var k string
+			s := &seenKey{}
+			if err := rows.Scan(&k, &s.id, &s.hash); err != nil {
+				return err
+			}
+			seen[k] = s
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		for rows.Next() {
+			a := &accountRow{}
+			if err := rows.Scan(&a.id, &a.code, &a.typ, &a.currency, &a.min, &a.closed); err != nil {
+				return err
+			}
+			accounts[a.code] = a
+			byID[a.id] = a
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				return err
+			}
+			funds[c] = true
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if rows, err = br.Query(); err != nil {
+			return err
 		}
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
-				return nil, err
+				return err
 			}
 			alreadyReversed[id] = true
 		}
 		if err := rows.Err(); err != nil {
-			return nil, err
+			return err
 		}
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		if rows, err = br.Query(); err != nil {
+			return err
+		}
+		for rows.Next() {
+			var k balanceKey
+			b := &balanceRow{}
+			if err := rows.Scan(&k.AccountID, &k.Fund, &b.balance, &b.debits, &b.credits, &b.lastTx); err != nil {
+				return err
+			}
+			a := byID[k.AccountID]
+			b.min, b.sign, b.account = a.min, a.typ.NormalSign(), a.code
+			balances[k] = b
+		}
+		return rows.Err()
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
 	}
-
-	// 3. Lock the balances the batch touches, creating missing rows.
-	balances, err := lockBalances(ctx, tx, batch, accounts)
 	if err != nil {
 		return nil, err
 	}
 
-	// 4. Apply each request in order against the locked balances.
+	// Apply each request in order against the locked balances.
 	results := make([]result, len(batch))
-	var txRows, postRows [][]any
+	var (
+		tIDs      []int64
+		tKeys     []string
+		tReqHash  [][]byte
+		tCurrency []string
+		tDesc     []string
+		tMeta     []string
+		tRev      []*int64
+		tEff      []time.Time
+		tPrev     [][]byte
+		tHash     [][]byte
+		pTx       []int64
+		pSeq      []int16
+		pAcct     []int64
+		pFund     []string
+		pAmt      []decimal.Decimal
+	)
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	for i, q := range batch {
 		r := &q.tx
@@ -431,7 +537,7 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) ([]result, erro
 				results[i].tx = t
 				continue
 			}
-			t, err := loadTransaction(ctx, tx, "t.id = $1", s.id)
+			t, err := loadTransaction(ctx, conn, "t.id = $1", s.id)
 			if err != nil {
 				return nil, err
 			}
@@ -465,64 +571,68 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) ([]result, erro
 			meta = map[string]string{}
 		}
 		metaJSON, _ := json.Marshal(meta)
-		var rev any
+		var rev *int64
 		if r.reverses != 0 {
-			rev = r.reverses
+			v := r.reverses
+			rev = &v
 			alreadyReversed[r.reverses] = true
 		}
-		txRows = append(txRows, []any{lastID, r.IdempotencyKey, q.hash, r.Currency, r.Description, string(metaJSON), rev, eff, lastHash, h})
+		tIDs = append(tIDs, lastID)
+		tKeys = append(tKeys, r.IdempotencyKey)
+		tReqHash = append(tReqHash, q.hash)
+		tCurrency = append(tCurrency, r.Currency)
+		tDesc = append(tDesc, r.Description)
+		tMeta = append(tMeta, string(metaJSON))
+		tRev = append(tRev, rev)
+		tEff = append(tEff, eff)
+		tPrev = append(tPrev, lastHash)
+		tHash = append(tHash, h)
 		for j, p := range stored {
-			postRows = append(postRows, []any{lastID, int16(j + 1), p.AccountID, p.Fund, p.Amount})
-			b := balances[balanceKey{p.AccountID, p.Fund}]
-			b.lastTx = lastID
+			pTx = append(pTx, lastID)
+			pSeq = append(pSeq, int16(j+1))
+			pAcct = append(pAcct, p.AccountID)
+			pFund = append(pFund, p.Fund)
+			pAmt = append(pAmt, p.Amount)
+			balances[balanceKey{p.AccountID, p.Fund}].lastTx = lastID
 		}
-		t := Transaction{ID: lastID, IdempotencyKey: r.IdempotencyKey, Currency: r.Currency, Description: r.Description,
+		results[i].tx = Transaction{ID: lastID, IdempotencyKey: r.IdempotencyKey, Currency: r.Currency, Description: r.Description,
 			Metadata: r.Metadata, Postings: r.Postings, ReversesID: r.reverses, EffectiveAt: eff, Hash: h}
-		results[i].tx = t
 		seen[r.IdempotencyKey] = &seenKey{id: lastID, hash: q.hash, tx: &results[i].tx}
 		lastHash = h
 	}
 
-	if len(txRows) == 0 {
-		return results, tx.Commit(ctx)
-	}
-
-	// 5. Write journal rows with COPY, balances with one UPDATE, the head.
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_transactions"},
-		[]string{"id", "idempotency_key", "request_hash", "currency", "description", "metadata", "reverses_id", "effective_at", "prev_hash", "hash"},
-		pgx.CopyFromRows(txRows)); err != nil {
-		return nil, err
-	}
-	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ledger_postings"},
-		[]string{"transaction_id", "seq", "account_id", "fund", "amount"}, pgx.CopyFromRows(postRows)); err != nil {
-		return nil, err
-	}
-	var ids []int64
-	var fs []string
-	var bal, deb, cred []decimal.Decimal
-	var last []int64
-	for k, b := range balances {
-		if !b.dirty {
-			continue
+	// Round trip 2: journal rows, balances, head, commit.
+	b = &pgx.Batch{}
+	if len(tIDs) > 0 {
+		b.Queue(`INSERT INTO ledger_transactions (id, idempotency_key, request_hash, currency, description, metadata, reverses_id, effective_at, prev_hash, hash)
+			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[], $8::timestamptz[], $9::bytea[], $10::bytea[])`,
+			tIDs, tKeys, tReqHash, tCurrency, tDesc, tMeta, tRev, tEff, tPrev, tHash)
+		b.Queue(`INSERT INTO ledger_postings (transaction_id, seq, account_id, fund, amount)
+			SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[], $5::numeric[])`, pTx, pSeq, pAcct, pFund, pAmt)
+		var ids, last []int64
+		var fs []string
+		var bal, deb, cred []decimal.Decimal
+		for k, b := range balances {
+			if !b.dirty {
+				continue
+			}
+			ids = append(ids, k.AccountID)
+			fs = append(fs, k.Fund)
+			bal = append(bal, b.balance)
+			deb = append(deb, b.debits)
+			cred = append(cred, b.credits)
+			last = append(last, b.lastTx)
 		}
-		ids = append(ids, k.AccountID)
-		fs = append(fs, k.Fund)
-		bal = append(bal, b.balance)
-		deb = append(deb, b.debits)
-		cred = append(cred, b.credits)
-		last = append(last, b.lastTx)
+		b.Queue(`UPDATE ledger_balances b SET balance = u.balance, debits = u.debits, credits = u.credits, last_transaction_id = u.last
+			FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::bigint[]) AS u(account_id, fund, balance, debits, credits, last)
+			WHERE b.account_id = u.account_id AND b.fund = u.fund`, ids, fs, bal, deb, cred, last)
+		b.Queue("UPDATE ledger_chain_head SET last_id = $1, last_hash = $2", lastID, lastHash)
 	}
-	if _, err := tx.Exec(ctx, `UPDATE ledger_balances b SET balance = u.balance, debits = u.debits, credits = u.credits, last_transaction_id = u.last
-		FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::bigint[]) AS u(account_id, fund, balance, debits, credits, last)
-		WHERE b.account_id = u.account_id AND b.fund = u.fund`, ids, fs, bal, deb, cred, last); err != nil {
+	b.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
-	if _, err := tx.Exec(ctx, "UPDATE ledger_chain_head SET last_id = $1, last_hash = $2", lastID, lastHash); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, err
-	}
+	inTx = false
 	return results, nil
 }
 
@@ -591,55 +701,6 @@ func applyRules(ps []storedPosting, balances map[balanceKey]*balanceRow, key str
 		b.dirty = true
 	}
 	return nil
-}
-
-func lockBalances(ctx context.Context, tx pgx.Tx, batch []*request, accounts map[string]*accountRow) (map[balanceKey]*balanceRow, error) {
-	type want struct {
-		a    *accountRow
-		fund string
-	}
-	wants := map[balanceKey]want{}
-	for _, q := range batch {
-		for _, p := range q.tx.Postings {
-			if a, ok := accounts[p.Account]; ok {
-				wants[balanceKey{a.id, p.Fund}] = want{a, p.Fund}
-			}
-		}
-	}
-	ids := make([]int64, 0, len(wants))
-	fs := make([]string, 0, len(wants))
-	mins := make([]*decimal.Decimal, 0, len(wants))
-	for k, w := range wants {
-		ids = append(ids, k.AccountID)
-		fs = append(fs, k.Fund)
-		mins = append(mins, w.a.min)
-	}
-	// Rows for unknown funds would fail the foreign key; insert only those
-	// whose fund exists, the request itself fails later with ErrUnknownFund.
-	if _, err := tx.Exec(ctx, `INSERT INTO ledger_balances (account_id, fund, min_balance)
-		SELECT u.account_id, u.fund, u.min FROM unnest($1::bigint[], $2::text[], $3::numeric[]) AS u(account_id, fund, min)
-		WHERE EXISTS (SELECT 1 FROM ledger_funds f WHERE f.code = u.fund)
-		ON CONFLICT DO NOTHING`, ids, fs, mins); err != nil {
-		return nil, err
-	}
-	rows, err := tx.Query(ctx, `SELECT b.account_id, b.fund, b.balance, b.debits, b.credits, b.last_transaction_id FROM ledger_balances b
-		JOIN unnest($1::bigint[], $2::text[]) AS u(account_id, fund) ON b.account_id = u.account_id AND b.fund = u.fund
-		ORDER BY b.account_id, b.fund FOR UPDATE OF b`, ids, fs)
-	if err != nil {
-		return nil, err
-	}
-	out := map[balanceKey]*balanceRow{}
-	for rows.Next() {
-		var k balanceKey
-		b := &balanceRow{}
-		if err := rows.Scan(&k.AccountID, &k.Fund, &b.balance, &b.debits, &b.credits, &b.lastTx); err != nil {
-			return nil, err
-		}
-		w := wants[k]
-		b.min, b.sign, b.account = w.a.min, w.a.typ.NormalSign(), w.a.code
-		out[k] = b
-	}
-	return out, rows.Err()
 }
 
 // Reverse records the mirror of transaction id (every debit a credit and

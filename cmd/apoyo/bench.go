@@ -19,7 +19,7 @@ func newBenchCmd(a *app) *cobra.Command {
 	var o output
 	var writers []int
 	var dur time.Duration
-	var batch int
+	var batch, inFlight int
 	ledgerCmd := &cobra.Command{
 		Use:   "ledger",
 		Short: "Ledger transfers per second (one hot budget account) with 1, 8 and 32 writers vs pgbench -N on the same server",
@@ -56,7 +56,7 @@ client count on the same server. It prints both and their ratio.`,
 				return fmt.Errorf("pgbench not found: %w", err)
 			}
 			rep, err := bench.Ledger(ctx, bench.LedgerOptions{ServerURL: serverURL, Pgbench: pgbench, Writers: writers,
-				Duration: dur, BatchSize: batch, Logf: func(f string, args ...any) { a.log.Info(fmt.Sprintf(f, args...)) }})
+				Duration: dur, BatchSize: batch, InFlight: inFlight, Logf: func(f string, args ...any) { a.log.Info(fmt.Sprintf(f, args...)) }})
 			if err != nil {
 				return err
 			}
@@ -64,9 +64,9 @@ client count on the same server. It prints both and their ratio.`,
 				return writeJSON(a.out, rep)
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "WRITERS\tTRANSFERS\tTRANSFERS/S\tPGBENCH -N TPS\tRATIO\t")
+			fmt.Fprintln(tw, "WRITERS\tIN FLIGHT\tTRANSFERS\tTRANSFERS/S\tPGBENCH -N TPS\tRATIO\t")
 			for _, r := range rep.Rows {
-				fmt.Fprintf(tw, "%d\t%d\t%.0f\t%.0f\t%.2fx\t\n", r.Writers, r.Transfers, r.TransfersPerS, r.PgbenchTPS, r.Ratio)
+				fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.0f\t%.2fx\t\n", r.Writers, r.InFlight, r.Transfers, r.TransfersPerS, r.PgbenchTPS, r.Ratio)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -79,6 +79,7 @@ client count on the same server. It prints both and their ratio.`,
 	ledgerCmd.Flags().IntSliceVar(&writers, "writers", []int{1, 8, 32}, "concurrent writer counts")
 	ledgerCmd.Flags().DurationVar(&dur, "duration", 10*time.Second, "length of each measurement")
 	ledgerCmd.Flags().IntVar(&batch, "batch-size", 512, "ledger writer batch size")
+	ledgerCmd.Flags().IntVar(&inFlight, "in-flight", 1, "transfers each writer submits per call (PostBatch), as a cycle's payment step does")
 	cmd.AddCommand(ledgerCmd)
 	return cmd
 }

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+
+	"github.com/apoyo-cdmx/apoyo/devstack"
+	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/pgcluster"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// syncBuffer is a bytes.Buffer safe to read while a command writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// run executes the apoyo command line in-process and returns its exit
+// status and output.
+func run(ctx context.Context, t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut syncBuffer
+	a := &app{out: &out, errOut: &errOut}
+	root := newRoot(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	code := exitCode(err, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestConfigShowMasksSecretsAndRejectsBadValues(t *testing.T) {
+	t.Setenv("APOYO_DATABASE_URL", "postgres://apoyo:hunter2@db.example:5432/apoyo")
+	code, out, _ := run(context.Background(), t, "config", "show", "-o", "json")
+	require.Equal(t, 0, code)
+	require.NotContains(t, out, "hunter2")
+	require.Contains(t, out, "db.example:5432")
+
+	t.Setenv("APOYO_LEDGER_BATCH_SIZE", "0")
+	code, _, errOut := run(context.Background(), t, "config", "show")
+	require.Equal(t, 2, code)
+	require.Contains(t, errOut, "ledger.batch_size")
+	require.Contains(t, errOut, "APOYO_LEDGER_BATCH_SIZE")
+}
+
+// TestLedgerVerifyCommand runs `apoyo ledger verify` on a real database:
+// clean after a workload, failing (exit 1, naming the transaction) after a
+// superuser tampers with a posting.
+func TestLedgerVerifyCommand(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.New(t)
+	l := ledger.New(db.Pool, ledger.Options{})
+	zero := decimal.Zero
+	require.NoError(t, l.CreateFund(ctx, ledger.Fund{Code: "city", Name: "City"}))
+	for _, a := range []ledger.AccountSpec{
+		{Code: "funding", Type: ledger.Equity, Currency: "MXN"},
+		{Code: "budget", Type: ledger.Asset, Currency: "MXN", MinBalance: &zero},
+		{Code: "benefits", Type: ledger.Expense, Currency: "MXN"},
+	} {
+		_, err := l.CreateAccount(ctx, a)
+		require.NoError(t, err)
+	}
+	_, err := l.Post(ctx, ledger.Transfer("deposit", "budget", "funding", "city", decimal.NewFromInt(56000), ""))
+	require.NoError(t, err)
+	for i := 0; i < 5; i++ {
+		_, err := l.Post(ctx, ledger.Transfer(fmt.Sprintf("pay:%d", i), "benefits", "budget", "city", decimal.NewFromInt(5600), ""))
+		require.NoError(t, err)
+	}
+	l.Close()
+
+	code, out, errOut := run(ctx, t, "ledger", "verify", "--database-url", db.URL, "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var rep ledger.VerifyReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.True(t, rep.OK)
+	require.Equal(t, int64(6), rep.Transactions)
+
+	code, out, _ = run(ctx, t, "ledger", "trial-balance", "--database-url", db.URL)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "balanced: true")
+	code, out, _ = run(ctx, t, "ledger", "statement", "budget", "--database-url", db.URL)
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "closing balance 28000.00")
+
+	conn, err := db.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "SET session_replication_role = replica; UPDATE ledger_postings SET amount = sign(amount) * 1 WHERE transaction_id = 4")
+	require.NoError(t, err)
+	conn.Release()
+
+	code, out, _ = run(ctx, t, "ledger", "verify", "--database-url", db.URL)
+	require.Equal(t, 1, code)
+	require.Contains(t, out, "first bad transaction 4")
+}
+
+// TestDevCommandComesUpRestartsAndStops runs `apoyo dev` for real: it must
+// print where each part listens and "apoyo dev ready", keep its state and
+// ports across a restart, let other commands find it, and stop cleanly when
+// its context is cancelled (Ctrl-C).
+func TestDevCommandComesUpRestartsAndStops(t *testing.T) {
+	if _, err := pgcluster.FindBinDir(""); err != nil {
+		t.Skip(err)
+	}
+	dataDir := filepath.Join(pgcluster.TempDir(t), "state")
+	tport := freePort(t)
+	t.Setenv("APOYO_DATA_DIR", dataDir)
+	t.Setenv("APOYO_DEV_TEMPORAL_PORT", fmt.Sprint(tport))
+	t.Setenv("APOYO_DEV_UI_PORT", "0")
+
+	startDev := func() (stop func() int, out *syncBuffer) {
+		ctx, cancel := context.WithCancel(context.Background())
+		out = &syncBuffer{}
+		errOut := &syncBuffer{}
+		done := make(chan int, 1)
+		go func() {
+			a := &app{out: out, errOut: errOut}
+			root := newRoot(a)
+			root.SetArgs([]string{"dev"})
+			done <- exitCode(root.ExecuteContext(ctx), errOut)
+		}()
+		require.Eventually(t, func() bool { return strings.Contains(out.String(), "apoyo dev ready") }, 90*time.Second, 100*time.Millisecond,
+			"stdout: %s\nstderr: %s", out, errOut)
+		return func() int { cancel(); return <-done }, out
+	}
+
+	stop, out := startDev()
+	require.Contains(t, out.String(), fmt.Sprintf("temporal   127.0.0.1:%d", tport))
+	info, err := devstack.Discover(dataDir)
+	require.NoError(t, err)
+	require.NotNil(t, info)
+
+	// Another command finds the stack by itself.
+	code, vout, verr := run(context.Background(), t, "ledger", "verify")
+	require.Equal(t, 0, code, verr)
+	require.Contains(t, vout, "ledger verified: OK")
+
+	// The Temporal frontend answers and the bank serves.
+	c, err := client.Dial(client.Options{HostPort: info.TemporalAddress, Namespace: info.Namespace})
+	require.NoError(t, err)
+	_, err = c.CheckHealth(context.Background(), &client.CheckHealthRequest{})
+	require.NoError(t, err)
+	c.Close()
+	resp, err := http.Get(info.BankURL + "/v1/movements?date=2026-01-01")
+	require.NoError(t, err)
+	resp.Body.Close()
+
+	// A second stack on the same directory is refused.
+	code, _, errOut := run(context.Background(), t, "dev")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "another apoyo stack is running")
+
+	require.Equal(t, 0, stop())
+	_, err = os.Stat(filepath.Join(dataDir, "stack.json"))
+	require.True(t, os.IsNotExist(err), "stack.json is removed on a clean stop")
+
+	stop, out = startDev()
+	require.Contains(t, out.String(), info.DatabaseURL, "PostgreSQL keeps its port across restarts")
+	require.Equal(t, 0, stop())
+}
