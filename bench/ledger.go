@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo/ledger"
@@ -39,9 +40,10 @@ type LedgerOptions struct {
 	Duration time.Duration
 	// BatchSize of the ledger writer.
 	BatchSize int
-	// InFlight is how many transfers each writer submits per call
-	// (PostBatch); 1 means one Post at a time.
-	InFlight int
+	// InFlight lists how many transfers each writer submits per call
+	// (PostBatch); 1 means one Post at a time, as a single caller does;
+	// more is how a cycle's payment step submits its page of payments.
+	InFlight []int
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 }
@@ -118,57 +120,38 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	}
 
 	amount := decimal.RequireFromString("5600.00")
-	inFlight := max(o.InFlight, 1)
+	inFlights := o.InFlight
+	if len(inFlights) == 0 {
+		inFlights = []int{1}
+	}
 	var rep LedgerReport
-	for run, w := range o.Writers {
-		l := ledger.New(pool, ledger.Options{BatchSize: o.BatchSize})
-		var n atomic.Int64
-		var firstErr error
-		var errOnce sync.Once
-		deadline := time.Now().Add(o.Duration)
-		start := time.Now()
-		var wg sync.WaitGroup
-		for g := 0; g < w; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				reqs := make([]ledger.TransactionRequest, inFlight)
-				for i := 0; time.Now().Before(deadline); i++ {
-					for j := range reqs {
-						key := fmt.Sprintf("bench:%d:%d:%d:%d", run, g, i, j)
-						reqs[j] = ledger.Transfer(key, "benefits", "budget", "city", amount, "")
-					}
-					for _, res := range l.PostBatch(ctx, reqs) {
-						if res.Err != nil {
-							errOnce.Do(func() { firstErr = res.Err })
-							return
-						}
-					}
-					n.Add(int64(inFlight))
-				}
-			}(g)
+	run := 0
+	for _, w := range o.Writers {
+		var rows []LedgerRow
+		for _, inFlight := range inFlights {
+			run++
+			row, err := measureLedger(ctx, pool, o, run, w, max(inFlight, 1), amount)
+			if err != nil {
+				return rep, err
+			}
+			o.Logf("ledger: %d writers × %d in flight → %.0f transfers/s", w, row.InFlight, row.TransfersPerS)
+			rows = append(rows, row)
 		}
-		wg.Wait()
-		elapsed := time.Since(start).Seconds()
-		l.Close()
-		if firstErr != nil {
-			return rep, firstErr
-		}
-		row := LedgerRow{Writers: w, InFlight: inFlight, Transfers: n.Load(), TransfersPerS: float64(n.Load()) / elapsed}
-		o.Logf("ledger: %d writers × %d in flight → %.0f transfers/s", w, inFlight, row.TransfersPerS)
-
 		jobs := min(w, runtime.NumCPU())
 		out, err := runPgbench(ctx, o.Pgbench, env, append([]string{"-N", "-n", "-c", strconv.Itoa(w), "-j", strconv.Itoa(jobs),
-			"-T", strconv.Itoa(int(o.Duration.Seconds()))}, args...))
+			"-T", strconv.Itoa(max(int(o.Duration.Seconds()), 1))}, args...))
 		if err != nil {
 			return rep, fmt.Errorf("pgbench -N: %v\n%s", err, out)
 		}
-		row.PgbenchTPS = parseTPS(out)
-		if row.PgbenchTPS > 0 {
-			row.Ratio = row.TransfersPerS / row.PgbenchTPS
+		tps := parseTPS(out)
+		o.Logf("pgbench -N: %d clients → %.0f tps", w, tps)
+		for _, row := range rows {
+			row.PgbenchTPS = tps
+			if tps > 0 {
+				row.Ratio = row.TransfersPerS / tps
+			}
+			rep.Rows = append(rep.Rows, row)
 		}
-		o.Logf("pgbench -N: %d clients → %.0f tps", w, row.PgbenchTPS)
-		rep.Rows = append(rep.Rows, row)
 	}
 
 	check := ledger.New(pool, ledger.Options{})
@@ -256,4 +239,43 @@ func FindPgbench(binDir string) (string, error) {
 		return matches[len(matches)-1], nil
 	}
 	return exec.LookPath("pgbench")
+}
+
+// measureLedger runs w writers for o.Duration, each submitting inFlight
+// transfers per call, all debiting the one hot budget account.
+func measureLedger(ctx context.Context, pool *pgxpool.Pool, o LedgerOptions, run, w, inFlight int, amount decimal.Decimal) (LedgerRow, error) {
+	l := ledger.New(pool, ledger.Options{BatchSize: o.BatchSize})
+	defer l.Close()
+	var n atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	deadline := time.Now().Add(o.Duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for g := 0; g < w; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			reqs := make([]ledger.TransactionRequest, inFlight)
+			for i := 0; time.Now().Before(deadline); i++ {
+				for j := range reqs {
+					key := fmt.Sprintf("bench:%d:%d:%d:%d", run, g, i, j)
+					reqs[j] = ledger.Transfer(key, "benefits", "budget", "city", amount, "")
+				}
+				for _, res := range l.PostBatch(ctx, reqs) {
+					if res.Err != nil {
+						errOnce.Do(func() { firstErr = res.Err })
+						return
+					}
+				}
+				n.Add(int64(inFlight))
+			}
+		}(g)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return LedgerRow{}, firstErr
+	}
+	elapsed := time.Since(start).Seconds()
+	return LedgerRow{Writers: w, InFlight: inFlight, Transfers: n.Load(), TransfersPerS: float64(n.Load()) / elapsed}, nil
 }

@@ -391,10 +391,15 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, er
 	// The chain head: one lock per batch orders all appends, from every
 	// process, into one chain (and so no two batches ever race on a key).
 	b.Queue("SELECT last_id, last_hash FROM ledger_chain_head FOR UPDATE")
-	b.Queue("SELECT idempotency_key, id, request_hash FROM ledger_transactions WHERE idempotency_key = ANY($1)", keys)
+	// LATERAL makes each key one probe of the unique index whatever the
+	// planner's statistics say: a cached plan built while the journal was
+	// small would otherwise scan it whole, growing with the journal.
+	b.Queue(`SELECT t.idempotency_key, t.id, t.request_hash FROM unnest($1::text[]) AS k(key)
+		CROSS JOIN LATERAL (SELECT idempotency_key, id, request_hash FROM ledger_transactions WHERE idempotency_key = k.key) t`, keys)
 	b.Queue("SELECT id, code, type, currency, min_balance, closed_at IS NOT NULL FROM ledger_accounts WHERE code = ANY($1)", setKeys(codeSet))
 	b.Queue("SELECT code FROM ledger_funds WHERE code = ANY($1)", setKeys(fundSet))
-	b.Queue("SELECT reverses_id FROM ledger_transactions WHERE reverses_id = ANY($1)", reversed)
+	b.Queue(`SELECT t.reverses_id FROM unnest($1::bigint[]) AS r(id)
+		CROSS JOIN LATERAL (SELECT reverses_id FROM ledger_transactions WHERE reverses_id = r.id) t`, reversed)
 	// Balance rows for every (account, fund) the batch touches, created
 	// when missing (only for accounts and funds that exist: the requests
 	// naming others fail on their own), then locked in a fixed order.

@@ -19,7 +19,8 @@ func newBenchCmd(a *app) *cobra.Command {
 	var o output
 	var writers []int
 	var dur time.Duration
-	var batch, inFlight int
+	var batch int
+	var inFlight []int
 	ledgerCmd := &cobra.Command{
 		Use:   "ledger",
 		Short: "Ledger transfers per second (one hot budget account) with 1, 8 and 32 writers vs pgbench -N on the same server",
@@ -79,7 +80,7 @@ client count on the same server. It prints both and their ratio.`,
 	ledgerCmd.Flags().IntSliceVar(&writers, "writers", []int{1, 8, 32}, "concurrent writer counts")
 	ledgerCmd.Flags().DurationVar(&dur, "duration", 10*time.Second, "length of each measurement")
 	ledgerCmd.Flags().IntVar(&batch, "batch-size", 512, "ledger writer batch size")
-	ledgerCmd.Flags().IntVar(&inFlight, "in-flight", 1, "transfers each writer submits per call (PostBatch), as a cycle's payment step does")
+	ledgerCmd.Flags().IntSliceVar(&inFlight, "in-flight", []int{1, 16}, "transfers each writer submits per call: 1 = one Post at a time; more = PostBatch, as a cycle's payment step does")
 	cmd.AddCommand(ledgerCmd)
 	return cmd
 }
