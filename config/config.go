@@ -6,6 +6,8 @@
 // names the key and what is allowed.
 package config
 
+import "time"
+
 // Config is the whole of apoyo's configuration. The mapstructure tag is the
 // key in YAML (nested with dots: database.url) and, upper-cased with dots as
 // underscores, the environment variable (APOYO_DATABASE_URL).
@@ -19,6 +21,8 @@ type Config struct {
 	Temporal TemporalConfig `mapstructure:"temporal"`
 	Dev      DevConfig      `mapstructure:"dev"`
 	Ledger   LedgerConfig   `mapstructure:"ledger"`
+	Payments PaymentsConfig `mapstructure:"payments"`
+	Worker   WorkerConfig   `mapstructure:"worker"`
 	PII      PIIConfig      `mapstructure:"pii"`
 	Log      LogConfig      `mapstructure:"log"`
 }
@@ -76,6 +80,23 @@ type LedgerConfig struct {
 	Writers int `mapstructure:"writers" validate:"min=1,max=16"`
 }
 
+// PaymentsConfig says where the payment provider is.
+type PaymentsConfig struct {
+	// BankURL is the base URL of the bank's payment API (SPEI, cash pickup,
+	// card). Empty means the local stack's sandbox bank. Default "".
+	BankURL string `mapstructure:"bank_url" validate:"omitempty,url"`
+	// PollInterval is how often a payment's status is asked while waiting
+	// for the bank's final answer. Default 500ms.
+	PollInterval time.Duration `mapstructure:"poll_interval" validate:"min=10000000"`
+}
+
+// WorkerConfig shapes the Temporal worker.
+type WorkerConfig struct {
+	// MaxConcurrentActivities bounds activities in flight per worker.
+	// Default 200.
+	MaxConcurrentActivities int `mapstructure:"max_concurrent_activities" validate:"min=1,max=100000"`
+}
+
 // PIIConfig holds the keys that protect personal data.
 type PIIConfig struct {
 	// Keys are the AES-256 keys as "id:base64,id2:base64"; the active one
@@ -117,10 +138,15 @@ func Default() Config {
 			BatchSize: 512,
 			Writers:   1,
 		},
+		Payments: PaymentsConfig{
+			PollInterval: 500 * time.Millisecond,
+		},
+		Worker: WorkerConfig{
+			MaxConcurrentActivities: 200,
+		},
 		Log: LogConfig{
 			Level:  "info",
 			Format: "text",
 		},
 	}
 }
-

@@ -26,6 +26,8 @@ sandbox bank, and the apoyo worker. Other apoyo commands run with the same
 				return err
 			}
 			defer s.Stop()
+			// The worker's commands must find this stack, also when the
+			// configuration named none.
 			stopWorker, err := a.startWorker(ctx, s)
 			if err != nil {
 				return err

@@ -72,7 +72,8 @@ func newRoot(a *app) *cobra.Command {
 	pf.String("log-level", "", "debug, info, warn or error (default info)")
 	pf.String("log-format", "", "text or json (default text)")
 
-	root.AddCommand(newDevCmd(a), newMigrateCmd(a), newConfigCmd(a), newLedgerCmd(a), newBenchCmd(a))
+	root.AddCommand(newDevCmd(a), newWorkerCmd(a), newMigrateCmd(a), newConfigCmd(a), newLedgerCmd(a), newBenchCmd(a),
+		newProgramCmd(a), newBeneficiariesCmd(a), newCycleCmd(a), newApproveCmd(a), newCaseCmd(a), newReferralCmd(a))
 	return root
 }
 

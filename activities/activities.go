@@ -1,0 +1,236 @@
+// Package activities implements the beneficiary workflow's activities: the
+// only code that touches personal data, the ledger and the bank. Each is a
+// method on Activities, which holds its dependencies, and each is
+// idempotent: ledger entries and payment orders carry keys derived from
+// business ids (cycle, beneficiary, attempt), so a retry after a crash or a
+// timeout finds what the first try did instead of doing it again.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/beneficiary"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/mxid"
+	"github.com/apoyo-cdmx/apoyo/payment"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// Activities holds what the activities need.
+type Activities struct {
+	Programs      *program.Store
+	Beneficiaries *enrolment.Store
+	Cases         *cases.Store
+	Ledger        *ledger.Ledger
+	Payments      payment.Provider
+	// PollInterval is how often Disburse asks the bank for an order's
+	// status while it waits. Default 500ms.
+	PollInterval time.Duration
+	Log          *slog.Logger
+}
+
+// temporalError maps apoyo's error codes to Temporal in one place: invalid
+// input, missing records and conflicts will not get better by retrying, so
+// they are non-retryable; everything else retries with backoff.
+func temporalError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if apoyo.Retryable(err) {
+		return err
+	}
+	var e *apoyo.Error
+	if errors.As(err, &e) {
+		return temporal.NewNonRetryableApplicationError(e.Error(), e.Reason, nil)
+	}
+	return temporal.NewNonRetryableApplicationError(err.Error(), string(apoyo.ErrorCodeOf(err)), nil)
+}
+
+func (a *Activities) log() *slog.Logger {
+	if a.Log == nil {
+		return slog.Default()
+	}
+	return a.Log
+}
+
+// Screen checks identity (unless a caseworker already verified it) and, if
+// it holds, eligibility; it writes the case's projection and raises an
+// identity-review task when a person must look at a document.
+func (a *Activities) Screen(ctx context.Context, in workflows.ScreenInput) (workflows.ScreenResult, error) {
+	res, err := a.screen(ctx, in)
+	return res, temporalError(err)
+}
+
+func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (workflows.ScreenResult, error) {
+	prog, err := a.Programs.Get(ctx, in.ProgramID)
+	if err != nil {
+		return workflows.ScreenResult{}, err
+	}
+	ben, err := a.Beneficiaries.Get(ctx, in.BeneficiaryID)
+	if err != nil {
+		return workflows.ScreenResult{}, err
+	}
+	var res workflows.ScreenResult
+	if in.SkipIdentity {
+		res.Identity = workflows.IdentityVerified
+	} else {
+		res.Identity, res.IdentityReason = checkIdentity(prog, ben)
+	}
+	caseID := workflows.CaseID(in.CycleID, in.BeneficiaryID)
+	proj := cases.Projection{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID, Version: in.Version}
+	switch res.Identity {
+	case workflows.IdentityRejected:
+		proj.Step, proj.Status, proj.Outcome, proj.Reason = workflows.StepDone, "done", workflows.OutcomeIdentityRejected, res.IdentityReason
+		return res, a.Cases.Save(ctx, proj)
+	case workflows.IdentityNeedsReview:
+		proj.Step, proj.Status, proj.WaitingOn = workflows.StepIdentity, "waiting", []string{"caseworker"}
+		if err := a.Cases.Save(ctx, proj); err != nil {
+			return res, err
+		}
+		return res, a.Cases.RaiseTask(ctx, caseID, "identity_review", res.IdentityReason)
+	}
+
+	paid, err := a.Cases.PaidInCycle(ctx, in.CycleID, in.BeneficiaryID)
+	if err != nil {
+		return res, err
+	}
+	res.Rules = eligibility(prog, ben, in.CycleDate, paid)
+	res.Eligible = true
+	for _, r := range res.Rules {
+		res.Eligible = res.Eligible && r.Passed
+	}
+	if !res.Eligible {
+		proj.Step, proj.Status, proj.Outcome, proj.Reason = workflows.StepDone, "done", workflows.OutcomeIneligible, failedRules(res.Rules)
+		return res, a.Cases.Save(ctx, proj)
+	}
+	for _, svc := range prog.Referrals.For(ben.Record.Needs) {
+		res.Referrals = append(res.Referrals, workflows.Referral{ID: svc.Code, Service: svc.Name, Need: string(svc.Need), Secretariat: svc.Secretariat})
+	}
+	proj.Step, proj.Status = workflows.StepApproval, "waiting"
+	for _, s := range in.Required {
+		proj.WaitingOn = append(proj.WaitingOn, string(s))
+	}
+	if err := a.Cases.Save(ctx, proj); err != nil {
+		return res, err
+	}
+	return res, a.Cases.ResolveTasks(ctx, caseID, "identity_review")
+}
+
+// checkIdentity verifies a CURP by its structure and check digit; other
+// documents are verified automatically only when the programme says so,
+// and otherwise wait for a caseworker. A CLABE shared with another person
+// also needs a person's look before any money moves.
+func checkIdentity(prog program.Program, ben enrolment.Beneficiary) (workflows.IdentityOutcome, string) {
+	r := ben.Record
+	if slices.Contains(ben.ReviewFlags, enrolment.FlagSharedCLABE) {
+		return workflows.IdentityNeedsReview, "the CLABE on file is shared with another beneficiary"
+	}
+	if r.CURP != "" {
+		if err := mxid.ValidateCURP(r.CURP); err != nil {
+			return workflows.IdentityRejected, "CURP invalid: " + apoyo.ErrorReasonOf(err)
+		}
+		return workflows.IdentityVerified, "CURP structure and check digit valid"
+	}
+	if slices.Contains(prog.Identity.AutoVerify, r.IDDocumentType) {
+		return workflows.IdentityVerified, string(r.IDDocumentType) + " accepted by programme rule"
+	}
+	return workflows.IdentityNeedsReview, string(r.IDDocumentType) + " needs a caseworker's check"
+}
+
+// eligibility evaluates every rule (not just until the first failure), so
+// a rejection says everything that is wrong.
+func eligibility(prog program.Program, ben enrolment.Beneficiary, cycleDate time.Time, paid bool) []workflows.RuleOutcome {
+	r := ben.Record
+	e := prog.Eligibility
+	age := ageOn(r.BirthDate, cycleDate)
+	out := []workflows.RuleOutcome{
+		{Rule: "age", Passed: age >= e.MinAge, Reason: fmt.Sprintf("%d on the cycle date, minimum %d", age, e.MinAge)},
+		{Rule: "alcaldia", Passed: len(e.Alcaldias) == 0 || slices.Contains(e.Alcaldias, r.Alcaldia), Reason: "lives in " + r.Alcaldia},
+		{Rule: "population_group", Passed: len(e.PopulationGroups) == 0 || slices.Contains(e.PopulationGroups, r.PopulationGroup), Reason: string(r.PopulationGroup)},
+		{Rule: "consent", Passed: r.Consent || !e.RequireConsent, Reason: consentWord(r.Consent)},
+		{Rule: "not_already_paid", Passed: !paid, Reason: paidWord(paid)},
+	}
+	for i := range out {
+		if out[i].Passed && out[i].Rule != "age" && out[i].Rule != "alcaldia" {
+			out[i].Reason = ""
+		}
+	}
+	return out
+}
+
+func ageOn(birth, day time.Time) int {
+	by, bm, bd := birth.Date()
+	y, m, d := day.Date()
+	age := y - by
+	if m < bm || (m == bm && d < bd) {
+		age--
+	}
+	return age
+}
+
+func consentWord(c bool) string {
+	if c {
+		return "given"
+	}
+	return "not given"
+}
+
+func paidWord(p bool) string {
+	if p {
+		return "already paid in this cycle"
+	}
+	return ""
+}
+
+func failedRules(rs []workflows.RuleOutcome) string {
+	s := ""
+	for _, r := range rs {
+		if !r.Passed {
+			if s != "" {
+				s += "; "
+			}
+			s += r.Rule + ": " + r.Reason
+		}
+	}
+	return s
+}
+
+// Record writes a case's projection and, when asked, raises a task.
+func (a *Activities) Record(ctx context.Context, in workflows.RecordInput) error {
+	err := a.Cases.Save(ctx, cases.FromState(in.ProgramID, in.CycleID, in.BeneficiaryID, in.State))
+	if err == nil && in.Task != "" {
+		err = a.Cases.RaiseTask(ctx, in.State.CaseID, in.Task, in.State.Reason)
+	}
+	return temporalError(err)
+}
+
+func railOf(m beneficiary.PaymentMethod) payment.Rail {
+	switch m {
+	case beneficiary.PaymentCashPickup:
+		return payment.RailCashPickup
+	case beneficiary.PaymentCard:
+		return payment.RailCard
+	}
+	return payment.RailSPEI
+}
+
+// heartbeat reports progress so a crashed worker's activity is retried
+// promptly, and returns the context's error once the activity is cancelled.
+func heartbeat(ctx context.Context, details ...any) error {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, details...)
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,279 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/payment"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// ErrBudgetExhausted: no fund of the programme can cover the entitlement.
+var ErrBudgetExhausted = apoyo.Errorf(apoyo.ECONFLICT, "budget.exhausted", "the programme's budget cannot cover this payment")
+
+// Concept is what the beneficiary's bank statement shows (SPEI: ≤39
+// printable ASCII characters).
+const Concept = "APOYO INGRESO INCLUSIVO CDMX"
+
+// Ledger keys of a case, derived from business ids only: every retry of an
+// activity posts under the same keys and gets the first posting back.
+func commitKey(c, b string) string            { return "commit:" + c + ":" + b }
+func transitKey(c, b string, n int) string    { return fmt.Sprintf("transit:%s:%s:%d", c, b, n) }
+func settleKey(c, b string, n int) string     { return fmt.Sprintf("settle:%s:%s:%d", c, b, n) }
+func returnKey(c, b string, n int) string     { return fmt.Sprintf("return:%s:%s:%d", c, b, n) }
+func releaseKey(c, b, from string) string     { return "release:" + from + ":" + c + ":" + b }
+func OrderID(c, b string, attempt int) string { return fmt.Sprintf("pay_%s_%s_%d", c, b, attempt) }
+
+// Disburse pays one attempt of a case and waits for the bank's final
+// answer. Money moves through the ledger step by step, each step keyed:
+//
+//	commit      available  → committed   (attempt 1: the entitlement)
+//	transit     committed  → in_transit  (or returned → in_transit on a re-payment)
+//	settle      in_transit → paid        (the bank settled / cash collected)
+//	return      in_transit → returned    (returned, rejected, expired)
+//
+// It never sends a second order when the first one's outcome is unknown:
+// it asks the bank for the order's status first, and the order's id and
+// idempotency key are the same on every retry of the attempt.
+func (a *Activities) Disburse(ctx context.Context, in workflows.DisburseInput) (workflows.PaymentResult, error) {
+	res, err := a.disburse(ctx, in)
+	return res, temporalError(err)
+}
+
+func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (workflows.PaymentResult, error) {
+	prog, err := a.Programs.Get(ctx, in.ProgramID)
+	if err != nil {
+		return workflows.PaymentResult{}, err
+	}
+	ben, err := a.Beneficiaries.Get(ctx, in.BeneficiaryID)
+	if err != nil {
+		return workflows.PaymentResult{}, err
+	}
+	if err := program.EnsureCycleAccounts(ctx, a.Ledger, in.ProgramID, in.CycleID); err != nil {
+		return workflows.PaymentResult{}, err
+	}
+	acct := func(state string) string { return program.CycleAccount(in.ProgramID, in.CycleID, state) }
+	c, b, n := in.CycleID, in.BeneficiaryID, in.Attempt
+	meta := map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b}
+
+	fund, err := a.commit(ctx, prog, in, meta)
+	if err != nil {
+		return workflows.PaymentResult{}, err
+	}
+	from := program.CycleCommitted
+	if n > 1 {
+		from = program.CycleReturned
+	}
+	if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(transitKey(c, b, n), acct(program.CycleInTransit), acct(from), fund, in.Amount,
+		fmt.Sprintf("payment order, attempt %d", n)), meta)); err != nil {
+		return workflows.PaymentResult{}, err
+	}
+
+	orderID := OrderID(c, b, n)
+	rail := railOf(ben.Record.PaymentMethod)
+	order := payment.Order{ID: orderID, IdempotencyKey: orderID, Rail: rail, Amount: in.Amount, Currency: "MXN", Concept: Concept,
+		TrackingKey: payment.NewTrackingKey(orderID), Reference: payment.NewReference(orderID),
+		Beneficiary: payment.Instrument{CLABE: ben.Record.CLABE, CardNumber: ben.Record.CardNumber}}
+	caseID := workflows.CaseID(c, b)
+	if err := a.Cases.RecordPayment(ctx, cases.Payment{OrderID: orderID, CaseID: caseID, ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b,
+		Attempt: n, Rail: string(rail), Amount: in.Amount, Fund: fund, TrackingKey: order.TrackingKey, State: string(payment.StatePending)}); err != nil {
+		return workflows.PaymentResult{}, err
+	}
+
+	st, rejected, err := a.submitOnce(ctx, order)
+	if err != nil {
+		return workflows.PaymentResult{}, err
+	}
+	if rejected != nil {
+		st = payment.Status{OrderID: orderID, Rail: rail, State: payment.StateRejected}
+	}
+	for !st.Final() {
+		if err := heartbeat(ctx, string(st.State)); err != nil {
+			return workflows.PaymentResult{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return workflows.PaymentResult{}, ctx.Err()
+		case <-time.After(a.pollInterval()):
+		}
+		if st, err = a.Payments.Status(ctx, orderID); err != nil {
+			return workflows.PaymentResult{}, err
+		}
+	}
+
+	res := workflows.PaymentResult{OrderID: orderID, Rail: string(rail), State: string(st.State), ReturnCause: st.ReturnCause, Fund: fund}
+	switch {
+	case rejected != nil:
+		res.Reason = "order refused: " + rejected.Error()
+	case st.ReturnCause != 0:
+		res.Reason = payment.ReturnCauseText(st.ReturnCause)
+	}
+	if res.Paid() {
+		if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(settleKey(c, b, n), acct(program.CyclePaid), acct(program.CycleInTransit), fund, in.Amount,
+			"payment settled"), meta)); err != nil {
+			return res, err
+		}
+	} else {
+		if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(returnKey(c, b, n), acct(program.CycleReturned), acct(program.CycleInTransit), fund, in.Amount,
+			"payment "+string(st.State)), meta)); err != nil {
+			return res, err
+		}
+	}
+	if err := a.Cases.UpdatePayment(ctx, orderID, string(st.State), st.ReturnCause, st.ProviderRef, st.OperationDate); err != nil {
+		return res, err
+	}
+	if res.Paid() {
+		proj := cases.Projection{ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b, Version: in.Version,
+			Step: workflows.StepReferrals, Status: "waiting", WaitingOn: []string{"caseworker"}}
+		if len(in.Referrals) == 0 {
+			proj.Step, proj.Status, proj.WaitingOn, proj.Outcome, proj.Reason = workflows.StepDone, "done", nil, workflows.OutcomeCompleted, "paid; no referrals"
+		}
+		if err := a.Cases.Save(ctx, proj); err != nil {
+			return res, err
+		}
+		if err := a.Cases.ResolveTasks(ctx, caseID, "needs_new_instrument"); err != nil {
+			return res, err
+		}
+	}
+	a.log().InfoContext(ctx, "payment final", "case", caseID, "order", orderID, "state", st.State, "cause", st.ReturnCause)
+	return res, nil
+}
+
+func (a *Activities) pollInterval() time.Duration {
+	if a.PollInterval <= 0 {
+		return 500 * time.Millisecond
+	}
+	return a.PollInterval
+}
+
+// submitOnce makes sure the bank has the order exactly once: it asks for
+// the order's status first (a previous try may have sent it), submits only
+// when the bank has never seen it, and after an unknown outcome asks again
+// rather than submitting again. rejected is set when the bank refused the
+// order as invalid (e.g. a bad account): a final answer, not a failure.
+func (a *Activities) submitOnce(ctx context.Context, order payment.Order) (payment.Status, error, error) {
+	st, err := a.Payments.Status(ctx, order.ID)
+	if err == nil {
+		return st, nil, nil
+	}
+	if !errors.Is(err, payment.ErrUnknownOrder) && apoyo.ErrorCodeOf(err) != apoyo.ENOTFOUND {
+		return st, nil, err
+	}
+	st, err = a.Payments.Submit(ctx, order)
+	if err == nil {
+		return st, nil, nil
+	}
+	switch apoyo.ErrorCodeOf(err) {
+	case apoyo.EINVALID:
+		return payment.Status{}, err, nil
+	case apoyo.EUNAVAILABLE, apoyo.EINTERNAL:
+		// Unknown outcome: the bank may have the order. Ask, don't resend.
+		st, serr := a.Payments.Status(ctx, order.ID)
+		if serr == nil {
+			return st, nil, nil
+		}
+		return st, nil, fmt.Errorf("payment order %s: outcome unknown after %v; will ask the bank again: %w", order.ID, err, serr)
+	}
+	return st, nil, err
+}
+
+// commit reserves the entitlement against the budget (attempt 1), trying
+// the programme's funds in order, and returns the fund it came from. Later
+// attempts reuse the fund of the first.
+func (a *Activities) commit(ctx context.Context, prog program.Program, in workflows.DisburseInput, meta map[string]string) (string, error) {
+	key := commitKey(in.CycleID, in.BeneficiaryID)
+	if t, err := a.Ledger.TransactionByKey(ctx, key); err == nil {
+		return t.Postings[0].Fund, nil
+	} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
+		return "", err
+	}
+	committed := program.CycleAccount(in.ProgramID, in.CycleID, program.CycleCommitted)
+	for _, f := range prog.Funds {
+		fund := program.LedgerFund(in.ProgramID, f.Code)
+		_, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(key, committed, program.AvailableAccount(in.ProgramID), fund, in.Amount, "entitlement committed"), meta))
+		if err == nil {
+			return fund, nil
+		}
+		if !errors.Is(err, ledger.ErrBalanceRule) {
+			return "", err
+		}
+	}
+	return "", ErrBudgetExhausted.With("no fund of programme %s has %s MXN available for cycle %s", prog.ID, in.Amount.StringFixed(2), in.CycleID)
+}
+
+func withMeta(r ledger.TransactionRequest, meta map[string]string) ledger.TransactionRequest {
+	r.Metadata = meta
+	return r
+}
+
+// Release gives an unpaid case's money back to the programme's available
+// budget: what is still committed (never sent) and what came back from the
+// bank (returned, not re-sent). It is idempotent: each release is keyed.
+func (a *Activities) Release(ctx context.Context, in workflows.ReleaseInput) error {
+	return temporalError(a.release(ctx, in))
+}
+
+func (a *Activities) release(ctx context.Context, in workflows.ReleaseInput) error {
+	c, b := in.CycleID, in.BeneficiaryID
+	commitTx, err := a.Ledger.TransactionByKey(ctx, commitKey(c, b))
+	if errors.Is(err, ledger.ErrTransactionNotFound) {
+		return nil // nothing was ever committed
+	}
+	if err != nil {
+		return err
+	}
+	fund, amount := commitTx.Postings[0].Fund, commitTx.Postings[0].Amount
+	exists := func(key string) (bool, error) {
+		_, err := a.Ledger.TransactionByKey(ctx, key)
+		if errors.Is(err, ledger.ErrTransactionNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	committed := amount
+	returned := decimal.Zero
+	for n := 1; ; n++ {
+		sent, err := exists(transitKey(c, b, n))
+		if err != nil {
+			return err
+		}
+		if !sent {
+			break
+		}
+		if n == 1 {
+			committed = decimal.Zero
+		} else {
+			returned = returned.Sub(amount)
+		}
+		back, err := exists(returnKey(c, b, n))
+		if err != nil {
+			return err
+		}
+		if back {
+			returned = returned.Add(amount)
+		}
+	}
+	meta := map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b}
+	avail := program.AvailableAccount(in.ProgramID)
+	for _, part := range []struct {
+		state  string
+		amount decimal.Decimal
+	}{{program.CycleCommitted, committed}, {program.CycleReturned, returned}} {
+		if !part.amount.IsPositive() {
+			continue
+		}
+		if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(releaseKey(c, b, part.state), avail,
+			program.CycleAccount(in.ProgramID, c, part.state), fund, part.amount, "released: "+in.Reason), meta)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+// Package cases keeps what people need to find and count cases without
+// asking Temporal about every workflow: payment cycles, a projection of
+// each case (step, who it waits on, overdue, outcome), caseworker tasks,
+// and the record of every payment order. The beneficiary workflow is the
+// truth about a case; writes here carry its state version, and an older
+// version never overwrites a newer one.
+package cases
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// Errors of this package.
+var (
+	ErrCycleNotFound   = apoyo.Errorf(apoyo.ENOTFOUND, "cycle.not_found", "cycle not found")
+	ErrCaseNotFound    = apoyo.Errorf(apoyo.ENOTFOUND, "case.not_found", "case not found")
+	ErrAlreadyPaid     = apoyo.Errorf(apoyo.ECONFLICT, "payment.already_paid", "beneficiary already paid in this cycle")
+	ErrPaymentNotFound = apoyo.Errorf(apoyo.ENOTFOUND, "payment.not_found", "payment not found")
+)
+
+// Store reads and writes cycles, cases, tasks and payments.
+type Store struct{ pool *pgxpool.Pool }
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Cycle is one payment cycle of a programme.
+type Cycle struct {
+	ID        string    `json:"id"`
+	ProgramID string    `json:"program_id"`
+	Name      string    `json:"name"`
+	Period    string    `json:"period,omitempty"`
+	CycleDate time.Time `json:"cycle_date"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// NewCycleID returns a fresh opaque cycle id.
+func NewCycleID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return "cyc_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// CreateCycle records a cycle; a cycle of the same programme and name is
+// returned as it is (launching twice gives one cycle), with created=false.
+func (s *Store) CreateCycle(ctx context.Context, c Cycle) (Cycle, bool, error) {
+	if c.ID == "" {
+		c.ID = NewCycleID()
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO cycles (id, program_id, name, period, cycle_date) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (program_id, name) DO NOTHING`, c.ID, c.ProgramID, c.Name, c.Period, c.CycleDate)
+	if err != nil {
+		return Cycle{}, false, err
+	}
+	got, err := s.CycleByName(ctx, c.ProgramID, c.Name)
+	return got, tag.RowsAffected() == 1, err
+}
+
+const cycleCols = "id, program_id, name, period, cycle_date, status, created_at"
+
+func scanCycle(row pgx.Row) (Cycle, error) {
+	var c Cycle
+	err := row.Scan(&c.ID, &c.ProgramID, &c.Name, &c.Period, &c.CycleDate, &c.Status, &c.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return c, ErrCycleNotFound
+	}
+	return c, err
+}
+
+// Cycle returns a cycle by id. Errors: ErrCycleNotFound.
+func (s *Store) Cycle(ctx context.Context, id string) (Cycle, error) {
+	c, err := scanCycle(s.pool.QueryRow(ctx, "SELECT "+cycleCols+" FROM cycles WHERE id = $1", id))
+	if errors.Is(err, ErrCycleNotFound) {
+		return c, ErrCycleNotFound.With("cycle %q not found", id)
+	}
+	return c, err
+}
+
+// CycleByName returns a programme's cycle by name. Errors: ErrCycleNotFound.
+func (s *Store) CycleByName(ctx context.Context, programID, name string) (Cycle, error) {
+	return scanCycle(s.pool.QueryRow(ctx, "SELECT "+cycleCols+" FROM cycles WHERE program_id = $1 AND name = $2", programID, name))
+}
+
+// SetCycleStatus changes a cycle's status (running, paused, cancelled, done).
+func (s *Store) SetCycleStatus(ctx context.Context, id, status string) error {
+	_, err := s.pool.Exec(ctx, "UPDATE cycles SET status = $2 WHERE id = $1", id, status)
+	return err
+}
+
+// Projection is one case as caseworkers see it.
+type Projection struct {
+	CaseID        string               `json:"case_id"`
+	ProgramID     string               `json:"program_id"`
+	CycleID       string               `json:"cycle_id"`
+	BeneficiaryID string               `json:"beneficiary_id"`
+	Step          workflows.Step       `json:"step"`
+	Status        string               `json:"status"`
+	WaitingOn     []string             `json:"waiting_on"`
+	Overdue       bool                 `json:"overdue"`
+	Outcome       workflows.Outcome    `json:"outcome,omitempty"`
+	Reason        string               `json:"reason,omitempty"`
+	Version       int64                `json:"version"`
+	State         *workflows.CaseState `json:"state,omitempty"`
+	UpdatedAt     time.Time            `json:"updated_at"`
+}
+
+// FromState builds the projection of a case's state.
+func FromState(programID, cycleID, beneficiaryID string, st workflows.CaseState) Projection {
+	s := st
+	return Projection{CaseID: workflows.CaseID(cycleID, beneficiaryID), ProgramID: programID, CycleID: cycleID, BeneficiaryID: beneficiaryID,
+		Step: st.Step, Status: st.Status, WaitingOn: st.WaitingOn, Overdue: st.Overdue, Outcome: st.Outcome, Reason: st.Reason,
+		Version: st.Version, State: &s}
+}
+
+// Save writes a projection unless a newer version is already stored.
+func (s *Store) Save(ctx context.Context, p Projection) error {
+	if p.CaseID == "" {
+		p.CaseID = workflows.CaseID(p.CycleID, p.BeneficiaryID)
+	}
+	waiting := p.WaitingOn
+	if waiting == nil {
+		waiting = []string{}
+	}
+	var state []byte
+	if p.State != nil {
+		var err error
+		if state, err = json.Marshal(p.State); err != nil {
+			return err
+		}
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO cases (id, program_id, cycle_id, beneficiary_id, step, status, waiting_on, overdue, outcome, reason, state, version)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+		ON CONFLICT (id) DO UPDATE SET step = EXCLUDED.step, status = EXCLUDED.status, waiting_on = EXCLUDED.waiting_on,
+			overdue = EXCLUDED.overdue, outcome = EXCLUDED.outcome, reason = EXCLUDED.reason,
+			state = coalesce(EXCLUDED.state, cases.state), version = EXCLUDED.version, updated_at = now()
+		WHERE cases.version <= EXCLUDED.version`,
+		p.CaseID, p.ProgramID, p.CycleID, p.BeneficiaryID, string(p.Step), p.Status, waiting, p.Overdue, string(p.Outcome), p.Reason, state, p.Version)
+	return err
+}
+
+// Case returns a case's projection. Errors: ErrCaseNotFound.
+func (s *Store) Case(ctx context.Context, caseID string) (Projection, error) {
+	var p Projection
+	var state []byte
+	var step, outcome string
+	err := s.pool.QueryRow(ctx, `SELECT id, program_id, cycle_id, beneficiary_id, step, status, waiting_on, overdue, outcome, reason, state, version, updated_at
+		FROM cases WHERE id = $1`, caseID).Scan(&p.CaseID, &p.ProgramID, &p.CycleID, &p.BeneficiaryID, &step, &p.Status, &p.WaitingOn,
+		&p.Overdue, &outcome, &p.Reason, &state, &p.Version, &p.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return p, ErrCaseNotFound.With("case %q not found", caseID)
+	}
+	if err != nil {
+		return p, err
+	}
+	p.Step, p.Outcome = workflows.Step(step), workflows.Outcome(outcome)
+	if state != nil {
+		p.State = &workflows.CaseState{}
+		if err := json.Unmarshal(state, p.State); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// CaseFilter narrows ListCases.
+type CaseFilter struct {
+	CycleID   string
+	Step      string
+	WaitingOn string
+	Overdue   bool
+	Limit     int
+}
+
+// ListCases lists case projections (without full state).
+func (s *Store) ListCases(ctx context.Context, f CaseFilter) ([]Projection, error) {
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id, program_id, cycle_id, beneficiary_id, step, status, waiting_on, overdue, outcome, reason, version, updated_at
+		FROM cases WHERE ($1 = '' OR cycle_id = $1) AND ($2 = '' OR step = $2) AND ($3 = '' OR $3 = ANY(waiting_on)) AND (NOT $4 OR overdue)
+		ORDER BY id LIMIT $5`, f.CycleID, f.Step, f.WaitingOn, f.Overdue, f.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Projection, error) {
+		var p Projection
+		var step, outcome string
+		err := r.Scan(&p.CaseID, &p.ProgramID, &p.CycleID, &p.BeneficiaryID, &step, &p.Status, &p.WaitingOn, &p.Overdue, &outcome, &p.Reason, &p.Version, &p.UpdatedAt)
+		p.Step, p.Outcome = workflows.Step(step), workflows.Outcome(outcome)
+		return p, err
+	})
+}
+
+// RaiseTask opens a caseworker task; an open task of the same kind on the
+// same case is left as it is.
+func (s *Store) RaiseTask(ctx context.Context, caseID, kind, detail string) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO case_tasks (case_id, kind, detail) VALUES ($1, $2, $3)
+		ON CONFLICT (case_id, kind) WHERE resolved_at IS NULL DO NOTHING`, caseID, kind, detail)
+	return err
+}
+
+// ResolveTasks closes a case's open tasks of a kind.
+func (s *Store) ResolveTasks(ctx context.Context, caseID, kind string) error {
+	_, err := s.pool.Exec(ctx, "UPDATE case_tasks SET resolved_at = now() WHERE case_id = $1 AND kind = $2 AND resolved_at IS NULL", caseID, kind)
+	return err
+}
+
+// Task is a caseworker task.
+type Task struct {
+	ID        int64     `json:"id"`
+	CaseID    string    `json:"case_id"`
+	Kind      string    `json:"kind"`
+	Detail    string    `json:"detail,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// OpenTasks lists open tasks, oldest first, of one cycle when cycleID != "".
+func (s *Store) OpenTasks(ctx context.Context, cycleID string, limit int) ([]Task, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.pool.Query(ctx, `SELECT t.id, t.case_id, t.kind, t.detail, t.created_at FROM case_tasks t JOIN cases c ON c.id = t.case_id
+		WHERE t.resolved_at IS NULL AND ($1 = '' OR c.cycle_id = $1) ORDER BY t.created_at, t.id LIMIT $2`, cycleID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Task])
+}
+
+// Payment is one payment order as apoyo recorded it.
+type Payment struct {
+	OrderID       string          `json:"order_id"`
+	CaseID        string          `json:"case_id"`
+	ProgramID     string          `json:"program_id"`
+	CycleID       string          `json:"cycle_id"`
+	BeneficiaryID string          `json:"beneficiary_id"`
+	Attempt       int             `json:"attempt"`
+	Rail          string          `json:"rail"`
+	Amount        decimal.Decimal `json:"amount"`
+	Fund          string          `json:"fund"`
+	TrackingKey   string          `json:"tracking_key"`
+	State         string          `json:"state"`
+	ReturnCause   int             `json:"return_cause,omitempty"`
+	ProviderRef   string          `json:"provider_ref,omitempty"`
+	OperationDate string          `json:"operation_date,omitempty"`
+}
+
+// RecordPayment inserts a payment order, or returns the one already
+// recorded under the same order id.
+func (s *Store) RecordPayment(ctx context.Context, p Payment) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO payments (order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (order_id) DO NOTHING`,
+		p.OrderID, p.CaseID, p.ProgramID, p.CycleID, p.BeneficiaryID, p.Attempt, p.Rail, p.Amount, p.Fund, p.TrackingKey, p.State)
+	return err
+}
+
+// UpdatePayment records a payment's new state. A second paid order for the
+// same person and cycle is refused with ErrAlreadyPaid.
+func (s *Store) UpdatePayment(ctx context.Context, orderID, state string, returnCause int, providerRef, operationDate string) error {
+	var cause *int
+	if returnCause != 0 {
+		cause = &returnCause
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE payments SET state = $2, return_cause = $3, provider_ref = $4, operation_date = $5, updated_at = now()
+		WHERE order_id = $1`, orderID, state, cause, providerRef, operationDate)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "payments_paid_once_per_cycle" {
+		return ErrAlreadyPaid.With("order %s: the beneficiary already has a paid order in this cycle", orderID)
+	}
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrPaymentNotFound.With("payment %q not found", orderID)
+	}
+	return err
+}
+
+// PaidInCycle reports whether the beneficiary has a paid order in the cycle.
+func (s *Store) PaidInCycle(ctx context.Context, cycleID, beneficiaryID string) (bool, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE cycle_id = $1 AND beneficiary_id = $2 AND state IN ('settled', 'collected')`,
+		cycleID, beneficiaryID).Scan(&n)
+	return n > 0, err
+}
+
+// Payments lists a cycle's payment orders.
+func (s *Store) Payments(ctx context.Context, cycleID string) ([]Payment, error) {
+	rows, err := s.pool.Query(ctx, `SELECT order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state,
+		coalesce(return_cause, 0), provider_ref, operation_date FROM payments WHERE cycle_id = $1 ORDER BY order_id`, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[Payment])
+}

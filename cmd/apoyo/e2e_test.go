@@ -1,0 +1,388 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/config"
+	"github.com/apoyo-cdmx/apoyo/devstack"
+	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/mxid"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/temporalserver"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// person is one synthetic beneficiary of the end-to-end test.
+type person struct {
+	key                               string // A, B, … (test-only label)
+	given, first, second, curp, phone string
+	birth                             time.Time
+	docType, docNumber, method        string
+	clabe, card, needs                string
+	id                                string // beneficiary id, found after import
+	expectPaid, expectIneligible      bool
+	needsReview, returnsFirst         bool
+}
+
+func (p person) row() []string {
+	return []string{p.given, p.first, p.second, p.birth.Format("2006-01-02"), "M", "HND", "asylum_seeker", "Iztapalapa", "3",
+		p.phone, "", p.curp, p.docType, p.docNumber, p.method, p.clabe, p.card, p.needs, "yes"}
+}
+
+var header = []string{"given_names", "first_surname", "second_surname", "birth_date", "sex", "nationality", "population_group", "alcaldia",
+	"household_size", "phone", "email", "curp", "id_document_type", "id_document_number", "payment_method", "clabe", "card_number", "needs", "consent"}
+
+// TestBeneficiaryJourneyEndToEnd runs issue 3's acceptance on a real
+// in-process Temporal server, real PostgreSQL and the sandbox bank over
+// HTTP, driving everything through the apoyo command line: import a CSV,
+// launch a cycle, approve as the three secretariats, verify a document, put
+// a new instrument on file after a return, record referral outcomes. Then:
+// the ledger verifies, the bank shows exactly one settled payment per paid
+// person, no workflow history holds personal data, and the Temporal actions
+// of a happy path are counted and printed.
+func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+
+	db := pgtest.New(t)
+	ts, err := temporalserver.Start(ctx, temporalserver.Options{Namespace: "apoyo"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ts.Stop() })
+	bank := sandbox.New(sandbox.Config{SettleDelay: 50 * time.Millisecond, AutoCollect: true, TickInterval: 10 * time.Millisecond})
+	bank.Start(ctx)
+	t.Cleanup(func() { _ = bank.Close() })
+	bankSrv := httptest.NewServer(bank.Handler())
+	t.Cleanup(bankSrv.Close)
+
+	dataDir := t.TempDir()
+	t.Setenv("APOYO_DATA_DIR", dataDir)
+	t.Setenv("APOYO_DATABASE_URL", db.URL)
+	t.Setenv("APOYO_TEMPORAL_ADDRESS", ts.Address())
+	t.Setenv("APOYO_PAYMENTS_BANK_URL", bankSrv.URL)
+	t.Setenv("APOYO_PAYMENTS_POLL_INTERVAL", "50ms")
+	t.Setenv("APOYO_LOG_LEVEL", "warn")
+
+	// The worker, as `apoyo worker` runs it.
+	wctx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan int, 1)
+	go func() {
+		a := &app{out: &syncBuffer{}, errOut: &syncBuffer{}}
+		root := newRoot(a)
+		root.SetArgs([]string{"worker"})
+		workerDone <- exitCode(root.ExecuteContext(wctx), a.errOut)
+	}()
+	t.Cleanup(func() { stopWorker(); <-workerDone })
+
+	// The people.
+	r := rand.New(rand.NewPCG(7, 11))
+	adult := time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC)
+	people := []*person{
+		{key: "A", given: "Marisol", first: "Quintanilla", second: "Ortega", birth: adult, phone: "5512345678", method: "spei",
+			clabe: mxid.GenerateCLABE(r, "012"), needs: "employment;health", expectPaid: true},
+		{key: "B", given: "Josué", first: "Baptiste", second: "", birth: adult, phone: "5587654321", method: "cash_pickup", expectPaid: true},
+		{key: "C", given: "Wilmer", first: "Zelaya", second: "Funez", birth: adult, phone: "5533221100", docType: "tvrh", docNumber: "TVRH99887766",
+			method: "card", card: sandbox.CardNumber("4242"), expectPaid: true, needsReview: true},
+		{key: "D", given: "Yesenia", first: "Paredes", second: "Lagos", birth: adult, phone: "5544556677", method: "spei",
+			clabe: sandbox.CLABE("1"), needs: "legal_aid", expectPaid: true, returnsFirst: true},
+		{key: "E", given: "Kevin", first: "Alvarado", second: "Mejia", birth: time.Now().AddDate(-16, 0, 0), phone: "5599887766", method: "cash_pickup",
+			expectIneligible: true},
+	}
+	for _, p := range people {
+		if p.docType == "" {
+			p.curp = mxid.GenerateCURP(r, p.birth, "M", "NE")
+		}
+	}
+	csvPath := filepath.Join(t.TempDir(), "roster.csv")
+	f, err := os.Create(csvPath)
+	require.NoError(t, err)
+	w := csv.NewWriter(f)
+	require.NoError(t, w.Write(header))
+	for _, p := range people {
+		require.NoError(t, w.Write(p.row()))
+	}
+	bad := people[0].row()
+	bad[0], bad[11], bad[15] = "Invalido", "XXXX000000HDFXXX00", "" // bad CURP, spei without CLABE
+	require.NoError(t, w.Write(bad))
+	w.Flush()
+	require.NoError(t, f.Close())
+
+	// Programme, import, launch — as a program manager would.
+	code, out, errOut := run(ctx, t, "program", "create", "--name", "Ingreso Inclusivo E2E", "--budget", "1000000", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var prog program.Program
+	require.NoError(t, json.Unmarshal([]byte(out), &prog))
+
+	code, out, _ = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
+	require.Equal(t, 1, code, "one row is bad: %s", out)
+	var rep enrolment.Report
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Equal(t, 5, rep.Accepted)
+	require.Equal(t, 1, rep.Rejected)
+	require.Equal(t, 7, rep.Errors[0].Row, "rows are numbered as in the file, header = 1")
+	require.NotContains(t, out, "Invalido")
+	code, out, _ = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Equal(t, 0, rep.Accepted, "re-import changes nothing")
+	require.Equal(t, 5, rep.Duplicates)
+
+	// Find each person's opaque id (the test may look; the engine does not log it).
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	kr, ix, err := devstack.Keyring(cfg)
+	require.NoError(t, err)
+	store := enrolment.NewStore(db.Pool, kr, ix)
+	ids, err := store.ListIDs(ctx, prog.ID, "", 100)
+	require.NoError(t, err)
+	for _, id := range ids {
+		b, err := store.Get(ctx, id)
+		require.NoError(t, err)
+		for _, p := range people {
+			if p.given == b.Record.GivenNames {
+				p.id = id
+			}
+		}
+	}
+	for _, p := range people {
+		require.NotEmpty(t, p.id, p.key)
+	}
+
+	code, out, errOut = run(ctx, t, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
+	require.Equal(t, 0, code, errOut)
+	var launch struct {
+		Cycle cases.Cycle `json:"cycle"`
+		Cases int         `json:"cases"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &launch))
+	require.Equal(t, 5, launch.Cases)
+	cycleID := launch.Cycle.ID
+	code, out, _ = run(ctx, t, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, `"created": false`, "launching the same cycle twice gives one cycle")
+
+	caseOf := func(p *person) string { return workflows.CaseID(cycleID, p.id) }
+	show := func(p *person) workflows.CaseState {
+		code, out, errOut := run(ctx, t, "case", "show", caseOf(p), "-o", "json")
+		require.Equal(t, 0, code, errOut)
+		var st workflows.CaseState
+		require.NoError(t, json.Unmarshal([]byte(out), &st))
+		return st
+	}
+	waitFor := func(p *person, what string, ok func(workflows.CaseState) bool) workflows.CaseState {
+		var st workflows.CaseState
+		require.Eventually(t, func() bool { st = show(p); return ok(st) }, 60*time.Second, 100*time.Millisecond,
+			"case %s never reached %s; last state %+v", p.key, what, st)
+		return st
+	}
+
+	// Identity: C's TVRH needs a caseworker's look.
+	waitFor(people[2], "identity review", func(s workflows.CaseState) bool { return s.Step == workflows.StepIdentity && s.Status == "waiting" })
+	code, _, errOut = run(ctx, t, "case", "verify-identity", caseOf(people[2]), "--decision", "verified", "--caseworker", "cw-7")
+	require.Equal(t, 0, code, errOut)
+	// E is under age.
+	st := waitFor(people[4], "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
+	require.Equal(t, workflows.OutcomeIneligible, st.Outcome)
+	require.Contains(t, st.Reason, "age")
+
+	// Approval: each secretariat approves every case waiting on it.
+	for _, p := range people[:4] {
+		waitFor(p, "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+	}
+	for _, sec := range []string{"STYFE", "SIBISO", "SEDESA"} {
+		code, out, errOut := run(ctx, t, "case", "list", "--cycle", cycleID, "--waiting-on", sec, "-o", "json")
+		require.Equal(t, 0, code, errOut)
+		var waiting []cases.Projection
+		require.NoError(t, json.Unmarshal([]byte(out), &waiting))
+		require.Len(t, waiting, 4, sec)
+		args := []string{"approve", "--secretariat", sec, "--approver", "u-" + strings.ToLower(sec)}
+		for _, c := range waiting {
+			args = append(args, c.CaseID)
+		}
+		code, _, errOut = run(ctx, t, args...)
+		require.Equal(t, 0, code, errOut)
+	}
+	// A changed vote is refused.
+	code, _, errOut = run(ctx, t, "approve", "--secretariat", "SEDESA", "--reject", "--reason", "changed my mind", caseOf(people[0]))
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, "cannot be changed")
+
+	// D's payment comes back (account does not exist): a caseworker puts a
+	// new CLABE on file and the same case pays again, once.
+	st = waitFor(people[3], "needs new instrument", func(s workflows.CaseState) bool { return s.Step == workflows.StepPayment && s.Status == "waiting" })
+	require.Equal(t, 1, st.Payments[0].ReturnCause)
+	newCLABE := mxid.GenerateCLABE(r, "014")
+	code, _, errOut = run(ctx, t, "case", "set-payment-instrument", caseOf(people[3]), "--method", "spei", "--clabe", newCLABE)
+	require.Equal(t, 0, code, errOut)
+
+	// Referrals: A has two, D one; B and C none and finish when paid.
+	for _, p := range []*person{people[0], people[3]} {
+		st := waitFor(p, "referrals", func(s workflows.CaseState) bool { return s.Step == workflows.StepReferrals })
+		for i, ref := range st.Referrals {
+			outcome := []string{"attended", "declined"}[i%2]
+			code, _, errOut := run(ctx, t, "referral", "outcome", caseOf(p), ref.ID, "--outcome", outcome)
+			require.Equal(t, 0, code, errOut)
+		}
+	}
+	for _, p := range people[:4] {
+		st := waitFor(p, "completed", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
+		require.Equal(t, workflows.OutcomeCompleted, st.Outcome, "%s: %s", p.key, st.Reason)
+	}
+	st = show(people[0])
+	require.Len(t, st.Referrals, 2)
+	require.Len(t, st.Payments, 1)
+	require.Len(t, show(people[3]).Payments, 2)
+
+	// The ledger verifies and shows four benefits paid.
+	code, out, errOut = run(ctx, t, "ledger", "verify")
+	require.Equal(t, 0, code, out+errOut)
+	code, out, _ = run(ctx, t, "ledger", "balances", "--prefix", program.CycleAccount(prog.ID, cycleID, ""), "-o", "json")
+	require.Equal(t, 0, code)
+	var bals []struct {
+		Account string `json:"account"`
+		Balance string `json:"balance"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &bals))
+	paid := map[string]string{}
+	for _, b := range bals {
+		paid[b.Account[strings.LastIndexByte(b.Account, ':')+1:]] = b.Balance
+	}
+	require.Equal(t, "22400", strings.TrimSuffix(strings.TrimSuffix(paid["paid"], ".00"), ".0"), "%v", paid)
+
+	// The bank's own record: exactly one settled (or collected) payment per
+	// paid person; D's first order came back.
+	settled := map[string]int{}
+	returned := map[string]int{}
+	for _, m := range bank.Movements("") {
+		for _, p := range people {
+			if strings.Contains(m.OrderID, p.id) {
+				switch m.Kind {
+				case sandbox.MovementSettled:
+					if m.Rail != "cash_pickup" {
+						settled[p.key]++
+					}
+				case sandbox.MovementCollected:
+					settled[p.key]++
+				case sandbox.MovementReturned:
+					returned[p.key]++
+				}
+			}
+		}
+	}
+	require.Equal(t, map[string]int{"A": 1, "B": 1, "C": 1, "D": 1}, settled, "movements: %+v", bank.Movements(""))
+	require.Equal(t, map[string]int{"D": 1}, returned)
+
+	// No personal data in any workflow history, read raw from the server
+	// by a client that has no key.
+	raw, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: "apoyo"})
+	require.NoError(t, err)
+	defer raw.Close()
+	var secrets []string
+	for _, p := range people {
+		for _, s := range []string{p.given, p.first, p.second, p.curp, p.phone, p.clabe, p.card, p.docNumber} {
+			if len(s) >= 5 {
+				secrets = append(secrets, s)
+			}
+		}
+	}
+	secrets = append(secrets, newCLABE)
+	actions := map[string]map[string]int{}
+	for _, p := range people {
+		events := history(ctx, t, raw, caseOf(p))
+		all := strings.Builder{}
+		for _, e := range events {
+			b, err := protojson.Marshal(e)
+			require.NoError(t, err)
+			all.Write(b)
+		}
+		for _, s := range secrets {
+			require.NotContains(t, all.String(), s, "case %s history holds personal data", p.key)
+		}
+		actions[p.key] = countActions(events)
+	}
+	report := fmt.Sprintf("Temporal actions per beneficiary (billable events in each case's history):\n"+
+		"  A happy path, SPEI, 2 referrals: %d %v\n  B happy path, cash pickup, no referrals: %d %v\n"+
+		"  C identity review + card: %d\n  D returned then re-paid, 1 referral: %d\n  E ineligible: %d\n",
+		total(actions["A"]), actions["A"], total(actions["B"]), actions["B"], total(actions["C"]), total(actions["D"]), total(actions["E"]))
+	t.Log("\n" + report)
+	writeTestReport(t, "actions.txt", report)
+	require.LessOrEqual(t, total(actions["B"]), 10, "a happy path without referrals fits in 10 actions")
+}
+
+func history(ctx context.Context, t *testing.T, c client.Client, id string) []*historypb.HistoryEvent {
+	it := c.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var out []*historypb.HistoryEvent
+	for it.HasNext() {
+		e, err := it.Next()
+		require.NoError(t, err)
+		out = append(out, e)
+	}
+	return out
+}
+
+// countActions counts the history events Temporal bills as actions:
+// starts, activities, timers, signals, updates, search-attribute upserts,
+// child workflows and markers (side effects, local activities).
+func countActions(events []*historypb.HistoryEvent) map[string]int {
+	out := map[string]int{}
+	for _, e := range events {
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+			out["start"]++
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+			out["activity"]++
+		case enumspb.EVENT_TYPE_TIMER_STARTED:
+			out["timer"]++
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+			out["signal"]++
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+			out["update"]++
+		case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+			out["upsert"]++
+		case enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+			out["child"]++
+		case enumspb.EVENT_TYPE_MARKER_RECORDED:
+			out["marker"]++
+		}
+	}
+	return out
+}
+
+func total(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// writeTestReport leaves a figure where .ci/run prints it (go test shows a
+// passing test's output only with -v).
+func writeTestReport(t *testing.T, name, text string) {
+	dir := filepath.Join("..", "..", ".test-report")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("test report: %v", err)
+		return
+	}
+	_ = os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
+}

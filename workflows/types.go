@@ -1,0 +1,264 @@
+// Package workflows holds apoyo's Temporal workflows and the contract they
+// share with the activities: activity names, their inputs and results, and
+// the names of the updates and queries people use to move a case on.
+//
+// Everything that crosses into Temporal here is an opaque id, an outcome or
+// a reason: never a name, CURP, document number, account or phone. The
+// activities read personal data from PostgreSQL (encrypted at rest) when
+// they need it, and the payload codec encrypts every payload on top.
+package workflows
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo"
+)
+
+// Workflow type names.
+const (
+	BeneficiaryWorkflowName = "BeneficiaryCase"
+)
+
+// Activity names, registered by the worker.
+const (
+	ActivityScreen   = "Screen"
+	ActivityDisburse = "Disburse"
+	ActivityRecord   = "RecordCase"
+	ActivityRelease  = "ReleaseEntitlement"
+)
+
+// Update, signal and query names.
+const (
+	// UpdateApprove records one secretariat's vote (ApprovalVote).
+	UpdateApprove = "approve"
+	// UpdateIdentityDecision records a caseworker's identity decision (IdentityDecision).
+	UpdateIdentityDecision = "identity-decision"
+	// UpdatePaymentInstrument tells the case a new instrument is on file (InstrumentChange).
+	UpdatePaymentInstrument = "payment-instrument"
+	// UpdateReferralOutcome records a referral's outcome (ReferralOutcomeInput).
+	UpdateReferralOutcome = "referral-outcome"
+	// SignalCancel stops an unpaid case cleanly (CancelRequest).
+	SignalCancel = "cancel"
+	// QueryCase returns the CaseState.
+	QueryCase = "case"
+)
+
+// CaseID is the workflow id of beneficiary b's case in cycle c: opaque ids only.
+func CaseID(cycleID, beneficiaryID string) string {
+	return fmt.Sprintf("case/%s/%s", cycleID, beneficiaryID)
+}
+
+// Step is where a case stands.
+type Step string
+
+const (
+	StepIdentity    Step = "identity"
+	StepEligibility Step = "eligibility"
+	StepApproval    Step = "approval"
+	StepPayment     Step = "payment"
+	StepReferrals   Step = "referrals"
+	StepDone        Step = "done"
+)
+
+// Outcome is how a case ended (or "" while it runs).
+type Outcome string
+
+const (
+	OutcomeCompleted        Outcome = "completed" // paid, all referrals closed
+	OutcomeIdentityRejected Outcome = "identity_rejected"
+	OutcomeIdentityExpired  Outcome = "identity_review_expired"
+	OutcomeIneligible       Outcome = "ineligible"
+	OutcomeApprovalRejected Outcome = "approval_rejected"
+	OutcomePaymentFailed    Outcome = "payment_failed"
+	OutcomeCancelled        Outcome = "cancelled"
+)
+
+// CaseRules are the programme's rules a case runs by, copied at launch so a
+// running case does not change when the programme is edited.
+type CaseRules struct {
+	Required          []apoyo.Secretariat `json:"required"`
+	Quorum            int                 `json:"quorum"`
+	ApprovalSLA       time.Duration       `json:"approval_sla"`
+	ReviewDeadline    time.Duration       `json:"review_deadline"`
+	FollowUp          time.Duration       `json:"follow_up"`
+	InstrumentWait    time.Duration       `json:"instrument_wait"`
+	MaxPaymentAttempt int                 `json:"max_payment_attempts"`
+}
+
+// BeneficiaryInput starts one beneficiary's case in one cycle.
+type BeneficiaryInput struct {
+	ProgramID     string          `json:"program_id"`
+	CycleID       string          `json:"cycle_id"`
+	BeneficiaryID string          `json:"beneficiary_id"`
+	CycleDate     time.Time       `json:"cycle_date"`
+	Amount        decimal.Decimal `json:"amount"`
+	Rules         CaseRules       `json:"rules"`
+	// Reserved is true when the cycle reserved this case's amount at
+	// launch (so payment draws on the reservation, not the budget).
+	Reserved bool `json:"reserved,omitempty"`
+}
+
+// ScreenInput asks for identity (and, when it passes, eligibility) checks.
+type ScreenInput struct {
+	ProgramID     string    `json:"program_id"`
+	CycleID       string    `json:"cycle_id"`
+	BeneficiaryID string    `json:"beneficiary_id"`
+	CycleDate     time.Time `json:"cycle_date"`
+	// SkipIdentity: identity was already decided by a caseworker.
+	SkipIdentity bool `json:"skip_identity,omitempty"`
+	// Required secretariats, for the projection written when the case
+	// moves on to approval.
+	Required []apoyo.Secretariat `json:"required,omitempty"`
+	// Version the projection written by Screen carries.
+	Version int64 `json:"version"`
+}
+
+// IdentityOutcome of an identity check.
+type IdentityOutcome string
+
+const (
+	IdentityVerified    IdentityOutcome = "verified"
+	IdentityNeedsReview IdentityOutcome = "needs_review"
+	IdentityRejected    IdentityOutcome = "rejected"
+)
+
+// RuleOutcome is one eligibility rule's result.
+type RuleOutcome struct {
+	Rule   string `json:"rule"`
+	Passed bool   `json:"passed"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Referral is one follow-up referral of a case.
+type Referral struct {
+	ID          string `json:"id"`
+	Service     string `json:"service"`
+	Need        string `json:"need"`
+	Secretariat string `json:"secretariat"`
+	Outcome     string `json:"outcome,omitempty"` // attended, not_attended, declined
+	Overdue     bool   `json:"overdue,omitempty"`
+}
+
+// ScreenResult is what Screen found.
+type ScreenResult struct {
+	Identity       IdentityOutcome `json:"identity"`
+	IdentityReason string          `json:"identity_reason,omitempty"`
+	// Eligibility is set when identity was verified.
+	Eligible  bool          `json:"eligible"`
+	Rules     []RuleOutcome `json:"rules,omitempty"`
+	Referrals []Referral    `json:"referrals,omitempty"`
+}
+
+// DisburseInput pays one attempt of a case.
+type DisburseInput struct {
+	ProgramID     string          `json:"program_id"`
+	CycleID       string          `json:"cycle_id"`
+	BeneficiaryID string          `json:"beneficiary_id"`
+	Amount        decimal.Decimal `json:"amount"`
+	// Attempt counts from 1; each attempt is its own payment order.
+	Attempt  int  `json:"attempt"`
+	Reserved bool `json:"reserved,omitempty"`
+	// Referrals to open once the payment is made.
+	Referrals []Referral `json:"referrals,omitempty"`
+	// Version the projection written by Disburse carries.
+	Version int64 `json:"version"`
+}
+
+// PaymentResult is the final outcome of one attempt.
+type PaymentResult struct {
+	OrderID     string `json:"order_id"`
+	Rail        string `json:"rail"`
+	State       string `json:"state"` // settled, collected, returned, expired, rejected
+	ReturnCause int    `json:"return_cause,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Fund        string `json:"fund,omitempty"`
+}
+
+// Paid reports whether the money reached the person.
+func (r PaymentResult) Paid() bool { return r.State == "settled" || r.State == "collected" }
+
+// ReleaseInput gives an unpaid case's money back to the budget.
+type ReleaseInput struct {
+	ProgramID     string `json:"program_id"`
+	CycleID       string `json:"cycle_id"`
+	BeneficiaryID string `json:"beneficiary_id"`
+	Reason        string `json:"reason"`
+	Reserved      bool   `json:"reserved,omitempty"`
+}
+
+// RecordInput writes the case's projection for caseworkers and reports.
+type RecordInput struct {
+	ProgramID     string    `json:"program_id"`
+	CycleID       string    `json:"cycle_id"`
+	BeneficiaryID string    `json:"beneficiary_id"`
+	State         CaseState `json:"state"`
+	// Task, when set, raises a caseworker task (e.g. "approval_overdue").
+	Task string `json:"task,omitempty"`
+}
+
+// ApprovalVote is one secretariat's decision on a case.
+type ApprovalVote struct {
+	Secretariat apoyo.Secretariat `json:"secretariat"`
+	Approve     bool              `json:"approve"`
+	Reason      string            `json:"reason,omitempty"`
+	// Approver is the approver's opaque user id (for the audit trail).
+	Approver string `json:"approver,omitempty"`
+}
+
+// IdentityDecision is a caseworker's decision on a document under review.
+type IdentityDecision struct {
+	// Decision: verified, rejected, or new_document (a new document is on
+	// file: check it again).
+	Decision   string `json:"decision"`
+	Reason     string `json:"reason,omitempty"`
+	Caseworker string `json:"caseworker,omitempty"`
+}
+
+// InstrumentChange tells a case waiting for a new payment instrument that
+// one is on file (the instrument itself is in PostgreSQL, encrypted).
+type InstrumentChange struct {
+	Caseworker string `json:"caseworker,omitempty"`
+}
+
+// ReferralOutcomeInput records a referral's outcome.
+type ReferralOutcomeInput struct {
+	ReferralID string `json:"referral_id"`
+	Outcome    string `json:"outcome"` // attended, not_attended, declined
+	Caseworker string `json:"caseworker,omitempty"`
+	Note       string `json:"note,omitempty"`
+}
+
+// CancelRequest stops a case that has not been paid.
+type CancelRequest struct {
+	Reason string `json:"reason"`
+}
+
+// Event is one entry of a case's timeline.
+type Event struct {
+	At      time.Time `json:"at"`
+	Step    Step      `json:"step"`
+	Outcome string    `json:"outcome"`
+	Reason  string    `json:"reason,omitempty"`
+	Actor   string    `json:"actor,omitempty"`
+}
+
+// CaseState is what a case knows about itself (QueryCase).
+type CaseState struct {
+	CaseID string `json:"case_id"`
+	// Version grows with every change, so a projection written from an
+	// older state never overwrites a newer one.
+	Version   int64                              `json:"version"`
+	Step      Step                               `json:"step"`
+	Status    string                             `json:"status"` // running, waiting, done
+	WaitingOn []string                           `json:"waiting_on,omitempty"`
+	Overdue   bool                               `json:"overdue,omitempty"`
+	Outcome   Outcome                            `json:"outcome,omitempty"`
+	Reason    string                             `json:"reason,omitempty"`
+	Votes     map[apoyo.Secretariat]ApprovalVote `json:"votes,omitempty"`
+	Payments  []PaymentResult                    `json:"payments,omitempty"`
+	Referrals []Referral                         `json:"referrals,omitempty"`
+	Timeline  []Event                            `json:"timeline"`
+}
