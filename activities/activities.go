@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/apoyo-cdmx/apoyo"
@@ -35,6 +36,8 @@ type Activities struct {
 	Cases         *cases.Store
 	Ledger        *ledger.Ledger
 	Payments      payment.Provider
+	// Temporal signals cases (cycle cancellation).
+	Temporal client.Client
 	// PollInterval is how often Disburse asks the bank for an order's
 	// status while it waits. Default 500ms.
 	PollInterval time.Duration
@@ -83,6 +86,13 @@ func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (work
 		return workflows.ScreenResult{}, err
 	}
 	var res workflows.ScreenResult
+	if cyc, err := a.Cases.Cycle(ctx, in.CycleID); err != nil {
+		return res, err
+	} else if cyc.Status == "cancelled" {
+		res.CycleCancelled = true
+		return res, a.Cases.Save(ctx, cases.Projection{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID,
+			Version: in.Version, Step: workflows.StepDone, Status: "done", Outcome: workflows.OutcomeCancelled, Reason: "cycle cancelled"})
+	}
 	if in.SkipIdentity {
 		res.Identity = workflows.IdentityVerified
 	} else {

@@ -64,9 +64,21 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 	c, b, n := in.CycleID, in.BeneficiaryID, in.Attempt
 	meta := map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b}
 
-	fund, err := a.commit(ctx, prog, in, meta)
-	if err != nil {
+	// A cancelled cycle sends no new order (one already sent is followed
+	// to its end below, on a retry).
+	orderID := OrderID(c, b, n)
+	if cyc, err := a.Cases.Cycle(ctx, c); err != nil {
 		return workflows.PaymentResult{}, err
+	} else if cyc.Status == "cancelled" {
+		if _, err := a.Payments.Status(ctx, orderID); apoyo.ErrorCodeOf(err) == apoyo.ENOTFOUND {
+			return workflows.PaymentResult{OrderID: orderID, State: "cancelled", Reason: "cycle cancelled"}, nil
+		}
+	}
+	fund := in.Fund
+	if !in.Reserved {
+		if fund, err = a.commit(ctx, prog, in, meta); err != nil {
+			return workflows.PaymentResult{}, err
+		}
 	}
 	from := program.CycleCommitted
 	if n > 1 {
@@ -77,7 +89,6 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 		return workflows.PaymentResult{}, err
 	}
 
-	orderID := OrderID(c, b, n)
 	rail := railOf(ben.Record.PaymentMethod)
 	order := payment.Order{ID: orderID, IdempotencyKey: orderID, Rail: rail, Amount: in.Amount, Currency: "MXN", Concept: Concept,
 		TrackingKey: payment.NewTrackingKey(orderID), Reference: payment.NewReference(orderID),
@@ -223,14 +234,30 @@ func (a *Activities) Release(ctx context.Context, in workflows.ReleaseInput) err
 
 func (a *Activities) release(ctx context.Context, in workflows.ReleaseInput) error {
 	c, b := in.CycleID, in.BeneficiaryID
-	commitTx, err := a.Ledger.TransactionByKey(ctx, commitKey(c, b))
-	if errors.Is(err, ledger.ErrTransactionNotFound) {
-		return nil // nothing was ever committed
+	var fund string
+	var amount decimal.Decimal
+	if in.Reserved {
+		// The cycle reserved this case's share: what is still committed
+		// goes back with the cycle's close; only returned money is
+		// released here. The amount is the first order's.
+		t, err := a.Ledger.TransactionByKey(ctx, transitKey(c, b, 1))
+		if errors.Is(err, ledger.ErrTransactionNotFound) {
+			return nil // never sent
+		}
+		if err != nil {
+			return err
+		}
+		fund, amount = in.Fund, t.Postings[0].Amount
+	} else {
+		commitTx, err := a.Ledger.TransactionByKey(ctx, commitKey(c, b))
+		if errors.Is(err, ledger.ErrTransactionNotFound) {
+			return nil // nothing was ever committed
+		}
+		if err != nil {
+			return err
+		}
+		fund, amount = commitTx.Postings[0].Fund, commitTx.Postings[0].Amount
 	}
-	if err != nil {
-		return err
-	}
-	fund, amount := commitTx.Postings[0].Fund, commitTx.Postings[0].Amount
 	exists := func(key string) (bool, error) {
 		_, err := a.Ledger.TransactionByKey(ctx, key)
 		if errors.Is(err, ledger.ErrTransactionNotFound) {
@@ -267,7 +294,7 @@ func (a *Activities) release(ctx context.Context, in workflows.ReleaseInput) err
 		state  string
 		amount decimal.Decimal
 	}{{program.CycleCommitted, committed}, {program.CycleReturned, returned}} {
-		if !part.amount.IsPositive() {
+		if !part.amount.IsPositive() || (in.Reserved && part.state == program.CycleCommitted) {
 			continue
 		}
 		if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(releaseKey(c, b, part.state), avail,

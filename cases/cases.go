@@ -47,6 +47,11 @@ type Cycle struct {
 	CycleDate time.Time `json:"cycle_date"`
 	Status    string    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
+	// RosterSize, Amount and Allocation record the reservation made at
+	// launch (nil before it).
+	RosterSize int                        `json:"roster_size,omitempty"`
+	Amount     decimal.Decimal            `json:"amount"`
+	Allocation []workflows.FundAllocation `json:"allocation,omitempty"`
 }
 
 // NewCycleID returns a fresh opaque cycle id.
@@ -62,8 +67,12 @@ func (s *Store) CreateCycle(ctx context.Context, c Cycle) (Cycle, bool, error) {
 	if c.ID == "" {
 		c.ID = NewCycleID()
 	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO cycles (id, program_id, name, period, cycle_date) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (program_id, name) DO NOTHING`, c.ID, c.ProgramID, c.Name, c.Period, c.CycleDate)
+	var alloc []byte
+	if c.Allocation != nil {
+		alloc, _ = json.Marshal(c.Allocation)
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO cycles (id, program_id, name, period, cycle_date, roster_size, amount, allocation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (program_id, name) DO NOTHING`, c.ID, c.ProgramID, c.Name, c.Period, c.CycleDate, c.RosterSize, c.Amount, alloc)
 	if err != nil {
 		return Cycle{}, false, err
 	}
@@ -71,15 +80,82 @@ func (s *Store) CreateCycle(ctx context.Context, c Cycle) (Cycle, bool, error) {
 	return got, tag.RowsAffected() == 1, err
 }
 
-const cycleCols = "id, program_id, name, period, cycle_date, status, created_at"
+const cycleCols = "id, program_id, name, period, cycle_date, status, created_at, coalesce(roster_size, 0), coalesce(amount, 0), allocation"
 
 func scanCycle(row pgx.Row) (Cycle, error) {
 	var c Cycle
-	err := row.Scan(&c.ID, &c.ProgramID, &c.Name, &c.Period, &c.CycleDate, &c.Status, &c.CreatedAt)
+	var alloc []byte
+	err := row.Scan(&c.ID, &c.ProgramID, &c.Name, &c.Period, &c.CycleDate, &c.Status, &c.CreatedAt, &c.RosterSize, &c.Amount, &alloc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrCycleNotFound
 	}
+	if err == nil && alloc != nil {
+		err = json.Unmarshal(alloc, &c.Allocation)
+	}
 	return c, err
+}
+
+// Counts are a cycle's cases by step, status and outcome.
+type Counts struct {
+	Total     int            `json:"total"`
+	ByStep    map[string]int `json:"by_step"`
+	ByOutcome map[string]int `json:"by_outcome"`
+	Waiting   map[string]int `json:"waiting_on"`
+	Overdue   int            `json:"overdue"`
+	Done      int            `json:"done"`
+}
+
+// CycleCounts counts a cycle's cases from the projection.
+func (s *Store) CycleCounts(ctx context.Context, cycleID string) (Counts, error) {
+	c := Counts{ByStep: map[string]int{}, ByOutcome: map[string]int{}, Waiting: map[string]int{}}
+	rows, err := s.pool.Query(ctx, `SELECT step, outcome, overdue, count(*) FROM cases WHERE cycle_id = $1 GROUP BY step, outcome, overdue`, cycleID)
+	if err != nil {
+		return c, err
+	}
+	for rows.Next() {
+		var step, outcome string
+		var overdue bool
+		var n int
+		if err := rows.Scan(&step, &outcome, &overdue, &n); err != nil {
+			return c, err
+		}
+		c.Total += n
+		c.ByStep[step] += n
+		if outcome != "" {
+			c.ByOutcome[outcome] += n
+		}
+		if overdue {
+			c.Overdue += n
+		}
+		if step == "done" {
+			c.Done += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return c, err
+	}
+	rows, err = s.pool.Query(ctx, `SELECT w, count(*) FROM cases, unnest(waiting_on) AS w WHERE cycle_id = $1 GROUP BY w`, cycleID)
+	if err != nil {
+		return c, err
+	}
+	for rows.Next() {
+		var w string
+		var n int
+		if err := rows.Scan(&w, &n); err != nil {
+			return c, err
+		}
+		c.Waiting[w] = n
+	}
+	return c, rows.Err()
+}
+
+// UnfinishedCaseIDs pages through a cycle's cases that have not ended.
+func (s *Store) UnfinishedCaseIDs(ctx context.Context, cycleID, after string, limit int) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM cases WHERE cycle_id = $1 AND step <> 'done' AND id > $2 ORDER BY id LIMIT $3`, cycleID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // Cycle returns a cycle by id. Errors: ErrCycleNotFound.
@@ -183,7 +259,9 @@ type CaseFilter struct {
 	Step      string
 	WaitingOn string
 	Overdue   bool
-	Limit     int
+	// After pages: only cases whose id sorts after it.
+	After string
+	Limit int
 }
 
 // ListCases lists case projections (without full state).
@@ -192,8 +270,8 @@ func (s *Store) ListCases(ctx context.Context, f CaseFilter) ([]Projection, erro
 		f.Limit = 1000
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id, program_id, cycle_id, beneficiary_id, step, status, waiting_on, overdue, outcome, reason, version, updated_at
-		FROM cases WHERE ($1 = '' OR cycle_id = $1) AND ($2 = '' OR step = $2) AND ($3 = '' OR $3 = ANY(waiting_on)) AND (NOT $4 OR overdue)
-		ORDER BY id LIMIT $5`, f.CycleID, f.Step, f.WaitingOn, f.Overdue, f.Limit)
+		FROM cases WHERE ($1 = '' OR cycle_id = $1) AND ($2 = '' OR step = $2) AND ($3 = '' OR $3 = ANY(waiting_on)) AND (NOT $4 OR overdue) AND id > $6
+		ORDER BY id LIMIT $5`, f.CycleID, f.Step, f.WaitingOn, f.Overdue, f.Limit, f.After)
 	if err != nil {
 		return nil, err
 	}

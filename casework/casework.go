@@ -19,6 +19,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
@@ -47,13 +49,32 @@ var ErrUpdateRejected = apoyo.Errorf(apoyo.ECONFLICT, "case.action_refused", "th
 type LaunchResult struct {
 	Cycle   cases.Cycle `json:"cycle"`
 	Created bool        `json:"created"`
-	Cases   int         `json:"cases"`
+	// Cases is the number of cases the cycle covers (its roster at launch).
+	Cases      int                        `json:"cases"`
+	Reserved   decimal.Decimal            `json:"reserved"`
+	Allocation []workflows.FundAllocation `json:"allocation"`
+	WorkflowID string                     `json:"workflow_id"`
 }
 
-// LaunchCycle starts (or finds) the cycle named name of a programme and one
-// case workflow per enrolled beneficiary. Launching again starts nothing
-// new: the cycle and every case already exist under the same ids.
-func (s *Service) LaunchCycle(ctx context.Context, programID, name, period string, cycleDate time.Time) (LaunchResult, error) {
+// ErrBudgetShortfall: the cycle does not fit the programme's budget.
+var ErrBudgetShortfall = apoyo.Errorf(apoyo.ECONFLICT, "cycle.budget_shortfall", "the cycle does not fit the budget")
+
+// LaunchOptions tune a launch.
+type LaunchOptions struct {
+	// StartWindow bounds case starts in flight (default 100).
+	StartWindow int
+	// MaxActive bounds unfinished cases (0: no bound).
+	MaxActive int
+}
+
+// LaunchCycle starts the cycle named name of a programme: it reserves the
+// whole cycle's amount against the budget, fund by fund in the
+// programme's order (refusing, with the shortfall named, a cycle that does
+// not fit), and starts the cycle workflow, which starts one case per
+// enrolled beneficiary. Launching the same cycle again starts nothing new:
+// the cycle, its reservation (same ledger keys and amounts) and its
+// workflow are found as they are.
+func (s *Service) LaunchCycle(ctx context.Context, programID, name, period string, cycleDate time.Time, o LaunchOptions) (LaunchResult, error) {
 	prog, err := s.Programs.Get(ctx, programID)
 	if err != nil {
 		return LaunchResult{}, err
@@ -64,30 +85,91 @@ func (s *Service) LaunchCycle(ctx context.Context, programID, name, period strin
 			name = cycleDate.Format("2006-01")
 		}
 	}
-	cyc, created, err := s.Cases.CreateCycle(ctx, cases.Cycle{ProgramID: prog.ID, Name: name, Period: period, CycleDate: cycleDate})
-	if err != nil {
+	cyc, err := s.Cases.CycleByName(ctx, prog.ID, name)
+	created := false
+	if errors.Is(err, cases.ErrCycleNotFound) {
+		n, err := s.Beneficiaries.Count(ctx, prog.ID)
+		if err != nil {
+			return LaunchResult{}, err
+		}
+		alloc, err := s.allocate(ctx, prog, int(n))
+		if err != nil {
+			return LaunchResult{}, err
+		}
+		cyc, created, err = s.Cases.CreateCycle(ctx, cases.Cycle{ProgramID: prog.ID, Name: name, Period: period, CycleDate: cycleDate,
+			RosterSize: int(n), Amount: prog.BenefitAmount, Allocation: alloc})
+		if err != nil {
+			return LaunchResult{}, err
+		}
+	} else if err != nil {
 		return LaunchResult{}, err
 	}
 	if err := program.EnsureCycleAccounts(ctx, s.Ledger, prog.ID, cyc.ID); err != nil {
 		return LaunchResult{}, err
 	}
-	rules := RulesOf(prog)
-	res := LaunchResult{Cycle: cyc, Created: created}
-	after := ""
-	for {
-		ids, err := s.Beneficiaries.ListIDs(ctx, prog.ID, after, 500)
+	res := LaunchResult{Cycle: cyc, Created: created, Cases: cyc.RosterSize, Allocation: cyc.Allocation, Reserved: decimal.Zero,
+		WorkflowID: workflows.CycleWorkflowID(cyc.ID)}
+	for _, a := range cyc.Allocation {
+		if a.Cases == 0 {
+			continue
+		}
+		amount := cyc.Amount.Mul(decimal.NewFromInt(int64(a.Cases)))
+		_, err := s.Ledger.Post(ctx, ledger.TransactionRequest{IdempotencyKey: "reserve:" + cyc.ID + ":" + a.Fund, Currency: prog.Currency,
+			Description: fmt.Sprintf("cycle %s reservation: %d × %s", cyc.Name, a.Cases, cyc.Amount.StringFixed(2)),
+			Metadata:    map[string]string{"program": prog.ID, "cycle": cyc.ID},
+			Postings: []ledger.Posting{
+				{Account: program.CycleAccount(prog.ID, cyc.ID, program.CycleCommitted), Fund: a.Fund, Direction: ledger.Debit, Amount: amount},
+				{Account: program.AvailableAccount(prog.ID), Fund: a.Fund, Direction: ledger.Credit, Amount: amount},
+			}})
+		if errors.Is(err, ledger.ErrBalanceRule) {
+			return res, ErrBudgetShortfall.With("cycle %s: fund %s can no longer cover %d cases (another cycle spent it meanwhile): %v", cyc.Name, a.Fund, a.Cases, err)
+		}
 		if err != nil {
 			return res, err
 		}
-		if len(ids) == 0 {
-			return res, nil
-		}
-		if err := s.startCases(ctx, prog, cyc, rules, ids); err != nil {
-			return res, err
-		}
-		res.Cases += len(ids)
-		after = ids[len(ids)-1]
+		res.Reserved = res.Reserved.Add(amount)
 	}
+	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       res.WorkflowID,
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(searchattr.Program.ValueSet(prog.ID), searchattr.Cycle.ValueSet(cyc.ID)),
+	}, workflows.CycleWorkflowName, workflows.CycleInput{ProgramID: prog.ID, CycleID: cyc.ID, CycleDate: cyc.CycleDate, Amount: cyc.Amount,
+		Rules: RulesOf(prog), Allocation: cyc.Allocation, StartWindow: o.StartWindow, MaxActive: o.MaxActive})
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &already) {
+		return res, fmt.Errorf("starting cycle workflow: %w", err)
+	}
+	return res, nil
+}
+
+// allocate spreads n cases over the programme's funds in order, each fund
+// covering as many whole benefits as its available balance allows, and
+// refuses a cycle that does not fit, naming the shortfall.
+func (s *Service) allocate(ctx context.Context, prog program.Program, n int) ([]workflows.FundAllocation, error) {
+	left := n
+	var alloc []workflows.FundAllocation
+	var avail []string
+	for _, f := range prog.Funds {
+		fund := program.LedgerFund(prog.ID, f.Code)
+		bal, err := s.Ledger.AccountBalance(ctx, program.AvailableAccount(prog.ID), fund)
+		if err != nil {
+			return nil, err
+		}
+		covers := int(bal.Div(prog.BenefitAmount).Floor().IntPart())
+		take := min(covers, left)
+		left -= take
+		alloc = append(alloc, workflows.FundAllocation{Fund: fund, Cases: take})
+		avail = append(avail, fmt.Sprintf("%s %s (covers %d)", f.Code, bal.StringFixed(2), covers))
+	}
+	if left > 0 {
+		need := prog.BenefitAmount.Mul(decimal.NewFromInt(int64(n)))
+		short := prog.BenefitAmount.Mul(decimal.NewFromInt(int64(left)))
+		return nil, ErrBudgetShortfall.With("cycle needs %d × %s = %s MXN; available: %s; short by %s MXN (%d beneficiaries)",
+			n, prog.BenefitAmount.StringFixed(2), need.StringFixed(2), strings.Join(avail, ", "), short.StringFixed(2), left)
+	}
+	return alloc, nil
 }
 
 // RulesOf copies a programme's rules into a case's input.
@@ -96,39 +178,59 @@ func RulesOf(p program.Program) workflows.CaseRules {
 		ReviewDeadline: p.Identity.ReviewDeadline, FollowUp: p.Referrals.FollowUp}
 }
 
-// startCases starts a page of cases with bounded concurrency; a case that
-// exists already is left as it is.
-func (s *Service) startCases(ctx context.Context, prog program.Program, cyc cases.Cycle, rules workflows.CaseRules, ids []string) error {
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	for _, id := range ids {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(id string) {
-			defer func() { <-sem; wg.Done() }()
-			in := workflows.BeneficiaryInput{ProgramID: prog.ID, CycleID: cyc.ID, BeneficiaryID: id, CycleDate: cyc.CycleDate,
-				Amount: prog.BenefitAmount, Rules: rules}
-			_, err := s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID:                       workflows.CaseID(cyc.ID, id),
-				TaskQueue:                s.TaskQueue,
-				WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-				WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-				TypedSearchAttributes:    temporal.NewSearchAttributes(searchattr.Program.ValueSet(prog.ID), searchattr.Cycle.ValueSet(cyc.ID)),
-			}, workflows.BeneficiaryWorkflowName, in)
-			var already *serviceerror.WorkflowExecutionAlreadyStarted
-			if err != nil && !errors.As(err, &already) {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = fmt.Errorf("starting case %s: %w", workflows.CaseID(cyc.ID, id), err)
-				}
-				mu.Unlock()
-			}
-		}(id)
+// signalCycle sends a control signal to a cycle.
+func (s *Service) signalCycle(ctx context.Context, cycleID, name string, arg any) error {
+	if _, err := s.Cases.Cycle(ctx, cycleID); err != nil {
+		return err
 	}
-	wg.Wait()
-	return firstErr
+	err := s.Temporal.SignalWorkflow(ctx, workflows.CycleWorkflowID(cycleID), "", name, arg)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return apoyo.Errorf(apoyo.ECONFLICT, "cycle.not_running", "cycle %s is not running", cycleID)
+	}
+	return err
+}
+
+// PauseCycle stops a cycle from starting new cases.
+func (s *Service) PauseCycle(ctx context.Context, cycleID string) error {
+	if err := s.signalCycle(ctx, cycleID, workflows.SignalPause, nil); err != nil {
+		return err
+	}
+	return s.Cases.SetCycleStatus(ctx, cycleID, "paused")
+}
+
+// ResumeCycle lets a paused cycle start cases again.
+func (s *Service) ResumeCycle(ctx context.Context, cycleID string) error {
+	if err := s.signalCycle(ctx, cycleID, workflows.SignalResume, nil); err != nil {
+		return err
+	}
+	return s.Cases.SetCycleStatus(ctx, cycleID, "running")
+}
+
+// CancelCycle stops a cycle: no more cases start, unpaid cases stop
+// cleanly (an order already sent is followed to its end), and what the
+// cycle reserved and did not pay goes back to the budget.
+func (s *Service) CancelCycle(ctx context.Context, cycleID, reason string) error {
+	return s.signalCycle(ctx, cycleID, workflows.SignalCancelCycle, workflows.CancelRequest{Reason: reason})
+}
+
+// CycleProgress asks a cycle workflow for its progress (its result once
+// it has finished).
+func (s *Service) CycleProgress(ctx context.Context, cycleID string) (workflows.CycleProgress, error) {
+	var p workflows.CycleProgress
+	id := workflows.CycleWorkflowID(cycleID)
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return p, mapTemporal(id, err)
+	}
+	if desc.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		v, err := s.Temporal.QueryWorkflow(ctx, id, "", workflows.QueryCycle)
+		if err != nil {
+			return p, mapTemporal(id, err)
+		}
+		return p, v.Get(&p)
+	}
+	return p, mapTemporal(id, s.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &p))
 }
 
 // ParseCaseID splits "case/<cycle>/<beneficiary>".
@@ -246,4 +348,60 @@ func voteWord(approve bool) string {
 		return "approve"
 	}
 	return "reject"
+}
+
+// BulkResult says what a bulk action did.
+type BulkResult struct {
+	// Acted counts cases the vote was recorded on.
+	Acted int `json:"acted"`
+	// Skipped counts cases that refused it (moved on meanwhile, already
+	// voted otherwise); Errors says why, per case.
+	Skipped int      `json:"skipped"`
+	Errors  []string `json:"errors,omitempty"`
+}
+
+// ApprovePending records one secretariat's vote on every case of a cycle
+// waiting for it, with at most concurrency updates in flight, paging
+// through the caseworkers' projection (so it works on any cycle size).
+func (s *Service) ApprovePending(ctx context.Context, cycleID string, v workflows.ApprovalVote, concurrency int) (BulkResult, error) {
+	if concurrency <= 0 {
+		concurrency = 32
+	}
+	var res BulkResult
+	var mu sync.Mutex
+	after := ""
+	for {
+		page, err := s.Cases.ListCases(ctx, cases.CaseFilter{CycleID: cycleID, WaitingOn: string(v.Secretariat), After: after, Limit: 500})
+		if err != nil {
+			return res, err
+		}
+		if len(page) == 0 {
+			return res, nil
+		}
+		sem := make(chan struct{}, concurrency)
+		var wg sync.WaitGroup
+		for _, c := range page {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(id string) {
+				defer func() { <-sem; wg.Done() }()
+				_, err := s.Approve(ctx, id, v)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					res.Skipped++
+					if len(res.Errors) < 100 {
+						res.Errors = append(res.Errors, id+": "+err.Error())
+					}
+					return
+				}
+				res.Acted++
+			}(c.CaseID)
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		after = page[len(page)-1].CaseID
+	}
 }

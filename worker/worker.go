@@ -60,4 +60,8 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterActivityWithOptions(acts.Disburse, activity.RegisterOptions{Name: workflows.ActivityDisburse})
 	r.RegisterActivityWithOptions(acts.Record, activity.RegisterOptions{Name: workflows.ActivityRecord})
 	r.RegisterActivityWithOptions(acts.Release, activity.RegisterOptions{Name: workflows.ActivityRelease})
+	r.RegisterWorkflowWithOptions(workflows.PaymentCycle, workflow.RegisterOptions{Name: workflows.CycleWorkflowName})
+	r.RegisterActivityWithOptions(acts.RosterPage, activity.RegisterOptions{Name: workflows.ActivityRosterPage})
+	r.RegisterActivityWithOptions(acts.CancelCases, activity.RegisterOptions{Name: workflows.ActivityCancelCases})
+	r.RegisterActivityWithOptions(acts.CloseCycle, activity.RegisterOptions{Name: workflows.ActivityCloseCycle})
 }

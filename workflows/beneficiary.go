@@ -74,6 +74,17 @@ func BeneficiaryCase(ctx workflow.Context, in BeneficiaryInput) (CaseState, erro
 		return c.st, err
 	}
 	err := c.run()
+	if in.CycleWorkflowID != "" {
+		// Tell whichever run of the cycle is current (no run id). The
+		// cycle may already be gone (e.g. terminated): that must not fail
+		// the case.
+		outcome := c.st.Outcome
+		if err != nil {
+			outcome = "failed"
+		}
+		_ = workflow.SignalExternalWorkflow(ctx, in.CycleWorkflowID, "", SignalCaseDone,
+			CaseDone{BeneficiaryID: in.BeneficiaryID, Outcome: outcome}).Get(ctx, nil)
+	}
 	return c.st, err
 }
 
@@ -181,6 +192,10 @@ func (c *caseRun) screen() (done bool, err error) {
 			CycleDate: c.in.CycleDate, SkipIdentity: skipIdentity, Required: c.rules.Required, Version: c.st.Version + 1}
 		if err := c.activity(shortActivity, ActivityScreen, in, &res); err != nil {
 			return true, err
+		}
+		if res.CycleCancelled {
+			c.finish(OutcomeCancelled, "cycle cancelled")
+			return true, nil // Screen recorded it
 		}
 		if !skipIdentity {
 			c.event(StepIdentity, string(res.Identity), res.IdentityReason, "system")
@@ -380,10 +395,14 @@ func (c *caseRun) pay() (done bool, err error) {
 		}
 		var res PaymentResult
 		err := c.activity(paymentActivity, ActivityDisburse, DisburseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
-			BeneficiaryID: c.in.BeneficiaryID, Amount: c.in.Amount, Attempt: attempt, Reserved: c.in.Reserved,
+			BeneficiaryID: c.in.BeneficiaryID, Amount: c.in.Amount, Attempt: attempt, Reserved: c.in.Reserved, Fund: c.in.Fund,
 			Referrals: c.st.Referrals, Version: c.st.Version + 2}, &res)
 		if err != nil {
 			return true, err
+		}
+		if res.State == "cancelled" {
+			// The cycle was cancelled before this attempt's order left.
+			return true, c.release(OutcomeCancelled, "cycle cancelled", "")
 		}
 		c.st.Payments = append(c.st.Payments, res)
 		if res.Paid() {
@@ -435,7 +454,7 @@ func (c *caseRun) newInstrument(ctx workflow.Context, ch InstrumentChange) (Case
 // release gives the unpaid entitlement back to the budget and ends the case.
 func (c *caseRun) release(outcome Outcome, reason, task string) error {
 	if err := c.activity(shortActivity, ActivityRelease, ReleaseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
-		BeneficiaryID: c.in.BeneficiaryID, Reason: reason, Reserved: c.in.Reserved}, nil); err != nil {
+		BeneficiaryID: c.in.BeneficiaryID, Reason: reason, Reserved: c.in.Reserved, Fund: c.in.Fund}, nil); err != nil {
 		return err
 	}
 	c.finish(outcome, reason)

@@ -99,6 +99,10 @@ type BeneficiaryInput struct {
 	// Reserved is true when the cycle reserved this case's amount at
 	// launch (so payment draws on the reservation, not the budget).
 	Reserved bool `json:"reserved,omitempty"`
+	// Fund is the ledger fund whose reservation covers the case.
+	Fund string `json:"fund,omitempty"`
+	// CycleWorkflowID, when set, is told when the case ends.
+	CycleWorkflowID string `json:"cycle_workflow_id,omitempty"`
 }
 
 // ScreenInput asks for identity (and, when it passes, eligibility) checks.
@@ -150,6 +154,8 @@ type ScreenResult struct {
 	Eligible  bool          `json:"eligible"`
 	Rules     []RuleOutcome `json:"rules,omitempty"`
 	Referrals []Referral    `json:"referrals,omitempty"`
+	// CycleCancelled: the cycle was cancelled before this case got going.
+	CycleCancelled bool `json:"cycle_cancelled,omitempty"`
 }
 
 // DisburseInput pays one attempt of a case.
@@ -161,6 +167,8 @@ type DisburseInput struct {
 	// Attempt counts from 1; each attempt is its own payment order.
 	Attempt  int  `json:"attempt"`
 	Reserved bool `json:"reserved,omitempty"`
+	// Fund is the reservation's fund when Reserved.
+	Fund string `json:"fund,omitempty"`
 	// Referrals to open once the payment is made.
 	Referrals []Referral `json:"referrals,omitempty"`
 	// Version the projection written by Disburse carries.
@@ -187,6 +195,7 @@ type ReleaseInput struct {
 	BeneficiaryID string `json:"beneficiary_id"`
 	Reason        string `json:"reason"`
 	Reserved      bool   `json:"reserved,omitempty"`
+	Fund          string `json:"fund,omitempty"`
 }
 
 // RecordInput writes the case's projection for caseworkers and reports.

@@ -11,6 +11,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
@@ -18,9 +19,10 @@ func newCycleCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "cycle", Short: "Payment cycles"}
 	var o output
 	var prog, name, period, date string
+	var lo casework.LaunchOptions
 	launch := &cobra.Command{
 		Use:   "launch",
-		Short: "Launch a payment cycle: one case workflow per enrolled beneficiary (launching the same cycle again starts nothing new)",
+		Short: "Launch a payment cycle: reserve its amount against the budget, then one case per enrolled beneficiary (launching again starts nothing new)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check("table", "json"); err != nil {
@@ -48,7 +50,7 @@ func newCycleCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := s.work.LaunchCycle(cmd.Context(), p.ID, name, period, day)
+			res, err := s.work.LaunchCycle(cmd.Context(), p.ID, name, period, day, lo)
 			if err != nil {
 				return err
 			}
@@ -59,7 +61,7 @@ func newCycleCmd(a *app) *cobra.Command {
 			if !res.Created {
 				verb = "already launched"
 			}
-			fmt.Fprintf(a.out, "cycle %s (%s) %s: %d cases\n", res.Cycle.ID, res.Cycle.Name, verb, res.Cases)
+			fmt.Fprintf(a.out, "cycle %s (%s) %s: %d cases, %s MXN reserved\n", res.Cycle.ID, res.Cycle.Name, verb, res.Cases, res.Reserved.StringFixed(2))
 			return nil
 		},
 	}
@@ -68,22 +70,25 @@ func newCycleCmd(a *app) *cobra.Command {
 	launch.Flags().StringVar(&name, "name", "", "cycle name (default: the period, or this month)")
 	launch.Flags().StringVar(&period, "period", "", "period paid, YYYY-MM")
 	launch.Flags().StringVar(&date, "date", "", "cycle date for eligibility (age), YYYY-MM-DD (default today)")
+	launch.Flags().IntVar(&lo.StartWindow, "start-window", 100, "case starts in flight at most")
+	launch.Flags().IntVar(&lo.MaxActive, "max-active", 0, "unfinished cases at most (0: no bound; cases wait days for approvers)")
 	_ = launch.MarkFlagRequired("program")
 	cmd.AddCommand(launch)
+	cmd.AddCommand(newCycleControlCmds(a)...)
 	return cmd
 }
 
 func newApproveCmd(a *app) *cobra.Command {
 	var o output
-	var sec, reason, approver string
-	var reject bool
+	var sec, reason, approver, cycle string
+	var reject, allPending bool
+	var concurrency int
 	cmd := &cobra.Command{
-		Use:   "approve CASE_ID...",
-		Short: "Approve (or --reject with --reason) cases for your secretariat",
+		Use:   "approve [CASE_ID...]",
+		Short: "Approve (or --reject with --reason) cases for your secretariat, one by one or --cycle C --all-pending",
 		Long: `approve records your secretariat's vote on each case. A secretariat votes
 once per case; a changed vote is refused. A rejection needs a reason and
 ends the case without payment.`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.check("table", "json"); err != nil {
 				return err
@@ -92,11 +97,28 @@ ends the case without payment.`,
 			if !secretariat.Valid() {
 				return apoyo.Errorf(apoyo.EINVALID, "cli.secretariat", "--secretariat %q: use STYFE, SIBISO or SEDESA", sec)
 			}
+			if allPending == (len(args) > 0) || (allPending && cycle == "") {
+				return apoyo.Errorf(apoyo.EINVALID, "cli.usage", "give case ids, or --cycle C --all-pending")
+			}
 			s, err := a.open(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
 			defer s.close()
+			if allPending {
+				res, err := s.work.ApprovePending(cmd.Context(), cycle, workflows.ApprovalVote{Secretariat: secretariat, Approve: !reject, Reason: reason, Approver: approver}, concurrency)
+				if err != nil {
+					return err
+				}
+				if o.json() {
+					return writeJSON(a.out, res)
+				}
+				fmt.Fprintf(a.out, "%s %s %d cases (%d skipped)\n", secretariat, voteLabel(!reject), res.Acted, res.Skipped)
+				for _, e := range res.Errors {
+					fmt.Fprintln(a.errOut, e)
+				}
+				return nil
+			}
 			var failed int
 			var states []workflows.CaseState
 			for _, id := range args {
@@ -127,6 +149,9 @@ ends the case without payment.`,
 	cmd.Flags().BoolVar(&reject, "reject", false, "reject instead of approve")
 	cmd.Flags().StringVar(&reason, "reason", "", "reason (required to reject)")
 	cmd.Flags().StringVar(&approver, "approver", "", "your user id, for the audit trail")
+	cmd.Flags().StringVar(&cycle, "cycle", "", "with --all-pending: the cycle")
+	cmd.Flags().BoolVar(&allPending, "all-pending", false, "act on every case of --cycle waiting for this secretariat")
+	cmd.Flags().IntVar(&concurrency, "concurrency", 32, "with --all-pending: updates in flight")
 	_ = cmd.MarkFlagRequired("secretariat")
 	return cmd
 }

@@ -191,7 +191,15 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	}
 	waitFor := func(p *person, what string, ok func(workflows.CaseState) bool) workflows.CaseState {
 		var st workflows.CaseState
-		require.Eventually(t, func() bool { st = show(p); return ok(st) }, 60*time.Second, 100*time.Millisecond,
+		require.Eventually(t, func() bool {
+			// The cycle starts cases asynchronously: "not found" at first.
+			code, out, _ := run(ctx, t, "case", "show", caseOf(p), "-o", "json")
+			if code != 0 {
+				return false
+			}
+			st = workflows.CaseState{}
+			return json.Unmarshal([]byte(out), &st) == nil && ok(st)
+		}, 60*time.Second, 100*time.Millisecond,
 			"case %s never reached %s; last state %+v", p.key, what, st)
 		return st
 	}
@@ -248,6 +256,18 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		st := waitFor(p, "completed", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
 		require.Equal(t, workflows.OutcomeCompleted, st.Outcome, "%s: %s", p.key, st.Reason)
 	}
+	// The cycle ends when every case has; its unspent reservation (E's
+	// share) goes back to the budget.
+	var cst CycleStatus
+	require.Eventually(t, func() bool {
+		code, out, _ := run(ctx, t, "cycle", "status", cycleID, "-o", "json")
+		return code == 0 && json.Unmarshal([]byte(out), &cst) == nil && cst.Progress.Closed
+	}, 30*time.Second, 100*time.Millisecond)
+	require.Equal(t, 5, cst.Progress.Done)
+	require.Equal(t, "0", cst.Amounts["committed"].String(), "unspent reservation released")
+	require.Equal(t, "22400", cst.Amounts["paid"].String())
+	require.Equal(t, "done", cst.Cycle.Status)
+
 	st = show(people[0])
 	require.Len(t, st.Referrals, 2)
 	require.Len(t, st.Payments, 1)
@@ -355,6 +375,8 @@ func countActions(events []*historypb.HistoryEvent) map[string]int {
 			out["timer"]++
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
 			out["signal"]++
+		case enumspb.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
+			out["signal_out"]++
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
 			out["update"]++
 		case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:

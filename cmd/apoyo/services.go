@@ -103,7 +103,7 @@ func (a *app) bankURL() (string, error) {
 // runWorker runs the worker until ctx ends (or it fails).
 func (a *app) runWorker(ctx context.Context, s *services, bankURL string) (stop func(), err error) {
 	acts := &activities.Activities{Programs: s.programs, Beneficiaries: s.enrol, Cases: s.cases, Ledger: s.ledger,
-		Payments: httpprovider.NewClient(bankURL, &http.Client{Timeout: 30 * time.Second}), PollInterval: a.cfg.Payments.PollInterval, Log: a.log}
+		Payments: httpprovider.NewClient(bankURL, &http.Client{Timeout: 30 * time.Second}), Temporal: s.temporal, PollInterval: a.cfg.Payments.PollInterval, Log: a.log}
 	w := worker.New(s.temporal, acts, worker.Options{TaskQueue: a.cfg.Temporal.TaskQueue, MaxConcurrentActivities: a.cfg.Worker.MaxConcurrentActivities})
 	if err := w.Start(); err != nil {
 		return nil, err

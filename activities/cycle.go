@@ -1,0 +1,91 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// RosterPage returns the next page of a programme's beneficiary ids (opaque
+// ids only), in id order after in.After.
+func (a *Activities) RosterPage(ctx context.Context, in workflows.RosterPageInput) ([]string, error) {
+	ids, err := a.Beneficiaries.ListIDs(ctx, in.ProgramID, in.After, in.Limit)
+	return ids, temporalError(err)
+}
+
+// CancelCases marks the cycle cancelled (so cases not yet screened or paid
+// stop by themselves) and signals every unfinished case to stop. Cases
+// whose payment order already left finish that payment: nothing is ever
+// half-paid. It heartbeats its cursor and resumes from it after a retry.
+func (a *Activities) CancelCases(ctx context.Context, in workflows.CancelCasesInput) error {
+	if err := a.Cases.SetCycleStatus(ctx, in.CycleID, "cancelled"); err != nil {
+		return temporalError(err)
+	}
+	after := ""
+	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &after)
+	}
+	for {
+		ids, err := a.Cases.UnfinishedCaseIDs(ctx, in.CycleID, after, 500)
+		if err != nil {
+			return temporalError(err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		sem := make(chan struct{}, 32)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var firstErr error
+		for _, id := range ids {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(id string) {
+				defer func() { <-sem; wg.Done() }()
+				err := a.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalCancel, workflows.CancelRequest{Reason: in.Reason})
+				if _, gone := err.(*serviceerror.NotFound); err != nil && !gone {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+				}
+			}(id)
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
+		}
+		after = ids[len(ids)-1]
+		if err := heartbeat(ctx, after); err != nil {
+			return err
+		}
+	}
+}
+
+// CloseCycle releases what the cycle reserved and did not pay (still in
+// its committed account, per fund) back to the programme's available
+// budget, and records the cycle's final status.
+func (a *Activities) CloseCycle(ctx context.Context, in workflows.CloseCycleInput) error {
+	committed := program.CycleAccount(in.ProgramID, in.CycleID, program.CycleCommitted)
+	bals, err := a.Ledger.Balances(ctx, ledger.BalanceFilter{AccountPrefix: committed})
+	if err != nil {
+		return temporalError(err)
+	}
+	for _, b := range bals {
+		if b.Account != committed || !b.Balance.IsPositive() {
+			continue
+		}
+		_, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(fmt.Sprintf("close:%s:%s", in.CycleID, b.Fund), program.AvailableAccount(in.ProgramID),
+			committed, b.Fund, b.Balance, "unspent reservation released at the end of the cycle"), map[string]string{"program": in.ProgramID, "cycle": in.CycleID}))
+		if err != nil {
+			return temporalError(err)
+		}
+	}
+	return temporalError(a.Cases.SetCycleStatus(ctx, in.CycleID, in.Status))
+}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/shopspring/decimal"
+	"github.com/spf13/cobra"
+
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// CycleStatus is what `apoyo cycle status` shows.
+type CycleStatus struct {
+	Cycle    cases.Cycle             `json:"cycle"`
+	Progress workflows.CycleProgress `json:"progress"`
+	Cases    cases.Counts            `json:"cases"`
+	// Amounts per money state (committed, in_transit, paid, returned), in
+	// total and per fund.
+	Amounts       map[string]decimal.Decimal            `json:"amounts"`
+	AmountsByFund map[string]map[string]decimal.Decimal `json:"amounts_by_fund"`
+	OpenTasks     map[string]int                        `json:"open_tasks"`
+}
+
+func cycleStatus(ctx context.Context, s *services, cycleID string) (CycleStatus, error) {
+	var st CycleStatus
+	cyc, err := s.cases.Cycle(ctx, cycleID)
+	if err != nil {
+		return st, err
+	}
+	st.Cycle = cyc
+	if st.Progress, err = s.work.CycleProgress(ctx, cycleID); err != nil {
+		return st, err
+	}
+	if st.Cases, err = s.cases.CycleCounts(ctx, cycleID); err != nil {
+		return st, err
+	}
+	prefix := program.CycleAccount(cyc.ProgramID, cyc.ID, "")
+	bals, err := s.ledger.Balances(ctx, ledger.BalanceFilter{AccountPrefix: prefix})
+	if err != nil {
+		return st, err
+	}
+	st.Amounts = map[string]decimal.Decimal{}
+	st.AmountsByFund = map[string]map[string]decimal.Decimal{}
+	for _, state := range program.CycleStates {
+		st.Amounts[state] = decimal.Zero
+	}
+	for _, b := range bals {
+		state := strings.TrimPrefix(b.Account, prefix)
+		st.Amounts[state] = st.Amounts[state].Add(b.Balance)
+		fund := strings.TrimPrefix(b.Fund, cyc.ProgramID+".")
+		if st.AmountsByFund[fund] == nil {
+			st.AmountsByFund[fund] = map[string]decimal.Decimal{}
+		}
+		st.AmountsByFund[fund][state] = b.Balance
+	}
+	tasks, err := s.cases.OpenTasks(ctx, cycleID, 100000)
+	if err != nil {
+		return st, err
+	}
+	st.OpenTasks = map[string]int{}
+	for _, t := range tasks {
+		st.OpenTasks[t.Kind]++
+	}
+	return st, nil
+}
+
+func printCycleStatus(a *app, st CycleStatus) {
+	p := st.Progress
+	fmt.Fprintf(a.out, "cycle     %s (%s) %s\n", st.Cycle.ID, st.Cycle.Name, st.Cycle.Status)
+	fmt.Fprintf(a.out, "cases     %d in roster, %d started, %d finished%s\n", st.Cycle.RosterSize, p.Started, p.Done,
+		map[bool]string{true: "  PAUSED"}[p.Paused])
+	fmt.Fprintf(a.out, "steps     %s\n", mapLine(st.Cases.ByStep))
+	fmt.Fprintf(a.out, "outcomes  %s\n", mapLine(st.Cases.ByOutcome))
+	fmt.Fprintf(a.out, "waiting   %s   overdue %d\n", mapLine(st.Cases.Waiting), st.Cases.Overdue)
+	fmt.Fprintf(a.out, "money     committed %s  in transit %s  paid %s  returned %s MXN\n", st.Amounts["committed"].StringFixed(2),
+		st.Amounts["in_transit"].StringFixed(2), st.Amounts["paid"].StringFixed(2), st.Amounts["returned"].StringFixed(2))
+	funds := make([]string, 0, len(st.AmountsByFund))
+	for f := range st.AmountsByFund {
+		funds = append(funds, f)
+	}
+	sort.Strings(funds)
+	for _, f := range funds {
+		m := st.AmountsByFund[f]
+		fmt.Fprintf(a.out, "  fund %-6s committed %s  in transit %s  paid %s  returned %s\n", f, m["committed"].StringFixed(2),
+			m["in_transit"].StringFixed(2), m["paid"].StringFixed(2), m["returned"].StringFixed(2))
+	}
+	if len(st.OpenTasks) > 0 {
+		fmt.Fprintf(a.out, "tasks     %s\n", mapLine(st.OpenTasks))
+	}
+}
+
+func mapLine(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func newCycleControlCmds(a *app) []*cobra.Command {
+	control := func(use, short string, do func(ctx context.Context, s *services, id string) error) *cobra.Command {
+		return &cobra.Command{
+			Use: use + " CYCLE_ID", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				s, err := a.open(cmd.Context(), true)
+				if err != nil {
+					return err
+				}
+				defer s.close()
+				if err := do(cmd.Context(), s, args[0]); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "cycle %s: %s requested\n", args[0], use)
+				return nil
+			},
+		}
+	}
+	var reason string
+	cancel := control("cancel", "Cancel a cycle: no more cases start, unpaid cases stop cleanly, unspent reservation goes back to the budget",
+		func(ctx context.Context, s *services, id string) error { return s.work.CancelCycle(ctx, id, reason) })
+	cancel.Flags().StringVar(&reason, "reason", "cancelled by the programme manager", "reason recorded on every stopped case")
+
+	var o output
+	var watch bool
+	var every time.Duration
+	status := &cobra.Command{
+		Use:   "status CYCLE_ID",
+		Short: "Counts per step and outcome, amounts committed / in transit / paid / returned, overdue approvals and referrals",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.check("table", "json"); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			s, err := a.open(ctx, true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			if watch {
+				return watchCycle(ctx, a, s, args[0], every)
+			}
+			st, err := cycleStatus(ctx, s, args[0])
+			if err != nil {
+				return err
+			}
+			if o.json() {
+				return writeJSON(a.out, st)
+			}
+			printCycleStatus(a, st)
+			return nil
+		},
+	}
+	o.add(status, "table or json")
+	status.Flags().BoolVar(&watch, "watch", false, "show a live progress bar with rate and ETA until the cycle ends")
+	status.Flags().DurationVar(&every, "every", time.Second, "refresh interval with --watch")
+
+	return []*cobra.Command{
+		control("pause", "Stop starting new cases", func(ctx context.Context, s *services, id string) error { return s.work.PauseCycle(ctx, id) }),
+		control("resume", "Start cases again", func(ctx context.Context, s *services, id string) error { return s.work.ResumeCycle(ctx, id) }),
+		cancel, status,
+	}
+}
+
+// watchCycle draws a progress bar of finished cases until the cycle closes.
+func watchCycle(ctx context.Context, a *app, s *services, cycleID string, every time.Duration) error {
+	st, err := cycleStatus(ctx, s, cycleID)
+	if err != nil {
+		return err
+	}
+	total := max(st.Cycle.RosterSize, st.Progress.Started, 1)
+	bar := progressbar.NewOptions(total, progressbar.OptionSetWriter(a.errOut), progressbar.OptionSetDescription("cases finished"),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("cases"),
+		progressbar.OptionSetPredictTime(true), progressbar.OptionFullWidth(), progressbar.OptionThrottle(200*time.Millisecond))
+	for {
+		_ = bar.Set(st.Progress.Done)
+		if st.Progress.Closed {
+			_ = bar.Finish()
+			fmt.Fprintln(a.errOut)
+			printCycleStatus(a, st)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(a.errOut)
+			return nil
+		case <-time.After(every):
+		}
+		if st, err = cycleStatus(ctx, s, cycleID); err != nil {
+			return err
+		}
+	}
+}

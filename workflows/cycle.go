@@ -1,0 +1,288 @@
+package workflows
+
+import (
+	"errors"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo/workflows/searchattr"
+)
+
+// Cycle workflow names.
+const (
+	CycleWorkflowName = "PaymentCycle"
+	// SignalCaseDone is sent by each case to its cycle when it ends (CaseDone).
+	SignalCaseDone = "case-done"
+	// SignalPause stops starting new cases; SignalResume starts again.
+	SignalPause  = "pause"
+	SignalResume = "resume"
+	// SignalCancelCycle stops unpaid cases and starts no more (CancelRequest).
+	SignalCancelCycle = "cancel-cycle"
+	// QueryCycle returns the CycleProgress.
+	QueryCycle = "cycle"
+
+	ActivityRosterPage  = "RosterPage"
+	ActivityCancelCases = "CancelCases"
+	ActivityCloseCycle  = "CloseCycle"
+)
+
+// CycleWorkflowID is the workflow id of a cycle: one per cycle, so
+// launching the same cycle twice finds the running one.
+func CycleWorkflowID(cycleID string) string { return "cycle/" + cycleID }
+
+// FundAllocation says how many cases a fund's reservation covers.
+type FundAllocation struct {
+	Fund  string `json:"fund"` // ledger fund code
+	Cases int    `json:"cases"`
+}
+
+// CycleInput starts (or continues) a payment cycle.
+type CycleInput struct {
+	ProgramID  string           `json:"program_id"`
+	CycleID    string           `json:"cycle_id"`
+	CycleDate  time.Time        `json:"cycle_date"`
+	Amount     decimal.Decimal  `json:"amount"`
+	Rules      CaseRules        `json:"rules"`
+	Allocation []FundAllocation `json:"allocation"`
+	// StartWindow bounds case starts in flight. Cases wait days for
+	// approvers, so what must be bounded is the rate of starts (and the
+	// worker's activity slots), not the number of unfinished cases.
+	StartWindow int `json:"start_window"`
+	// MaxActive, when > 0, also bounds unfinished cases: a sliding window
+	// that starts a case only when another has ended (for benchmarks and
+	// fully automated cycles).
+	MaxActive int `json:"max_active"`
+	// PageSize is the number of roster ids read per activity.
+	PageSize int `json:"page_size"`
+	// ContinueAfter is the number of cases a run starts before it continues
+	// as new, keeping every run's history small at any cycle size.
+	ContinueAfter int `json:"continue_after"`
+	// Progress carries the state across continue-as-new.
+	Progress CycleProgress `json:"progress"`
+}
+
+// CycleProgress is a cycle's state.
+type CycleProgress struct {
+	Cursor       string         `json:"cursor"`
+	RosterDone   bool           `json:"roster_done"`
+	Started      int            `json:"started"`
+	Done         int            `json:"done"`
+	Outcomes     map[string]int `json:"outcomes"`
+	Assigned     []int          `json:"assigned"`
+	Paused       bool           `json:"paused"`
+	Cancelled    bool           `json:"cancelled"`
+	CancelReason string         `json:"cancel_reason,omitempty"`
+	CancelSent   bool           `json:"cancel_sent"`
+	Closed       bool           `json:"closed"`
+	Runs         int            `json:"runs"`
+}
+
+// RosterPageInput asks for the next page of a programme's roster.
+type RosterPageInput struct {
+	ProgramID string `json:"program_id"`
+	After     string `json:"after"`
+	Limit     int    `json:"limit"`
+}
+
+// CancelCasesInput asks every unfinished case of a cycle to stop.
+type CancelCasesInput struct {
+	CycleID string `json:"cycle_id"`
+	Reason  string `json:"reason"`
+}
+
+// CloseCycleInput releases a cycle's unspent reservation and marks it done.
+type CloseCycleInput struct {
+	ProgramID string `json:"program_id"`
+	CycleID   string `json:"cycle_id"`
+	Status    string `json:"status"` // done, cancelled
+}
+
+// CaseDone is a case's report to its cycle.
+type CaseDone struct {
+	BeneficiaryID string  `json:"beneficiary_id"`
+	Outcome       Outcome `json:"outcome"`
+}
+
+// PaymentCycle starts one case per roster entry, reading the roster page by
+// page, and follows them to the end; then it releases what the cycle
+// reserved and did not pay. Cases are children that outlive a
+// continue-as-new (parent close policy: abandon) and report to whichever
+// run of the cycle is current, by workflow id.
+func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
+	if in.StartWindow <= 0 {
+		in.StartWindow = 100
+	}
+	if in.PageSize <= 0 {
+		in.PageSize = 500
+	}
+	if in.ContinueAfter <= 0 {
+		in.ContinueAfter = 2000
+	}
+	p := &in.Progress
+	p.Runs++
+	if p.Outcomes == nil {
+		p.Outcomes = map[string]int{}
+	}
+	if len(p.Assigned) != len(in.Allocation) {
+		p.Assigned = make([]int, len(in.Allocation))
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryCycle, func() (CycleProgress, error) { return *p, nil }); err != nil {
+		return *p, err
+	}
+
+	doneCh := workflow.GetSignalChannel(ctx, SignalCaseDone)
+	pauseCh := workflow.GetSignalChannel(ctx, SignalPause)
+	resumeCh := workflow.GetSignalChannel(ctx, SignalResume)
+	cancelCh := workflow.GetSignalChannel(ctx, SignalCancelCycle)
+	// drain applies every signal already delivered, without blocking.
+	drain := func() {
+		for {
+			var d CaseDone
+			if !doneCh.ReceiveAsync(&d) {
+				break
+			}
+			p.Done++
+			p.Outcomes[string(d.Outcome)]++
+		}
+		for pauseCh.ReceiveAsync(nil) {
+			p.Paused = true
+		}
+		for resumeCh.ReceiveAsync(nil) {
+			p.Paused = false
+		}
+		var c CancelRequest
+		for cancelCh.ReceiveAsync(&c) {
+			if !p.Cancelled {
+				p.Cancelled, p.CancelReason = true, c.Reason
+			}
+		}
+	}
+	// wait blocks until a signal arrives, then applies all that came.
+	wait := func() {
+		sel := workflow.NewSelector(ctx)
+		for _, ch := range []workflow.ReceiveChannel{doneCh, pauseCh, resumeCh, cancelCh} {
+			sel.AddReceive(ch, func(workflow.ReceiveChannel, bool) {})
+		}
+		sel.Select(ctx)
+		drain()
+	}
+
+	actx := workflow.WithActivityOptions(ctx, shortActivity)
+	startedThisRun := 0
+	for {
+		drain()
+		if p.Cancelled && !p.CancelSent {
+			if err := workflow.ExecuteActivity(actx, ActivityCancelCases, CancelCasesInput{CycleID: in.CycleID, Reason: p.CancelReason}).Get(ctx, nil); err != nil {
+				return *p, err
+			}
+			p.CancelSent = true
+		}
+		if p.RosterDone || p.Cancelled {
+			if p.Done >= p.Started {
+				break
+			}
+			wait()
+			continue
+		}
+		if p.Paused {
+			wait()
+			continue
+		}
+		if startedThisRun >= in.ContinueAfter || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			drain()
+			return *p, workflow.NewContinueAsNewError(ctx, PaymentCycle, in)
+		}
+		var page []string
+		if err := workflow.ExecuteActivity(actx, ActivityRosterPage, RosterPageInput{ProgramID: in.ProgramID, After: p.Cursor, Limit: in.PageSize}).Get(ctx, &page); err != nil {
+			return *p, err
+		}
+		if len(page) == 0 {
+			p.RosterDone = true
+			continue
+		}
+		if err := startCases(ctx, &in, page, wait); err != nil {
+			return *p, err
+		}
+		startedThisRun += len(page)
+	}
+
+	status := "done"
+	if p.Cancelled {
+		status = "cancelled"
+	}
+	if err := workflow.ExecuteActivity(actx, ActivityCloseCycle, CloseCycleInput{ProgramID: in.ProgramID, CycleID: in.CycleID, Status: status}).Get(ctx, nil); err != nil {
+		return *p, err
+	}
+	p.Closed = true
+	return *p, nil
+}
+
+// startCases starts one page of cases, at most StartWindow starts in
+// flight (and, with MaxActive, at most that many unfinished cases).
+func startCases(ctx workflow.Context, in *CycleInput, page []string, wait func()) error {
+	p := &in.Progress
+	type pending struct {
+		f  workflow.ChildWorkflowFuture
+		id string
+	}
+	var inflight []pending
+	settle := func(x pending) error {
+		err := x.f.GetChildWorkflowExecution().Get(ctx, nil)
+		var already *temporal.ChildWorkflowExecutionAlreadyStartedError
+		if err != nil && !errors.As(err, &already) {
+			return err
+		}
+		return nil
+	}
+	for _, id := range page {
+		for in.MaxActive > 0 && p.Started-p.Done >= in.MaxActive {
+			wait()
+		}
+		fund := assignFund(in)
+		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID:            CaseID(in.CycleID, id),
+			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
+			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			TypedSearchAttributes: temporal.NewSearchAttributes(searchattr.Program.ValueSet(in.ProgramID), searchattr.Cycle.ValueSet(in.CycleID)),
+		})
+		f := workflow.ExecuteChildWorkflow(cctx, BeneficiaryWorkflowName, BeneficiaryInput{
+			ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: id, CycleDate: in.CycleDate, Amount: in.Amount,
+			Rules: in.Rules, Reserved: fund != "", Fund: fund, CycleWorkflowID: CycleWorkflowID(in.CycleID),
+		})
+		inflight = append(inflight, pending{f, id})
+		p.Started++
+		p.Cursor = id
+		if len(inflight) >= in.StartWindow {
+			if err := settle(inflight[0]); err != nil {
+				return err
+			}
+			inflight = inflight[1:]
+		}
+	}
+	for _, x := range inflight {
+		if err := settle(x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// assignFund gives the next case to the first fund whose reservation still
+// has room, in the programme's fund order.
+func assignFund(in *CycleInput) string {
+	p := &in.Progress
+	for i, a := range in.Allocation {
+		if p.Assigned[i] < a.Cases {
+			p.Assigned[i]++
+			return a.Fund
+		}
+	}
+	// More people than the reservation covers (the roster grew after the
+	// launch): the case pays from the budget if it can.
+	return ""
+}
