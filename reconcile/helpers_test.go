@@ -84,7 +84,9 @@ func (f *fixture) meta(b string) map[string]string {
 	return map[string]string{"program": f.prog.ID, "cycle": f.cycle.ID, "beneficiary": b}
 }
 
-func (f *fixture) account(state string) string { return program.CycleAccount(f.prog.ID, f.cycle.ID, state) }
+func (f *fixture) account(state string) string {
+	return program.CycleAccount(f.prog.ID, f.cycle.ID, state)
+}
 
 func (f *fixture) post(t *testing.T, key, debit, credit, desc string, meta map[string]string) ledger.Transaction {
 	t.Helper()

@@ -17,8 +17,12 @@
 //     a new entry moves it back: late-return:<…> (paid → returned). The
 //     payment becomes 'returned' with the cause, and the case gets a
 //     caseworker task returned_after_settlement, because a new payment
-//     instrument is needed. This is an expected event that reconciliation
-//     handles completely, so it does NOT count as unmatched.
+//     instrument is needed. When the worker has not booked the attempt
+//     yet (or booked it as a return because the return came before it
+//     asked), the attempt is booked as return:<…> instead, exactly as the
+//     worker books it, and the case's own workflow asks for a new
+//     instrument, so no task is raised. This is an expected event that
+//     reconciliation handles completely, so it does NOT count as unmatched.
 //   - amount_mismatch, unknown_in_statement, duplicate, state_mismatch:
 //     the statement and apoyo disagree; nothing is posted for the line and
 //     a person must look. state_mismatch covers a bank outcome our ledger

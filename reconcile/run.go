@@ -300,17 +300,15 @@ func (c *classifier) classify(l line, p *pay, f Finding) *plan {
 		toState(stateReturned, l.ReturnCause, statePending)
 	case returned && settled:
 		return mismatch("our ledger booked the order both settled (%s) and returned (%s)", sk, rk)
-	case returned:
-		// The worker saw the order only once it was already returned.
-		ensure(p.returnRequest(stateReturned))
-		pl.finding.Message = "settled, then returned; booked as a return"
-	case !settled && p.state == statePending:
-		// The worker has not booked the order yet and will see it as
-		// returned: book what it will book (its request comes second and
-		// is answered with ours), and let the case ask for a new
-		// instrument as for any return.
+	case returned || (!settled && p.state == statePending):
+		// The worker saw the order only once it was already returned,
+		// or has not booked it yet and will see it so: the attempt is
+		// booked as a return (ours or the worker's, whichever comes
+		// second gets the first), and the case's workflow asks for a
+		// new instrument as for any return, so no task is raised.
 		pl.finding.Class = ReturnedAfterSettlement
-		pl.finding.Message = "settled, then returned; booked as a return before the worker saw it"
+		pl.finding.Message = fmt.Sprintf("settled, then returned (cause %d: %s); booked as a return of the attempt",
+			l.ReturnCause, payment.ReturnCauseText(l.ReturnCause))
 		ensure(p.returnRequest(stateReturned))
 		toState(stateReturned, l.ReturnCause, statePending)
 	default:

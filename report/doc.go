@@ -27,10 +27,12 @@
 //     shown, would bound it from below.
 //   - Complementary suppression: each measure of a dimension adds up to a
 //     published total, so one hidden cell equals the total minus the others.
-//     Whenever a hidden cell of a column could be worked out that way —
-//     always when it is the only hidden one, and also when, say, two hidden
-//     cells labelled "<5" add up to 8 — the smallest cell still shown in
-//     the column is hidden too, and so on until none can.
+//     Whenever a hidden small count of a column could be worked out that
+//     way — always when it is the only hidden cell, but also when, say, two
+//     hidden cells labelled "<5" add up to 8, or when the shown enrolled
+//     count of a row pins its hidden approved count — the smallest cell
+//     still shown in the column (a 0 if there is one; ties go to the first
+//     category) is hidden too, and so on until none can.
 //   - An amount is hidden when the count of people paid beside it is (it is
 //     that count times the benefit).
 //   - Totals (the whole cycle, each fund's money, the ledger balances) are

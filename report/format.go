@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
+	"unicode/utf8"
 )
 
 // CSVHeader is the header of WriteCSV's output.
@@ -72,9 +73,13 @@ func (r CycleReport) WriteText(w io.Writer) error {
 
 	fmt.Fprintf(w, "\nFUNDS (%s)\n", r.Currency)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "FUND\tPAID\tAMOUNT PAID\tRETURNED\tAMOUNT RETURNED\tLEDGER: COMMITTED\tIN TRANSIT\tPAID\tRETURNED\t")
+	fw := 4
 	for _, f := range r.Funds {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", f.Fund, f.PaidPayments, f.AmountPaid.StringFixed(2),
+		fw = max(fw, utf8.RuneCountInString(f.Fund))
+	}
+	fmt.Fprintf(tw, "%-*s\tPAID\tAMOUNT PAID\tRETURNED\tAMOUNT RETURNED\tLEDGER: COMMITTED\tIN TRANSIT\tPAID\tRETURNED\t\n", fw, "FUND")
+	for _, f := range r.Funds {
+		fmt.Fprintf(tw, "%-*s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", fw, f.Fund, f.PaidPayments, f.AmountPaid.StringFixed(2),
 			f.ReturnedPayments, f.AmountReturned.StringFixed(2), f.Ledger.Committed.StringFixed(2),
 			f.Ledger.InTransit.StringFixed(2), f.Ledger.Paid.StringFixed(2), f.Ledger.Returned.StringFixed(2))
 	}
@@ -85,11 +90,17 @@ func (r CycleReport) WriteText(w io.Writer) error {
 	for _, d := range r.Dimensions {
 		fmt.Fprintf(w, "\nBY %s\n", d.Name)
 		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "CATEGORY\tENROLLED\tAPPROVED\tPAID\tAMOUNT PAID\t")
+		// Names read left-aligned, numbers right-aligned: pad the names
+		// ourselves, as tabwriter aligns every column the same way.
+		nw := len("CATEGORY")
 		for _, c := range d.Categories {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", c.Name, c.Enrolled, c.Approved, c.Paid, c.AmountPaid)
+			nw = max(nw, utf8.RuneCountInString(c.Name))
 		}
-		fmt.Fprintf(tw, "total\t%d\t%d\t%d\t%s\t\n", t.Enrolled, t.Approved, t.Paid, t.AmountPaid.StringFixed(2))
+		fmt.Fprintf(tw, "%-*s\tENROLLED\tAPPROVED\tPAID\tAMOUNT PAID\t\n", nw, "CATEGORY")
+		for _, c := range d.Categories {
+			fmt.Fprintf(tw, "%-*s\t%s\t%s\t%s\t%s\t\n", nw, c.Name, c.Enrolled, c.Approved, c.Paid, c.AmountPaid)
+		}
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%d\t%s\t\n", nw, "total", t.Enrolled, t.Approved, t.Paid, t.AmountPaid.StringFixed(2))
 		if err := tw.Flush(); err != nil {
 			return err
 		}

@@ -73,7 +73,8 @@ func newRoot(a *app) *cobra.Command {
 	pf.String("log-format", "", "text or json (default text)")
 
 	root.AddCommand(newDevCmd(a), newWorkerCmd(a), newMigrateCmd(a), newConfigCmd(a), newLedgerCmd(a), newBenchCmd(a),
-		newProgramCmd(a), newBeneficiariesCmd(a), newCycleCmd(a), newApproveCmd(a), newCaseCmd(a), newReferralCmd(a))
+		newProgramCmd(a), newBeneficiariesCmd(a), newCycleCmd(a), newApproveCmd(a), newCaseCmd(a), newReferralCmd(a), newDemoCmd(a),
+		newReconcileCmd(a), newReportCmd(a))
 	return root
 }
 

@@ -52,6 +52,11 @@ CREATE TABLE statement_lines (
 );
 CREATE INDEX statement_lines_tracking_key ON statement_lines (tracking_key);
 
+-- Reconciliation looks for the payments booked on a statement's operation
+-- dates (to report those missing from it); pending orders have none.
+CREATE INDEX payments_operation_date ON payments (operation_date) WHERE state <> 'pending';
+
 ---- create above / drop below ----
 
+DROP INDEX payments_operation_date;
 DROP TABLE statement_lines, statement_imports;

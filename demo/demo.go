@@ -1,0 +1,383 @@
+// Package demo runs a whole payment cycle end to end on a running stack,
+// playing every person involved: it creates a programme, enrols synthetic
+// people, launches a cycle, approves as the three secretariats through the
+// real approval path, checks documents, collects cash pickups, puts new
+// instruments on file for returned payments, records referral outcomes,
+// reconciles the bank's statements and verifies the ledger. `apoyo demo`
+// and `apoyo bench cycle` drive it.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/beneficiary"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/casework"
+	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/mxid"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/reconcile"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// Deps is the running stack the demo drives.
+type Deps struct {
+	Pool     *pgxpool.Pool
+	Ledger   *ledger.Ledger
+	Programs *program.Store
+	Enrol    *enrolment.Store
+	Cases    *cases.Store
+	Work     *casework.Service
+	BankURL  string
+}
+
+// Options shape a run.
+type Options struct {
+	Beneficiaries int
+	Seed          uint64
+	// Progress, when set, is told how many cases have finished of how many.
+	Progress func(done, total int)
+	// People overrides the generated roster (benchmarks).
+	People []Person
+	// MaxActive bounds unfinished cases of the cycle (0: none).
+	MaxActive int
+	Timeout   time.Duration
+}
+
+// Summary is what a run did.
+type Summary struct {
+	ProgramID         string  `json:"program_id"`
+	CycleID           string  `json:"cycle_id"`
+	Enrolled          int     `json:"enrolled"`
+	Rejected          int     `json:"rejected"`
+	Duplicates        int     `json:"duplicates"`
+	IdentityReviewed  int     `json:"identity_reviewed"`
+	Ineligible        int     `json:"ineligible"`
+	Approved          int     `json:"approved"`
+	Paid              int     `json:"paid"`
+	Returned          int     `json:"returned"`
+	Repaid            int     `json:"repaid"`
+	PaidTwice         int     `json:"paid_twice"`
+	AmountDisbursed   string  `json:"amount_disbursed"`
+	ReferralsClosed   int     `json:"referrals_closed"`
+	LedgerVerified    bool    `json:"ledger_verified"`
+	Statements        int     `json:"statements_reconciled"`
+	Unmatched         int     `json:"unmatched"`
+	ReconcilePosted   int     `json:"reconcile_posted"`
+	SecondRunPosted   int     `json:"reconcile_second_run_posted"`
+	Seconds           float64 `json:"seconds"`
+	BeneficiariesPerS float64 `json:"beneficiaries_per_second"`
+	// CycleSeconds is from launch to the cycle's close.
+	CycleSeconds float64 `json:"cycle_seconds"`
+}
+
+// Run plays one whole cycle.
+func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
+	start := time.Now()
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	var sum Summary
+	people := o.People
+	if people == nil {
+		people = GeneratePeople(o.Beneficiaries, o.Seed, time.Now().UTC())
+	}
+	n := 0
+	for _, p := range people {
+		if !p.Invalid && !p.Duplicate {
+			n++
+		}
+	}
+
+	// A programme whose budget covers the cycle with room to spare.
+	budget := program.DefaultBenefitAmount.Mul(decimal.NewFromInt(int64(n)*3/2 + 10))
+	spec := program.Spec{Name: fmt.Sprintf("Demo %s", time.Now().UTC().Format("2006-01-02 15:04:05.000")), Funds: program.DefaultFunds(budget)}
+	prog, err := spec.Build(time.Now().UTC())
+	if err != nil {
+		return sum, err
+	}
+	if prog, err = d.Programs.Create(ctx, prog, d.Ledger); err != nil {
+		return sum, err
+	}
+	sum.ProgramID = prog.ID
+
+	var csvBuf bytes.Buffer
+	if err := WriteCSV(&csvBuf, people); err != nil {
+		return sum, err
+	}
+	rep, err := d.Enrol.Import(ctx, prog.ID, &csvBuf, enrolment.ImportOptions{})
+	if err != nil {
+		return sum, err
+	}
+	sum.Enrolled, sum.Rejected, sum.Duplicates = rep.Accepted, rep.Rejected, rep.Duplicates
+
+	launchAt := time.Now()
+	launch, err := d.Work.LaunchCycle(ctx, prog.ID, "", time.Now().UTC().Format("2006-01"), time.Now().UTC().Truncate(24*time.Hour),
+		casework.LaunchOptions{MaxActive: o.MaxActive})
+	if err != nil {
+		return sum, err
+	}
+	sum.CycleID = launch.Cycle.ID
+	r := rand.New(rand.NewPCG(o.Seed+1, 99))
+	for {
+		p, err := d.Work.CycleProgress(ctx, launch.Cycle.ID)
+		if err != nil && apoyo.ErrorCodeOf(err) != apoyo.ENOTFOUND {
+			return sum, err
+		}
+		if o.Progress != nil {
+			o.Progress(p.Done, launch.Cases)
+		}
+		if p.Closed {
+			break
+		}
+		acted, err := playPeople(ctx, d, launch.Cycle.ID, r, &sum)
+		if err != nil {
+			return sum, err
+		}
+		if !acted {
+			select {
+			case <-ctx.Done():
+				return sum, fmt.Errorf("demo: cycle %s did not finish: %w", launch.Cycle.ID, ctx.Err())
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	sum.CycleSeconds = time.Since(launchAt).Seconds()
+
+	if err := tally(ctx, d, launch.Cycle.ID, &sum); err != nil {
+		return sum, err
+	}
+	if err := reconcileAll(ctx, d, launch.Cycle.ID, &sum); err != nil {
+		return sum, err
+	}
+	vr, err := d.Ledger.Verify(ctx)
+	if err != nil {
+		return sum, err
+	}
+	sum.LedgerVerified = vr.OK
+	sum.Seconds = time.Since(start).Seconds()
+	if sum.CycleSeconds > 0 {
+		sum.BeneficiariesPerS = float64(sum.Paid) / sum.CycleSeconds
+	}
+	return sum, nil
+}
+
+// playPeople does one round of everybody's work; acted says whether
+// anything was done (else the caller waits a little).
+func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *Summary) (bool, error) {
+	var mu sync.Mutex // guards acted, sum and r across concurrent caseworkers
+	acted := false
+	// Caseworkers check documents under review.
+	err := eachCase(ctx, d, cases.CaseFilter{CycleID: cycleID, Step: string(workflows.StepIdentity), WaitingOn: "caseworker"}, func(c cases.Projection) error {
+		if _, err := d.Work.DecideIdentity(ctx, c.CaseID, workflows.IdentityDecision{Decision: "verified", Reason: "document checked in person", Caseworker: "demo-caseworker"}, "", ""); err == nil {
+			mu.Lock()
+			sum.IdentityReviewed++
+			acted = true
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		return acted, err
+	}
+	// The three secretariats approve what waits for them.
+	for _, s := range apoyo.Secretariats {
+		res, err := d.Work.ApprovePending(ctx, cycleID, workflows.ApprovalVote{Secretariat: s, Approve: true, Approver: "demo-" + string(s)}, 32)
+		if err != nil {
+			return acted, err
+		}
+		acted = acted || res.Acted > 0
+	}
+	if ctx.Err() != nil {
+		return acted, ctx.Err()
+	}
+	// Returned payments: a caseworker puts a new CLABE on file.
+	err = eachCase(ctx, d, cases.CaseFilter{CycleID: cycleID, Step: string(workflows.StepPayment), WaitingOn: "caseworker"}, func(c cases.Projection) error {
+		mu.Lock()
+		clabe := mxid.GenerateCLABE(r, "072")
+		mu.Unlock()
+		if _, err := d.Work.SetPaymentInstrument(ctx, c.CaseID, beneficiary.PaymentSPEI, clabe, "", "demo-caseworker"); err == nil {
+			mu.Lock()
+			acted = true
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		return acted, err
+	}
+	// People collect their cash at the branch.
+	pays, err := d.Cases.Payments(ctx, cycleID)
+	if err != nil {
+		return acted, err
+	}
+	for _, p := range pays {
+		if p.Rail == "cash_pickup" && p.State == "pending" {
+			resp, err := http.Post(d.BankURL+"/v1/cash/"+p.OrderID+"/collect", "application/json", nil)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				acted = acted || resp.StatusCode/100 == 2
+			}
+		}
+	}
+	// Referrals: the services report that people attended.
+	err = eachCase(ctx, d, cases.CaseFilter{CycleID: cycleID, Step: string(workflows.StepReferrals)}, func(c cases.Projection) error {
+		st, err := d.Work.Case(ctx, c.CaseID)
+		if err != nil {
+			return nil
+		}
+		for _, ref := range st.Referrals {
+			if ref.Outcome != "" {
+				continue
+			}
+			mu.Lock()
+			outcome := []string{"attended", "attended", "attended", "not_attended", "declined"}[r.IntN(5)]
+			mu.Unlock()
+			if _, err := d.Work.RecordReferralOutcome(ctx, c.CaseID, workflows.ReferralOutcomeInput{ReferralID: ref.ID, Outcome: outcome, Caseworker: "demo-caseworker"}); err == nil {
+				mu.Lock()
+				sum.ReferralsClosed++
+				acted = true
+				mu.Unlock()
+			}
+		}
+		return nil
+	})
+	return acted, err
+}
+
+// eachCase pages through the projection and calls fn for each case, 32 at
+// a time, as a team of caseworkers would; fn must be safe for concurrent
+// use (it is given the lock that guards the summary).
+func eachCase(ctx context.Context, d Deps, f cases.CaseFilter, fn func(cases.Projection) error) error {
+	f.Limit = 500
+	for {
+		page, err := d.Cases.ListCases(ctx, f)
+		if err != nil || len(page) == 0 {
+			return err
+		}
+		sem := make(chan struct{}, 32)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var firstErr error
+		for _, c := range page {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(c cases.Projection) {
+				defer func() { <-sem; wg.Done() }()
+				if err := fn(c); err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+				}
+			}(c)
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return firstErr
+		}
+		f.After = page[len(page)-1].CaseID
+	}
+}
+
+// tally counts outcomes from the cycle's payments and cases.
+func tally(ctx context.Context, d Deps, cycleID string, sum *Summary) error {
+	counts, err := d.Cases.CycleCounts(ctx, cycleID)
+	if err != nil {
+		return err
+	}
+	sum.Ineligible = counts.ByOutcome[string(workflows.OutcomeIneligible)]
+	pays, err := d.Cases.Payments(ctx, cycleID)
+	if err != nil {
+		return err
+	}
+	paid := map[string]int{}
+	approved := map[string]bool{}
+	disbursed := decimal.Zero
+	for _, p := range pays {
+		approved[p.BeneficiaryID] = true
+		switch p.State {
+		case "settled", "collected":
+			paid[p.BeneficiaryID]++
+			disbursed = disbursed.Add(p.Amount)
+			if p.Attempt > 1 {
+				sum.Repaid++
+			}
+		case "returned", "rejected", "expired":
+			sum.Returned++
+		}
+	}
+	sum.AmountDisbursed = disbursed.StringFixed(2)
+	sum.Approved = len(approved)
+	sum.Paid = len(paid)
+	for _, n := range paid {
+		if n > 1 {
+			sum.PaidTwice++
+		}
+	}
+	return nil
+}
+
+// reconcileAll fetches the bank's statement for every operation date of
+// the cycle's payments and reconciles it, twice: the second run must post
+// nothing.
+func reconcileAll(ctx context.Context, d Deps, cycleID string, sum *Summary) error {
+	pays, err := d.Cases.Payments(ctx, cycleID)
+	if err != nil {
+		return err
+	}
+	dates := map[string]bool{}
+	for _, p := range pays {
+		if p.OperationDate != "" {
+			dates[p.OperationDate] = true
+		}
+	}
+	sorted := make([]string, 0, len(dates))
+	for dt := range dates {
+		sorted = append(sorted, dt)
+	}
+	sort.Strings(sorted)
+	rec := reconcile.New(d.Pool, d.Ledger, d.Cases)
+	for _, dt := range sorted {
+		resp, err := http.Get(d.BankURL + "/v1/statements/" + dt + ".csv")
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("demo: statement %s: HTTP %d", dt, resp.StatusCode)
+		}
+		rep, err := rec.Reconcile(ctx, "statement-"+dt+".csv", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		sum.Statements++
+		sum.Unmatched += rep.Unmatched
+		sum.ReconcilePosted += rep.Posted
+		again, err := rec.Reconcile(ctx, "statement-"+dt+".csv", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		sum.SecondRunPosted += again.Posted
+	}
+	return nil
+}
