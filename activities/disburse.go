@@ -25,10 +25,13 @@ const Concept = "APOYO INGRESO INCLUSIVO CDMX"
 
 // Ledger keys of a case, derived from business ids only: every retry of an
 // activity posts under the same keys and gets the first posting back.
-func commitKey(c, b string) string            { return "commit:" + c + ":" + b }
-func transitKey(c, b string, n int) string    { return fmt.Sprintf("transit:%s:%s:%d", c, b, n) }
-func settleKey(c, b string, n int) string     { return fmt.Sprintf("settle:%s:%s:%d", c, b, n) }
-func returnKey(c, b string, n int) string     { return fmt.Sprintf("return:%s:%s:%d", c, b, n) }
+func commitKey(c, b string) string         { return "commit:" + c + ":" + b }
+func transitKey(c, b string, n int) string { return fmt.Sprintf("transit:%s:%s:%d", c, b, n) }
+func settleKey(c, b string, n int) string  { return fmt.Sprintf("settle:%s:%s:%d", c, b, n) }
+func returnKey(c, b string, n int) string  { return fmt.Sprintf("return:%s:%s:%d", c, b, n) }
+func lateReturnKey(c, b string, n int) string {
+	return fmt.Sprintf("late-return:%s:%s:%d", c, b, n)
+}
 func releaseKey(c, b, from string) string     { return "release:" + from + ":" + c + ":" + b }
 func OrderID(c, b string, attempt int) string { return fmt.Sprintf("pay_%s_%s_%d", c, b, attempt) }
 
@@ -132,6 +135,19 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			"payment settled"), meta)); err != nil {
 			return res, err
 		}
+	} else if _, err := a.Ledger.TransactionByKey(ctx, settleKey(c, b, n)); err == nil {
+		// The settlement was already booked (reconciliation saw the bank's
+		// statement first, or this activity crashed after booking it) and
+		// the money came back afterwards: move it paid → returned, with the
+		// very request reconciliation posts, so either may come first.
+		late := ledger.Transfer(lateReturnKey(c, b, n), acct(program.CycleReturned), acct(program.CyclePaid), fund, in.Amount,
+			"payment returned after settlement")
+		late.Metadata = map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b, "order": orderID, "return_tracking_key": st.ReturnTrackingKey}
+		if _, err := a.Ledger.Post(ctx, late); err != nil {
+			return res, err
+		}
+	} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
+		return res, err
 	} else {
 		if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(returnKey(c, b, n), acct(program.CycleReturned), acct(program.CycleInTransit), fund, in.Amount,
 			"payment "+string(st.State)), meta)); err != nil {
@@ -191,7 +207,7 @@ func (a *Activities) submitOnce(ctx context.Context, order payment.Order) (payme
 		if serr == nil {
 			return st, nil, nil
 		}
-		return st, nil, fmt.Errorf("payment order %s: outcome unknown after %v; will ask the bank again: %w", order.ID, err, serr)
+		return st, nil, fmt.Errorf("payment order %s: outcome unknown after %w; will ask the bank again (status: %v)", order.ID, err, serr)
 	}
 	return st, nil, err
 }
@@ -280,12 +296,14 @@ func (a *Activities) release(ctx context.Context, in workflows.ReleaseInput) err
 		} else {
 			returned = returned.Sub(amount)
 		}
-		back, err := exists(returnKey(c, b, n))
-		if err != nil {
-			return err
-		}
-		if back {
-			returned = returned.Add(amount)
+		for _, key := range []string{returnKey(c, b, n), lateReturnKey(c, b, n)} {
+			back, err := exists(key)
+			if err != nil {
+				return err
+			}
+			if back {
+				returned = returned.Add(amount)
+			}
 		}
 	}
 	meta := map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b}

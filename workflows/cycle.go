@@ -182,14 +182,16 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 			}
 			p.CancelSent = true
 		}
-		if p.RosterDone || p.Cancelled {
-			if p.Done >= p.Started {
-				break
-			}
-			wait()
-			continue
+		if (p.RosterDone || p.Cancelled) && p.Done >= p.Started {
+			break
 		}
-		if p.Paused {
+		if p.RosterDone || p.Cancelled || p.Paused {
+			// Waiting for the cases' reports (or for a resume): the reports
+			// keep growing this run's history, so continue as new when the
+			// server suggests it.
+			if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+				return *p, workflow.NewContinueAsNewError(ctx, PaymentCycle, in)
+			}
 			wait()
 			continue
 		}
@@ -205,10 +207,11 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 			p.RosterDone = true
 			continue
 		}
-		if err := startCases(ctx, &in, page, wait); err != nil {
+		n, err := startCases(ctx, &in, page, drain, wait)
+		if err != nil {
 			return *p, err
 		}
-		startedThisRun += len(page)
+		startedThisRun += n
 	}
 
 	status := "done"
@@ -223,14 +226,18 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 }
 
 // startCases starts one page of cases, at most StartWindow starts in
-// flight (and, with MaxActive, at most that many unfinished cases).
-func startCases(ctx workflow.Context, in *CycleInput, page []string, wait func()) error {
+// flight (and, with MaxActive, at most that many unfinished cases). It stops
+// early when the cycle is paused or cancelled (the cursor stays at the last
+// case started, so the rest of the page is read again on resume) and
+// returns how many cases it started.
+func startCases(ctx workflow.Context, in *CycleInput, page []string, drain, wait func()) (int, error) {
 	p := &in.Progress
 	type pending struct {
 		f  workflow.ChildWorkflowFuture
 		id string
 	}
 	var inflight []pending
+	started := 0
 	settle := func(x pending) error {
 		err := x.f.GetChildWorkflowExecution().Get(ctx, nil)
 		var already *temporal.ChildWorkflowExecutionAlreadyStartedError
@@ -240,8 +247,12 @@ func startCases(ctx workflow.Context, in *CycleInput, page []string, wait func()
 		return nil
 	}
 	for _, id := range page {
-		for in.MaxActive > 0 && p.Started-p.Done >= in.MaxActive {
+		drain()
+		for in.MaxActive > 0 && p.Started-p.Done >= in.MaxActive && !p.Paused && !p.Cancelled {
 			wait()
+		}
+		if p.Paused || p.Cancelled {
+			break
 		}
 		fund := assignFund(in)
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -257,19 +268,20 @@ func startCases(ctx workflow.Context, in *CycleInput, page []string, wait func()
 		inflight = append(inflight, pending{f, id})
 		p.Started++
 		p.Cursor = id
+		started++
 		if len(inflight) >= in.StartWindow {
 			if err := settle(inflight[0]); err != nil {
-				return err
+				return started, err
 			}
 			inflight = inflight[1:]
 		}
 	}
 	for _, x := range inflight {
 		if err := settle(x); err != nil {
-			return err
+			return started, err
 		}
 	}
-	return nil
+	return started, nil
 }
 
 // assignFund gives the next case to the first fund whose reservation still

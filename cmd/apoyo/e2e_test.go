@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
+	"github.com/apoyo-cdmx/apoyo/bench"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/config"
 	"github.com/apoyo-cdmx/apoyo/devstack"
@@ -338,15 +339,15 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		for _, s := range secrets {
 			require.NotContains(t, all.String(), s, "case %s history holds personal data", p.key)
 		}
-		actions[p.key] = countActions(events)
+		actions[p.key] = bench.CountActions(events)
 	}
 	report := fmt.Sprintf("Temporal actions per beneficiary (billable events in each case's history):\n"+
 		"  A happy path, SPEI, 2 referrals: %d %v\n  B happy path, cash pickup, no referrals: %d %v\n"+
 		"  C identity review + card: %d\n  D returned then re-paid, 1 referral: %d\n  E ineligible: %d\n",
-		total(actions["A"]), actions["A"], total(actions["B"]), actions["B"], total(actions["C"]), total(actions["D"]), total(actions["E"]))
+		bench.Total(actions["A"]), actions["A"], bench.Total(actions["B"]), actions["B"], bench.Total(actions["C"]), bench.Total(actions["D"]), bench.Total(actions["E"]))
 	t.Log("\n" + report)
 	writeTestReport(t, "actions.txt", report)
-	require.LessOrEqual(t, total(actions["B"]), 10, "a happy path without referrals fits in 10 actions")
+	require.LessOrEqual(t, bench.Total(actions["B"]), 10, "a happy path without referrals fits in 10 actions")
 }
 
 func history(ctx context.Context, t *testing.T, c client.Client, id string) []*historypb.HistoryEvent {
@@ -358,44 +359,6 @@ func history(ctx context.Context, t *testing.T, c client.Client, id string) []*h
 		out = append(out, e)
 	}
 	return out
-}
-
-// countActions counts the history events Temporal bills as actions:
-// starts, activities, timers, signals, updates, search-attribute upserts,
-// child workflows and markers (side effects, local activities).
-func countActions(events []*historypb.HistoryEvent) map[string]int {
-	out := map[string]int{}
-	for _, e := range events {
-		switch e.GetEventType() {
-		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-			out["start"]++
-		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-			out["activity"]++
-		case enumspb.EVENT_TYPE_TIMER_STARTED:
-			out["timer"]++
-		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-			out["signal"]++
-		case enumspb.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
-			out["signal_out"]++
-		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-			out["update"]++
-		case enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-			out["upsert"]++
-		case enumspb.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
-			out["child"]++
-		case enumspb.EVENT_TYPE_MARKER_RECORDED:
-			out["marker"]++
-		}
-	}
-	return out
-}
-
-func total(m map[string]int) int {
-	n := 0
-	for _, v := range m {
-		n += v
-	}
-	return n
 }
 
 // writeTestReport leaves a figure where .ci/run prints it (go test shows a

@@ -4,7 +4,9 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
+	sdkworker "go.temporal.io/sdk/worker"
 
+	"github.com/apoyo-cdmx/apoyo/bench"
 	"github.com/apoyo-cdmx/apoyo/devstack"
 )
 
@@ -27,7 +29,8 @@ func (a *app) startWorker(ctx context.Context, st *devstack.Stack) (func(), erro
 }
 
 func newWorkerCmd(a *app) *cobra.Command {
-	return &cobra.Command{
+	var baseline bool
+	cmd := &cobra.Command{
 		Use:   "worker",
 		Short: "Run the Temporal worker (against temporal.address, database.url and payments.bank_url)",
 		Args:  cobra.NoArgs,
@@ -47,9 +50,22 @@ func newWorkerCmd(a *app) *cobra.Command {
 				return err
 			}
 			defer stop()
+			if baseline {
+				// `apoyo bench cycle` measures a bare workflow on the same
+				// server and worker process, for its ratio.
+				bw := sdkworker.New(s.temporal, bench.BaselineTaskQueue, sdkworker.Options{})
+				bench.RegisterBaseline(bw)
+				if err := bw.Start(); err != nil {
+					return err
+				}
+				defer bw.Stop()
+			}
 			a.log.Info("worker running", "task_queue", a.cfg.Temporal.TaskQueue)
 			<-ctx.Done()
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&baseline, "bench-baseline", false, "also run the benchmark's bare baseline workflow")
+	_ = cmd.Flags().MarkHidden("bench-baseline")
+	return cmd
 }

@@ -1,0 +1,419 @@
+package cases_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+
+	"github.com/apoyo-cdmx/apoyo/beneficiary"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/mxid"
+	"github.com/apoyo-cdmx/apoyo/pii"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var cycleDate = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+type env struct {
+	ctx   context.Context
+	store *cases.Store
+	prog  string
+	bens  []string // beneficiary ids, sorted
+}
+
+// setup gives a test a database with one programme and n enrolled people
+// (the cases and payments tables reference both).
+func setup(t *testing.T, n int) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	db := pgtest.New(t)
+	led := ledger.New(db.Pool, ledger.Options{})
+	t.Cleanup(led.Close)
+	p, err := program.Spec{Name: "Casos " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}.Build(time.Now())
+	require.NoError(t, err)
+	_, err = program.NewStore(db.Pool).Create(ctx, p, led)
+	require.NoError(t, err)
+
+	kr, err := pii.ParseKeyring("k1:"+pii.GenerateKey(), "k1")
+	require.NoError(t, err)
+	ix, err := pii.ParseIndexer(pii.GenerateKey(), kr)
+	require.NoError(t, err)
+	bens := enrolment.NewStore(db.Pool, kr, ix)
+	r := rand.New(rand.NewPCG(1, 2))
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	require.NoError(t, w.Write(beneficiary.Columns))
+	birth := time.Date(1988, 3, 9, 0, 0, 0, 0, time.UTC)
+	seen := map[string]bool{}
+	for i := 0; i < n; i++ {
+		curp := mxid.GenerateCURP(r, birth, "H", "NE")
+		for seen[curp] {
+			curp = mxid.GenerateCURP(r, birth, "H", "NE")
+		}
+		seen[curp] = true
+		row := map[string]string{"given_names": "Persona", "first_surname": "Prueba", "birth_date": birth.Format(time.DateOnly), "sex": "H",
+			"nationality": "VEN", "population_group": "refugee", "alcaldia": "Coyoacán", "curp": curp, "payment_method": "cash_pickup", "consent": "yes"}
+		rec := make([]string, len(beneficiary.Columns))
+		for j, c := range beneficiary.Columns {
+			rec[j] = row[c]
+		}
+		require.NoError(t, w.Write(rec))
+	}
+	w.Flush()
+	require.NoError(t, w.Error())
+	rep, err := bens.Import(ctx, p.ID, &buf, enrolment.ImportOptions{})
+	require.NoError(t, err)
+	require.Equal(t, n, rep.Accepted, "%+v", rep.Errors)
+	ids, err := bens.ListIDs(ctx, p.ID, "", 1000)
+	require.NoError(t, err)
+	require.Len(t, ids, n)
+	sort.Strings(ids)
+	return &env{ctx: ctx, store: cases.NewStore(db.Pool), prog: p.ID, bens: ids}
+}
+
+func (e *env) cycle(t *testing.T, name string) cases.Cycle {
+	t.Helper()
+	c, created, err := e.store.CreateCycle(e.ctx, cases.Cycle{ProgramID: e.prog, Name: name, Period: name, CycleDate: cycleDate})
+	require.NoError(t, err)
+	require.True(t, created)
+	return c
+}
+
+func TestCreateCycleTwiceGivesOneCycle(t *testing.T) {
+	e := setup(t, 0)
+	alloc := []workflows.FundAllocation{{Fund: program.LedgerFund(e.prog, "city"), Cases: 3}}
+	in := cases.Cycle{ProgramID: e.prog, Name: "2026-11", Period: "2026-11", CycleDate: cycleDate, RosterSize: 3,
+		Amount: decimal.RequireFromString("5600.00"), Allocation: alloc}
+	c1, created, err := e.store.CreateCycle(e.ctx, in)
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Regexp(t, `^cyc_[a-z0-9]+$`, c1.ID)
+	require.Equal(t, "running", c1.Status)
+	require.Equal(t, 3, c1.RosterSize)
+	require.True(t, in.Amount.Equal(c1.Amount))
+	require.Equal(t, alloc, c1.Allocation)
+	require.True(t, cycleDate.Equal(c1.CycleDate))
+
+	// Launching again, even with other numbers: the first cycle as it is.
+	in.RosterSize = 9
+	c2, created, err := e.store.CreateCycle(e.ctx, in)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, c1.ID, c2.ID)
+	require.Equal(t, 3, c2.RosterSize)
+
+	other, created, err := e.store.CreateCycle(e.ctx, cases.Cycle{ProgramID: e.prog, Name: "2026-12", CycleDate: cycleDate})
+	require.NoError(t, err)
+	require.True(t, created)
+	require.NotEqual(t, c1.ID, other.ID)
+	require.Nil(t, other.Allocation)
+	require.True(t, other.Amount.IsZero())
+
+	byName, err := e.store.CycleByName(e.ctx, e.prog, "2026-11")
+	require.NoError(t, err)
+	require.Equal(t, c1.ID, byName.ID)
+	require.NoError(t, e.store.SetCycleStatus(e.ctx, c1.ID, "cancelled"))
+	got, err := e.store.Cycle(e.ctx, c1.ID)
+	require.NoError(t, err)
+	require.Equal(t, "cancelled", got.Status)
+
+	_, err = e.store.Cycle(e.ctx, "cyc_nonexistent")
+	require.ErrorIs(t, err, cases.ErrCycleNotFound)
+	_, err = e.store.CycleByName(e.ctx, e.prog, "nope")
+	require.ErrorIs(t, err, cases.ErrCycleNotFound)
+}
+
+func TestSaveNeverGoesBack(t *testing.T) {
+	e := setup(t, 1)
+	c := e.cycle(t, "c1")
+	b := e.bens[0]
+	id := workflows.CaseID(c.ID, b)
+	save := func(p cases.Projection) {
+		t.Helper()
+		p.ProgramID, p.CycleID, p.BeneficiaryID = e.prog, c.ID, b
+		require.NoError(t, e.store.Save(e.ctx, p))
+	}
+	get := func() cases.Projection {
+		t.Helper()
+		p, err := e.store.Case(e.ctx, id)
+		require.NoError(t, err)
+		return p
+	}
+
+	st := &workflows.CaseState{CaseID: id, Version: 5, Step: workflows.StepApproval, Status: "waiting", Timeline: []workflows.Event{}}
+	save(cases.Projection{Version: 5, Step: workflows.StepApproval, Status: "waiting", WaitingOn: []string{"STyFE", "SEDESA"}, State: st})
+	p := get()
+	require.Equal(t, id, p.CaseID)
+	require.Equal(t, int64(5), p.Version)
+	require.Equal(t, workflows.StepApproval, p.Step)
+	require.Equal(t, []string{"STyFE", "SEDESA"}, p.WaitingOn)
+	require.NotNil(t, p.State)
+	require.Equal(t, int64(5), p.State.Version)
+
+	// A late write of an older version changes nothing.
+	save(cases.Projection{Version: 3, Step: workflows.StepIdentity, Status: "waiting", WaitingOn: []string{"caseworker"}})
+	p = get()
+	require.Equal(t, int64(5), p.Version)
+	require.Equal(t, workflows.StepApproval, p.Step)
+	require.Equal(t, []string{"STyFE", "SEDESA"}, p.WaitingOn)
+
+	// The same version again (an activity retry) applies; a write without
+	// state keeps the stored state.
+	save(cases.Projection{Version: 5, Step: workflows.StepApproval, Status: "waiting", WaitingOn: []string{"STyFE"}, Overdue: true})
+	p = get()
+	require.Equal(t, []string{"STyFE"}, p.WaitingOn)
+	require.True(t, p.Overdue)
+	require.NotNil(t, p.State)
+
+	// Newer wins.
+	save(cases.Projection{Version: 8, Step: workflows.StepDone, Status: "done", Outcome: workflows.OutcomeCompleted, Reason: "paid"})
+	p = get()
+	require.Equal(t, int64(8), p.Version)
+	require.Equal(t, workflows.StepDone, p.Step)
+	require.Equal(t, workflows.OutcomeCompleted, p.Outcome)
+	require.Empty(t, p.WaitingOn)
+	require.False(t, p.Overdue)
+
+	save(cases.Projection{Version: 7, Step: workflows.StepPayment, Status: "running"})
+	require.Equal(t, workflows.StepDone, get().Step)
+
+	_, err := e.store.Case(e.ctx, "case/none/none")
+	require.ErrorIs(t, err, cases.ErrCaseNotFound)
+}
+
+func TestFromState(t *testing.T) {
+	st := workflows.CaseState{CaseID: "case/c/b", Version: 4, Step: workflows.StepPayment, Status: "waiting", WaitingOn: []string{"caseworker"},
+		Overdue: true, Outcome: "", Reason: "returned"}
+	p := cases.FromState("prg", "c", "b", st)
+	require.Equal(t, workflows.CaseID("c", "b"), p.CaseID)
+	require.Equal(t, int64(4), p.Version)
+	require.Equal(t, workflows.StepPayment, p.Step)
+	require.True(t, p.Overdue)
+	require.Equal(t, &st, p.State)
+}
+
+func TestRaiseTaskIdempotentWhileOpen(t *testing.T) {
+	e := setup(t, 2)
+	c := e.cycle(t, "c1")
+	ids := make([]string, 2)
+	for i, b := range e.bens {
+		ids[i] = workflows.CaseID(c.ID, b)
+		require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: b, Version: 1,
+			Step: workflows.StepIdentity, Status: "waiting"}))
+	}
+	open := func() []cases.Task {
+		t.Helper()
+		ts, err := e.store.OpenTasks(e.ctx, c.ID, 0)
+		require.NoError(t, err)
+		return ts
+	}
+
+	require.NoError(t, e.store.RaiseTask(e.ctx, ids[0], "identity_review", "TVRH"))
+	require.NoError(t, e.store.RaiseTask(e.ctx, ids[0], "identity_review", "TVRH, again"))
+	ts := open()
+	require.Len(t, ts, 1)
+	require.Equal(t, "TVRH", ts[0].Detail, "the open task is left as it is")
+	first := ts[0].ID
+
+	// Another kind, another case: separate tasks.
+	require.NoError(t, e.store.RaiseTask(e.ctx, ids[0], "approval_overdue", ""))
+	require.NoError(t, e.store.RaiseTask(e.ctx, ids[1], "identity_review", ""))
+	require.Len(t, open(), 3)
+
+	// Resolved, it can be raised anew.
+	require.NoError(t, e.store.ResolveTasks(e.ctx, ids[0], "identity_review"))
+	require.NoError(t, e.store.ResolveTasks(e.ctx, ids[0], "identity_review"))
+	require.Len(t, open(), 2)
+	require.NoError(t, e.store.RaiseTask(e.ctx, ids[0], "identity_review", "new document"))
+	ts = open()
+	require.Len(t, ts, 3)
+	for _, tk := range ts {
+		if tk.CaseID == ids[0] && tk.Kind == "identity_review" {
+			require.NotEqual(t, first, tk.ID)
+			require.Equal(t, "new document", tk.Detail)
+		}
+	}
+	// OpenTasks of another cycle sees none; of all cycles sees them.
+	other := e.cycle(t, "c2")
+	ts, err := e.store.OpenTasks(e.ctx, other.ID, 0)
+	require.NoError(t, err)
+	require.Empty(t, ts)
+	ts, err = e.store.OpenTasks(e.ctx, "", 2)
+	require.NoError(t, err)
+	require.Len(t, ts, 2)
+}
+
+func TestListCasesAndCounts(t *testing.T) {
+	e := setup(t, 6)
+	c := e.cycle(t, "c1")
+	other := e.cycle(t, "c2")
+	type row struct {
+		step    workflows.Step
+		status  string
+		waiting []string
+		overdue bool
+		outcome workflows.Outcome
+	}
+	rows := []row{
+		{workflows.StepIdentity, "waiting", []string{"caseworker"}, false, ""},
+		{workflows.StepApproval, "waiting", []string{"STyFE", "SIBISO"}, true, ""},
+		{workflows.StepApproval, "waiting", []string{"SIBISO"}, false, ""},
+		{workflows.StepPayment, "waiting", []string{"caseworker"}, true, ""},
+		{workflows.StepDone, "done", nil, false, workflows.OutcomeCompleted},
+		{workflows.StepDone, "done", nil, false, workflows.OutcomeIneligible},
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = workflows.CaseID(c.ID, e.bens[i])
+		require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: e.bens[i], Version: 1,
+			Step: r.step, Status: r.status, WaitingOn: r.waiting, Overdue: r.overdue, Outcome: r.outcome}))
+	}
+	// One case of another cycle, to be filtered out.
+	require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: other.ID, BeneficiaryID: e.bens[0], Version: 1,
+		Step: workflows.StepApproval, Status: "waiting", WaitingOn: []string{"SIBISO"}, Overdue: true}))
+
+	list := func(f cases.CaseFilter) []string {
+		t.Helper()
+		ps, err := e.store.ListCases(e.ctx, f)
+		require.NoError(t, err)
+		out := make([]string, len(ps))
+		for i, p := range ps {
+			require.Nil(t, p.State, "ListCases leaves the full state out")
+			out[i] = p.CaseID
+		}
+		return out
+	}
+	sorted := func(s ...string) []string {
+		s = append([]string(nil), s...)
+		sort.Strings(s)
+		return s
+	}
+
+	require.Equal(t, sorted(ids...), list(cases.CaseFilter{CycleID: c.ID}))
+	require.Len(t, list(cases.CaseFilter{}), 7)
+	require.Equal(t, sorted(ids[1], ids[2]), list(cases.CaseFilter{CycleID: c.ID, WaitingOn: "SIBISO"}))
+	require.Equal(t, sorted(ids[1], ids[2], workflows.CaseID(other.ID, e.bens[0])), list(cases.CaseFilter{WaitingOn: "SIBISO"}))
+	require.Equal(t, sorted(ids[0], ids[3]), list(cases.CaseFilter{CycleID: c.ID, WaitingOn: "caseworker"}))
+	require.Equal(t, sorted(ids[1], ids[3]), list(cases.CaseFilter{CycleID: c.ID, Overdue: true}))
+	require.Equal(t, []string{ids[1]}, list(cases.CaseFilter{CycleID: c.ID, Overdue: true, WaitingOn: "STyFE"}))
+	require.Equal(t, sorted(ids[4], ids[5]), list(cases.CaseFilter{CycleID: c.ID, Step: "done"}))
+	require.Equal(t, sorted(ids[1], ids[2]), list(cases.CaseFilter{CycleID: c.ID, Step: "approval"}))
+	require.Empty(t, list(cases.CaseFilter{CycleID: c.ID, Step: "referrals"}))
+
+	// Paging with After and Limit walks every case once, in id order.
+	var paged []string
+	after := ""
+	for {
+		page := list(cases.CaseFilter{CycleID: c.ID, After: after, Limit: 4})
+		require.LessOrEqual(t, len(page), 4)
+		if len(page) == 0 {
+			break
+		}
+		paged = append(paged, page...)
+		after = page[len(page)-1]
+	}
+	require.Equal(t, sorted(ids...), paged)
+
+	n, err := e.store.CycleCounts(e.ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, 6, n.Total)
+	require.Equal(t, map[string]int{"identity": 1, "approval": 2, "payment": 1, "done": 2}, n.ByStep)
+	require.Equal(t, map[string]int{"completed": 1, "ineligible": 1}, n.ByOutcome)
+	require.Equal(t, map[string]int{"caseworker": 2, "STyFE": 1, "SIBISO": 2}, n.Waiting)
+	require.Equal(t, 2, n.Overdue)
+	require.Equal(t, 2, n.Done)
+
+	empty, err := e.store.CycleCounts(e.ctx, "cyc_nothing")
+	require.NoError(t, err)
+	require.Zero(t, empty.Total)
+
+	unfinished, err := e.store.UnfinishedCaseIDs(e.ctx, c.ID, "", 100)
+	require.NoError(t, err)
+	require.Equal(t, sorted(ids[0], ids[1], ids[2], ids[3]), unfinished)
+	page, err := e.store.UnfinishedCaseIDs(e.ctx, c.ID, unfinished[1], 1)
+	require.NoError(t, err)
+	require.Equal(t, []string{unfinished[2]}, page)
+}
+
+func TestPaymentsPaidOncePerCycle(t *testing.T) {
+	e := setup(t, 2)
+	c := e.cycle(t, "c1")
+	other := e.cycle(t, "c2")
+	b := e.bens[0]
+	amount := decimal.RequireFromString("5600.00")
+	pay := func(cyc string, attempt int) cases.Payment {
+		return cases.Payment{OrderID: "pay_" + cyc + "_" + b + "_" + string(rune('0'+attempt)), CaseID: workflows.CaseID(cyc, b),
+			ProgramID: e.prog, CycleID: cyc, BeneficiaryID: b, Attempt: attempt, Rail: "spei", Amount: amount,
+			Fund: program.LedgerFund(e.prog, "city"), TrackingKey: "TK" + string(rune('0'+attempt)), State: "pending"}
+	}
+	for _, cyc := range []string{c.ID, other.ID} {
+		require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: cyc, BeneficiaryID: b, Version: 1,
+			Step: workflows.StepPayment, Status: "running"}))
+	}
+
+	p1, p2 := pay(c.ID, 1), pay(c.ID, 2)
+	require.NoError(t, e.store.RecordPayment(e.ctx, p1))
+	// Recording again (a retry) keeps the first record.
+	again := p1
+	again.State = "settled"
+	require.NoError(t, e.store.RecordPayment(e.ctx, again))
+	ps, err := e.store.Payments(e.ctx, c.ID)
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	require.Equal(t, "pending", ps[0].State)
+
+	require.NoError(t, e.store.UpdatePayment(e.ctx, p1.OrderID, "returned", 1, "SBX1", "2026-11-02"))
+	require.NoError(t, e.store.RecordPayment(e.ctx, p2))
+	require.NoError(t, e.store.UpdatePayment(e.ctx, p2.OrderID, "settled", 0, "SBX2", "2026-11-02"))
+	paid, err := e.store.PaidInCycle(e.ctx, c.ID, b)
+	require.NoError(t, err)
+	require.True(t, paid)
+
+	// A third order for the same person and cycle cannot be paid.
+	p3 := pay(c.ID, 3)
+	require.NoError(t, e.store.RecordPayment(e.ctx, p3))
+	require.ErrorIs(t, e.store.UpdatePayment(e.ctx, p3.OrderID, "collected", 0, "SBX3", ""), cases.ErrAlreadyPaid)
+	require.ErrorIs(t, e.store.UpdatePayment(e.ctx, p3.OrderID, "settled", 0, "SBX3", ""), cases.ErrAlreadyPaid)
+	// Even the returned first order cannot turn paid now.
+	require.ErrorIs(t, e.store.UpdatePayment(e.ctx, p1.OrderID, "settled", 0, "SBX1", ""), cases.ErrAlreadyPaid)
+	// The paid order itself may be written again.
+	require.NoError(t, e.store.UpdatePayment(e.ctx, p2.OrderID, "settled", 0, "SBX2", "2026-11-02"))
+
+	ps, err = e.store.Payments(e.ctx, c.ID)
+	require.NoError(t, err)
+	states := map[string]string{}
+	for _, p := range ps {
+		states[p.OrderID] = p.State
+	}
+	require.Equal(t, map[string]string{p1.OrderID: "returned", p2.OrderID: "settled", p3.OrderID: "pending"}, states)
+	for _, p := range ps {
+		if p.OrderID == p1.OrderID {
+			require.Equal(t, 1, p.ReturnCause)
+		}
+	}
+
+	// Another cycle is another matter.
+	o1 := pay(other.ID, 1)
+	o1.TrackingKey = "TKO1"
+	require.NoError(t, e.store.RecordPayment(e.ctx, o1))
+	require.NoError(t, e.store.UpdatePayment(e.ctx, o1.OrderID, "settled", 0, "SBX9", ""))
+	paid, err = e.store.PaidInCycle(e.ctx, c.ID, e.bens[1])
+	require.NoError(t, err)
+	require.False(t, paid)
+
+	require.ErrorIs(t, e.store.UpdatePayment(e.ctx, "pay_unknown", "settled", 0, "", ""), cases.ErrPaymentNotFound)
+}

@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/spf13/cobra"
+
+	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
+	"github.com/apoyo-cdmx/apoyo/bench"
+	"github.com/apoyo-cdmx/apoyo/demo"
+	"github.com/apoyo-cdmx/apoyo/devstack"
+	"github.com/apoyo-cdmx/apoyo/migrations"
+	"github.com/apoyo-cdmx/apoyo/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/temporalserver"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// CycleBenchRow is one cycle size's result.
+type CycleBenchRow struct {
+	Beneficiaries         int     `json:"beneficiaries"`
+	Paid                  int     `json:"paid"`
+	Seconds               float64 `json:"seconds_launch_to_paid"`
+	PerSecond             float64 `json:"beneficiaries_per_second"`
+	BareSeconds           float64 `json:"bare_seconds"`
+	BarePerSecond         float64 `json:"bare_workflows_per_second"`
+	Ratio                 float64 `json:"ratio_to_bare"`
+	ActionsPerBeneficiary float64 `json:"actions_per_beneficiary"`
+	WorkerPeakRSSMB       float64 `json:"worker_peak_rss_mb"`
+}
+
+func newBenchCycleCmd(a *app) *cobra.Command {
+	var o output
+	var sizes []int
+	cmd := &cobra.Command{
+		Use:   "cycle",
+		Short: "Cycle throughput (launch to paid) vs a bare workflow with the same activities, on the same server in the same run",
+		Long: `cycle starts a private stack in a temporary directory (PostgreSQL, an
+in-memory Temporal server, the sandbox bank) and the worker as a separate
+process, then for each size: runs N bare workflows of 2 no-op activities
+(the baseline), and a real cycle of N people who go straight through
+(CURP, no referrals), approved by the three secretariats through the bulk
+approval path. It prints beneficiaries per second from launch to paid, the
+ratio to the baseline, Temporal actions per beneficiary (counted from
+histories) and the worker's peak memory (RSS high-water mark).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check("table", "json"); err != nil {
+				return err
+			}
+			rows, err := runCycleBench(cmd.Context(), a, sizes)
+			if err != nil {
+				return err
+			}
+			if o.json() {
+				return writeJSON(a.out, rows)
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', tabwriter.AlignRight)
+			fmt.Fprintln(tw, "N\tPAID\tSECONDS\tBENEF/S\tBARE WF/S\tRATIO\tACTIONS/BENEF\tWORKER PEAK MB\t")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.2fx\t%.1f\t%.0f\t\n", r.Beneficiaries, r.Paid, r.Seconds, r.PerSecond, r.BarePerSecond, r.Ratio, r.ActionsPerBeneficiary, r.WorkerPeakRSSMB)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(rows) >= 2 && rows[0].PerSecond > 0 {
+				last := rows[len(rows)-1]
+				fmt.Fprintf(a.out, "rate at %d / rate at %d: %.2fx\n", last.Beneficiaries, rows[0].Beneficiaries, last.PerSecond/rows[0].PerSecond)
+			}
+			return nil
+		},
+	}
+	o.add(cmd, "table or json")
+	cmd.Flags().IntSliceVar(&sizes, "beneficiaries", []int{1000, 10000}, "cycle sizes")
+	return cmd
+}
+
+func runCycleBench(ctx context.Context, a *app, sizes []int) ([]CycleBenchRow, error) {
+	dir, err := os.MkdirTemp("", "apoyo-bench-cycle-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	_ = os.Chmod(dir, 0o711)
+	pg, err := pgcluster.Start(ctx, pgcluster.Options{Dir: filepath.Join(dir, "pg"), BinDir: a.cfg.Dev.PostgresBinDir,
+		Settings: map[string]string{"max_connections": "300"}})
+	if err != nil {
+		return nil, err
+	}
+	defer pg.Stop() //nolint:errcheck
+	dbURL := pg.URL("apoyo")
+	if _, _, err := migrations.MigrateURL(ctx, dbURL); err != nil {
+		return nil, err
+	}
+	ts, err := temporalserver.Start(ctx, temporalserver.Options{Namespace: a.cfg.Temporal.Namespace})
+	if err != nil {
+		return nil, err
+	}
+	defer ts.Stop() //nolint:errcheck
+	bctx, cancelBank := context.WithCancel(ctx)
+	defer cancelBank()
+	bank := sandbox.New(sandbox.Config{SettleDelay: 20 * time.Millisecond, AutoCollect: true, TickInterval: 10 * time.Millisecond})
+	bank.Start(bctx)
+	defer bank.Close() //nolint:errcheck
+	bankAddr, err := bank.ListenAndServe(bctx, "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := devstack.EnsureKeys(dir); err != nil {
+		return nil, err
+	}
+
+	// This process plays the people; the worker is its own process, so
+	// its memory is its own.
+	a.cfg.DataDir, a.cfg.Database.URL, a.cfg.Temporal.Address, a.cfg.Payments.BankURL = dir, dbURL, ts.Address(), "http://"+bankAddr
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	wctx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
+	worker := exec.CommandContext(wctx, exe, "worker", "--bench-baseline")
+	worker.Env = append(os.Environ(), "APOYO_DATA_DIR="+dir, "APOYO_DATABASE_URL="+dbURL, "APOYO_TEMPORAL_ADDRESS="+ts.Address(),
+		"APOYO_PAYMENTS_BANK_URL=http://"+bankAddr, "APOYO_PAYMENTS_POLL_INTERVAL=50ms", "APOYO_LOG_LEVEL=warn",
+		"APOYO_TEMPORAL_NAMESPACE="+a.cfg.Temporal.Namespace, "APOYO_DATABASE_MAX_CONNS=64", "APOYO_WORKER_MAX_CONCURRENT_ACTIVITIES=500")
+	worker.Stderr = a.errOut
+	if err := worker.Start(); err != nil {
+		return nil, err
+	}
+	defer func() { stopWorker(); _ = worker.Wait() }()
+
+	s, err := a.open(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	raw, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: a.cfg.Temporal.Namespace, Logger: quiet{}})
+	if err != nil {
+		return nil, err
+	}
+	defer raw.Close()
+
+	var rows []CycleBenchRow
+	for i, n := range sizes {
+		row := CycleBenchRow{Beneficiaries: n}
+		a.log.Info("baseline: bare workflows", "n", n)
+		if row.BareSeconds, err = runBare(ctx, raw, n, i); err != nil {
+			return rows, err
+		}
+		row.BarePerSecond = float64(n) / row.BareSeconds
+		a.log.Info("apoyo: cycle", "n", n)
+		sum, err := demo.Run(ctx, demo.Deps{Pool: s.ledger.Pool(), Ledger: s.ledger, Programs: s.programs, Enrol: s.enrol, Cases: s.cases,
+			Work: s.work, BankURL: "http://" + bankAddr}, demo.Options{People: demo.BenchPeople(n, uint64(i+1), time.Now().UTC()), Seed: uint64(i + 1), Timeout: 2 * time.Hour})
+		if err != nil {
+			return rows, err
+		}
+		if sum.PaidTwice > 0 || !sum.LedgerVerified {
+			return rows, fmt.Errorf("bench cycle: paid twice %d, ledger verified %v", sum.PaidTwice, sum.LedgerVerified)
+		}
+		row.Paid, row.Seconds = sum.Paid, sum.CycleSeconds
+		row.PerSecond = float64(sum.Paid) / sum.CycleSeconds
+		row.Ratio = row.PerSecond / row.BarePerSecond
+		if row.ActionsPerBeneficiary, err = sampleActions(ctx, s, raw, sum.CycleID, 25); err != nil {
+			return rows, err
+		}
+		row.WorkerPeakRSSMB = peakRSSMB(worker.Process.Pid)
+		rows = append(rows, row)
+		a.log.Info("result", "n", n, "per_second", row.PerSecond, "bare_per_second", row.BarePerSecond)
+	}
+	return rows, nil
+}
+
+// runBare runs n bare workflows, at most 100 starts in flight, and waits
+// for all of them.
+func runBare(ctx context.Context, c client.Client, n, round int) (float64, error) {
+	start := time.Now()
+	sem := make(chan struct{}, 100)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			id := fmt.Sprintf("bench-bare-%d-%d", round, i)
+			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: bench.BaselineTaskQueue,
+				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE}, bench.BareWorkflowName, id)
+			if err == nil {
+				err = run.Get(ctx, nil)
+			}
+			if err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	return time.Since(start).Seconds(), firstErr
+}
+
+// sampleActions averages the billable actions of up to k paid cases.
+func sampleActions(ctx context.Context, s *services, raw client.Client, cycleID string, k int) (float64, error) {
+	pays, err := s.cases.Payments(ctx, cycleID)
+	if err != nil {
+		return 0, err
+	}
+	total, count := 0, 0
+	for _, p := range pays {
+		if count >= k {
+			break
+		}
+		it := raw.GetWorkflowHistory(ctx, workflows.CaseID(cycleID, p.BeneficiaryID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		var hist []*historypb.HistoryEvent
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				return 0, err
+			}
+			hist = append(hist, e)
+		}
+		total += bench.Total(bench.CountActions(hist))
+		count++
+	}
+	if count == 0 {
+		return 0, nil
+	}
+	return float64(total) / float64(count), nil
+}
+
+// peakRSSMB reads a process's resident-set high-water mark (Linux).
+func peakRSSMB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}
