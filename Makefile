@@ -7,10 +7,11 @@ BIN := bin/apoyo
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-run: ## the main job on the embedded default stack (starts PostgreSQL and Temporal itself)
-	$(GO) run ./cmd/apoyo dev
+run: ## the main job: a whole payment cycle on the embedded stack (starts PostgreSQL and Temporal itself)
+	$(GO) run ./cmd/apoyo demo
 
-dev: run ## alias of run
+dev: ## the local stack, left running for you: PostgreSQL, Temporal + UI, sandbox bank, worker
+	$(GO) run ./cmd/apoyo dev
 
 build: ## build the apoyo binary into bin/
 	$(GO) build -o $(BIN) ./cmd/apoyo
@@ -18,8 +19,9 @@ build: ## build the apoyo binary into bin/
 test: ## run every test (real PostgreSQL and Temporal, started by the tests themselves)
 	$(GO) test ./...
 
-bench: ## ledger throughput vs pgbench -N on the same server (ratios)
+bench: ## ledger vs pgbench -N, and cycle throughput vs a bare workflow (ratios, same run)
 	$(GO) run ./cmd/apoyo bench ledger
+	$(GO) run ./cmd/apoyo bench cycle --beneficiaries 1000,10000
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
