@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -234,21 +235,12 @@ func newCaseCmd(a *app) *cobra.Command {
 		Short: "Decide on a document under review: --decision verified|rejected|new_document",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.open(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			st, err := s.work.DecideIdentity(cmd.Context(), args[0], workflows.IdentityDecision{Decision: decision, Reason: reason, Caseworker: worker},
-				beneficiary.IDDocumentType(docType), docNumber)
-			if err != nil {
-				return err
-			}
-			if vo.json() {
-				return writeJSON(a.out, st)
-			}
-			fmt.Fprintf(a.out, "%s  identity %s  step %s\n", args[0], decision, st.Step)
-			return nil
+			return a.caseAction(cmd, &vo, func(ctx context.Context, w *casework.Service) (workflows.CaseState, error) {
+				return w.DecideIdentity(ctx, args[0], workflows.IdentityDecision{Decision: decision, Reason: reason, Caseworker: worker},
+					beneficiary.IDDocumentType(docType), docNumber)
+			}, func(st workflows.CaseState) string {
+				return fmt.Sprintf("%s  identity %s  step %s", args[0], decision, st.Step)
+			})
 		},
 	}
 	vo.add(verify, "table or json")
@@ -265,20 +257,11 @@ func newCaseCmd(a *app) *cobra.Command {
 		Short: "Put a new payment instrument on file for a case whose payment came back; the case pays again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.open(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			st, err := s.work.SetPaymentInstrument(cmd.Context(), args[0], beneficiary.PaymentMethod(method), clabe, card, worker)
-			if err != nil {
-				return err
-			}
-			if io.json() {
-				return writeJSON(a.out, st)
-			}
-			fmt.Fprintf(a.out, "%s  new %s instrument on file; paying again\n", args[0], method)
-			return nil
+			return a.caseAction(cmd, &io, func(ctx context.Context, w *casework.Service) (workflows.CaseState, error) {
+				return w.SetPaymentInstrument(ctx, args[0], beneficiary.PaymentMethod(method), clabe, card, worker)
+			}, func(workflows.CaseState) string {
+				return fmt.Sprintf("%s  new %s instrument on file; paying again", args[0], method)
+			})
 		},
 	}
 	io.add(instrument, "table or json")
@@ -356,20 +339,11 @@ func newReferralCmd(a *app) *cobra.Command {
 		Short: "Record a referral's outcome: --outcome attended|not_attended|declined",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := a.open(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			st, err := s.work.RecordReferralOutcome(cmd.Context(), args[0], workflows.ReferralOutcomeInput{ReferralID: args[1], Outcome: outcome, Caseworker: worker, Note: note})
-			if err != nil {
-				return err
-			}
-			if o.json() {
-				return writeJSON(a.out, st)
-			}
-			fmt.Fprintf(a.out, "%s  referral %s %s  step %s\n", args[0], args[1], outcome, st.Step)
-			return nil
+			return a.caseAction(cmd, &o, func(ctx context.Context, w *casework.Service) (workflows.CaseState, error) {
+				return w.RecordReferralOutcome(ctx, args[0], workflows.ReferralOutcomeInput{ReferralID: args[1], Outcome: outcome, Caseworker: worker, Note: note})
+			}, func(st workflows.CaseState) string {
+				return fmt.Sprintf("%s  referral %s %s  step %s", args[0], args[1], outcome, st.Step)
+			})
 		},
 	}
 	o.add(oc, "table or json")
@@ -379,4 +353,26 @@ func newReferralCmd(a *app) *cobra.Command {
 	_ = oc.MarkFlagRequired("outcome")
 	cmd.AddCommand(oc)
 	return cmd
+}
+
+// caseAction runs one caseworker action on a case and prints the case's
+// new state: a one-line summary, or the whole state with -o json.
+func (a *app) caseAction(cmd *cobra.Command, o *output, act func(context.Context, *casework.Service) (workflows.CaseState, error), line func(workflows.CaseState) string) error {
+	if err := o.check("table", "json"); err != nil {
+		return err
+	}
+	s, err := a.open(cmd.Context(), true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	st, err := act(cmd.Context(), s.work)
+	if err != nil {
+		return err
+	}
+	if o.json() {
+		return writeJSON(a.out, st)
+	}
+	fmt.Fprintln(a.out, line(st))
+	return nil
 }
