@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -42,6 +43,37 @@ type Activities struct {
 	// status while it waits. Default 500ms.
 	PollInterval time.Duration
 	Log          *slog.Logger
+
+	// Per-worker caches of what does not change under a running cycle:
+	// programmes (cases carry a copy of their rules; a programme is not
+	// edited in place) and cycles whose ledger accounts exist.
+	programs      sync.Map // id → program.Program
+	cycleAccounts sync.Map // cycle id → struct{}
+}
+
+// program returns a programme, read once per worker.
+func (a *Activities) program(ctx context.Context, id string) (program.Program, error) {
+	if p, ok := a.programs.Load(id); ok {
+		return p.(program.Program), nil
+	}
+	p, err := a.Programs.Get(ctx, id)
+	if err == nil {
+		a.programs.Store(id, p)
+	}
+	return p, err
+}
+
+// ensureCycleAccounts makes sure a cycle's ledger accounts exist, once per
+// worker (the launch creates them; this covers cases started otherwise).
+func (a *Activities) ensureCycleAccounts(ctx context.Context, programID, cycleID string) error {
+	if _, ok := a.cycleAccounts.Load(cycleID); ok {
+		return nil
+	}
+	if err := program.EnsureCycleAccounts(ctx, a.Ledger, programID, cycleID); err != nil {
+		return err
+	}
+	a.cycleAccounts.Store(cycleID, struct{}{})
+	return nil
 }
 
 // temporalError maps apoyo's error codes to Temporal in one place: invalid
@@ -77,7 +109,7 @@ func (a *Activities) Screen(ctx context.Context, in workflows.ScreenInput) (work
 }
 
 func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (workflows.ScreenResult, error) {
-	prog, err := a.Programs.Get(ctx, in.ProgramID)
+	prog, err := a.program(ctx, in.ProgramID)
 	if err != nil {
 		return workflows.ScreenResult{}, err
 	}

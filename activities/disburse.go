@@ -52,7 +52,7 @@ func (a *Activities) Disburse(ctx context.Context, in workflows.DisburseInput) (
 }
 
 func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (workflows.PaymentResult, error) {
-	prog, err := a.Programs.Get(ctx, in.ProgramID)
+	prog, err := a.program(ctx, in.ProgramID)
 	if err != nil {
 		return workflows.PaymentResult{}, err
 	}
@@ -60,21 +60,48 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 	if err != nil {
 		return workflows.PaymentResult{}, err
 	}
-	if err := program.EnsureCycleAccounts(ctx, a.Ledger, in.ProgramID, in.CycleID); err != nil {
+	if err := a.ensureCycleAccounts(ctx, in.ProgramID, in.CycleID); err != nil {
 		return workflows.PaymentResult{}, err
 	}
 	acct := func(state string) string { return program.CycleAccount(in.ProgramID, in.CycleID, state) }
 	c, b, n := in.CycleID, in.BeneficiaryID, in.Attempt
 	meta := map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b}
 
-	// A cancelled cycle sends no new order (one already sent is followed
-	// to its end below, on a retry).
+	// Before a new order may leave: is this attempt's order already at the
+	// bank (a retry), is the cycle cancelled, was the person already paid?
 	orderID := OrderID(c, b, n)
-	if cyc, err := a.Cases.Cycle(ctx, c); err != nil {
-		return workflows.PaymentResult{}, err
-	} else if cyc.Status == "cancelled" {
-		if _, err := a.Payments.Status(ctx, orderID); apoyo.ErrorCodeOf(err) == apoyo.ENOTFOUND {
+	_, serr := a.Payments.Status(ctx, orderID)
+	if serr != nil && apoyo.ErrorCodeOf(serr) != apoyo.ENOTFOUND {
+		return workflows.PaymentResult{}, serr // unknown: ask again on retry, never guess
+	}
+	if serr != nil { // the bank has never seen this order
+		cyc, err := a.Cases.Cycle(ctx, c)
+		if err != nil {
+			return workflows.PaymentResult{}, err
+		}
+		if cyc.Status == "cancelled" {
+			// No new order for a cancelled cycle. A transit booked by a try
+			// that crashed before sending is undone, so the money is not
+			// stranded in transit.
+			if t, err := a.Ledger.TransactionByKey(ctx, transitKey(c, b, n)); err == nil {
+				if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(returnKey(c, b, n), acct(program.CycleReturned), acct(program.CycleInTransit),
+					t.Postings[0].Fund, t.Postings[0].Amount, "payment cancelled"), meta)); err != nil {
+					return workflows.PaymentResult{}, err
+				}
+				if err := a.Cases.UpdatePayment(ctx, orderID, string(payment.StateCancelled), 0, "", ""); err != nil && apoyo.ErrorCodeOf(err) != apoyo.ENOTFOUND {
+					return workflows.PaymentResult{}, err
+				}
+			} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
+				return workflows.PaymentResult{}, err
+			}
 			return workflows.PaymentResult{OrderID: orderID, State: "cancelled", Reason: "cycle cancelled"}, nil
+		}
+		paid, err := a.Cases.PaidInCycle(ctx, c, b)
+		if err != nil {
+			return workflows.PaymentResult{}, err
+		}
+		if paid {
+			return workflows.PaymentResult{}, cases.ErrAlreadyPaid.With("beneficiary %s is already paid in cycle %s; order %s not sent", b, c, orderID)
 		}
 	}
 	fund := in.Fund

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/csv"
+	"errors"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
@@ -416,4 +419,59 @@ func TestPaymentsPaidOncePerCycle(t *testing.T) {
 	require.False(t, paid)
 
 	require.ErrorIs(t, e.store.UpdatePayment(e.ctx, "pay_unknown", "settled", 0, "", ""), cases.ErrPaymentNotFound)
+}
+
+// Workers retrying the same activity at once write the same rows at once:
+// neither the first projection of a case nor the first record of an order
+// may fail because another writer got there a moment earlier.
+func TestConcurrentFirstWrites(t *testing.T) {
+	e := setup(t, 8)
+	c := e.cycle(t, "c1")
+	const writers = 6
+	for _, b := range e.bens {
+		errs := make(chan error, 2*writers)
+		var start sync.WaitGroup
+		start.Add(1)
+		var done sync.WaitGroup
+		for i := 0; i < writers; i++ {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				start.Wait()
+				errs <- e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: b, Version: 1,
+					Step: workflows.StepApproval, Status: "waiting"})
+			}()
+		}
+		start.Done()
+		done.Wait()
+		start.Add(1)
+		p := cases.Payment{OrderID: "pay_" + c.ID + "_" + b + "_1", CaseID: workflows.CaseID(c.ID, b), ProgramID: e.prog, CycleID: c.ID,
+			BeneficiaryID: b, Attempt: 1, Rail: "cash_pickup", Amount: decimal.RequireFromString("5600"), Fund: program.LedgerFund(e.prog, "city"),
+			TrackingKey: "TK" + b, State: "pending"}
+		for i := 0; i < writers; i++ {
+			done.Add(1)
+			go func() {
+				defer done.Done()
+				start.Wait()
+				errs <- e.store.RecordPayment(e.ctx, p)
+			}()
+		}
+		start.Done()
+		done.Wait()
+		close(errs)
+		for err := range errs {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "23505" &&
+				(pgErr.ConstraintName == "cases_cycle_id_beneficiary_id_key" || pgErr.ConstraintName == "payments_cycle_id_beneficiary_id_attempt_key") {
+				t.Fatalf("regression: concurrent first writes race on a unique index that is not the ON CONFLICT target: %v", err)
+			}
+			require.NoError(t, err)
+		}
+	}
+	ps, err := e.store.Payments(e.ctx, c.ID)
+	require.NoError(t, err)
+	require.Len(t, ps, len(e.bens))
+	n, err := e.store.CycleCounts(e.ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, len(e.bens), n.Total)
 }

@@ -1,0 +1,397 @@
+package activities_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/apoyo-cdmx/apoyo/activities"
+	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
+	"github.com/apoyo-cdmx/apoyo/beneficiary"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/mxid"
+	"github.com/apoyo-cdmx/apoyo/payment"
+	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
+	"github.com/apoyo-cdmx/apoyo/pii"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// cycleDate is the date every test cycle pays on.
+var cycleDate = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+var adult = time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC)
+
+// person is one roster row of a test; name is its key in fixture.ids.
+type person struct {
+	name      string
+	birth     time.Time // zero: adult
+	alcaldia  string    // "": Iztapalapa
+	method    beneficiary.PaymentMethod
+	clabe     string
+	card      string
+	docType   beneficiary.IDDocumentType // "": a CURP is given
+	docNumber string
+	needs     string // ';'-separated
+}
+
+// options tune a fixture.
+type options struct {
+	settleDelay time.Duration // 0: 20ms
+	returnDelay time.Duration // rule 0013; 0: the sandbox's default (2s)
+	alcaldias   []string      // the programme's eligibility list; nil: all
+	people      []person
+}
+
+// fixture is one test's full stack: database, ledger, stores, sandbox bank
+// over HTTP and the activities, with one programme and one running cycle.
+type fixture struct {
+	t      *testing.T
+	ctx    context.Context
+	db     *pgtest.DB
+	led    *ledger.Ledger
+	progs  *program.Store
+	bens   *enrolment.Store
+	cases  *cases.Store
+	bank   *sandbox.Bank
+	client *httpprovider.Client
+	spy    *spyProvider
+	act    *activities.Activities
+	prog   program.Program
+	cycle  cases.Cycle
+	ids    map[string]string // person name → beneficiary id
+	amount decimal.Decimal
+}
+
+func newFixture(t *testing.T, o options) *fixture {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	f := &fixture{t: t, ctx: ctx, db: pgtest.New(t), ids: map[string]string{}}
+
+	f.led = ledger.New(f.db.Pool, ledger.Options{})
+	t.Cleanup(f.led.Close)
+
+	kr, err := pii.ParseKeyring("k1:"+pii.GenerateKey(), "k1")
+	require.NoError(t, err)
+	ix, err := pii.ParseIndexer(pii.GenerateKey(), kr)
+	require.NoError(t, err)
+
+	f.progs = program.NewStore(f.db.Pool)
+	f.bens = enrolment.NewStore(f.db.Pool, kr, ix)
+	f.cases = cases.NewStore(f.db.Pool)
+
+	spec := program.Spec{Name: "Ingreso Inclusivo " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}
+	spec.Eligibility.Alcaldias = o.alcaldias
+	p, err := spec.Build(time.Now())
+	require.NoError(t, err)
+	f.prog, err = f.progs.Create(ctx, p, f.led)
+	require.NoError(t, err)
+	f.amount = f.prog.BenefitAmount
+
+	f.importPeople(o.people)
+
+	f.cycle, _, err = f.cases.CreateCycle(ctx, cases.Cycle{ProgramID: f.prog.ID, Name: "2026-11", Period: "2026-11", CycleDate: cycleDate})
+	require.NoError(t, err)
+	require.Equal(t, "running", f.cycle.Status)
+	require.NoError(t, program.EnsureCycleAccounts(ctx, f.led, f.prog.ID, f.cycle.ID))
+
+	delay := o.settleDelay
+	if delay == 0 {
+		delay = 20 * time.Millisecond
+	}
+	f.bank = sandbox.New(sandbox.Config{SettleDelay: delay, ReturnDelay: o.returnDelay, AutoCollect: true, TickInterval: 5 * time.Millisecond})
+	bctx, stop := context.WithCancel(context.Background())
+	f.bank.Start(bctx)
+	srv := httptest.NewServer(f.bank.Handler())
+	t.Cleanup(func() { srv.Close(); stop(); _ = f.bank.Close() })
+	f.client = httpprovider.NewClient(srv.URL, http.DefaultClient)
+	f.spy = &spyProvider{Provider: f.client}
+
+	f.act = &activities.Activities{Programs: f.progs, Beneficiaries: f.bens, Cases: f.cases, Ledger: f.led, Payments: f.spy,
+		PollInterval: 10 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+	return f
+}
+
+var header = beneficiary.Columns
+
+// importPeople enrols the people through a roster CSV and records their ids.
+func (f *fixture) importPeople(people []person) {
+	t := f.t
+	if len(people) == 0 {
+		return
+	}
+	r := rand.New(rand.NewPCG(uint64(len(t.Name())), 42))
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	require.NoError(t, w.Write(header))
+	for _, p := range people {
+		if p.birth.IsZero() {
+			p.birth = adult
+		}
+		if p.alcaldia == "" {
+			p.alcaldia = "Iztapalapa"
+		}
+		if p.method == "" {
+			p.method = beneficiary.PaymentSPEI
+		}
+		row := map[string]string{
+			"given_names": p.name, "first_surname": "Prueba", "birth_date": p.birth.Format(time.DateOnly), "sex": "M",
+			"nationality": "HND", "population_group": "asylum_seeker", "alcaldia": p.alcaldia, "household_size": "2",
+			"phone": "5512345678", "payment_method": string(p.method), "clabe": p.clabe, "card_number": p.card, "consent": "yes",
+			"needs": p.needs,
+		}
+		if p.docType == "" {
+			row["curp"] = mxid.GenerateCURP(r, p.birth, "M", "NE")
+		} else {
+			row["id_document_type"], row["id_document_number"] = string(p.docType), p.docNumber
+		}
+		rec := make([]string, len(header))
+		for i, h := range header {
+			rec[i] = row[h]
+		}
+		require.NoError(t, w.Write(rec))
+	}
+	w.Flush()
+	require.NoError(t, w.Error())
+	rep, err := f.bens.Import(f.ctx, f.prog.ID, &buf, enrolment.ImportOptions{})
+	require.NoError(t, err)
+	require.Equal(t, len(people), rep.Accepted, "import errors: %+v", rep.Errors)
+
+	ids, err := f.bens.ListIDs(f.ctx, f.prog.ID, "", 1000)
+	require.NoError(t, err)
+	for _, id := range ids {
+		b, err := f.bens.Get(f.ctx, id)
+		require.NoError(t, err)
+		f.ids[b.Record.GivenNames] = id
+	}
+	for _, p := range people {
+		require.NotEmpty(t, f.ids[p.name], p.name)
+	}
+}
+
+func (f *fixture) id(name string) string {
+	id, ok := f.ids[name]
+	require.True(f.t, ok, "no person %q", name)
+	return id
+}
+
+func (f *fixture) screenIn(name string) workflows.ScreenInput {
+	return workflows.ScreenInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: f.id(name), CycleDate: cycleDate, Version: 1}
+}
+
+// screen runs Screen for a person and requires a verified, eligible case.
+func (f *fixture) screen(name string) {
+	f.t.Helper()
+	res, err := f.act.Screen(f.ctx, f.screenIn(name))
+	require.NoError(f.t, err)
+	require.Equal(f.t, workflows.IdentityVerified, res.Identity, res.IdentityReason)
+	require.True(f.t, res.Eligible, "%+v", res.Rules)
+}
+
+func (f *fixture) disburseIn(name string, attempt int) workflows.DisburseInput {
+	return workflows.DisburseInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: f.id(name), Amount: f.amount,
+		Attempt: attempt, Version: 2 + int64(attempt)}
+}
+
+func (f *fixture) orderID(name string, attempt int) string {
+	return activities.OrderID(f.cycle.ID, f.id(name), attempt)
+}
+
+func (f *fixture) account(state string) string {
+	return program.CycleAccount(f.prog.ID, f.cycle.ID, state)
+}
+
+func (f *fixture) fund(code string) string { return program.LedgerFund(f.prog.ID, code) }
+
+// balance is an account's balance over all funds.
+func (f *fixture) balance(account string) decimal.Decimal {
+	f.t.Helper()
+	b, err := f.led.AccountBalance(f.ctx, account, "")
+	require.NoError(f.t, err)
+	return b
+}
+
+func (f *fixture) requireBalance(account string, want decimal.Decimal) {
+	f.t.Helper()
+	got := f.balance(account)
+	require.True(f.t, want.Equal(got), "%s: balance %s, want %s", account, got, want)
+}
+
+// requireTransfer checks that key is a transfer of amount of fund from
+// credit to debit.
+func (f *fixture) requireTransfer(key, debit, credit, fund string, amount decimal.Decimal) ledger.Transaction {
+	f.t.Helper()
+	tx, err := f.led.TransactionByKey(f.ctx, key)
+	require.NoError(f.t, err, key)
+	require.Len(f.t, tx.Postings, 2, key)
+	for _, p := range tx.Postings {
+		require.Equal(f.t, fund, p.Fund, key)
+		require.True(f.t, amount.Equal(p.Amount), "%s: amount %s, want %s", key, p.Amount, amount)
+		switch p.Direction {
+		case ledger.Debit:
+			require.Equal(f.t, debit, p.Account, key)
+		case ledger.Credit:
+			require.Equal(f.t, credit, p.Account, key)
+		}
+	}
+	return tx
+}
+
+func (f *fixture) requireNoTransaction(key string) {
+	f.t.Helper()
+	_, err := f.led.TransactionByKey(f.ctx, key)
+	require.ErrorIs(f.t, err, ledger.ErrTransactionNotFound, key)
+}
+
+// ledgerKeys lists the idempotency keys of a beneficiary's transactions,
+// in journal order.
+func (f *fixture) ledgerKeys(name string) []string {
+	f.t.Helper()
+	rows, err := f.db.Pool.Query(f.ctx, `SELECT idempotency_key FROM ledger_transactions WHERE metadata->>'beneficiary' = $1 ORDER BY id`, f.id(name))
+	require.NoError(f.t, err)
+	var keys []string
+	for rows.Next() {
+		var k string
+		require.NoError(f.t, rows.Scan(&k))
+		keys = append(keys, k)
+	}
+	require.NoError(f.t, rows.Err())
+	return keys
+}
+
+func (f *fixture) verifyLedger() {
+	f.t.Helper()
+	rep, err := f.led.Verify(f.ctx)
+	require.NoError(f.t, err)
+	require.True(f.t, rep.OK, "ledger problems: %+v", rep.Problems)
+	tb, err := f.led.TrialBalance(f.ctx)
+	require.NoError(f.t, err)
+	require.True(f.t, tb.Balanced, "trial balance: %+v", tb.Totals)
+}
+
+// moves counts the bank's movements of an order by kind.
+func (f *fixture) moves(orderID string) map[sandbox.MovementKind]int {
+	n := map[sandbox.MovementKind]int{}
+	for _, m := range f.bank.Movements("") {
+		if m.OrderID == orderID {
+			n[m.Kind]++
+		}
+	}
+	return n
+}
+
+// bankOrders lists the order ids the bank accepted, in order.
+func (f *fixture) bankOrders() []string {
+	var ids []string
+	for _, m := range f.bank.Movements("") {
+		if m.Kind == sandbox.MovementAccepted {
+			ids = append(ids, m.OrderID)
+		}
+	}
+	return ids
+}
+
+// payments returns the cycle's payment rows of a person by order id.
+func (f *fixture) payments(name string) map[string]cases.Payment {
+	f.t.Helper()
+	ps, err := f.cases.Payments(f.ctx, f.cycle.ID)
+	require.NoError(f.t, err)
+	out := map[string]cases.Payment{}
+	for _, p := range ps {
+		if p.BeneficiaryID == f.id(name) {
+			out[p.OrderID] = p
+		}
+	}
+	return out
+}
+
+// spyProvider wraps the real client: it counts calls and can inject
+// failures and hooks, to play crashes and lost answers.
+type spyProvider struct {
+	payment.Provider
+
+	mu      sync.Mutex
+	submits int
+	errs    []error
+	// submitErr, when set, is returned by Submit without asking the bank
+	// (the request never reached it).
+	submitErr error
+	// afterSubmit, when set, runs after a Submit that reached the bank.
+	afterSubmit func()
+	// statusFailures is how many of the next Status calls fail with
+	// EUNAVAILABLE without asking the bank.
+	statusFailures int
+}
+
+func (s *spyProvider) Status(ctx context.Context, orderID string) (payment.Status, error) {
+	s.mu.Lock()
+	fail := s.statusFailures > 0
+	if fail {
+		s.statusFailures--
+	}
+	s.mu.Unlock()
+	if fail {
+		return payment.Status{}, payment.ErrUnavailable.With("GET /v1/orders/%s: HTTP 503", orderID)
+	}
+	return s.Provider.Status(ctx, orderID)
+}
+
+func (s *spyProvider) Submit(ctx context.Context, o payment.Order) (payment.Status, error) {
+	s.mu.Lock()
+	s.submits++
+	inject, hook := s.submitErr, s.afterSubmit
+	s.mu.Unlock()
+	if inject != nil {
+		return payment.Status{}, inject
+	}
+	st, err := s.Provider.Submit(ctx, o)
+	s.mu.Lock()
+	s.errs = append(s.errs, err)
+	s.mu.Unlock()
+	if hook != nil && err == nil {
+		hook()
+	}
+	return st, err
+}
+
+func (s *spyProvider) set(fn func(s *spyProvider)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(s)
+}
+
+func (s *spyProvider) submitCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.submits
+}
+
+func (s *spyProvider) submitErrs() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]error(nil), s.errs...)
+}
+
+// nonRetryable reports whether Temporal would give up on err.
+func nonRetryable(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.NonRetryable()
+}
