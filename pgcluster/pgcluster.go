@@ -247,12 +247,12 @@ func (c *Cluster) initdb(ctx context.Context) error {
 
 func (c *Cluster) start(ctx context.Context) error {
 	settings := map[string]string{
-		"listen_addresses":         "127.0.0.1",
-		"port":                     strconv.Itoa(c.port),
-		"unix_socket_directories":  c.opts.Dir,
-		"max_connections":          "200",
-		"shared_buffers":           "128MB",
-		"log_min_messages":         "warning",
+		"listen_addresses":          "127.0.0.1",
+		"port":                      strconv.Itoa(c.port),
+		"unix_socket_directories":   c.opts.Dir,
+		"max_connections":           "200",
+		"shared_buffers":            "128MB",
+		"log_min_messages":          "warning",
 		"max_prepared_transactions": "0",
 	}
 	if !c.opts.Durable {

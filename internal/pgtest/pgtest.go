@@ -24,8 +24,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/apoyo-cdmx/apoyo/migrations"
-	"github.com/apoyo-cdmx/apoyo/pgdb"
 	"github.com/apoyo-cdmx/apoyo/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/pgdb"
 )
 
 // EnvURL names an existing server to use instead of a private cluster.
