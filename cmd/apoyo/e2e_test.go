@@ -23,10 +23,12 @@ import (
 	"github.com/apoyo-cdmx/apoyo/bench"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/config"
+	"github.com/apoyo-cdmx/apoyo/demo"
 	"github.com/apoyo-cdmx/apoyo/devstack"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/mxid"
+	"github.com/apoyo-cdmx/apoyo/pgcluster"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/temporalserver"
 	"github.com/apoyo-cdmx/apoyo/workflows"
@@ -370,4 +372,42 @@ func writeTestReport(t *testing.T, name, text string) {
 		return
 	}
 	_ = os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
+}
+
+// TestDemoCommand runs the README's main command, `apoyo demo`, on a fresh
+// data directory with nothing started: it must bring up its own stack and
+// finish with every eligible person paid exactly once, the ledger verified,
+// no statement line unmatched, and a second reconciliation posting nothing.
+func TestDemoCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	if _, err := pgcluster.FindBinDir(""); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	t.Setenv("APOYO_DATA_DIR", filepath.Join(pgcluster.TempDir(t), "state"))
+	t.Setenv("APOYO_DEV_TEMPORAL_PORT", fmt.Sprint(freePort(t)))
+	t.Setenv("APOYO_DEV_UI_PORT", "0")
+	t.Setenv("APOYO_PAYMENTS_POLL_INTERVAL", "50ms")
+
+	code, out, errOut := run(ctx, t, "demo", "--beneficiaries", "40", "-o", "json")
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, errOut)
+	var sum demo.Summary
+	require.NoError(t, json.Unmarshal([]byte(out), &sum))
+	t.Logf("demo summary: %s", out)
+	require.Equal(t, 40, sum.Enrolled)
+	require.Positive(t, sum.Rejected, "the synthetic roster has bad rows")
+	require.Positive(t, sum.Duplicates)
+	require.Equal(t, sum.Enrolled-sum.Ineligible, sum.Paid, "every eligible person is paid")
+	require.Zero(t, sum.PaidTwice)
+	require.Positive(t, sum.Returned, "some CLABEs are returned by the bank")
+	require.Equal(t, sum.Returned, sum.Repaid, "each returned payment is paid again, once")
+	require.True(t, sum.LedgerVerified)
+	require.Zero(t, sum.Unmatched)
+	require.Positive(t, sum.Statements)
+	require.Zero(t, sum.SecondRunPosted, "reconciling the same statement twice posts nothing the second time")
+	writeTestReport(t, "demo.txt", fmt.Sprintf("apoyo demo --beneficiaries 40: enrolled %d, paid %d, returned %d, re-paid %d, paid twice %d, ledger verified %v, unmatched %d, %.1f s\n",
+		sum.Enrolled, sum.Paid, sum.Returned, sum.Repaid, sum.PaidTwice, sum.LedgerVerified, sum.Unmatched, sum.Seconds))
 }
