@@ -17,6 +17,8 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
@@ -30,6 +32,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/pgcluster"
 	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/temporalcodec"
 	"github.com/apoyo-cdmx/apoyo/temporalserver"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
@@ -343,6 +346,17 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		}
 		actions[p.key] = bench.CountActions(events)
 	}
+	// Determinism: the recorded histories of a finished case and of the
+	// cycle replay through today's workflow code without a mismatch.
+	replayer, err := sdkworker.NewWorkflowReplayerWithOptions(sdkworker.WorkflowReplayerOptions{DataConverter: temporalcodec.NewDataConverter(kr)})
+	require.NoError(t, err)
+	replayer.RegisterWorkflowWithOptions(workflows.BeneficiaryCase, workflow.RegisterOptions{Name: workflows.BeneficiaryWorkflowName})
+	replayer.RegisterWorkflowWithOptions(workflows.PaymentCycle, workflow.RegisterOptions{Name: workflows.CycleWorkflowName})
+	for _, id := range []string{caseOf(people[0]), caseOf(people[3]), workflows.CycleWorkflowID(cycleID)} {
+		events := history(ctx, t, raw, id)
+		require.NoError(t, replayer.ReplayWorkflowHistory(nil, &historypb.History{Events: events}), "replaying %s", id)
+	}
+
 	report := fmt.Sprintf("Temporal actions per beneficiary (billable events in each case's history):\n"+
 		"  A happy path, SPEI, 2 referrals: %d %v\n  B happy path, cash pickup, no referrals: %d %v\n"+
 		"  C identity review + card: %d\n  D returned then re-paid, 1 referral: %d\n  E ineligible: %d\n",
