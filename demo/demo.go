@@ -134,10 +134,17 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 	}
 	sum.CycleID = launch.Cycle.ID
 	r := rand.New(rand.NewPCG(o.Seed+1, 99))
+	var p workflows.CycleProgress
 	for {
-		p, err := d.Work.CycleProgress(ctx, launch.Cycle.ID)
-		if err != nil && apoyo.ErrorCodeOf(err) != apoyo.ENOTFOUND {
-			return sum, err
+		latest, err := d.Work.CycleProgress(ctx, launch.Cycle.ID)
+		switch {
+		case err == nil:
+			p = latest
+		case ctx.Err() != nil:
+			return sum, fmt.Errorf("demo: cycle %s did not finish: %w", launch.Cycle.ID, ctx.Err())
+		default:
+			// Not started yet, or the server too busy to answer a query in
+			// time (a large cycle starting): keep the last answer, ask again.
 		}
 		if o.Progress != nil {
 			o.Progress(p.Done, launch.Cases)
