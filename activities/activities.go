@@ -144,6 +144,10 @@ func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (work
 		return res, a.Cases.RaiseTask(ctx, caseID, "identity_review", res.IdentityReason)
 	}
 
+	// Identity holds: a document review, if there was one, is done.
+	if err := a.Cases.ResolveTasks(ctx, caseID, "identity_review"); err != nil {
+		return res, err
+	}
 	paid, err := a.Cases.PaidInCycle(ctx, in.CycleID, in.BeneficiaryID)
 	if err != nil {
 		return res, err
@@ -164,10 +168,7 @@ func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (work
 	for _, s := range in.Required {
 		proj.WaitingOn = append(proj.WaitingOn, string(s))
 	}
-	if err := a.Cases.Save(ctx, proj); err != nil {
-		return res, err
-	}
-	return res, a.Cases.ResolveTasks(ctx, caseID, "identity_review")
+	return res, a.Cases.Save(ctx, proj)
 }
 
 // checkIdentity verifies a CURP by its structure and check digit; other
@@ -252,6 +253,9 @@ func failedRules(rs []workflows.RuleOutcome) string {
 // Record writes a case's projection and, when asked, raises a task.
 func (a *Activities) Record(ctx context.Context, in workflows.RecordInput) error {
 	err := a.Cases.Save(ctx, cases.FromState(in.ProgramID, in.CycleID, in.BeneficiaryID, in.State))
+	if err == nil {
+		err = a.Cases.ResolveStaleTasks(ctx, in.State.CaseID, string(in.State.Step))
+	}
 	if err == nil && in.Task != "" {
 		err = a.Cases.RaiseTask(ctx, in.State.CaseID, in.Task, in.State.Reason)
 	}

@@ -193,7 +193,7 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 		if err := a.Cases.Save(ctx, proj); err != nil {
 			return res, err
 		}
-		if err := a.Cases.ResolveTasks(ctx, caseID, "needs_new_instrument"); err != nil {
+		if err := a.Cases.ResolveStaleTasks(ctx, caseID, string(proj.Step)); err != nil {
 			return res, err
 		}
 	}

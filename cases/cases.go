@@ -298,6 +298,29 @@ func (s *Store) ResolveTasks(ctx context.Context, caseID, kind string) error {
 	return err
 }
 
+// taskSteps says at which step each kind of task is work to do; once a
+// case has moved on from that step the task is stale.
+var taskSteps = map[string]string{
+	"identity_review":      "identity",
+	"approval_overdue":     "approval",
+	"needs_new_instrument": "payment",
+	"referral_overdue":     "referrals",
+}
+
+// ResolveStaleTasks closes a case's open tasks that belong to a step other
+// than step (the case moved on, or ended). Tasks raised to report how a
+// case ended (e.g. payment_failed) are not step work and stay open.
+func (s *Store) ResolveStaleTasks(ctx context.Context, caseID, step string) error {
+	var stale []string
+	for kind, at := range taskSteps {
+		if at != step {
+			stale = append(stale, kind)
+		}
+	}
+	_, err := s.pool.Exec(ctx, "UPDATE case_tasks SET resolved_at = now() WHERE case_id = $1 AND kind = ANY($2) AND resolved_at IS NULL", caseID, stale)
+	return err
+}
+
 // Task is a caseworker task.
 type Task struct {
 	ID        int64     `json:"id"`

@@ -475,3 +475,30 @@ func TestConcurrentFirstWrites(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, len(e.bens), n.Total)
 }
+
+// TestResolveStaleTasks closes the tasks of steps a case has left, and
+// keeps those of its current step and the notices of how it ended.
+func TestResolveStaleTasks(t *testing.T) {
+	e := setup(t, 1)
+	c := e.cycle(t, "c1")
+	caseID := workflows.CaseID(c.ID, e.bens[0])
+	require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: e.bens[0], Version: 1,
+		Step: workflows.StepApproval, Status: "waiting"}))
+	for _, kind := range []string{"identity_review", "approval_overdue", "payment_failed"} {
+		require.NoError(t, e.store.RaiseTask(e.ctx, caseID, kind, ""))
+	}
+	openKinds := func() []string {
+		t.Helper()
+		ts, err := e.store.OpenTasks(e.ctx, c.ID, 0)
+		require.NoError(t, err)
+		var kinds []string
+		for _, x := range ts {
+			kinds = append(kinds, x.Kind)
+		}
+		return kinds
+	}
+	require.NoError(t, e.store.ResolveStaleTasks(e.ctx, caseID, "approval"))
+	require.ElementsMatch(t, []string{"approval_overdue", "payment_failed"}, openKinds())
+	require.NoError(t, e.store.ResolveStaleTasks(e.ctx, caseID, "done"))
+	require.ElementsMatch(t, []string{"payment_failed"}, openKinds())
+}

@@ -264,7 +264,10 @@ func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg
 	if err != nil {
 		return st, err
 	}
-	return st, s.Cases.Save(ctx, cases.FromState(cyc.ProgramID, cycleID, benID, st))
+	if err := s.Cases.Save(ctx, cases.FromState(cyc.ProgramID, cycleID, benID, st)); err != nil {
+		return st, err
+	}
+	return st, s.Cases.ResolveStaleTasks(ctx, caseID, string(st.Step))
 }
 
 func mapTemporal(caseID string, err error) error {
