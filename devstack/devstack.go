@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +26,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/config"
 	"github.com/apoyo-cdmx/apoyo/migrations"
 	"github.com/apoyo-cdmx/apoyo/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/temporalcodec"
 	"github.com/apoyo-cdmx/apoyo/temporalserver"
 )
 
@@ -34,6 +37,7 @@ type Info struct {
 	TemporalAddress string    `json:"temporal_address"`
 	Namespace       string    `json:"namespace"`
 	UIAddress       string    `json:"ui_address,omitempty"`
+	CodecURL        string    `json:"codec_url,omitempty"`
 	BankURL         string    `json:"bank_url"`
 	StartedAt       time.Time `json:"started_at"`
 }
@@ -45,6 +49,7 @@ type Stack struct {
 	pg       *pgcluster.Cluster
 	temporal *temporalserver.Server
 	bank     *sandbox.Bank
+	codec    *http.Server
 	cancel   context.CancelFunc
 	lock     *os.File
 }
@@ -93,12 +98,19 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Stack, er
 	log.Info("database migrated", "from", from, "to", to)
 
 	temporalAddr := cfg.Temporal.Address
-	uiAddr := ""
+	uiAddr, codecURL := "", ""
 	if temporalAddr == "" {
+		if cfg.Dev.UIPort != 0 {
+			// apoyo encrypts every payload; a codec server on loopback
+			// lets the local Web UI show them decoded.
+			if codecURL, err = s.startCodecServer(cfg, fmt.Sprintf("http://127.0.0.1:%d", cfg.Dev.UIPort)); err != nil {
+				return nil, err
+			}
+		}
 		log.Info("starting Temporal server", "port", cfg.Dev.TemporalPort, "file", filepath.Join(dir, "temporal.db"))
 		s.temporal, err = temporalserver.Start(ctx, temporalserver.Options{
 			DatabaseFile: filepath.Join(dir, "temporal.db"), Port: cfg.Dev.TemporalPort,
-			UIPort: cfg.Dev.UIPort, Namespace: cfg.Temporal.Namespace,
+			UIPort: cfg.Dev.UIPort, Namespace: cfg.Temporal.Namespace, CodecEndpoint: codecURL,
 		})
 		if err != nil {
 			return nil, err
@@ -136,7 +148,7 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Stack, er
 	}
 
 	s.Info = Info{PID: os.Getpid(), DatabaseURL: dbURL, TemporalAddress: temporalAddr, Namespace: cfg.Temporal.Namespace,
-		UIAddress: uiAddr, BankURL: "http://" + addr, StartedAt: time.Now().UTC()}
+		UIAddress: uiAddr, CodecURL: codecURL, BankURL: "http://" + addr, StartedAt: time.Now().UTC()}
 	b, _ := json.MarshalIndent(s.Info, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "stack.json"), b, 0o600); err != nil {
 		return nil, err
@@ -153,6 +165,9 @@ func (s *Stack) Stop() {
 	}
 	if s.bank != nil {
 		_ = s.bank.Close()
+	}
+	if s.codec != nil {
+		_ = s.codec.Close()
 	}
 	if s.temporal != nil {
 		_ = s.temporal.Stop()
@@ -198,4 +213,34 @@ func Discover(dataDir string) (*Info, error) {
 		return nil, nil
 	}
 	return &info, nil
+}
+
+// startCodecServer serves the payload codec on a loopback port for the
+// local Web UI at uiOrigin, and returns its URL. It decodes for anyone who
+// can reach loopback: a development convenience, never for production,
+// where a codec server sits behind the operators' authentication.
+func (s *Stack) startCodecServer(cfg config.Config, uiOrigin string) (string, error) {
+	kr, _, err := Keyring(cfg)
+	if err != nil {
+		return "", err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	codec := temporalcodec.NewCodecHTTPHandler(kr)
+	s.codec = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The browser calls the codec from the UI's origin.
+		w.Header().Set("Access-Control-Allow-Origin", uiOrigin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.Header().Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+		w.Header().Set("Access-Control-Allow-Headers", "Content-Type, X-Namespace, Authorization")
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		codec.ServeHTTP(w, r)
+	})}
+	go func() { _ = s.codec.Serve(l) }()
+	return "http://" + l.Addr().String(), nil
 }

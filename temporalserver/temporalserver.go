@@ -52,6 +52,9 @@ type Options struct {
 	Namespace string
 	// Logger for the server; nil discards its (voluminous) logs.
 	Logger log.Logger
+	// CodecEndpoint, when set, is the codec server the Web UI asks to
+	// decode payloads (which apoyo encrypts).
+	CodecEndpoint string
 }
 
 // Server is a running embedded Temporal server.
@@ -275,6 +278,7 @@ func (s *Server) startUI(o Options) error {
 		DisableNewsFetch:    true,
 		HideLogs:            true,
 	}
+	cfg.Codec.Endpoint = o.CodecEndpoint
 	s.ui = uiserver.NewServer(uioptions.WithConfigProvider(cfg))
 	go func() { _ = s.ui.Start() }()
 	s.uiAddress = fmt.Sprintf("http://%s:%d", o.IP, o.UIPort)

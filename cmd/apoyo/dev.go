@@ -37,7 +37,7 @@ sandbox bank, and the apoyo worker. Other apoyo commands run with the same
 			fmt.Fprintf(w, "postgres   %s\n", redactURL(s.Info.DatabaseURL))
 			fmt.Fprintf(w, "temporal   %s (namespace %s)\n", s.Info.TemporalAddress, s.Info.Namespace)
 			if s.Info.UIAddress != "" {
-				fmt.Fprintf(w, "temporal-ui %s\n", s.Info.UIAddress)
+				fmt.Fprintf(w, "temporal-ui %s (payloads decoded by the codec server at %s)\n", s.Info.UIAddress, s.Info.CodecURL)
 			}
 			fmt.Fprintf(w, "bank       %s\n", s.Info.BankURL)
 			fmt.Fprintf(w, "data-dir   %s\n", a.cfg.DataDir)
