@@ -28,6 +28,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/demo"
 	"github.com/apoyo-cdmx/apoyo/devstack"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/internal/golden"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/pgcluster"
@@ -84,6 +85,11 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 
 	dataDir := t.TempDir()
 	t.Setenv("APOYO_DATA_DIR", dataDir)
+	// Fixed, test-only keys: the histories recorded here can be kept as
+	// golden files (workflows/testdata) and replayed by later builds.
+	t.Setenv("APOYO_PII_KEYS", golden.KeyID+":"+golden.Key)
+	t.Setenv("APOYO_PII_ACTIVE_KEY", golden.KeyID)
+	t.Setenv("APOYO_PII_INDEX_KEY", golden.IndexKey)
 	t.Setenv("APOYO_DATABASE_URL", db.URL)
 	t.Setenv("APOYO_TEMPORAL_ADDRESS", ts.Address())
 	t.Setenv("APOYO_PAYMENTS_BANK_URL", bankSrv.URL)
@@ -156,6 +162,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	// Find each person's opaque id (the test may look; the engine does not log it).
 	cfg := config.Default()
 	cfg.DataDir = dataDir
+	cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey = golden.KeyID+":"+golden.Key, golden.KeyID, golden.IndexKey
 	kr, ix, err := devstack.Keyring(cfg)
 	require.NoError(t, err)
 	store := enrolment.NewStore(db.Pool, kr, ix)
@@ -357,9 +364,19 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	replayer.RegisterWorkflowWithOptions(workflows.BeneficiaryCase, workflow.RegisterOptions{Name: workflows.BeneficiaryWorkflowName})
 	replayer.RegisterWorkflowWithOptions(workflows.PaymentCycle, workflow.RegisterOptions{Name: workflows.CycleWorkflowName})
-	for _, id := range []string{caseOf(people[0]), caseOf(people[3]), workflows.CycleWorkflowID(cycleID)} {
+	golden := map[string]string{caseOf(people[0]): "case-paid-two-referrals", caseOf(people[3]): "case-returned-repaid",
+		caseOf(people[2]): "case-identity-review", workflows.CycleWorkflowID(cycleID): "cycle"}
+	for id, name := range golden {
 		events := history(ctx, t, raw, id)
-		require.NoError(t, replayer.ReplayWorkflowHistory(nil, &historypb.History{Events: events}), "replaying %s", id)
+		h := &historypb.History{Events: events}
+		require.NoError(t, replayer.ReplayWorkflowHistory(nil, h), "replaying %s", id)
+		if os.Getenv("APOYO_UPDATE_GOLDEN") != "" {
+			// Keep this run's histories for workflows.TestReplayGoldenHistories,
+			// which replays them with every later build.
+			b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join("..", "..", "workflows", "testdata", name+".json"), b, 0o644))
+		}
 	}
 
 	report := fmt.Sprintf("Temporal actions per beneficiary (billable events in each case's history):\n"+

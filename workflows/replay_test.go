@@ -1,0 +1,45 @@
+package workflows_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/apoyo-cdmx/apoyo/internal/golden"
+	"github.com/apoyo-cdmx/apoyo/pii"
+	"github.com/apoyo-cdmx/apoyo/temporalcodec"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// TestReplayGoldenHistories replays case and cycle histories recorded by
+// the end-to-end test on a real server (testdata/*.json, refreshed with
+// APOYO_UPDATE_GOLDEN=1 go test -run TestBeneficiaryJourney ./cmd/apoyo).
+// A change to the workflows that would break cases already running —
+// a new activity, timer or signal in the middle of the flow — fails here.
+// Such a change needs workflow.GetVersion, not a new golden file.
+func TestReplayGoldenHistories(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "golden histories are missing")
+	kr, err := pii.ParseKeyring(golden.KeyID+":"+golden.Key, golden.KeyID)
+	require.NoError(t, err)
+	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: temporalcodec.NewDataConverter(kr)})
+	require.NoError(t, err)
+	r.RegisterWorkflowWithOptions(workflows.BeneficiaryCase, workflow.RegisterOptions{Name: workflows.BeneficiaryWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.PaymentCycle, workflow.RegisterOptions{Name: workflows.CycleWorkflowName})
+	for _, f := range files {
+		fh, err := os.Open(f)
+		require.NoError(t, err)
+		h, err := client.HistoryFromJSON(fh, client.HistoryJSONOptions{})
+		fh.Close()
+		require.NoError(t, err, f)
+		require.Greater(t, len(h.Events), 5, f)
+		require.NoError(t, r.ReplayWorkflowHistory(nil, h), "replaying %s", f)
+	}
+}
