@@ -197,7 +197,7 @@ func checkIdentity(prog program.Program, ben enrolment.Beneficiary) (workflows.I
 func eligibility(prog program.Program, ben enrolment.Beneficiary, cycleDate time.Time, paid bool) []workflows.RuleOutcome {
 	r := ben.Record
 	e := prog.Eligibility
-	age := ageOn(r.BirthDate, cycleDate)
+	age := beneficiary.AgeOn(r.BirthDate, cycleDate)
 	out := []workflows.RuleOutcome{
 		{Rule: "age", Passed: age >= e.MinAge, Reason: fmt.Sprintf("%d on the cycle date, minimum %d", age, e.MinAge)},
 		{Rule: "alcaldia", Passed: len(e.Alcaldias) == 0 || slices.Contains(e.Alcaldias, r.Alcaldia), Reason: "lives in " + r.Alcaldia},
@@ -211,16 +211,6 @@ func eligibility(prog program.Program, ben enrolment.Beneficiary, cycleDate time
 		}
 	}
 	return out
-}
-
-func ageOn(birth, day time.Time) int {
-	by, bm, bd := birth.Date()
-	y, m, d := day.Date()
-	age := y - by
-	if m < bm || (m == bm && d < bd) {
-		age--
-	}
-	return age
 }
 
 func consentWord(c bool) string {

@@ -3,10 +3,10 @@ package activities
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
@@ -40,26 +40,19 @@ func (a *Activities) CancelCases(ctx context.Context, in workflows.CancelCasesIn
 		if len(ids) == 0 {
 			return nil
 		}
-		sem := make(chan struct{}, 32)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var firstErr error
+		var g errgroup.Group
+		g.SetLimit(32)
 		for _, id := range ids {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func(id string) {
-				defer func() { <-sem; wg.Done() }()
+			g.Go(func() error {
 				err := a.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalCancel, workflows.CancelRequest{Reason: in.Reason})
-				if _, gone := err.(*serviceerror.NotFound); err != nil && !gone {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
+				if _, gone := err.(*serviceerror.NotFound); gone {
+					return nil // ended meanwhile
 				}
-			}(id)
+				return err
+			})
 		}
-		wg.Wait()
-		if firstErr != nil {
-			return firstErr
+		if err := g.Wait(); err != nil {
+			return err
 		}
 		after = ids[len(ids)-1]
 		if err := heartbeat(ctx, after); err != nil {

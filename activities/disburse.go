@@ -25,15 +25,11 @@ const Concept = "APOYO INGRESO INCLUSIVO CDMX"
 
 // Ledger keys of a case, derived from business ids only: every retry of an
 // activity posts under the same keys and gets the first posting back.
-func commitKey(c, b string) string         { return "commit:" + c + ":" + b }
-func transitKey(c, b string, n int) string { return fmt.Sprintf("transit:%s:%s:%d", c, b, n) }
-func settleKey(c, b string, n int) string  { return fmt.Sprintf("settle:%s:%s:%d", c, b, n) }
-func returnKey(c, b string, n int) string  { return fmt.Sprintf("return:%s:%s:%d", c, b, n) }
-func lateReturnKey(c, b string, n int) string {
-	return fmt.Sprintf("late-return:%s:%s:%d", c, b, n)
+func commitKey(c, b string) string        { return "commit:" + c + ":" + b }
+func releaseKey(c, b, from string) string { return "release:" + from + ":" + c + ":" + b }
+func OrderID(c, b string, attempt int) string {
+	return program.Attempt{Cycle: c, Beneficiary: b, N: attempt}.OrderID()
 }
-func releaseKey(c, b, from string) string     { return "release:" + from + ":" + c + ":" + b }
-func OrderID(c, b string, attempt int) string { return fmt.Sprintf("pay_%s_%s_%d", c, b, attempt) }
 
 // Disburse pays one attempt of a case and waits for the bank's final
 // answer. Money moves through the ledger step by step, each step keyed:
@@ -63,38 +59,24 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 	if err := a.ensureCycleAccounts(ctx, in.ProgramID, in.CycleID); err != nil {
 		return workflows.PaymentResult{}, err
 	}
-	acct := func(state string) string { return program.CycleAccount(in.ProgramID, in.CycleID, state) }
 	c, b, n := in.CycleID, in.BeneficiaryID, in.Attempt
 	meta := map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b}
 
 	// Before a new order may leave: is this attempt's order already at the
 	// bank (a retry), is the cycle cancelled, was the person already paid?
 	orderID := OrderID(c, b, n)
-	_, serr := a.Payments.Status(ctx, orderID)
-	if serr != nil && apoyo.ErrorCodeOf(serr) != apoyo.ENOTFOUND {
+	known, serr := a.Payments.Status(ctx, orderID)
+	sent := serr == nil
+	if !sent && apoyo.ErrorCodeOf(serr) != apoyo.ENOTFOUND {
 		return workflows.PaymentResult{}, serr // unknown: ask again on retry, never guess
 	}
-	if serr != nil { // the bank has never seen this order
+	if !sent {
 		cyc, err := a.Cases.Cycle(ctx, c)
 		if err != nil {
 			return workflows.PaymentResult{}, err
 		}
 		if cyc.Status == "cancelled" {
-			// No new order for a cancelled cycle. A transit booked by a try
-			// that crashed before sending is undone, so the money is not
-			// stranded in transit.
-			if t, err := a.Ledger.TransactionByKey(ctx, transitKey(c, b, n)); err == nil {
-				if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(returnKey(c, b, n), acct(program.CycleReturned), acct(program.CycleInTransit),
-					t.Postings[0].Fund, t.Postings[0].Amount, "payment cancelled"), meta)); err != nil {
-					return workflows.PaymentResult{}, err
-				}
-				if err := a.Cases.UpdatePayment(ctx, orderID, string(payment.StateCancelled), 0, "", ""); err != nil && apoyo.ErrorCodeOf(err) != apoyo.ENOTFOUND {
-					return workflows.PaymentResult{}, err
-				}
-			} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
-				return workflows.PaymentResult{}, err
-			}
-			return workflows.PaymentResult{OrderID: orderID, State: "cancelled", Reason: "cycle cancelled"}, nil
+			return a.cancelUnsent(ctx, in, orderID)
 		}
 		paid, err := a.Cases.PaidInCycle(ctx, c, b)
 		if err != nil {
@@ -110,12 +92,8 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			return workflows.PaymentResult{}, err
 		}
 	}
-	from := program.CycleCommitted
-	if n > 1 {
-		from = program.CycleReturned
-	}
-	if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(transitKey(c, b, n), acct(program.CycleInTransit), acct(from), fund, in.Amount,
-		fmt.Sprintf("payment order, attempt %d", n)), meta)); err != nil {
+	att := program.Attempt{Program: in.ProgramID, Cycle: c, Beneficiary: b, N: n, Fund: fund, Amount: in.Amount}
+	if _, err := a.Ledger.Post(ctx, att.Transit()); err != nil {
 		return workflows.PaymentResult{}, err
 	}
 
@@ -129,12 +107,11 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 		return workflows.PaymentResult{}, err
 	}
 
-	st, rejected, err := a.submitOnce(ctx, order)
-	if err != nil {
-		return workflows.PaymentResult{}, err
-	}
-	if rejected != nil {
-		st = payment.Status{OrderID: orderID, Rail: rail, State: payment.StateRejected}
+	st, refusal := known, ""
+	if !sent {
+		if st, refusal, err = a.send(ctx, order); err != nil {
+			return workflows.PaymentResult{}, err
+		}
 	}
 	for !st.Final() {
 		if err := heartbeat(ctx, string(st.State)); err != nil {
@@ -152,34 +129,13 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 
 	res := workflows.PaymentResult{OrderID: orderID, Rail: string(rail), State: string(st.State), ReturnCause: st.ReturnCause, Fund: fund}
 	switch {
-	case rejected != nil:
-		res.Reason = "order refused: " + rejected.Error()
+	case refusal != "":
+		res.Reason = "order refused: " + refusal
 	case st.ReturnCause != 0:
 		res.Reason = payment.ReturnCauseText(st.ReturnCause)
 	}
-	if res.Paid() {
-		if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(settleKey(c, b, n), acct(program.CyclePaid), acct(program.CycleInTransit), fund, in.Amount,
-			"payment settled"), meta)); err != nil {
-			return res, err
-		}
-	} else if _, err := a.Ledger.TransactionByKey(ctx, settleKey(c, b, n)); err == nil {
-		// The settlement was already booked (reconciliation saw the bank's
-		// statement first, or this activity crashed after booking it) and
-		// the money came back afterwards: move it paid → returned, with the
-		// very request reconciliation posts, so either may come first.
-		late := ledger.Transfer(lateReturnKey(c, b, n), acct(program.CycleReturned), acct(program.CyclePaid), fund, in.Amount,
-			"payment returned after settlement")
-		late.Metadata = map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b, "order": orderID, "return_tracking_key": st.ReturnTrackingKey}
-		if _, err := a.Ledger.Post(ctx, late); err != nil {
-			return res, err
-		}
-	} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
+	if err := a.book(ctx, att, res.Paid(), st); err != nil {
 		return res, err
-	} else {
-		if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(returnKey(c, b, n), acct(program.CycleReturned), acct(program.CycleInTransit), fund, in.Amount,
-			"payment "+string(st.State)), meta)); err != nil {
-			return res, err
-		}
 	}
 	if err := a.Cases.UpdatePayment(ctx, orderID, string(st.State), st.ReturnCause, st.ProviderRef, st.OperationDate); err != nil {
 		return res, err
@@ -208,35 +164,62 @@ func (a *Activities) pollInterval() time.Duration {
 	return a.PollInterval
 }
 
-// submitOnce makes sure the bank has the order exactly once: it asks for
-// the order's status first (a previous try may have sent it), submits only
-// when the bank has never seen it, and after an unknown outcome asks again
-// rather than submitting again. rejected is set when the bank refused the
-// order as invalid (e.g. a bad account): a final answer, not a failure.
-func (a *Activities) submitOnce(ctx context.Context, order payment.Order) (payment.Status, error, error) {
-	st, err := a.Payments.Status(ctx, order.ID)
-	if err == nil {
-		return st, nil, nil
-	}
-	if !errors.Is(err, payment.ErrUnknownOrder) && apoyo.ErrorCodeOf(err) != apoyo.ENOTFOUND {
-		return st, nil, err
-	}
+// send submits an order the bank has never seen. After an unknown outcome
+// (timeout, 5xx) it asks for the order's status rather than submitting
+// again. refusal is set when the bank refused the order as invalid (e.g. a
+// bad account): a final answer, not a failure; st is then "rejected".
+func (a *Activities) send(ctx context.Context, order payment.Order) (st payment.Status, refusal string, err error) {
 	st, err = a.Payments.Submit(ctx, order)
-	if err == nil {
-		return st, nil, nil
-	}
 	switch apoyo.ErrorCodeOf(err) {
+	case "":
+		return st, "", nil
 	case apoyo.EINVALID:
-		return payment.Status{}, err, nil
+		return payment.Status{OrderID: order.ID, Rail: order.Rail, State: payment.StateRejected}, err.Error(), nil
 	case apoyo.EUNAVAILABLE, apoyo.EINTERNAL:
-		// Unknown outcome: the bank may have the order. Ask, don't resend.
 		st, serr := a.Payments.Status(ctx, order.ID)
 		if serr == nil {
-			return st, nil, nil
+			return st, "", nil
 		}
-		return st, nil, fmt.Errorf("payment order %s: outcome unknown after %w; will ask the bank again (status: %v)", order.ID, err, serr)
+		return st, "", fmt.Errorf("payment order %s: outcome unknown after %w; will ask the bank again (status: %v)", order.ID, err, serr)
 	}
-	return st, nil, err
+	return st, "", err
+}
+
+// book records an attempt's final answer in the ledger: settled, or back
+// (returned, rejected, expired). Money that came back after its settlement
+// was already booked (reconciliation saw the bank's statement first, or an
+// earlier try crashed after booking) moves paid → returned instead.
+func (a *Activities) book(ctx context.Context, att program.Attempt, paid bool, st payment.Status) error {
+	req := att.Return(string(st.State))
+	if paid {
+		req = att.Settle()
+	} else if _, err := a.Ledger.TransactionByKey(ctx, att.SettleKey()); err == nil {
+		req = att.LateReturn(st.ReturnTrackingKey)
+	} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
+		return err
+	}
+	_, err := a.Ledger.Post(ctx, req)
+	return err
+}
+
+// cancelUnsent ends an attempt of a cancelled cycle whose order never left.
+// A transit booked by a try that crashed before sending is undone, so the
+// money is not stranded in transit.
+func (a *Activities) cancelUnsent(ctx context.Context, in workflows.DisburseInput, orderID string) (workflows.PaymentResult, error) {
+	att := program.Attempt{Program: in.ProgramID, Cycle: in.CycleID, Beneficiary: in.BeneficiaryID, N: in.Attempt}
+	t, err := a.Ledger.TransactionByKey(ctx, att.TransitKey())
+	if err == nil {
+		att.Fund, att.Amount = t.Postings[0].Fund, t.Postings[0].Amount
+		if _, err := a.Ledger.Post(ctx, att.Return(string(payment.StateCancelled))); err != nil {
+			return workflows.PaymentResult{}, err
+		}
+		if err := a.Cases.UpdatePayment(ctx, orderID, string(payment.StateCancelled), 0, "", ""); err != nil && apoyo.ErrorCodeOf(err) != apoyo.ENOTFOUND {
+			return workflows.PaymentResult{}, err
+		}
+	} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
+		return workflows.PaymentResult{}, err
+	}
+	return workflows.PaymentResult{OrderID: orderID, State: "cancelled", Reason: "cycle cancelled"}, nil
 }
 
 // commit reserves the entitlement against the budget (attempt 1), trying
@@ -283,7 +266,7 @@ func (a *Activities) release(ctx context.Context, in workflows.ReleaseInput) err
 		// The cycle reserved this case's share: what is still committed
 		// goes back with the cycle's close; only returned money is
 		// released here. The amount is the first order's.
-		t, err := a.Ledger.TransactionByKey(ctx, transitKey(c, b, 1))
+		t, err := a.Ledger.TransactionByKey(ctx, program.Attempt{Cycle: c, Beneficiary: b, N: 1}.TransitKey())
 		if errors.Is(err, ledger.ErrTransactionNotFound) {
 			return nil // never sent
 		}
@@ -311,7 +294,8 @@ func (a *Activities) release(ctx context.Context, in workflows.ReleaseInput) err
 	committed := amount
 	returned := decimal.Zero
 	for n := 1; ; n++ {
-		sent, err := exists(transitKey(c, b, n))
+		att := program.Attempt{Cycle: c, Beneficiary: b, N: n}
+		sent, err := exists(att.TransitKey())
 		if err != nil {
 			return err
 		}
@@ -323,7 +307,7 @@ func (a *Activities) release(ctx context.Context, in workflows.ReleaseInput) err
 		} else {
 			returned = returned.Sub(amount)
 		}
-		for _, key := range []string{returnKey(c, b, n), lateReturnKey(c, b, n)} {
+		for _, key := range []string{att.ReturnKey(), att.LateReturnKey()} {
 			back, err := exists(key)
 			if err != nil {
 				return err

@@ -20,7 +20,6 @@ import (
 
 var (
 	goodCLABE   = sandbox.CLABE("12345678")
-	budgetCity  = program.DefaultFunds(decimal.RequireFromString("1000000"))[0].Budget
 	settledOnce = map[sandbox.MovementKind]int{sandbox.MovementAccepted: 1, sandbox.MovementSettled: 1}
 )
 

@@ -76,12 +76,12 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	ldb, pdb := "apoyo_bench_ledger_"+suffix, "apoyo_bench_pgbench_"+suffix
 	for _, db := range []string{ldb, pdb} {
-		if err := execSQL(ctx, o.ServerURL, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
+		if err := pgdb.Exec(ctx, o.ServerURL, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()); err != nil {
 			return LedgerReport{}, err
 		}
-		defer execSQL(context.Background(), o.ServerURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)") //nolint:errcheck
+		defer pgdb.Exec(context.Background(), o.ServerURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)") //nolint:errcheck
 	}
-	lurl := withDB(o.ServerURL, ldb)
+	lurl := pgdb.WithDatabase(o.ServerURL, ldb)
 	if _, _, err := migrations.MigrateURL(ctx, lurl); err != nil {
 		return LedgerReport{}, err
 	}
@@ -205,25 +205,6 @@ func pgbenchConn(serverURL, db string) (env []string, args []string) {
 		env = append(env, "PGSSLMODE="+ssl)
 	}
 	return env, append(args, db)
-}
-
-func withDB(serverURL, db string) string {
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		return serverURL
-	}
-	u.Path = "/" + db
-	return u.String()
-}
-
-func execSQL(ctx context.Context, connURL, sql string) error {
-	conn, err := pgx.Connect(ctx, connURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
-	return err
 }
 
 // FindPgbench locates pgbench beside the server programs or on PATH.

@@ -1,36 +1,11 @@
 package beneficiary
 
 import (
-	"strings"
 	"time"
 	"unicode/utf8"
-)
 
-// Mask hides a personal value while keeping enough to find it in a file:
-// values longer than 6 characters keep their first 2 and last 2 characters
-// ("GO••••••••••••••09"), shorter ones become "•••" (keeping 4 of 6 would
-// reveal most of them). The empty string stays empty.
-func Mask(s string) string {
-	n := utf8.RuneCountInString(s)
-	switch {
-	case n == 0:
-		return ""
-	case n <= 6:
-		return "•••"
-	}
-	var b strings.Builder
-	b.Grow(len(s) + (n-4)*2)
-	i := 0
-	for _, r := range s {
-		if i < 2 || i >= n-2 {
-			b.WriteRune(r)
-		} else {
-			b.WriteString("•")
-		}
-		i++
-	}
-	return b.String()
-}
+	"github.com/apoyo-cdmx/apoyo/pii"
+)
 
 // unmaskedColumns hold values that do not identify anyone on their own
 // (dates, enums, places), so their hints show the value: "sex: must be H,
@@ -63,7 +38,7 @@ func hint(field, v string) string {
 			return v
 		}
 	}
-	return Mask(v)
+	return pii.Mask(v)
 }
 
 // value renders a field of r as it would appear in the roster, for hints

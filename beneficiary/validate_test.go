@@ -10,6 +10,7 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
+	"github.com/apoyo-cdmx/apoyo/pii"
 )
 
 func goodRecord() beneficiary.Record {
@@ -193,7 +194,7 @@ func TestMask(t *testing.T) {
 		"GODE561231HDFABC09": "GO••••••••••••••09",
 		"Peña Ñúñez":         "Pe••••••ez",
 	} {
-		require.Equal(t, want, beneficiary.Mask(in), in)
+		require.Equal(t, want, pii.Mask(in), in)
 	}
 }
 

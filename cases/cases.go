@@ -229,6 +229,25 @@ func (s *Store) Save(ctx context.Context, p Projection) error {
 	return err
 }
 
+// SaveState writes the state a case returned (from an update) onto its
+// projection, unless a newer version is stored. The projection row exists:
+// Screen writes it before the case accepts any update, so the programme
+// and cycle need not be looked up again.
+func (s *Store) SaveState(ctx context.Context, st workflows.CaseState) error {
+	state, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	waiting := st.WaitingOn
+	if waiting == nil {
+		waiting = []string{}
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE cases SET step = $2, status = $3, waiting_on = $4, overdue = $5, outcome = $6, reason = $7,
+		state = $8, version = $9, updated_at = now() WHERE id = $1 AND version <= $9`,
+		st.CaseID, string(st.Step), st.Status, waiting, st.Overdue, string(st.Outcome), st.Reason, state, st.Version)
+	return err
+}
+
 // Case returns a case's projection. Errors: ErrCaseNotFound.
 func (s *Store) Case(ctx context.Context, caseID string) (Projection, error) {
 	var p Projection
@@ -399,8 +418,15 @@ func (s *Store) PaidInCycle(ctx context.Context, cycleID, beneficiaryID string) 
 
 // Payments lists a cycle's payment orders.
 func (s *Store) Payments(ctx context.Context, cycleID string) ([]Payment, error) {
+	return s.PaymentsIn(ctx, cycleID, "", "")
+}
+
+// PaymentsIn lists a cycle's payment orders on one rail in one state ("":
+// any), e.g. the cash pickups still waiting to be collected.
+func (s *Store) PaymentsIn(ctx context.Context, cycleID, rail, state string) ([]Payment, error) {
 	rows, err := s.pool.Query(ctx, `SELECT order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state,
-		coalesce(return_cause, 0), provider_ref, operation_date FROM payments WHERE cycle_id = $1 ORDER BY order_id`, cycleID)
+		coalesce(return_cause, 0), provider_ref, operation_date FROM payments
+		WHERE cycle_id = $1 AND ($2 = '' OR rail = $2) AND ($3 = '' OR state = $3) ORDER BY order_id`, cycleID, rail, state)
 	if err != nil {
 		return nil, err
 	}

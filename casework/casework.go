@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/shopspring/decimal"
 
@@ -233,20 +234,10 @@ func (s *Service) CycleProgress(ctx context.Context, cycleID string) (workflows.
 	return p, mapTemporal(id, s.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &p))
 }
 
-// ParseCaseID splits "case/<cycle>/<beneficiary>".
-func ParseCaseID(caseID string) (cycleID, beneficiaryID string, err error) {
-	parts := strings.Split(caseID, "/")
-	if len(parts) != 3 || parts[0] != "case" || parts[1] == "" || parts[2] == "" {
-		return "", "", apoyo.Errorf(apoyo.EINVALID, "case.bad_id", "case id %q: expected case/<cycle>/<beneficiary>", caseID)
-	}
-	return parts[1], parts[2], nil
-}
-
 // update sends a Temporal update to a case and saves the state it returns
 // as the case's projection. updateID makes a retried call the same update.
 func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg any) (workflows.CaseState, error) {
-	cycleID, benID, err := ParseCaseID(caseID)
-	if err != nil {
+	if _, _, err := workflows.ParseCaseID(caseID); err != nil {
 		return workflows.CaseState{}, err
 	}
 	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
@@ -260,11 +251,7 @@ func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg
 	if err := h.Get(ctx, &st); err != nil {
 		return st, mapTemporal(caseID, err)
 	}
-	cyc, err := s.Cases.Cycle(ctx, cycleID)
-	if err != nil {
-		return st, err
-	}
-	if err := s.Cases.Save(ctx, cases.FromState(cyc.ProgramID, cycleID, benID, st)); err != nil {
+	if err := s.Cases.SaveState(ctx, st); err != nil {
 		return st, err
 	}
 	return st, s.Cases.ResolveStaleTasks(ctx, caseID, string(st.Step))
@@ -284,17 +271,14 @@ func mapTemporal(caseID string, err error) error {
 
 // Approve records one secretariat's vote.
 func (s *Service) Approve(ctx context.Context, caseID string, v workflows.ApprovalVote) (workflows.CaseState, error) {
-	// The update id names the decision too: a retried call is the same
-	// update (Temporal answers it once), a changed vote is a new one that
-	// the case's validator refuses.
-	return s.update(ctx, caseID, workflows.UpdateApprove, "approve/"+string(v.Secretariat)+"/"+voteWord(v.Approve), v)
+	return s.update(ctx, caseID, workflows.UpdateApprove, v.UpdateID(), v)
 }
 
 // DecideIdentity records a caseworker's decision on a document. With a new
 // document (docType and number set), the document is stored first,
 // encrypted, and the case checks it again.
 func (s *Service) DecideIdentity(ctx context.Context, caseID string, d workflows.IdentityDecision, docType beneficiary.IDDocumentType, docNumber string) (workflows.CaseState, error) {
-	_, benID, err := ParseCaseID(caseID)
+	_, benID, err := workflows.ParseCaseID(caseID)
 	if err != nil {
 		return workflows.CaseState{}, err
 	}
@@ -309,7 +293,7 @@ func (s *Service) DecideIdentity(ctx context.Context, caseID string, d workflows
 // SetPaymentInstrument stores a new payment instrument (encrypted) for a
 // case whose payment came back, and tells the case to pay again.
 func (s *Service) SetPaymentInstrument(ctx context.Context, caseID string, method beneficiary.PaymentMethod, clabe, card, caseworker string) (workflows.CaseState, error) {
-	_, benID, err := ParseCaseID(caseID)
+	_, benID, err := workflows.ParseCaseID(caseID)
 	if err != nil {
 		return workflows.CaseState{}, err
 	}
@@ -321,13 +305,13 @@ func (s *Service) SetPaymentInstrument(ctx context.Context, caseID string, metho
 
 // RecordReferralOutcome records the outcome of one referral.
 func (s *Service) RecordReferralOutcome(ctx context.Context, caseID string, in workflows.ReferralOutcomeInput) (workflows.CaseState, error) {
-	return s.update(ctx, caseID, workflows.UpdateReferralOutcome, "referral/"+in.ReferralID+"/"+in.Outcome, in)
+	return s.update(ctx, caseID, workflows.UpdateReferralOutcome, in.UpdateID(), in)
 }
 
 // Case returns a case's current state: asked of the workflow while it runs,
 // its result once it has finished.
 func (s *Service) Case(ctx context.Context, caseID string) (workflows.CaseState, error) {
-	if _, _, err := ParseCaseID(caseID); err != nil {
+	if _, _, err := workflows.ParseCaseID(caseID); err != nil {
 		return workflows.CaseState{}, err
 	}
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, caseID, "")
@@ -344,13 +328,6 @@ func (s *Service) Case(ctx context.Context, caseID string) (workflows.CaseState,
 	}
 	err = s.Temporal.GetWorkflow(ctx, caseID, "").Get(ctx, &st)
 	return st, mapTemporal(caseID, err)
-}
-
-func voteWord(approve bool) string {
-	if approve {
-		return "approve"
-	}
-	return "reject"
 }
 
 // BulkResult says what a bulk action did.
@@ -381,27 +358,25 @@ func (s *Service) ApprovePending(ctx context.Context, cycleID string, v workflow
 		if len(page) == 0 {
 			return res, nil
 		}
-		sem := make(chan struct{}, concurrency)
-		var wg sync.WaitGroup
+		var g errgroup.Group
+		g.SetLimit(concurrency)
 		for _, c := range page {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func(id string) {
-				defer func() { <-sem; wg.Done() }()
-				_, err := s.Approve(ctx, id, v)
+			g.Go(func() error {
+				_, err := s.Approve(ctx, c.CaseID, v)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {
 					res.Skipped++
 					if len(res.Errors) < 100 {
-						res.Errors = append(res.Errors, id+": "+err.Error())
+						res.Errors = append(res.Errors, c.CaseID+": "+err.Error())
 					}
-					return
+					return nil // a case that refused the vote does not stop the others
 				}
 				res.Acted++
-			}(c.CaseID)
+				return nil
+			})
 		}
-		wg.Wait()
+		_ = g.Wait()
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}

@@ -173,7 +173,7 @@ func isSecretKey(namespace string) bool {
 // SecretKeys lists the keys whose values are masked when shown.
 func SecretKeys() []string {
 	var keys []string
-	walk(reflect.TypeOf(Config{}), "", func(key string, f reflect.StructField) {
+	walk(Config{}, func(key string, f reflect.StructField, _ any) {
 		if f.Tag.Get("secret") == "true" {
 			keys = append(keys, key)
 		}
@@ -184,47 +184,36 @@ func SecretKeys() []string {
 // Keys lists every configuration key in declaration order.
 func Keys() []string {
 	var keys []string
-	walk(reflect.TypeOf(Config{}), "", func(key string, _ reflect.StructField) { keys = append(keys, key) })
+	walk(Config{}, func(key string, _ reflect.StructField, _ any) { keys = append(keys, key) })
 	return keys
 }
 
-func walk(t reflect.Type, prefix string, fn func(key string, f reflect.StructField)) {
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name := strings.Split(f.Tag.Get("mapstructure"), ",")[0]
-		key := name
-		if prefix != "" {
-			key = prefix + "." + name
-		}
-		if f.Type.Kind() == reflect.Struct {
-			walk(f.Type, key, fn)
-			continue
-		}
-		fn(key, f)
-	}
-}
-
-// flatten maps every key to its value in c.
-func flatten(c Config) map[string]any {
-	out := map[string]any{}
+// walk calls fn for every leaf setting of c with its key ("database.url"),
+// its struct field (for tags) and its value.
+func walk(c Config, fn func(key string, f reflect.StructField, value any)) {
 	var rec func(v reflect.Value, prefix string)
 	rec = func(v reflect.Value, prefix string) {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			f := t.Field(i)
-			name := strings.Split(f.Tag.Get("mapstructure"), ",")[0]
-			key := name
+			key := strings.Split(f.Tag.Get("mapstructure"), ",")[0]
 			if prefix != "" {
-				key = prefix + "." + name
+				key = prefix + "." + key
 			}
 			if f.Type.Kind() == reflect.Struct {
 				rec(v.Field(i), key)
 				continue
 			}
-			out[key] = v.Field(i).Interface()
+			fn(key, f, v.Field(i).Interface())
 		}
 	}
 	rec(reflect.ValueOf(c), "")
+}
+
+// flatten maps every key to its value in c.
+func flatten(c Config) map[string]any {
+	out := map[string]any{}
+	walk(c, func(key string, _ reflect.StructField, value any) { out[key] = value })
 	return out
 }
 

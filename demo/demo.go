@@ -20,6 +20,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
@@ -28,6 +29,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/mxid"
+	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/reconcile"
 	"github.com/apoyo-cdmx/apoyo/workflows"
@@ -229,18 +231,16 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 		return acted, err
 	}
 	// People collect their cash at the branch.
-	pays, err := d.Cases.Payments(ctx, cycleID)
+	pickups, err := d.Cases.PaymentsIn(ctx, cycleID, string(payment.RailCashPickup), string(payment.StatePending))
 	if err != nil {
 		return acted, err
 	}
-	for _, p := range pays {
-		if p.Rail == "cash_pickup" && p.State == "pending" {
-			resp, err := http.Post(d.BankURL+"/v1/cash/"+p.OrderID+"/collect", "application/json", nil)
-			if err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				acted = acted || resp.StatusCode/100 == 2
-			}
+	for _, p := range pickups {
+		resp, err := http.Post(d.BankURL+"/v1/cash/"+p.OrderID+"/collect", "application/json", nil)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			acted = acted || resp.StatusCode/100 == 2
 		}
 	}
 	// Referrals: the services report that people attended.
@@ -270,7 +270,7 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 
 // eachCase pages through the projection and calls fn for each case, 32 at
 // a time, as a team of caseworkers would; fn must be safe for concurrent
-// use (it is given the lock that guards the summary).
+// use.
 func eachCase(ctx context.Context, d Deps, f cases.CaseFilter, fn func(cases.Projection) error) error {
 	f.Limit = 500
 	for {
@@ -278,25 +278,13 @@ func eachCase(ctx context.Context, d Deps, f cases.CaseFilter, fn func(cases.Pro
 		if err != nil || len(page) == 0 {
 			return err
 		}
-		sem := make(chan struct{}, 32)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var firstErr error
+		var g errgroup.Group
+		g.SetLimit(32)
 		for _, c := range page {
-			sem <- struct{}{}
-			wg.Add(1)
-			go func(c cases.Projection) {
-				defer func() { <-sem; wg.Done() }()
-				if err := fn(c); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-				}
-			}(c)
+			g.Go(func() error { return fn(c) })
 		}
-		wg.Wait()
-		if firstErr != nil {
-			return firstErr
+		if err := g.Wait(); err != nil {
+			return err
 		}
 		f.After = page[len(page)-1].CaseID
 	}

@@ -89,15 +89,7 @@ type Profile struct {
 }
 
 // AgeOn returns the beneficiary's age in whole years on day t.
-func (p Profile) AgeOn(t time.Time) int {
-	by, bm, bd := p.BirthDate.Date()
-	y, m, d := t.Date()
-	age := y - by
-	if m < bm || (m == bm && d < bd) {
-		age--
-	}
-	return age
-}
+func (p Profile) AgeOn(t time.Time) int { return beneficiary.AgeOn(p.BirthDate, t) }
 
 // Columns holding sealed personal data, in the order sealRow fills them.
 var sealedColumns = []string{

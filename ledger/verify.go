@@ -58,23 +58,9 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck
 
-	scales := map[string]int32{}
-	{
-		rows, err := tx.Query(ctx, "SELECT code, scale FROM ledger_currencies")
-		if err != nil {
-			return rep, err
-		}
-		for rows.Next() {
-			var c string
-			var s int16
-			if err := rows.Scan(&c, &s); err != nil {
-				return rep, err
-			}
-			scales[c] = int32(s)
-		}
-		if err := rows.Err(); err != nil {
-			return rep, err
-		}
+	scales, err := loadScales(ctx, tx)
+	if err != nil {
+		return rep, err
 	}
 
 	rows, err := tx.Query(ctx, `SELECT t.id, t.idempotency_key, t.request_hash, t.currency, t.description, t.metadata,

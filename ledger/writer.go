@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,7 +41,7 @@ type Ledger struct {
 	wg      sync.WaitGroup
 	mu      sync.RWMutex
 	closed  bool
-	scales  map[string]int32 // currency → decimals; loaded once
+	scales  atomic.Pointer[map[string]int32] // currency → decimals; loaded once
 	scaleMu sync.Mutex
 }
 
@@ -159,34 +160,47 @@ func (l *Ledger) PostBatch(ctx context.Context, rs []TransactionRequest) []Resul
 	return out
 }
 
-// scale returns the currency's number of decimals.
+// scale returns the currency's number of decimals. The table is read
+// once; afterwards every request on the hot path reads it without a lock.
 func (l *Ledger) scale(ctx context.Context, currency string) (int32, error) {
-	l.scaleMu.Lock()
-	defer l.scaleMu.Unlock()
-	if l.scales == nil {
-		rows, err := l.pool.Query(ctx, "SELECT code, scale FROM ledger_currencies")
-		if err != nil {
-			return 0, apoyo.Errorf(apoyo.EUNAVAILABLE, "ledger.db", "reading currencies: %v", err)
-		}
-		m := map[string]int32{}
-		for rows.Next() {
-			var c string
-			var s int16
-			if err := rows.Scan(&c, &s); err != nil {
-				return 0, err
+	scales := l.scales.Load()
+	if scales == nil {
+		l.scaleMu.Lock()
+		if scales = l.scales.Load(); scales == nil {
+			m, err := loadScales(ctx, l.pool)
+			if err != nil {
+				l.scaleMu.Unlock()
+				return 0, apoyo.Errorf(apoyo.EUNAVAILABLE, "ledger.db", "reading currencies: %v", err)
 			}
-			m[c] = int32(s)
+			scales = &m
+			l.scales.Store(scales)
 		}
-		if err := rows.Err(); err != nil {
-			return 0, err
-		}
-		l.scales = m
+		l.scaleMu.Unlock()
 	}
-	s, ok := l.scales[currency]
+	s, ok := (*scales)[currency]
 	if !ok {
 		return 0, ErrUnknownCurrency.With("unknown currency %q", currency)
 	}
 	return s, nil
+}
+
+// loadScales reads every currency's number of decimals.
+func loadScales(ctx context.Context, q querier) (map[string]int32, error) {
+	rows, err := q.Query(ctx, "SELECT code, scale FROM ledger_currencies")
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int32{}
+	for rows.Next() {
+		var c string
+		var s int16
+		if err := rows.Scan(&c, &s); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		m[c] = int32(s)
+	}
+	return m, rows.Err()
 }
 
 // validate checks what can be checked without the database.

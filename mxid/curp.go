@@ -19,12 +19,10 @@ var (
 	ErrCURPCheckDigit = &apoyo.Error{Code: apoyo.EINVALID, Reason: "curp.check_digit", Message: "the CURP's check digit does not match; a character was probably mistyped"}
 )
 
-// curpAlphabet gives each character its value for the check digit. Ñ sits
-// between N and O, which is why the alphabet has 37 characters and why the
-// CURP must be walked rune by rune (Ñ is two bytes in UTF-8).
-const curpAlphabet = "0123456789ABCDEFGHIJKLMNÑOPQRSTUVWXYZ"
-
-// curpValue returns r's index in curpAlphabet, or -1.
+// curpValue returns r's value for the check digit: its index in the
+// 37-character alphabet "0123456789ABCDEFGHIJKLMNÑOPQRSTUVWXYZ", or -1. Ñ
+// sits between N and O, which is why the CURP must be walked rune by rune
+// (Ñ is two bytes in UTF-8).
 func curpValue(r rune) int {
 	switch {
 	case r >= '0' && r <= '9':

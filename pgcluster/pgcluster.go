@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -26,6 +25,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/apoyo-cdmx/apoyo/internal/netutil"
+	"github.com/apoyo-cdmx/apoyo/pgdb"
 )
 
 // Options describe the cluster to run.
@@ -136,13 +138,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	portFile := filepath.Join(dir, "port")
 	if c.port == 0 {
 		if b, err := os.ReadFile(portFile); err == nil {
-			if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && portFree(p) {
+			if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && netutil.PortFree("127.0.0.1", p) {
 				c.port = p
 			}
 		}
 	}
 	if c.port == 0 {
-		if c.port, err = freePort(); err != nil {
+		if c.port, err = netutil.FreePort(); err != nil {
 			return nil, err
 		}
 	}
@@ -302,46 +304,16 @@ func (c *Cluster) URL(db string) string {
 
 // CreateDatabase creates db, copied from template when template != "".
 func (c *Cluster) CreateDatabase(ctx context.Context, db, template string) error {
-	conn, err := pgx.Connect(ctx, c.URL("postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
 	sql := "CREATE DATABASE " + pgx.Identifier{db}.Sanitize()
 	if template != "" {
 		sql += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
 	}
-	_, err = conn.Exec(ctx, sql)
-	return err
+	return pgdb.Exec(ctx, c.URL("postgres"), sql)
 }
 
 // DropDatabase drops db, disconnecting its sessions.
 func (c *Cluster) DropDatabase(ctx context.Context, db string) error {
-	conn, err := pgx.Connect(ctx, c.URL("postgres"))
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
-	return err
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func portFree(p int) bool {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
+	return pgdb.Exec(ctx, c.URL("postgres"), "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize()+" WITH (FORCE)")
 }
 
 // TB is the part of testing.TB that TempDir needs.

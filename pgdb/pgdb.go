@@ -6,6 +6,8 @@ package pgdb
 import (
 	"context"
 	"fmt"
+	neturl "net/url"
+	"strings"
 
 	pgxdecimal "github.com/jackc/pgx-shopspring-decimal"
 	"github.com/jackc/pgx/v5"
@@ -39,3 +41,26 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 
 // Register maps NUMERIC to decimal.Decimal on one connection.
 func Register(c *pgx.Conn) { pgxdecimal.Register(c.TypeMap()) }
+
+// Exec runs one statement on a short-lived connection to url: for
+// administration (CREATE/DROP DATABASE) that must not run in a pool's
+// transaction or database.
+func Exec(ctx context.Context, url, sql string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	return err
+}
+
+// WithDatabase returns url pointing at database db on the same server.
+func WithDatabase(url, db string) string {
+	u, err := neturl.Parse(url)
+	if err != nil {
+		return url
+	}
+	u.Path = "/" + strings.TrimPrefix(db, "/")
+	return u.String()
+}

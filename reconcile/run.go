@@ -31,9 +31,6 @@ const (
 // activity's own keys (activities/disburse.go): reconciliation posts the
 // same requests under them, so whichever of the two comes second gets the
 // first one's transaction back. late-return is reconciliation's own.
-func settleKey(c, b string, n int) string     { return fmt.Sprintf("settle:%s:%s:%d", c, b, n) }
-func returnKey(c, b string, n int) string     { return fmt.Sprintf("return:%s:%s:%d", c, b, n) }
-func lateReturnKey(c, b string, n int) string { return fmt.Sprintf("late-return:%s:%s:%d", c, b, n) }
 
 // pay is one row of the payments table.
 type pay struct {
@@ -50,39 +47,21 @@ type pay struct {
 	onStatement bool
 }
 
-func (p *pay) account(state string) string {
-	return program.CycleAccount(p.programID, p.cycleID, state)
+// booking is the payment attempt as the ledger books it: reconciliation
+// posts exactly the requests the worker posts (program.Attempt), so
+// whichever comes second gets the first one's transaction back.
+func (p *pay) booking() program.Attempt {
+	return program.Attempt{Program: p.programID, Cycle: p.cycleID, Beneficiary: p.beneficiaryID, N: p.attempt, Fund: p.fund, Amount: p.amount}
 }
 
-// meta is the metadata Disburse puts on its entries; it is part of the
-// request the ledger compares, so it must be exactly the same.
-func (p *pay) meta() map[string]string {
-	return map[string]string{"program": p.programID, "cycle": p.cycleID, "beneficiary": p.beneficiaryID}
-}
+func (p *pay) settleRequest() ledger.TransactionRequest { return p.booking().Settle() }
 
-func (p *pay) settleRequest() ledger.TransactionRequest {
-	r := ledger.Transfer(settleKey(p.cycleID, p.beneficiaryID, p.attempt), p.account(program.CyclePaid), p.account(program.CycleInTransit),
-		p.fund, p.amount, "payment settled")
-	r.Metadata = p.meta()
-	return r
-}
-
-// returnRequest is Disburse's entry for an attempt that did not pay; its
-// description names the final state the worker saw ("payment returned").
-func (p *pay) returnRequest(state string) ledger.TransactionRequest {
-	r := ledger.Transfer(returnKey(p.cycleID, p.beneficiaryID, p.attempt), p.account(program.CycleReturned), p.account(program.CycleInTransit),
-		p.fund, p.amount, "payment "+state)
-	r.Metadata = p.meta()
-	return r
-}
+// returnRequest is the worker's entry for an attempt that did not pay; its
+// description names the final state ("payment returned").
+func (p *pay) returnRequest(state string) ledger.TransactionRequest { return p.booking().Return(state) }
 
 func (p *pay) lateReturnRequest(l line) ledger.TransactionRequest {
-	r := ledger.Transfer(lateReturnKey(p.cycleID, p.beneficiaryID, p.attempt), p.account(program.CycleReturned), p.account(program.CyclePaid),
-		p.fund, p.amount, "payment returned after settlement")
-	r.Metadata = p.meta()
-	r.Metadata["order"] = p.orderID
-	r.Metadata["return_tracking_key"] = l.ReturnTrackingKey
-	return r
+	return p.booking().LateReturn(l.ReturnTrackingKey)
 }
 
 // unpaidState is the final state Disburse records for an order line or a
@@ -131,8 +110,8 @@ func (r *Reconciler) run(ctx context.Context, lines []line, dates []string) ([]F
 	for _, p := range pays {
 		byOrder[p.orderID] = p
 		byTracking[p.trackingKey] = p
-		keys = append(keys, settleKey(p.cycleID, p.beneficiaryID, p.attempt), returnKey(p.cycleID, p.beneficiaryID, p.attempt),
-			lateReturnKey(p.cycleID, p.beneficiaryID, p.attempt))
+		att := p.booking()
+		keys = append(keys, att.SettleKey(), att.ReturnKey(), att.LateReturnKey())
 	}
 	existing, err := r.transactions(ctx, keys)
 	if err != nil {
@@ -229,7 +208,7 @@ func (c *classifier) has(key string) bool {
 func (c *classifier) classify(l line, p *pay, f Finding) *plan {
 	pl := &plan{finding: f}
 	pl.finding.Class = Matched
-	sk, rk := settleKey(p.cycleID, p.beneficiaryID, p.attempt), returnKey(p.cycleID, p.beneficiaryID, p.attempt)
+	sk, rk := p.booking().SettleKey(), p.booking().ReturnKey()
 	settled, returned := c.has(sk), c.has(rk)
 	mismatch := func(format string, args ...any) *plan {
 		pl.finding.Class, pl.finding.Message = StateMismatch, fmt.Sprintf(format, args...)

@@ -12,7 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +21,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	tconfig "go.temporal.io/server/common/config"
@@ -35,6 +36,7 @@ import (
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
 
+	"github.com/apoyo-cdmx/apoyo/internal/netutil"
 	"github.com/apoyo-cdmx/apoyo/workflows/searchattr"
 )
 
@@ -80,10 +82,10 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	}
 	var err error
 	if o.Port == 0 {
-		if o.Port, err = freePort(); err != nil {
+		if o.Port, err = netutil.FreePort(); err != nil {
 			return nil, err
 		}
-	} else if !portFree(o.IP, o.Port) {
+	} else if !netutil.PortFree(o.IP, o.Port) {
 		return nil, fmt.Errorf("temporalserver: port %d on %s is in use (another apoyo dev or Temporal server?); set dev.temporal_port", o.Port, o.IP)
 	}
 
@@ -167,9 +169,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 }
 
 func serverConfig(o Options, sqlCfg *tconfig.SQL) (*tconfig.Config, error) {
-	ports := make([]int, 7)
+	ports := make([]int, 8)
 	for i := range ports {
-		p, err := freePort()
+		p, err := netutil.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -202,7 +204,7 @@ func serverConfig(o Options, sqlCfg *tconfig.SQL) (*tconfig.Config, error) {
 		"frontend": svc(o.Port, ports[1], o.IP),
 		"history":  svc(ports[2], ports[3], ""),
 		"matching": svc(ports[4], ports[5], ""),
-		"worker":   svc(ports[6], mustFreePort(), ""),
+		"worker":   svc(ports[6], ports[7], ""),
 	}
 	cfg.Archival = tconfig.Archival{
 		History:    tconfig.HistoryArchival{State: "disabled"},
@@ -225,7 +227,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 	var c client.Client
 	var err error
 	for {
-		c, err = client.Dial(client.Options{HostPort: s.address, Namespace: s.namespace, Logger: quietLogger{}})
+		c, err = client.Dial(client.Options{HostPort: s.address, Namespace: s.namespace, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 		if err == nil {
 			_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
 			if err == nil {
@@ -266,7 +268,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 }
 
 func (s *Server) startUI(o Options) error {
-	if !portFree(o.IP, o.UIPort) {
+	if !netutil.PortFree(o.IP, o.UIPort) {
 		return fmt.Errorf("temporalserver: UI port %d is in use; set dev.ui_port (0 disables the UI)", o.UIPort)
 	}
 	cfg := &uiconfig.Config{
@@ -301,37 +303,3 @@ func (s *Server) Stop() error {
 	}
 	return s.srv.Stop()
 }
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func mustFreePort() int {
-	p, err := freePort()
-	if err != nil {
-		panic(err)
-	}
-	return p
-}
-
-func portFree(ip string, p int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
-}
-
-// quietLogger drops the SDK client's logs while polling for readiness.
-type quietLogger struct{}
-
-func (quietLogger) Debug(string, ...any) {}
-func (quietLogger) Info(string, ...any)  {}
-func (quietLogger) Warn(string, ...any)  {}
-func (quietLogger) Error(string, ...any) {}

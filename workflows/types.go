@@ -10,6 +10,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -49,6 +50,15 @@ const (
 // CaseID is the workflow id of beneficiary b's case in cycle c: opaque ids only.
 func CaseID(cycleID, beneficiaryID string) string {
 	return fmt.Sprintf("case/%s/%s", cycleID, beneficiaryID)
+}
+
+// ParseCaseID splits a CaseID back into its cycle and beneficiary ids.
+func ParseCaseID(caseID string) (cycleID, beneficiaryID string, err error) {
+	parts := strings.Split(caseID, "/")
+	if len(parts) != 3 || parts[0] != "case" || parts[1] == "" || parts[2] == "" {
+		return "", "", apoyo.Errorf(apoyo.EINVALID, "case.bad_id", "case id %q: expected case/<cycle>/<beneficiary>", caseID)
+	}
+	return parts[1], parts[2], nil
 }
 
 // Step is where a case stands.
@@ -217,6 +227,13 @@ type ApprovalVote struct {
 	Approver string `json:"approver,omitempty"`
 }
 
+// UpdateID identifies the vote as a Temporal update: a retried call is the
+// same update (answered once), a changed vote is another one, which the
+// case's validator refuses.
+func (v ApprovalVote) UpdateID() string {
+	return "approve/" + string(v.Secretariat) + "/" + voteWord(v.Approve)
+}
+
 // IdentityDecision is a caseworker's decision on a document under review.
 type IdentityDecision struct {
 	// Decision: verified, rejected, or new_document (a new document is on
@@ -238,6 +255,11 @@ type ReferralOutcomeInput struct {
 	Outcome    string `json:"outcome"` // attended, not_attended, declined
 	Caseworker string `json:"caseworker,omitempty"`
 	Note       string `json:"note,omitempty"`
+}
+
+// UpdateID identifies the outcome as a Temporal update, as ApprovalVote's.
+func (in ReferralOutcomeInput) UpdateID() string {
+	return "referral/" + in.ReferralID + "/" + in.Outcome
 }
 
 // CancelRequest stops a case that has not been paid.

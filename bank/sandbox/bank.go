@@ -179,8 +179,6 @@ type order struct {
 	// lateReturnAt is when the return of a settled order arrives; zero if
 	// none is coming.
 	lateReturnAt time.Time
-	// gatewayTimeout marks rule 0504 for the creating request only.
-	gatewayTimeout bool
 }
 
 // New returns a bank for cfg. It panics if the journal cannot be opened or

@@ -3,18 +3,20 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/spf13/cobra"
 
@@ -146,7 +148,7 @@ func runCycleBench(ctx context.Context, a *app, sizes []int) ([]CycleBenchRow, e
 		return nil, err
 	}
 	defer s.close()
-	raw, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: a.cfg.Temporal.Namespace, Logger: quiet{}})
+	raw, err := client.Dial(client.Options{HostPort: ts.Address(), Namespace: a.cfg.Temporal.Namespace, Logger: sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
 	if err != nil {
 		return nil, err
 	}
@@ -186,30 +188,21 @@ func runCycleBench(ctx context.Context, a *app, sizes []int) ([]CycleBenchRow, e
 // for all of them.
 func runBare(ctx context.Context, c client.Client, n, round int) (float64, error) {
 	start := time.Now()
-	sem := make(chan struct{}, 100)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
+	var g errgroup.Group
+	g.SetLimit(100)
 	for i := 0; i < n; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(i int) {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			id := fmt.Sprintf("bench-bare-%d-%d", round, i)
 			run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: bench.BaselineTaskQueue,
 				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE}, bench.BareWorkflowName, id)
-			if err == nil {
-				err = run.Get(ctx, nil)
-			}
 			if err != nil {
-				mu.Lock()
-				firstErr = err
-				mu.Unlock()
+				return err
 			}
-		}(i)
+			return run.Get(ctx, nil)
+		})
 	}
-	wg.Wait()
-	return time.Since(start).Seconds(), firstErr
+	err := g.Wait()
+	return time.Since(start).Seconds(), err
 }
 
 // sampleActions averages the billable actions of up to k paid cases.
@@ -258,10 +251,3 @@ func peakRSSMB(pid int) float64 {
 	}
 	return 0
 }
-
-type quiet struct{}
-
-func (quiet) Debug(string, ...any) {}
-func (quiet) Info(string, ...any)  {}
-func (quiet) Warn(string, ...any)  {}
-func (quiet) Error(string, ...any) {}

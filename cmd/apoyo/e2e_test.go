@@ -154,7 +154,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	require.Equal(t, 1, rep.Rejected)
 	require.Equal(t, 7, rep.Errors[0].Row, "rows are numbered as in the file, header = 1")
 	require.NotContains(t, out, "Invalido")
-	code, out, _ = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
+	_, out, _ = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	require.Equal(t, 0, rep.Accepted, "re-import changes nothing")
 	require.Equal(t, 5, rep.Duplicates)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/apoyo-cdmx/apoyo/devstack"
+	"github.com/apoyo-cdmx/apoyo/internal/netutil"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/pgcluster"
@@ -58,10 +58,9 @@ func run(ctx context.Context, t *testing.T, args ...string) (int, string, string
 }
 
 func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := netutil.FreePort()
 	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 func TestConfigShowMasksSecretsAndRejectsBadValues(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
-	"github.com/apoyo-cdmx/apoyo/pgdb"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/worker"
 )
@@ -35,24 +34,17 @@ type services struct {
 // open wires the stores on the resolved database; withTemporal also dials
 // Temporal (the running stack's, or temporal.address).
 func (a *app) open(ctx context.Context, withTemporal bool) (*services, error) {
-	dbURL, stopDB, err := a.databaseURL(ctx)
+	l, stop, err := a.ledger(ctx)
 	if err != nil {
-		return nil, err
-	}
-	pool, err := pgdb.Open(ctx, dbURL, a.cfg.Database.MaxConns)
-	if err != nil {
-		stopDB()
 		return nil, err
 	}
 	kr, ix, err := devstack.Keyring(a.cfg)
 	if err != nil {
-		pool.Close()
-		stopDB()
+		stop()
 		return nil, err
 	}
-	l := ledger.New(pool, ledger.Options{BatchSize: a.cfg.Ledger.BatchSize, Writers: a.cfg.Ledger.Writers})
-	s := &services{ledger: l, programs: program.NewStore(pool), enrol: enrolment.NewStore(pool, kr, ix), cases: cases.NewStore(pool)}
-	s.close = func() { l.Close(); pool.Close(); stopDB() }
+	pool := l.Pool()
+	s := &services{ledger: l, programs: program.NewStore(pool), enrol: enrolment.NewStore(pool, kr, ix), cases: cases.NewStore(pool), close: stop}
 	if withTemporal {
 		addr, err := a.temporalAddress()
 		if err != nil {

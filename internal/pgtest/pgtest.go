@@ -12,9 +12,7 @@ package pgtest
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,7 +45,7 @@ func Main(m *testing.M) {
 	mu.Lock()
 	if cluster == nil && template != "" {
 		// A shared server: leave it as we found it.
-		_ = exec(context.Background(), adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{template}.Sanitize())
+		_ = pgdb.Exec(context.Background(), adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{template}.Sanitize())
 	}
 	if cluster != nil {
 		_ = cluster.Stop()
@@ -80,19 +78,19 @@ func New(t testing.TB) *DB {
 		started = true
 	}
 	name := fmt.Sprintf("t_%d_%d", os.Getpid(), counter.Add(1))
-	err := exec(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize())
+	err := pgdb.Exec(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()+" TEMPLATE "+pgx.Identifier{template}.Sanitize())
 	mu.Unlock()
 	if err != nil {
 		t.Fatalf("pgtest: creating database: %v", err)
 	}
-	dbURL := withDatabase(adminURL, name)
+	dbURL := pgdb.WithDatabase(adminURL, name)
 	pool, err := pgdb.Open(ctx, dbURL, 40)
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	t.Cleanup(func() {
 		pool.Close()
-		_ = exec(context.Background(), adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		_ = pgdb.Exec(context.Background(), adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
 	})
 	return &DB{URL: dbURL, Name: name, Pool: pool}
 }
@@ -120,32 +118,13 @@ func startServer(ctx context.Context) error {
 	// One template per test binary, named after the process so binaries
 	// running side by side on one server do not collide.
 	template = fmt.Sprintf("tmpl_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	if err := exec(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{template}.Sanitize()); err != nil {
+	if err := pgdb.Exec(ctx, adminURL, "CREATE DATABASE "+pgx.Identifier{template}.Sanitize()); err != nil {
 		return err
 	}
-	if _, _, err := migrations.MigrateURL(ctx, withDatabase(adminURL, template)); err != nil {
+	if _, _, err := migrations.MigrateURL(ctx, pgdb.WithDatabase(adminURL, template)); err != nil {
 		return err
 	}
 	return nil
-}
-
-func exec(ctx context.Context, connURL, sql string) error {
-	conn, err := pgx.Connect(ctx, connURL)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, sql)
-	return err
-}
-
-func withDatabase(connURL, db string) string {
-	u, err := url.Parse(connURL)
-	if err != nil {
-		return connURL
-	}
-	u.Path = "/" + strings.TrimPrefix(db, "/")
-	return u.String()
 }
 
 // Cluster returns the private cluster, or nil when EnvURL named a server.

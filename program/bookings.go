@@ -1,0 +1,77 @@
+package program
+
+import (
+	"fmt"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo/ledger"
+)
+
+// Attempt is one payment attempt of a case as the ledger books it. The
+// worker (Disburse) and reconciliation both book through it: the same event
+// is then the same request — same key, same content — whichever of them
+// comes first, and the second gets the first's transaction back.
+type Attempt struct {
+	Program, Cycle, Beneficiary string
+	// N counts attempts from 1.
+	N      int
+	Fund   string // ledger fund
+	Amount decimal.Decimal
+}
+
+func (a Attempt) key(kind string) string {
+	return fmt.Sprintf("%s:%s:%s:%d", kind, a.Cycle, a.Beneficiary, a.N)
+}
+
+// TransitKey, SettleKey, ReturnKey and LateReturnKey are the idempotency
+// keys of the attempt's entries, derived from business ids only.
+func (a Attempt) TransitKey() string    { return a.key("transit") }
+func (a Attempt) SettleKey() string     { return a.key("settle") }
+func (a Attempt) ReturnKey() string     { return a.key("return") }
+func (a Attempt) LateReturnKey() string { return a.key("late-return") }
+
+// OrderID is the attempt's payment order id at the bank (its idempotency
+// key too): one order per attempt, the same on every retry.
+func (a Attempt) OrderID() string { return fmt.Sprintf("pay_%s_%s_%d", a.Cycle, a.Beneficiary, a.N) }
+
+// Meta is the metadata on the attempt's entries (opaque ids only).
+func (a Attempt) Meta() map[string]string {
+	return map[string]string{"program": a.Program, "cycle": a.Cycle, "beneficiary": a.Beneficiary}
+}
+
+func (a Attempt) transfer(key, debitState, creditState, description string) ledger.TransactionRequest {
+	r := ledger.Transfer(key, CycleAccount(a.Program, a.Cycle, debitState), CycleAccount(a.Program, a.Cycle, creditState), a.Fund, a.Amount, description)
+	r.Metadata = a.Meta()
+	return r
+}
+
+// Transit books the order leaving: committed → in_transit for the first
+// attempt, returned → in_transit for a re-payment.
+func (a Attempt) Transit() ledger.TransactionRequest {
+	from := CycleCommitted
+	if a.N > 1 {
+		from = CycleReturned
+	}
+	return a.transfer(a.TransitKey(), CycleInTransit, from, fmt.Sprintf("payment order, attempt %d", a.N))
+}
+
+// Settle books the money reaching the person: in_transit → paid.
+func (a Attempt) Settle() ledger.TransactionRequest {
+	return a.transfer(a.SettleKey(), CyclePaid, CycleInTransit, "payment settled")
+}
+
+// Return books an attempt that did not pay (returned, rejected, expired,
+// cancelled — the final state the bank gave): in_transit → returned.
+func (a Attempt) Return(state string) ledger.TransactionRequest {
+	return a.transfer(a.ReturnKey(), CycleReturned, CycleInTransit, "payment "+state)
+}
+
+// LateReturn books money that came back after the attempt had settled:
+// paid → returned.
+func (a Attempt) LateReturn(returnTrackingKey string) ledger.TransactionRequest {
+	r := a.transfer(a.LateReturnKey(), CycleReturned, CyclePaid, "payment returned after settlement")
+	r.Metadata["order"] = a.OrderID()
+	r.Metadata["return_tracking_key"] = returnTrackingKey
+	return r
+}
