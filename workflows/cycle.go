@@ -23,6 +23,11 @@ const (
 	SignalResume = "resume"
 	// SignalCancelCycle stops unpaid cases and starts no more (CancelRequest).
 	SignalCancelCycle = "cancel-cycle"
+	// SignalControl carries pause, resume and cancel in one channel
+	// (CycleControl), so that they apply in the order they were decided.
+	// The separate pause/resume/cancel-cycle signals stay for cycles started
+	// by older clients.
+	SignalControl = "cycle-control"
 	// QueryCycle returns the CycleProgress.
 	QueryCycle = "cycle"
 
@@ -82,9 +87,32 @@ type CycleProgress struct {
 	Runs         int            `json:"runs"`
 }
 
-// RosterPageInput asks for the next page of a programme's roster.
+// Control actions of a CycleControl.
+const (
+	ControlPause  = "pause"
+	ControlResume = "resume"
+	ControlCancel = "cancel"
+)
+
+// CycleControl is a pause, resume or cancel decided by a person. Seq is the
+// cycle's control sequence number after the database accepted the
+// transition (cycles move by a state machine the database enforces): the
+// workflow applies a control only when its Seq is newer than the last one
+// it applied, so it converges on the database's last word whatever order
+// signals arrive in.
+type CycleControl struct {
+	Action string `json:"action"`
+	Seq    int64  `json:"seq"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// RosterPageInput asks for the next page of a cycle's roster.
 type RosterPageInput struct {
 	ProgramID string `json:"program_id"`
+	// CycleID, when set, pages the roster frozen at the cycle's launch;
+	// runs started before the snapshot existed leave it empty and page the
+	// programme's live roster.
+	CycleID string `json:"cycle_id,omitempty"`
 	After     string `json:"after"`
 	Limit     int    `json:"limit"`
 }
