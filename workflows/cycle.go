@@ -113,8 +113,8 @@ type RosterPageInput struct {
 	// runs started before the snapshot existed leave it empty and page the
 	// programme's live roster.
 	CycleID string `json:"cycle_id,omitempty"`
-	After     string `json:"after"`
-	Limit     int    `json:"limit"`
+	After   string `json:"after"`
+	Limit   int    `json:"limit"`
 }
 
 // CancelCasesInput asks every unfinished case of a cycle to stop.
