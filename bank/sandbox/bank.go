@@ -68,6 +68,8 @@
 //	POST /v1/admin/advance          sandbox control, body {"by":"24h"} optional: settle every
 //	                                pending order now, then move the clock forward by "by"
 //	                                and process what fell due
+//	GET  /v1/audit?cycle=C          the bank's own record of money sent per (cycle,
+//	                                beneficiary), net of returns (Audit); all cycles without cycle
 //
 // Errors are {"error":{"code","reason","message","field"}} with the status
 // from the apoyo code (400, 404, 409, 503, 500).
@@ -142,6 +144,9 @@ type Config struct {
 	CallbackTries int
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
+	// Faults, if set, makes the bank misbehave on purpose on the orders the
+	// plan picks (see FaultKind); nil, the default, injects nothing.
+	Faults *FaultPlan
 }
 
 // Bank is a sandbox bank. All methods are safe for concurrent use.
@@ -159,6 +164,7 @@ type Bank struct {
 	movements  []Movement
 	journal    *os.File
 	closed     bool
+	faults     faultState
 
 	notify    *notifier
 	stop      chan struct{}

@@ -26,6 +26,7 @@ func (b *Bank) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/statements/{file}", b.handleStatement)
 	mux.HandleFunc("POST /v1/cash/{id}/collect", b.handleCollect)
 	mux.HandleFunc("POST /v1/admin/advance", b.handleAdvance)
+	mux.HandleFunc("GET /v1/audit", b.handleAudit)
 	return mux
 }
 
