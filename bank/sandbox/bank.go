@@ -56,6 +56,16 @@
 // Card: the number must pass the Luhn check (else 400); a number ending in
 // 0000 is rejected by the issuer (rejected); any other is loaded (settled).
 //
+// # Fault injection
+//
+// With Config.Faults (off by default) the bank misbehaves on purpose on the
+// orders a seeded FaultPlan picks (about 20% by default; the choice is a
+// pure function of the seed and the order, so the same seed gives the same
+// plan whatever the timing): a 504 after taking the order, a 503 before
+// taking it, duplicate or out-of-order (stale) callbacks, a SPEI CN instead
+// of settling, a return (D, with a cause) some time after settlement.
+// FaultCounts says how many orders each kind hit. `apoyo chaos` uses it.
+//
 // # HTTP API
 //
 //	POST /v1/orders                 payment.Order JSON; Idempotency-Key header accepted

@@ -22,6 +22,9 @@ const (
 	MovementCollected MovementKind = "collected"
 	MovementExpired   MovementKind = "expired"
 	MovementRejected  MovementKind = "rejected"
+	// MovementCancelled is a SPEI CN: the bank cancelled the order instead
+	// of settling it (a FaultCancelled answer).
+	MovementCancelled MovementKind = "cancelled"
 )
 
 // Movement is one entry of the bank's own record, and one line of the
@@ -73,9 +76,14 @@ func (b *Bank) record(m Movement) error {
 	if err := b.appendJournal(m); err != nil {
 		return err
 	}
+	var prev *payment.Status
+	if before := b.byID[m.OrderID]; before != nil && m.Kind != MovementAccepted {
+		st := before.st
+		prev = &st
+	}
 	ord := b.apply(m)
 	if ord != nil && ord.o.CallbackURL != "" && !b.closed {
-		b.notify.enqueue(delivery{url: ord.o.CallbackURL, seq: m.Seq, kind: m.Kind, status: ord.st})
+		b.enqueueCallbacks(ord, delivery{url: ord.o.CallbackURL, seq: m.Seq, kind: m.Kind, status: ord.st}, prev)
 	}
 	return nil
 }
@@ -132,7 +140,7 @@ func (b *Bank) apply(m Movement) *order {
 		if ord.o.Rail == payment.RailSPEI {
 			st.SPEIState = payment.SPEISettled
 		}
-		if returnsLater(ord.o) {
+		if b.returnsAfterSettlement(ord.o) {
 			ord.lateReturnAt = after(m.At, b.cfg.ReturnDelay)
 		}
 	case MovementReturned:
@@ -154,6 +162,10 @@ func (b *Bank) apply(m Movement) *order {
 		ord.returnedAt = m.At
 	case MovementRejected:
 		st.State = payment.StateRejected
+		st.OperationDate = m.OperationDate
+	case MovementCancelled:
+		st.State = payment.StateCancelled
+		st.SPEIState = payment.SPEICancelled
 		st.OperationDate = m.OperationDate
 	}
 	return ord
@@ -220,6 +232,9 @@ func (b *Bank) Submit(o payment.Order) (st payment.Status, created, gatewayTimeo
 				"tracking key %s already used by order %s", o.TrackingKey, ord.o.ID)
 		}
 	}
+	if err := b.refuseBeforeAcceptLocked(o); err != nil {
+		return payment.Status{}, false, false, err
+	}
 	now := b.now()
 	oc := o
 	m := Movement{
@@ -236,7 +251,7 @@ func (b *Bank) Submit(o payment.Order) (st payment.Status, created, gatewayTimeo
 		return payment.Status{}, false, false, err
 	}
 	ord := b.byID[o.ID]
-	return ord.st, true, gatewayTimesOut(o), nil
+	return ord.st, true, gatewayTimesOut(o) || b.injectLocked(o, FaultTimeoutAfterAccept), nil
 }
 
 func (b *Bank) providerRef() string {
@@ -327,10 +342,13 @@ func (b *Bank) processLocked(force bool) error {
 	for _, ord := range b.list {
 		if ord.st.State == payment.StateSettled && !ord.lateReturnAt.IsZero() && !now.Before(ord.lateReturnAt) {
 			m := movementFor(MovementReturned, ord, now)
-			m.ReturnCause = payment.CauseNotRecognised
+			m.ReturnCause = b.lateReturnCause(ord.o)
 			m.ReturnTrackingKey = returnTrackingKey(ord.o.ID)
 			if err := b.record(m); err != nil {
 				return err
+			}
+			if !returnsLater(ord.o) {
+				b.countFault(ord.o, FaultReturnAfterSettlement)
 			}
 		}
 	}
@@ -367,6 +385,9 @@ func (b *Bank) settle(ord *order, now time.Time) error {
 	}
 	if cardRejected(ord.o) {
 		return b.record(movementFor(MovementRejected, ord, now))
+	}
+	if ord.o.Rail == payment.RailSPEI && b.injectLocked(ord.o, FaultCancelled) {
+		return b.record(movementFor(MovementCancelled, ord, now))
 	}
 	if err := b.record(movementFor(MovementSettled, ord, now)); err != nil {
 		return err
@@ -421,7 +442,7 @@ func (b *Bank) Statement(date string) []payment.StatementLine {
 		case MovementSettled:
 			orderLine.State = payment.SPEISettled
 			lines = append(lines, orderLine)
-		case MovementRejected:
+		case MovementRejected, MovementCancelled:
 			orderLine.State = payment.SPEICancelled
 			orderLine.SettledAt = time.Time{}
 			lines = append(lines, orderLine)
