@@ -74,6 +74,7 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 		return rep, err
 	}
 	prev := make([]byte, 32)
+	var prevID int64 // 0: the chain's start
 	var expectID int64 = 1
 	for rows.Next() {
 		var in chainInput
@@ -106,14 +107,25 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 		if !sum.IsZero() {
 			add(Problem{Kind: "unbalanced", TransactionID: in.ID, Detail: fmt.Sprintf("postings sum to %s, not zero", sum)})
 		}
+		// Two checks, both needed: a row's hash must cover its content and
+		// its prev_hash, and its prev_hash must be the hash of the row
+		// before it. A row rewritten with its own hash recomputed passes
+		// the first and fails the second, at the link to the next row.
 		if !bytes.Equal(prevHash, prev) {
-			add(Problem{Kind: "chain_break", TransactionID: in.ID, Detail: "prev_hash does not match the previous transaction's hash"})
+			before := "the start of the chain"
+			if prevID != 0 {
+				before = fmt.Sprintf("transaction %d", prevID)
+			}
+			add(Problem{Kind: "chain_break", TransactionID: in.ID, Detail: fmt.Sprintf(
+				"transaction %d is not chained to %s: its prev_hash differs from that hash, so %s was rewritten or transaction %d was rewritten, moved or relinked",
+				in.ID, before, before, in.ID)})
 		}
 		want := chainHash(prevHash, &in, scales[in.Currency])
 		if !bytes.Equal(want, h) {
-			add(Problem{Kind: "chain_break", TransactionID: in.ID, Detail: "hash does not match the transaction's content: the row or its postings were changed"})
+			add(Problem{Kind: "chain_break", TransactionID: in.ID, Detail: fmt.Sprintf(
+				"transaction %d: hash does not match the row's content: the row, its postings or its prev_hash were changed", in.ID)})
 		}
-		prev = h
+		prev, prevID = h, in.ID
 	}
 	if err := rows.Err(); err != nil {
 		return rep, err
@@ -126,7 +138,7 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 		return rep, err
 	}
 	if headID != expectID-1 || !bytes.Equal(headHash, prev) {
-		add(Problem{Kind: "head_mismatch", TransactionID: headID, Detail: fmt.Sprintf("chain head says transaction %d, journal ends at %d (or hashes differ): the tail was removed or altered", headID, expectID-1)})
+		add(Problem{Kind: "head_mismatch", TransactionID: headID, Detail: fmt.Sprintf("chain head says transaction %d, journal ends at transaction %d (or hashes differ): the tail was removed, or rewritten with its hashes recomputed", headID, expectID-1)})
 	}
 
 	// Balances against the postings, both ways (a balance with no postings
