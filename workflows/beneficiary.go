@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -31,6 +32,16 @@ var (
 			MaximumInterval:    5 * time.Minute,
 		},
 	}
+	// recordActivity writes what a case must not lose (a failure and its
+	// task, a terminal state): it retries until the database takes it.
+	recordActivity = workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+		},
+	}
 	// Disburse waits for the bank's final answer, heartbeating meanwhile;
 	// a retry after a worker crash resumes from the order's status.
 	paymentActivity = workflow.ActivityOptions{
@@ -45,6 +56,20 @@ var (
 	}
 )
 
+// Versions of the case workflow, read once at the start of a run
+// (workflow.GetVersion), so that runs recorded before a change replay as
+// they ran.
+const (
+	caseVersionChange = "case-v2"
+	// caseV1 is the first shape (no version marker).
+	caseV1 = workflow.DefaultVersion
+	// caseV2 keeps a failed step open for a caseworker's retry instead of
+	// failing the workflow, tells a bank's cancellation (SPEI CN) from a
+	// cycle's, records every terminal state with its own activity, and pays
+	// again after a return that came once the payment had settled.
+	caseV2 workflow.Version = 1
+)
+
 // caseRun is one case's in-memory state machine. Update handlers change it
 // deterministically; the main loop waits on it.
 type caseRun struct {
@@ -53,9 +78,18 @@ type caseRun struct {
 	st    CaseState
 	rules CaseRules
 
+	version workflow.Version
+
 	identityDecision *IdentityDecision
 	instrumentReady  bool
 	cancel           *CancelRequest
+	// retry is set by UpdateRetry while a step has failed; cancelRetried
+	// remembers that a cancel already re-ran a step that cannot stop
+	// half-way, so a cancel does not loop.
+	retry         *RetryRequest
+	cancelRetried bool
+	// returns are late returns not yet acted on (SignalPaymentReturned).
+	returns []PaymentReturned
 }
 
 // BeneficiaryCase carries one beneficiary through one cycle: identity
@@ -69,11 +103,17 @@ type caseRun struct {
 // updates (with the version the update returns), not by extra activities.
 func BeneficiaryCase(ctx workflow.Context, in BeneficiaryInput) (CaseState, error) {
 	c := &caseRun{ctx: ctx, in: in, rules: withDefaults(in.Rules)}
+	c.version = workflow.GetVersion(ctx, caseVersionChange, caseV1, caseV2)
 	c.st = CaseState{CaseID: CaseID(in.CycleID, in.BeneficiaryID), Step: StepIdentity, Status: "running", Timeline: []Event{}}
 	if err := c.register(); err != nil {
 		return c.st, err
 	}
-	err := c.run()
+	var err error
+	if c.version >= caseV2 {
+		err = c.runV2()
+	} else {
+		err = c.run()
+	}
 	if in.CycleWorkflowID != "" {
 		// Tell whichever run of the cycle is current (no run id). The
 		// cycle may already be gone (e.g. terminated): that must not fail
@@ -143,6 +183,21 @@ func (c *caseRun) register() error {
 			}
 		}
 	})
+	if c.version < caseV2 {
+		return nil
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateRetry, c.retryStep,
+		workflow.UpdateHandlerOptions{Validator: c.validateRetry}); err != nil {
+		return err
+	}
+	returned := workflow.GetSignalChannel(c.ctx, SignalPaymentReturned)
+	workflow.Go(c.ctx, func(ctx workflow.Context) {
+		for {
+			var r PaymentReturned
+			returned.Receive(ctx, &r)
+			c.returns = append(c.returns, r)
+		}
+	})
 	return nil
 }
 
@@ -164,10 +219,203 @@ func (c *caseRun) activity(opts workflow.ActivityOptions, name string, in, out a
 }
 
 // record writes the projection (and raises a caseworker task) for
-// transitions no activity or update caller records: timers, cancellation.
+// transitions no activity records: timers, cancellation, and (from caseV2)
+// the ends decided by a person's update.
 func (c *caseRun) record(task string) error {
-	return c.activity(shortActivity, ActivityRecord, RecordInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
-		BeneficiaryID: c.in.BeneficiaryID, State: c.st, Task: task}, nil)
+	in := RecordInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID, BeneficiaryID: c.in.BeneficiaryID, State: c.st, Task: task}
+	if c.version >= caseV2 {
+		return c.activity(recordActivity, ActivityRecord, in, nil)
+	}
+	return c.activity(shortActivity, ActivityRecord, in, nil)
+}
+
+// recordEnd records a terminal state decided inside an update handler
+// (a caseworker's rejection, an approver's, the last referral outcome).
+// Before caseV2 the update's caller wrote it.
+func (c *caseRun) recordEnd() error {
+	if c.version < caseV2 {
+		return nil
+	}
+	return c.record("")
+}
+
+// act runs one activity of the case's current step. From caseV2 on, a
+// failure that the retry policy could not cure (a conflict, a missing
+// record, a budget exhausted, a deadline passed) does not end the case:
+// the failure is recorded with a step_failed task, and the case waits for
+// a caseworker's retry, which runs the same activity with the same input,
+// and so under the same idempotency keys. A cancel while a stoppable step
+// waits returns cancelled=true; for a step that may have sent money, a
+// cancel re-runs it once instead (the activity knows how to stop cleanly).
+func (c *caseRun) act(opts workflow.ActivityOptions, name string, in, out any, stoppable bool) (cancelled bool, err error) {
+	for {
+		err := c.activity(opts, name, in, out)
+		var actErr *temporal.ActivityError
+		if err == nil || c.version < caseV2 || !errors.As(err, &actErr) {
+			return false, err
+		}
+		retried, err := c.failed(name, err, stoppable)
+		if err != nil || !retried {
+			return !retried, err
+		}
+	}
+}
+
+// failed records a step's failure and waits for a retry (true) or, for a
+// stoppable step, a cancel (false).
+func (c *caseRun) failed(activityName string, cause error, stoppable bool) (retried bool, err error) {
+	reason, msg := failureOf(cause)
+	status, waiting := c.st.Status, c.st.WaitingOn
+	c.st.Status, c.st.WaitingOn = StatusFailed, []string{"caseworker"}
+	c.st.Failure = &StepFailure{Step: c.st.Step, Activity: activityName, Reason: reason, Message: msg}
+	c.event(c.st.Step, "failed", activityName+": "+reason+": "+msg, "system")
+	if err := c.activity(recordActivity, ActivityRecord, RecordInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
+		BeneficiaryID: c.in.BeneficiaryID, State: c.st, Task: TaskStepFailed}, nil); err != nil {
+		return false, err
+	}
+	cancelWakes := func() bool { return c.cancel != nil && (stoppable || !c.cancelRetried) }
+	if err := workflow.Await(c.ctx, func() bool { return c.retry != nil || cancelWakes() }); err != nil {
+		return false, err
+	}
+	c.st.Failure = nil
+	c.st.Status, c.st.WaitingOn = status, waiting
+	if c.retry == nil {
+		if stoppable {
+			return false, nil
+		}
+		c.cancelRetried = true
+		c.event(c.st.Step, "retry", "cancel requested: the step runs once more to stop cleanly", "system")
+	} else {
+		c.event(c.st.Step, "retry", c.retry.Reason, "caseworker")
+		c.retry = nil
+	}
+	// The retry is recorded (the step_failed task closes) before the step
+	// runs again, which may take long.
+	return true, c.record("")
+}
+
+// failureOf is an activity failure's reason code and message (ids only:
+// activities never put personal data in errors).
+func failureOf(err error) (reason, msg string) {
+	var app *temporal.ApplicationError
+	var timeout *temporal.TimeoutError
+	switch {
+	case errors.As(err, &app):
+		reason, msg = app.Type(), app.Message()
+	case errors.As(err, &timeout):
+		reason, msg = "timeout", timeout.Error()
+	default:
+		reason, msg = "activity_failed", err.Error()
+	}
+	if reason == "" {
+		reason = "activity_failed"
+	}
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return reason, msg
+}
+
+func (c *caseRun) validateRetry(RetryRequest) error {
+	if c.st.Status != StatusFailed || c.st.Failure == nil {
+		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_failed", "case is not waiting for a retry (step %s, status %s)", c.st.Step, c.st.Status)
+	}
+	return nil
+}
+
+func (c *caseRun) retryStep(ctx workflow.Context, r RetryRequest) (CaseState, error) {
+	if c.retry == nil {
+		c.retry = &r
+	}
+	return c.st, nil
+}
+
+// runV2 is run for caseV2: the same steps, with failures kept open, the
+// terminal state recorded here, and returns after settlement paid again.
+func (c *caseRun) runV2() error {
+	if r := c.in.Resume; r != nil && r.Step == StepPayment {
+		c.st.Step = StepPayment
+		c.event(StepPayment, "reopened", r.Reason, "system")
+		done, err := c.pay(max(r.Attempt, 1), r.WaitForInstrument, r.Reason)
+		if done || err != nil {
+			return err
+		}
+		return c.paidAgain()
+	}
+	if done, err := c.screen(); done || err != nil {
+		return err
+	}
+	if done, err := c.approval(); done || err != nil {
+		return err
+	}
+	if done, err := c.pay(1, false, ""); done || err != nil {
+		return err
+	}
+	if err := c.followUpV2(); err != nil || c.st.Step == StepDone && c.st.Outcome != OutcomeCompleted {
+		return err
+	}
+	// A return may have come in as the case ended: pay again before the
+	// run closes, or the signal would be lost with it.
+	return c.settleReturns()
+}
+
+// pendingReturn reports whether a late return waits to be acted on; stale
+// or repeated signals (not about the last attempt, or not a paid one) are
+// dropped.
+func (c *caseRun) pendingReturn() bool {
+	for len(c.returns) > 0 {
+		r := c.returns[0]
+		n := len(c.st.Payments)
+		if n > 0 && r.Attempt == n && c.st.Payments[n-1].Paid() {
+			return true
+		}
+		c.returns = c.returns[1:]
+	}
+	return false
+}
+
+// repay acts on the first pending late return: the attempt is marked
+// returned, and the case pays once more with the next attempt when a new
+// instrument is on file. done is true when the case ended unpaid.
+func (c *caseRun) repay() (done bool, err error) {
+	r := c.returns[0]
+	c.returns = c.returns[1:]
+	last := &c.st.Payments[len(c.st.Payments)-1]
+	last.State, last.ReturnCause = "returned", r.ReturnCause
+	reason := r.Reason
+	if r.ReturnCause != 0 {
+		reason = fmt.Sprintf("cause %d: %s", r.ReturnCause, r.Reason)
+	}
+	step, status, waiting, outcome := c.st.Step, c.st.Status, c.st.WaitingOn, c.st.Outcome
+	c.st.Step, c.st.Outcome, c.st.Reason = StepPayment, "", ""
+	c.event(StepPayment, "returned_after_settlement", reason, "bank")
+	if done, err := c.pay(r.Attempt+1, true, reason); done || err != nil {
+		return done, err
+	}
+	if outcome != "" {
+		return false, c.paidAgain()
+	}
+	c.st.Step, c.st.Status, c.st.WaitingOn = step, status, waiting
+	return false, nil
+}
+
+// paidAgain ends a case whose re-payment after a late return settled.
+func (c *caseRun) paidAgain() error {
+	c.finish(OutcomeCompleted, "paid again after a return")
+	if err := c.record(""); err != nil {
+		return err
+	}
+	return c.settleReturns()
+}
+
+// settleReturns acts on late returns that came in as the case ended.
+func (c *caseRun) settleReturns() error {
+	for c.pendingReturn() {
+		if done, err := c.repay(); done || err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *caseRun) run() error {
@@ -177,7 +425,7 @@ func (c *caseRun) run() error {
 	if done, err := c.approval(); done || err != nil {
 		return err
 	}
-	if done, err := c.pay(); done || err != nil {
+	if done, err := c.pay(1, false, ""); done || err != nil {
 		return err
 	}
 	return c.followUp()
@@ -190,7 +438,11 @@ func (c *caseRun) screen() (done bool, err error) {
 		var res ScreenResult
 		in := ScreenInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID, BeneficiaryID: c.in.BeneficiaryID,
 			CycleDate: c.in.CycleDate, SkipIdentity: skipIdentity, Required: c.rules.Required, Version: c.st.Version + 1}
-		if err := c.activity(shortActivity, ActivityScreen, in, &res); err != nil {
+		cancelled, err := c.act(shortActivity, ActivityScreen, in, &res, true)
+		if cancelled {
+			return true, c.cancelCase()
+		}
+		if err != nil {
 			return true, err
 		}
 		if res.CycleCancelled {
@@ -221,7 +473,7 @@ func (c *caseRun) screen() (done bool, err error) {
 			c.identityDecision = nil
 			switch d.Decision {
 			case "rejected":
-				return true, nil // the handler finished the case; its caller recorded it
+				return true, c.recordEnd() // the handler finished the case
 			case "verified":
 				skipIdentity = true
 			}
@@ -282,7 +534,10 @@ func (c *caseRun) approval() (done bool, err error) {
 	if c.st.Step == StepApproval && c.cancel != nil {
 		return true, c.cancelCase()
 	}
-	return c.st.Step == StepDone, nil // a rejection finished the case in the handler
+	if c.st.Step == StepDone { // a rejection finished the case in the handler
+		return true, c.recordEnd()
+	}
+	return false, nil
 }
 
 func secretariatNames(ss []apoyo.Secretariat) []string {
@@ -384,23 +639,30 @@ func (c *caseRun) decideIdentity(ctx workflow.Context, d IdentityDecision) (Case
 }
 
 // pay commits the entitlement and pays it, once; a returned payment waits
-// for a caseworker to put a new instrument on file, then pays again.
-func (c *caseRun) pay() (done bool, err error) {
+// for a caseworker to put a new instrument on file, then pays again. It
+// starts with attempt first (1 for a new case); with waitFirst it asks for
+// a new instrument before that attempt (a return after settlement).
+func (c *caseRun) pay(first int, waitFirst bool, reason string) (done bool, err error) {
 	c.st.Step, c.st.Status = StepPayment, "running"
-	for attempt := 1; ; attempt++ {
+	limit := max(c.rules.MaxPaymentAttempt, first)
+	if waitFirst {
+		if done, err := c.awaitInstrument(reason, ""); done || err != nil {
+			return done, err
+		}
+	}
+	for attempt := first; ; attempt++ {
 		if c.cancel != nil {
 			// Cancelled before this attempt's order left: nothing is in
 			// flight, so the case stops cleanly.
 			return true, c.cancelCase()
 		}
 		var res PaymentResult
-		err := c.activity(paymentActivity, ActivityDisburse, DisburseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
+		if _, err := c.act(paymentActivity, ActivityDisburse, DisburseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
 			BeneficiaryID: c.in.BeneficiaryID, Amount: c.in.Amount, Attempt: attempt, Reserved: c.in.Reserved, Fund: c.in.Fund,
-			Referrals: c.st.Referrals, Version: c.st.Version + 2}, &res)
-		if err != nil {
+			Referrals: c.st.Referrals, Version: c.st.Version + 2}, &res, false); err != nil {
 			return true, err
 		}
-		if res.State == "cancelled" {
+		if res.CycleCancelled || (c.version < caseV2 && res.State == "cancelled") {
 			// The cycle was cancelled before this attempt's order left.
 			return true, c.release(OutcomeCancelled, "cycle cancelled", "")
 		}
@@ -414,27 +676,37 @@ func (c *caseRun) pay() (done bool, err error) {
 			reason = fmt.Sprintf("cause %d: %s", res.ReturnCause, res.Reason)
 		}
 		c.event(StepPayment, res.State, reason, "bank")
-		if attempt >= c.rules.MaxPaymentAttempt {
+		if attempt >= limit {
 			return true, c.release(OutcomePaymentFailed, fmt.Sprintf("%d payment attempts failed", attempt), "payment_failed")
 		}
-		c.st.Status, c.st.WaitingOn = "waiting", []string{"caseworker"}
-		c.instrumentReady = false
-		c.event(StepPayment, "needs_new_instrument", reason, "system")
-		if err := c.record("needs_new_instrument"); err != nil {
-			return true, err
+		if done, err := c.awaitInstrument(reason, TaskNeedsNewInstrument); done || err != nil {
+			return done, err
 		}
-		ok, err := workflow.AwaitWithTimeout(c.ctx, c.rules.InstrumentWait, func() bool { return c.instrumentReady || c.cancel != nil })
-		if err != nil {
-			return true, err
-		}
-		if c.cancel != nil && !c.instrumentReady {
-			return true, c.release(OutcomeCancelled, c.cancel.Reason, "")
-		}
-		if !ok {
-			return true, c.release(OutcomePaymentFailed, "no new payment instrument within "+c.rules.InstrumentWait.String(), "payment_failed")
-		}
-		c.st.Status, c.st.WaitingOn = "running", nil
 	}
+}
+
+// awaitInstrument waits for a caseworker to put a new payment instrument on
+// file (raising task, if set); done is true when the case ended instead
+// (cancelled, or no instrument in time: the money goes back).
+func (c *caseRun) awaitInstrument(reason, task string) (done bool, err error) {
+	c.st.Status, c.st.WaitingOn = "waiting", []string{"caseworker"}
+	c.instrumentReady = false
+	c.event(StepPayment, "needs_new_instrument", reason, "system")
+	if err := c.record(task); err != nil {
+		return true, err
+	}
+	ok, err := workflow.AwaitWithTimeout(c.ctx, c.rules.InstrumentWait, func() bool { return c.instrumentReady || c.cancel != nil })
+	if err != nil {
+		return true, err
+	}
+	if c.cancel != nil && !c.instrumentReady {
+		return true, c.release(OutcomeCancelled, c.cancel.Reason, "")
+	}
+	if !ok {
+		return true, c.release(OutcomePaymentFailed, "no new payment instrument within "+c.rules.InstrumentWait.String(), "payment_failed")
+	}
+	c.st.Status, c.st.WaitingOn = "running", nil
+	return false, nil
 }
 
 func (c *caseRun) validateInstrument(InstrumentChange) error {
@@ -453,8 +725,8 @@ func (c *caseRun) newInstrument(ctx workflow.Context, ch InstrumentChange) (Case
 
 // release gives the unpaid entitlement back to the budget and ends the case.
 func (c *caseRun) release(outcome Outcome, reason, task string) error {
-	if err := c.activity(shortActivity, ActivityRelease, ReleaseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
-		BeneficiaryID: c.in.BeneficiaryID, Reason: reason, Reserved: c.in.Reserved, Fund: c.in.Fund}, nil); err != nil {
+	if _, err := c.act(shortActivity, ActivityRelease, ReleaseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
+		BeneficiaryID: c.in.BeneficiaryID, Reason: reason, Reserved: c.in.Reserved, Fund: c.in.Fund}, nil, false); err != nil {
 		return err
 	}
 	c.finish(outcome, reason)
@@ -500,6 +772,58 @@ func (c *caseRun) followUp() error {
 		}
 	}
 	return nil // the last outcome's handler finished the case; its caller recorded it
+}
+
+// followUpV2 is followUp for caseV2: the end is recorded here, and a
+// return after settlement that comes in meanwhile is paid again at once.
+func (c *caseRun) followUpV2() error {
+	if len(c.st.Referrals) == 0 {
+		c.finish(OutcomeCompleted, "paid; no referrals")
+		return nil // Disburse recorded the final state
+	}
+	c.st.Step, c.st.Status, c.st.WaitingOn = StepReferrals, "waiting", []string{"caseworker"}
+	names := make([]string, len(c.st.Referrals))
+	for i, r := range c.st.Referrals {
+		names[i] = r.Service
+	}
+	c.event(StepReferrals, "referred", strings.Join(names, ", "), "system")
+	deadline := workflow.Now(c.ctx).Add(c.rules.FollowUp)
+	overdue := false
+	for {
+		wake := func() bool { return c.referralsClosed() || c.pendingReturn() }
+		ok := true
+		var err error
+		if overdue {
+			err = workflow.Await(c.ctx, wake)
+		} else {
+			ok, err = workflow.AwaitWithTimeout(c.ctx, deadline.Sub(workflow.Now(c.ctx)), wake)
+		}
+		if err != nil {
+			return err
+		}
+		if c.pendingReturn() {
+			if done, err := c.repay(); done || err != nil {
+				return err
+			}
+			continue
+		}
+		if ok {
+			return c.recordEnd() // the last outcome's handler finished the case
+		}
+		overdue = true
+		var open []string
+		for i := range c.st.Referrals {
+			if c.st.Referrals[i].Outcome == "" {
+				c.st.Referrals[i].Overdue = true
+				open = append(open, c.st.Referrals[i].Service)
+			}
+		}
+		c.st.Overdue = true
+		c.event(StepReferrals, "overdue", "no outcome yet: "+strings.Join(open, ", "), "system")
+		if err := c.record("referral_overdue"); err != nil {
+			return err
+		}
+	}
 }
 
 func (c *caseRun) referralsClosed() bool {

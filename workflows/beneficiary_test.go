@@ -16,6 +16,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/apoyo-cdmx/apoyo"
@@ -105,6 +106,9 @@ func newHarness(t *testing.T) *harness {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	h := &harness{t: t, env: s.NewTestWorkflowEnvironment()}
+	// The SDK's 1 s deadlock detector fires on a loaded 2-core machine
+	// (CI runs many test binaries at once); a real deadlock still fails.
+	h.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 	h.screen = func(int, wf.ScreenInput) (wf.ScreenResult, error) { return verified(), nil }
 	h.disburse = func(int, wf.DisburseInput) (wf.PaymentResult, error) { return settled(), nil }
 	h.env.SetStartTime(start)
@@ -257,6 +261,19 @@ func (h *harness) disburseAttempts() []int {
 	return out
 }
 
+// requireRecordedEnd asserts that the case recorded its own end with its
+// own RecordCase activity (not leaving it to the caller of an update):
+// the last record carries the final state and raises no task.
+func requireRecordedEnd(t *testing.T, h *harness, st wf.CaseState) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	require.NotEmpty(t, h.records, "the case did not record its end")
+	last := h.records[len(h.records)-1]
+	require.Empty(t, last.Task)
+	require.Equal(t, st, last.State, "the last record is the final state")
+}
+
 // accepted asserts an update was accepted and completed without error.
 func accepted(t *testing.T, r *updateResult) {
 	t.Helper()
@@ -372,7 +389,7 @@ func TestHappyPath(t *testing.T) {
 	require.Equal(t, referrals(), d.In.Referrals)
 	// Disburse's projection carries the version of the state once referrals are open.
 	require.Equal(t, int64(slices.Index(events(st), "referrals/referred/system")+1), d.In.Version)
-	require.Empty(t, h.recordTasks(), "no RecordCase activity on the happy path: actions are billed")
+	requireRecordedEnd(t, h, st) // the one RecordCase of a case with referrals: its end
 	require.Empty(t, h.releases)
 }
 
@@ -436,7 +453,7 @@ func TestIdentityReviewVerified(t *testing.T) {
 	require.Equal(t, "document photo unreadable", st.Timeline[0].Reason)
 	require.Equal(t, start.Add(5*time.Hour), st.Timeline[1].At)
 	require.Equal(t, []int{1}, h.disburseAttempts())
-	require.Empty(t, h.recordTasks())
+	requireRecordedEnd(t, h, st)
 }
 
 // 3. Identity under review, a new document is on file: Screen checks
@@ -513,7 +530,7 @@ func TestIdentityRejectedByCaseworker(t *testing.T) {
 	require.Equal(t, start.Add(3*time.Hour), st.Timeline[2].At)
 	require.Len(t, h.screens, 1)
 	require.Empty(t, h.disburses)
-	require.Empty(t, h.recordTasks(), "the update's caller records it")
+	requireRecordedEnd(t, h, st)
 	require.Empty(t, h.releases)
 }
 
@@ -643,7 +660,7 @@ func TestApprovalRejected(t *testing.T) {
 	require.Len(t, st.Votes, 2)
 	require.False(t, st.Votes[apoyo.SIBISO].Approve)
 	require.Empty(t, h.disburses)
-	require.Empty(t, h.recordTasks(), "the update's caller records it")
+	requireRecordedEnd(t, h, st)
 }
 
 // 9. No quorum within the SLA: overdue, escalated once, and still paid when
@@ -669,7 +686,7 @@ func TestApprovalOverdue(t *testing.T) {
 	accepted(t, v2)
 	require.False(t, v2.State.Overdue, "quorum clears overdue")
 
-	require.Equal(t, []string{"approval_overdue"}, h.recordTasks())
+	require.Equal(t, []string{"approval_overdue", ""}, h.recordTasks())
 	rec := h.records[0]
 	require.True(t, rec.State.Overdue)
 	require.Equal(t, wf.StepApproval, rec.State.Step)
@@ -816,7 +833,7 @@ func TestPaymentReturnedThenRepaid(t *testing.T) {
 	require.Equal(t, []string{"caseworker"}, waiting.WaitingOn)
 
 	require.Equal(t, []int{1, 2}, h.disburseAttempts())
-	require.Equal(t, []string{"needs_new_instrument"}, h.recordTasks())
+	require.Equal(t, []string{"needs_new_instrument", ""}, h.recordTasks())
 	require.Equal(t, "waiting", h.records[0].State.Status)
 	require.Empty(t, h.releases)
 
@@ -945,7 +962,7 @@ func TestCancelAfterPaymentIgnored(t *testing.T) {
 
 	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
 	require.Empty(t, h.releases)
-	require.Empty(t, h.recordTasks())
+	requireRecordedEnd(t, h, st)
 }
 
 // 16. Referrals past follow-up are marked overdue; their outcomes still
@@ -979,7 +996,7 @@ func TestReferralOverdue(t *testing.T) {
 	require.False(t, overdue.Referrals[0].Overdue, "closed referrals are not overdue")
 	require.True(t, overdue.Referrals[1].Overdue)
 
-	require.Equal(t, []string{"referral_overdue"}, h.recordTasks())
+	require.Equal(t, []string{"referral_overdue", ""}, h.recordTasks())
 	rec := h.records[0].State
 	require.True(t, rec.Overdue)
 	require.False(t, rec.Referrals[0].Overdue)
@@ -1023,40 +1040,193 @@ func TestDisburseRetriesKeepTheAttempt(t *testing.T) {
 	require.Equal(t, []wf.PaymentResult{settled()}, st.Payments)
 	require.Equal(t, 1, countOf(events(st), "payment/settled/bank"))
 	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
-	require.Empty(t, h.recordTasks())
+	requireRecordedEnd(t, h, st)
 }
 
-// 18. A non-retryable Disburse failure fails the workflow: no new order.
-func TestDisburseNonRetryableFailsWorkflow(t *testing.T) {
+// 18. A non-retryable Disburse failure (a conflict at the bank, a budget
+// exhausted, a deadline passed) does not end the case: it is recorded with
+// a step_failed task, the case waits, and a caseworker's retry runs the
+// same attempt with the same input (the same order id and ledger keys).
+func TestDisburseFailureWaitsForRetry(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(int, wf.DisburseInput) (wf.PaymentResult, error) {
-		return wf.PaymentResult{}, temporal.NewNonRetryableApplicationError("order conflicts with an earlier one", "conflict", nil)
+	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
+		if n == 1 {
+			return wf.PaymentResult{}, temporal.NewNonRetryableApplicationError("budget of prg-1 cannot cover cyc-1/ben-1", "budget.exhausted", nil)
+		}
+		return settled(), nil
 	}
 	h.approveAll(time.Hour)
-	_, err := h.run(input())
+	early := h.update(30*time.Minute, wf.UpdateRetry, wf.RetryRequest{Caseworker: "cw-1"})
+	stuck := h.query(5 * time.Hour)
+	retry := h.update(48*time.Hour, wf.UpdateRetry, wf.RetryRequest{Caseworker: "cw-1", Reason: "budget topped up"})
+	h.referral(50*time.Hour, "ref-1", "attended")
+	h.referral(50*time.Hour, "ref-2", "attended")
+	st := h.mustRun(input())
 
-	require.Error(t, err)
-	var appErr *temporal.ApplicationError
-	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, "conflict", appErr.Type())
-	require.Equal(t, []int{1}, h.disburseAttempts())
+	refused(t, early, apoyo.ECONFLICT, "case.not_failed")
+	accepted(t, retry)
+	require.Equal(t, wf.StepPayment, stuck.Step)
+	require.Equal(t, wf.StatusFailed, stuck.Status)
+	require.Equal(t, []string{"caseworker"}, stuck.WaitingOn)
+	require.Equal(t, &wf.StepFailure{Step: wf.StepPayment, Activity: wf.ActivityDisburse, Reason: "budget.exhausted",
+		Message: "budget of prg-1 cannot cover cyc-1/ben-1"}, stuck.Failure)
+
+	require.Len(t, h.disburses, 2)
+	require.Equal(t, h.disburses[0].In, h.disburses[1].In, "the retry is the same attempt, same keys")
+	require.Equal(t, []string{wf.TaskStepFailed, "", ""}, h.recordTasks(), "failure with its task, the retry (closing it), the end")
+	require.Equal(t, wf.StatusFailed, h.records[0].State.Status)
+	require.Equal(t, wf.StatusRunning, h.records[1].State.Status)
+	require.Nil(t, h.records[1].State.Failure)
+	requireRecordedEnd(t, h, st)
 	require.Empty(t, h.releases)
+	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Nil(t, st.Failure)
+	require.Equal(t, 1, countOf(events(st), "payment/failed/system"))
+	require.Equal(t, 1, countOf(events(st), "payment/retry/caseworker"))
+	require.Equal(t, []wf.PaymentResult{settled()}, st.Payments)
 }
 
-// A non-retryable Screen failure fails the workflow too.
-func TestScreenNonRetryableFailsWorkflow(t *testing.T) {
+// A failed screen waits too; a cancel then stops the case cleanly, with
+// its end recorded (nothing was committed, so the release finds nothing).
+func TestScreenFailureThenCancel(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.screen = func(int, wf.ScreenInput) (wf.ScreenResult, error) {
-		return wf.ScreenResult{}, temporal.NewNonRetryableApplicationError("no such beneficiary", "not_found", nil)
+		return wf.ScreenResult{}, temporal.NewNonRetryableApplicationError("beneficiary ben-1 not found", "beneficiary.not_found", nil)
 	}
-	_, err := h.run(input())
-	var appErr *temporal.ApplicationError
-	require.ErrorAs(t, err, &appErr)
-	require.Equal(t, "not_found", appErr.Type())
+	h.cancel(time.Hour, "cycle cancelled")
+	st := h.mustRun(input())
+
 	require.Len(t, h.screens, 1)
 	require.Empty(t, h.disburses)
+	require.Len(t, h.releases, 1)
+	require.Equal(t, []string{wf.TaskStepFailed, ""}, h.recordTasks())
+	require.Equal(t, wf.StepIdentity, h.records[0].State.Failure.Step)
+	requireRecordedEnd(t, h, st)
+	require.Equal(t, wf.OutcomeCancelled, st.Outcome)
+	require.Equal(t, wf.StepDone, st.Step)
+}
+
+// A cancel while a payment step has failed runs the step once more rather
+// than stopping blind: Disburse knows whether an order left and stops
+// cleanly when none did. A second failure then waits for a person again.
+func TestCancelWhileDisburseFailedRerunsOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
+		if n < 3 {
+			return wf.PaymentResult{}, temporal.NewNonRetryableApplicationError("bank answered 409", "payment.idempotency_conflict", nil)
+		}
+		return wf.PaymentResult{OrderID: "ord-1", State: "cancelled", CycleCancelled: true, Reason: "cycle cancelled"}, nil
+	}
+	h.approveAll(time.Hour)
+	h.cancel(5*time.Hour, "cycle cancelled")
+	stuck := h.query(24 * time.Hour)
+	retry := h.update(48*time.Hour, wf.UpdateRetry, wf.RetryRequest{Caseworker: "cw-1"})
+	st := h.mustRun(input())
+
+	accepted(t, retry)
+	require.Equal(t, wf.StatusFailed, stuck.Status, "the cancel re-ran the step once; it failed again and waits")
+	require.Equal(t, []int{1, 1, 1}, h.disburseAttempts())
+	require.Len(t, h.releases, 1)
+	require.Equal(t, wf.OutcomeCancelled, st.Outcome)
+	requireRecordedEnd(t, h, st)
+}
+
+// Defect: a bank's cancellation (SPEI CN) was taken for a cancelled cycle:
+// the money was released and the case ended "cycle cancelled". A CN is an
+// unpaid attempt: a new instrument, then the next attempt.
+func TestBankCancellationIsNotACycleCancel(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
+		if n == 1 {
+			return wf.PaymentResult{OrderID: "ord-1", Rail: "spei", State: "cancelled", Reason: "cancelled by the bank (CN)"}, nil
+		}
+		return settled(), nil
+	}
+	h.approveAll(time.Hour)
+	waiting := h.query(5 * time.Hour)
+	h.instrument(10 * time.Hour)
+	h.referral(20*time.Hour, "ref-1", "attended")
+	h.referral(20*time.Hour, "ref-2", "attended")
+	st := h.mustRun(input())
+
+	require.Equal(t, wf.StepPayment, waiting.Step)
+	require.Equal(t, "waiting", waiting.Status)
+	require.Empty(t, h.releases, "nothing released: the case pays again")
+	require.Equal(t, []int{1, 2}, h.disburseAttempts())
+	require.Equal(t, wf.TaskNeedsNewInstrument, h.recordTasks()[0])
+	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, 1, countOf(events(st), "payment/cancelled/bank"))
+}
+
+func (h *harness) returnedLate(at time.Duration, r wf.PaymentReturned) {
+	h.env.RegisterDelayedCallback(func() { h.env.SignalWorkflow(wf.SignalPaymentReturned, r) }, at)
+}
+
+// Defect: a return after settlement stranded the money. A case still in
+// follow-up when the return is found pays once more, with the next attempt,
+// after a new instrument is on file; a repeated signal changes nothing.
+func TestReturnAfterSettlementDuringFollowUp(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.approveAll(time.Hour)
+	ret := wf.PaymentReturned{Attempt: 1, OrderID: "ord-1", ReturnCause: 13, Reason: "beneficiario no reconoce el pago"}
+	h.returnedLate(24*time.Hour, ret)
+	h.returnedLate(25*time.Hour, ret) // reconciliation run twice
+	waiting := h.query(30 * time.Hour)
+	h.instrument(40 * time.Hour)
+	h.referral(50*time.Hour, "ref-1", "attended")
+	h.referral(50*time.Hour, "ref-2", "attended")
+	st := h.mustRun(input())
+
+	require.Equal(t, wf.StepPayment, waiting.Step)
+	require.Equal(t, "waiting", waiting.Status)
+	require.Equal(t, []int{1, 2}, h.disburseAttempts(), "exactly one re-payment")
+	require.Empty(t, h.releases)
+	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Len(t, st.Payments, 2)
+	require.Equal(t, "returned", st.Payments[0].State)
+	require.Equal(t, 13, st.Payments[0].ReturnCause)
+	require.Equal(t, 1, countOf(events(st), "payment/returned_after_settlement/bank"))
+	requireRecordedEnd(t, h, st)
+}
+
+// A case that had already ended starts a new run at its payment step (the
+// same workflow id, the next attempt) and pays once more.
+func TestResumeAfterReturnPaysOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input()
+	in.Resume = &wf.CaseResume{Step: wf.StepPayment, Attempt: 2, WaitForInstrument: true, Reason: "cause 13: beneficiario no reconoce el pago"}
+	early := h.query(time.Hour)
+	h.instrument(2 * time.Hour)
+	st := h.mustRun(in)
+
+	require.Equal(t, wf.StepPayment, early.Step)
+	require.Equal(t, "waiting", early.Status)
+	require.Empty(t, h.screens, "identity, eligibility and approval were done by the first run")
+	require.Equal(t, []int{2}, h.disburseAttempts())
+	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, "paid again after a return", st.Reason)
+	requireRecordedEnd(t, h, st)
+}
+
+// No instrument after a return after settlement: the money goes back to
+// the budget and the case ends payment_failed with a task.
+func TestResumeAfterReturnNoInstrumentReleases(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	in := input()
+	in.Resume = &wf.CaseResume{Step: wf.StepPayment, Attempt: 2, WaitForInstrument: true}
+	st := h.mustRun(in)
+
+	require.Empty(t, h.disburses)
+	require.Len(t, h.releases, 1)
+	require.Equal(t, wf.OutcomePaymentFailed, st.Outcome)
+	require.Equal(t, "payment_failed", h.recordTasks()[len(h.recordTasks())-1])
 }
 
 // 20. The case query reports the state mid-run.

@@ -85,6 +85,11 @@ type CycleProgress struct {
 	CancelSent   bool           `json:"cancel_sent"`
 	Closed       bool           `json:"closed"`
 	Runs         int            `json:"runs"`
+	// ControlSeq is the sequence number of the last CycleControl applied.
+	ControlSeq int64 `json:"control_seq,omitempty"`
+	// Adopted counts cases that already existed when this cycle went to
+	// start them (a relaunch after a failed cycle workflow): not waited for.
+	Adopted int `json:"adopted,omitempty"`
 }
 
 // Control actions of a CycleControl.
@@ -136,6 +141,20 @@ type CaseDone struct {
 	Outcome       Outcome `json:"outcome"`
 }
 
+// Versions of the cycle workflow, read once at the start of each run
+// (workflow.GetVersion), so that runs recorded before a change replay as
+// they ran.
+const (
+	cycleVersionChange = "cycle-v2"
+	// cycleV1 is the first shape (no version marker).
+	cycleV1 = workflow.DefaultVersion
+	// cycleV2 drains every delivered signal before it continues as new,
+	// applies pause/resume/cancel from SignalControl in decision order,
+	// pages the roster frozen at launch, and does not count a case that
+	// already existed as one it started.
+	cycleV2 workflow.Version = 1
+)
+
 // PaymentCycle starts one case per roster entry, reading the roster page by
 // page, and follows them to the end; then it releases what the cycle
 // reserved and did not pay. Cases are children that outlive a
@@ -151,6 +170,7 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 	if in.ContinueAfter <= 0 {
 		in.ContinueAfter = 2000
 	}
+	version := workflow.GetVersion(ctx, cycleVersionChange, cycleV1, cycleV2)
 	p := &in.Progress
 	p.Runs++
 	if p.Outcomes == nil {
@@ -167,6 +187,12 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 	pauseCh := workflow.GetSignalChannel(ctx, SignalPause)
 	resumeCh := workflow.GetSignalChannel(ctx, SignalResume)
 	cancelCh := workflow.GetSignalChannel(ctx, SignalCancelCycle)
+	controlCh := workflow.GetSignalChannel(ctx, SignalControl)
+	cancel := func(reason string) {
+		if !p.Cancelled {
+			p.Cancelled, p.CancelReason = true, reason
+		}
+	}
 	// drain applies every signal already delivered, without blocking.
 	drain := func() {
 		for {
@@ -177,6 +203,28 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 			p.Done++
 			p.Outcomes[string(d.Outcome)]++
 		}
+		// Controls from one channel apply in the order they arrive, and
+		// only when newer than the last one applied: the database decided
+		// them in that order. Nothing leaves a cancelled cycle.
+		for {
+			var c CycleControl
+			if !controlCh.ReceiveAsync(&c) {
+				break
+			}
+			if c.Seq != 0 && c.Seq <= p.ControlSeq {
+				continue
+			}
+			p.ControlSeq = max(p.ControlSeq, c.Seq)
+			switch c.Action {
+			case ControlPause:
+				p.Paused = !p.Cancelled
+			case ControlResume:
+				p.Paused = false
+			case ControlCancel:
+				cancel(c.Reason)
+			}
+		}
+		// The separate signals of older clients.
 		for pauseCh.ReceiveAsync(nil) {
 			p.Paused = true
 		}
@@ -185,19 +233,27 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 		}
 		var c CancelRequest
 		for cancelCh.ReceiveAsync(&c) {
-			if !p.Cancelled {
-				p.Cancelled, p.CancelReason = true, c.Reason
-			}
+			cancel(c.Reason)
 		}
 	}
 	// wait blocks until a signal arrives, then applies all that came.
 	wait := func() {
 		sel := workflow.NewSelector(ctx)
-		for _, ch := range []workflow.ReceiveChannel{doneCh, pauseCh, resumeCh, cancelCh} {
+		for _, ch := range []workflow.ReceiveChannel{doneCh, pauseCh, resumeCh, cancelCh, controlCh} {
 			sel.AddReceive(ch, func(workflow.ReceiveChannel, bool) {})
 		}
 		sel.Select(ctx)
 		drain()
+	}
+	// continueAsNew hands the progress to a new run. From cycleV2 on it
+	// first applies every signal already delivered: a case-done left
+	// unread would be lost with this run, and the cycle would never see
+	// Done reach Started.
+	continueAsNew := func() (CycleProgress, error) {
+		if version >= cycleV2 {
+			drain()
+		}
+		return *p, workflow.NewContinueAsNewError(ctx, PaymentCycle, in)
 	}
 
 	actx := workflow.WithActivityOptions(ctx, shortActivity)
@@ -209,6 +265,9 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 				return *p, err
 			}
 			p.CancelSent = true
+			if version >= cycleV2 {
+				drain() // reports that came in while the cases were told
+			}
 		}
 		if (p.RosterDone || p.Cancelled) && p.Done >= p.Started {
 			break
@@ -218,24 +277,28 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 			// keep growing this run's history, so continue as new when the
 			// server suggests it.
 			if workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-				return *p, workflow.NewContinueAsNewError(ctx, PaymentCycle, in)
+				return continueAsNew()
 			}
 			wait()
 			continue
 		}
 		if startedThisRun >= in.ContinueAfter || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			drain()
-			return *p, workflow.NewContinueAsNewError(ctx, PaymentCycle, in)
+			return continueAsNew()
 		}
 		var page []string
-		if err := workflow.ExecuteActivity(actx, ActivityRosterPage, RosterPageInput{ProgramID: in.ProgramID, After: p.Cursor, Limit: in.PageSize}).Get(ctx, &page); err != nil {
+		pageIn := RosterPageInput{ProgramID: in.ProgramID, After: p.Cursor, Limit: in.PageSize}
+		if version >= cycleV2 {
+			pageIn.CycleID = in.CycleID
+		}
+		if err := workflow.ExecuteActivity(actx, ActivityRosterPage, pageIn).Get(ctx, &page); err != nil {
 			return *p, err
 		}
 		if len(page) == 0 {
 			p.RosterDone = true
 			continue
 		}
-		n, err := startCases(ctx, &in, page, drain, wait)
+		n, err := startCases(ctx, &in, page, drain, wait, version)
 		if err != nil {
 			return *p, err
 		}
@@ -258,7 +321,7 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 // early when the cycle is paused or cancelled (the cursor stays at the last
 // case started, so the rest of the page is read again on resume) and
 // returns how many cases it started.
-func startCases(ctx workflow.Context, in *CycleInput, page []string, drain, wait func()) (int, error) {
+func startCases(ctx workflow.Context, in *CycleInput, page []string, drain, wait func(), version workflow.Version) (int, error) {
 	p := &in.Progress
 	type pending struct {
 		f  workflow.ChildWorkflowFuture
@@ -269,10 +332,18 @@ func startCases(ctx workflow.Context, in *CycleInput, page []string, drain, wait
 	settle := func(x pending) error {
 		err := x.f.GetChildWorkflowExecution().Get(ctx, nil)
 		var already *temporal.ChildWorkflowExecutionAlreadyStartedError
-		if err != nil && !errors.As(err, &already) {
-			return err
+		if errors.As(err, &already) {
+			// The case exists from an earlier cycle workflow of the same
+			// cycle (one that failed or was terminated): it ended or
+			// reports to whichever run is current, but it is not one this
+			// cycle waits for, or the cycle would never close.
+			if version >= cycleV2 {
+				p.Started--
+				p.Adopted++
+			}
+			return nil
 		}
-		return nil
+		return err
 	}
 	for _, id := range page {
 		drain()

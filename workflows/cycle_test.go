@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
 	wf "github.com/apoyo-cdmx/apoyo/workflows"
@@ -109,6 +110,9 @@ func newCycleHarness(t *testing.T, roster []string) *cycleHarness {
 	var s testsuite.WorkflowTestSuite
 	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	h := &cycleHarness{t: t, env: s.NewTestWorkflowEnvironment(), roster: roster}
+	// The SDK's 1 s deadlock detector fires on a loaded 2-core machine
+	// (CI runs many test binaries at once); a real deadlock still fails.
+	h.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 	h.caseTime = func(string) time.Duration { return 0 }
 	h.outcome = func(string) wf.Outcome { return wf.OutcomeCompleted }
 	h.env.SetStartTime(cycleStart)
@@ -307,10 +311,10 @@ func TestCycleStartsOneCasePerBeneficiary(t *testing.T) {
 		require.Equal(t, cycleStart, s.At, "nothing holds starts back")
 	}
 	require.Equal(t, []wf.RosterPageInput{
-		{ProgramID: cycleProgram, After: "", Limit: 3},
-		{ProgramID: cycleProgram, After: "b03", Limit: 3},
-		{ProgramID: cycleProgram, After: "b06", Limit: 3},
-		{ProgramID: cycleProgram, After: "b07", Limit: 3},
+		{ProgramID: cycleProgram, CycleID: cycleID, After: "", Limit: 3},
+		{ProgramID: cycleProgram, CycleID: cycleID, After: "b03", Limit: 3},
+		{ProgramID: cycleProgram, CycleID: cycleID, After: "b06", Limit: 3},
+		{ProgramID: cycleProgram, CycleID: cycleID, After: "b07", Limit: 3},
 	}, h.pages)
 	require.ElementsMatch(t, roster, h.reported, "every case reached the cycle by signal")
 	require.Equal(t, []wf.CloseCycleInput{{ProgramID: cycleProgram, CycleID: cycleID, Status: "done"}}, h.closes)
@@ -413,8 +417,8 @@ func testContinueAsNew(t *testing.T, pageDelay, caseTime time.Duration) {
 			require.NoError(t, h.env.GetWorkflowResult(&p))
 			require.Equal(t, []string{"b07"}, h.startedIDs())
 			require.Equal(t, []wf.RosterPageInput{
-				{ProgramID: cycleProgram, After: "b06", Limit: 3},
-				{ProgramID: cycleProgram, After: "b07", Limit: 3},
+				{ProgramID: cycleProgram, CycleID: cycleID, After: "b06", Limit: 3},
+				{ProgramID: cycleProgram, CycleID: cycleID, After: "b07", Limit: 3},
 			}, h.pages)
 			require.Equal(t, wf.CycleProgress{
 				Cursor: "b07", RosterDone: true, Started: 7, Done: 7,
@@ -712,10 +716,93 @@ func TestCycleEmptyRoster(t *testing.T) {
 	in.PageSize = 0 // the default page size
 	p := h.run(in)
 
-	require.Equal(t, []wf.RosterPageInput{{ProgramID: cycleProgram, After: "", Limit: 500}}, h.pages)
+	require.Equal(t, []wf.RosterPageInput{{ProgramID: cycleProgram, CycleID: cycleID, After: "", Limit: 500}}, h.pages)
 	require.Empty(t, h.starts)
 	require.Empty(t, h.cancels)
 	require.Equal(t, []wf.CloseCycleInput{{ProgramID: cycleProgram, CycleID: cycleID, Status: "done"}}, h.closes)
 	require.Equal(t, cycleStart, h.env.Now().UTC())
 	require.Equal(t, wf.CycleProgress{RosterDone: true, Outcomes: map[string]int{}, Assigned: []int{0, 0}, Closed: true, Runs: 1}, p)
+}
+
+// Defect: a cancelled cycle lost its cases' reports and never closed. The
+// cases reported while CancelCases ran; the cycle then continued as new
+// (the server suggested it) with the reports unread in the channel, so
+// Done stayed below Started and CloseCycle never ran. Now every delivered
+// signal is applied first: the cycle sees all reports and closes.
+func TestCycleCancelKeepsReportsThatArriveDuringCancelCases(t *testing.T) {
+	t.Parallel()
+	h := newCycleHarness(t, rosterOf(3))
+	h.caseTime = func(string) time.Duration { return 10 * time.Minute }
+	h.outcome = func(string) wf.Outcome { return wf.OutcomeCancelled }
+	h.env.OnActivity(wf.ActivityCancelCases, mock.Anything, mock.Anything).Return(func(_ context.Context, in wf.CancelCasesInput) error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.cancels = append(h.cancels, in)
+		h.log = append(h.log, "cancel-cases")
+		return nil
+	}).After(30 * time.Minute)
+	h.signal(time.Minute, wf.SignalCancelCycle, wf.CancelRequest{Reason: "budget withdrawn"})
+	h.env.RegisterDelayedCallback(func() { h.env.SetContinueAsNewSuggested(true) }, 5*time.Minute)
+	h.execute(cycleInput())
+
+	require.NoError(t, h.env.GetWorkflowError(), "closed in this run, not continued as new with the reports unread")
+	var p wf.CycleProgress
+	require.NoError(t, h.env.GetWorkflowResult(&p))
+	require.Equal(t, 3, p.Started)
+	require.Equal(t, 3, p.Done)
+	require.Equal(t, []wf.CloseCycleInput{{ProgramID: cycleProgram, CycleID: cycleID, Status: "cancelled"}}, h.closes)
+}
+
+func control(action string, seq int64) wf.CycleControl {
+	return wf.CycleControl{Action: action, Seq: seq}
+}
+
+// Defect: a pause and a resume arriving together were applied pause-first,
+// whatever their order. Controls now travel in one channel and apply in
+// the order the database decided them (their Seq), so a resume then a
+// pause leaves the cycle paused, and a stale control that arrives late
+// changes nothing.
+func TestCycleControlsApplyInDecisionOrder(t *testing.T) {
+	t.Parallel()
+	roster := rosterOf(7)
+	h := newCycleHarness(t, roster)
+	h.pageDelay = time.Minute
+	h.caseTime = func(string) time.Duration { return time.Hour }
+	h.signal(30*time.Second, wf.SignalControl, control(wf.ControlPause, 1))
+	// Decided resume (2) then pause (3); they arrive together.
+	h.signal(2*time.Hour, wf.SignalControl, control(wf.ControlResume, 2))
+	h.signal(2*time.Hour, wf.SignalControl, control(wf.ControlPause, 3))
+	stillPaused := h.query(150 * time.Minute)
+	// A resume decided before the last pause arrives late: ignored.
+	h.signal(160*time.Minute, wf.SignalControl, control(wf.ControlResume, 2))
+	stillPausedLate := h.query(170 * time.Minute)
+	h.signal(4*time.Hour, wf.SignalControl, control(wf.ControlResume, 4))
+	p := h.run(cycleInput())
+
+	require.True(t, stillPaused.Paused)
+	require.Equal(t, int64(3), stillPaused.ControlSeq)
+	require.Zero(t, stillPaused.Started)
+	require.True(t, stillPausedLate.Paused)
+	for _, s := range h.starts {
+		require.GreaterOrEqual(t, s.At, cycleStart.Add(4*time.Hour), "case %s", s.In.BeneficiaryID)
+	}
+	require.Equal(t, roster, h.startedIDs())
+	require.Equal(t, int64(4), p.ControlSeq)
+	require.True(t, p.Closed)
+}
+
+// Nothing leaves a cancelled cycle: a pause after the cancel is ignored and
+// the cycle closes as cancelled.
+func TestCycleControlPauseAfterCancelIgnored(t *testing.T) {
+	t.Parallel()
+	h := newCycleHarness(t, rosterOf(3))
+	h.caseTime = func(string) time.Duration { return time.Hour }
+	h.signal(time.Minute, wf.SignalControl, wf.CycleControl{Action: wf.ControlCancel, Seq: 1, Reason: "programme suspended"})
+	h.signal(2*time.Minute, wf.SignalControl, control(wf.ControlPause, 2))
+	p := h.run(cycleInput())
+
+	require.True(t, p.Cancelled)
+	require.False(t, p.Paused)
+	require.Equal(t, "programme suspended", p.CancelReason)
+	require.Equal(t, []wf.CloseCycleInput{{ProgramID: cycleProgram, CycleID: cycleID, Status: "cancelled"}}, h.closes)
 }

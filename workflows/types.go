@@ -41,8 +41,15 @@ const (
 	UpdatePaymentInstrument = "payment-instrument"
 	// UpdateReferralOutcome records a referral's outcome (ReferralOutcomeInput).
 	UpdateReferralOutcome = "referral-outcome"
+	// UpdateRetry re-runs the step whose activity failed (RetryRequest),
+	// with the same input and so the same idempotency keys.
+	UpdateRetry = "retry"
 	// SignalCancel stops an unpaid case cleanly (CancelRequest).
 	SignalCancel = "cancel"
+	// SignalPaymentReturned tells a case that a payment it saw settle came
+	// back afterwards (PaymentReturned): it pays once more, in the same
+	// lineage, when a new instrument is on file.
+	SignalPaymentReturned = "payment-returned"
 	// QueryCase returns the CaseState.
 	QueryCase = "case"
 )
@@ -71,6 +78,23 @@ const (
 	StepPayment     Step = "payment"
 	StepReferrals   Step = "referrals"
 	StepDone        Step = "done"
+)
+
+// Case statuses.
+const (
+	StatusRunning = "running"
+	StatusWaiting = "waiting"
+	// StatusFailed: a step's activity failed in a way retries could not
+	// cure; the case waits for a caseworker's retry (UpdateRetry), with a
+	// step_failed task open.
+	StatusFailed = "failed"
+	StatusDone   = "done"
+)
+
+// Task kinds the workflow raises for a person.
+const (
+	TaskStepFailed         = "step_failed"
+	TaskNeedsNewInstrument = "needs_new_instrument"
 )
 
 // Outcome is how a case ended (or "" while it runs).
@@ -113,6 +137,22 @@ type BeneficiaryInput struct {
 	Fund string `json:"fund,omitempty"`
 	// CycleWorkflowID, when set, is told when the case ends.
 	CycleWorkflowID string `json:"cycle_workflow_id,omitempty"`
+	// Resume, when set, starts a new run of a case part-way: at its
+	// payment step, after a payment came back once the earlier run had
+	// ended, or to re-run a step of a run that failed before failures were
+	// kept open for a retry.
+	Resume *CaseResume `json:"resume,omitempty"`
+}
+
+// CaseResume says where a new run of a case starts.
+type CaseResume struct {
+	Step Step `json:"step"` // only StepPayment for now
+	// Attempt is the payment attempt the run starts with: the same one to
+	// re-run it (its order id and ledger keys), the next one to pay again.
+	Attempt int `json:"attempt"`
+	// WaitForInstrument: wait for a new payment instrument before paying.
+	WaitForInstrument bool   `json:"wait_for_instrument,omitempty"`
+	Reason            string `json:"reason,omitempty"`
 }
 
 // ScreenInput asks for identity (and, when it passes, eligibility) checks.
@@ -193,6 +233,10 @@ type PaymentResult struct {
 	ReturnCause int    `json:"return_cause,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	Fund        string `json:"fund,omitempty"`
+	// CycleCancelled: the cycle was cancelled before this attempt's order
+	// could leave; nothing was sent. Not to be confused with State
+	// "cancelled", which is the bank cancelling an order (SPEI CN).
+	CycleCancelled bool `json:"cycle_cancelled,omitempty"`
 }
 
 // Paid reports whether the money reached the person.
@@ -262,6 +306,31 @@ func (in ReferralOutcomeInput) UpdateID() string {
 	return "referral/" + in.ReferralID + "/" + in.Outcome
 }
 
+// RetryRequest asks a case to run its failed step again.
+type RetryRequest struct {
+	Caseworker string `json:"caseworker,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// PaymentReturned is a return, found after the settlement was booked, of a
+// case's payment attempt.
+type PaymentReturned struct {
+	Attempt     int    `json:"attempt"`
+	OrderID     string `json:"order_id"`
+	ReturnCause int    `json:"return_cause,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// StepFailure is why a case's step could not go on.
+type StepFailure struct {
+	Step     Step   `json:"step"`
+	Activity string `json:"activity"`
+	// Reason is the error's reason code (e.g. budget.exhausted); Message
+	// its text, ids only.
+	Reason  string `json:"reason"`
+	Message string `json:"message,omitempty"`
+}
+
 // CancelRequest stops a case that has not been paid.
 type CancelRequest struct {
 	Reason string `json:"reason"`
@@ -292,4 +361,6 @@ type CaseState struct {
 	Payments  []PaymentResult                    `json:"payments,omitempty"`
 	Referrals []Referral                         `json:"referrals,omitempty"`
 	Timeline  []Event                            `json:"timeline"`
+	// Failure is set while the case waits for a retry (StatusFailed).
+	Failure *StepFailure `json:"failure,omitempty"`
 }
