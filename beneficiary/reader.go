@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"github.com/go-playground/validator/v10"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/internal/textcheck"
 )
 
 // Columns lists every column a roster CSV may have, in canonical order
@@ -69,6 +71,7 @@ var columnIndex = func() map[string]int {
 var (
 	ErrEmptyFile       = &apoyo.Error{Code: apoyo.EINVALID, Reason: "beneficiary.header.empty", Message: "the file is empty; it needs a header row"}
 	ErrUnknownColumn   = &apoyo.Error{Code: apoyo.EINVALID, Reason: "beneficiary.header.unknown_column", Message: "unknown column"}
+	ErrNoHeader        = &apoyo.Error{Code: apoyo.EINVALID, Reason: "beneficiary.header.absent", Message: "the first row is not a header"}
 	ErrMissingColumn   = &apoyo.Error{Code: apoyo.EINVALID, Reason: "beneficiary.header.missing_column", Message: "a required column is missing"}
 	ErrDuplicateColumn = &apoyo.Error{Code: apoyo.EINVALID, Reason: "beneficiary.header.duplicate_column", Message: "a column appears twice"}
 	ErrCSVSyntax       = &apoyo.Error{Code: apoyo.EINVALID, Reason: "beneficiary.csv_syntax", Message: "the row is not valid CSV"}
@@ -88,6 +91,7 @@ var (
 // multi-line cells the numbers can differ from a spreadsheet's.
 type Reader struct {
 	cr     *csv.Reader
+	enc    textcheck.Encoding
 	now    func() time.Time
 	v      *validator.Validate
 	header []string
@@ -100,18 +104,38 @@ type Reader struct {
 
 // NewReader reads and checks the header of a roster CSV. Header names are
 // trimmed and lower-cased, and a UTF-8 byte-order mark (Excel's "CSV UTF-8")
-// is dropped. An unknown, duplicated or missing required column is an
-// *apoyo.Error at row 1 whose Field names the column; when the header has
-// several problems the first is returned and its message lists the rest.
+// is dropped. A Windows-1252 file (Excel's plain "CSV" on a Spanish
+// Windows) is transcoded as it streams and Transcoded says so; UTF-16 is
+// refused with textcheck.ErrEncoding saying how to save the file (see
+// textcheck.Decode).
+//
+// An unknown, duplicated or missing required column is an *apoyo.Error at
+// row 1; when the header has several problems the first is returned and
+// its message lists the rest. Field names the column for a missing or
+// duplicated one. An unknown column is named by its position, never
+// quoted: a roster exported without its header row has a person's name,
+// CURP and CLABE on line 1, and header errors end up in logs and e-mails.
+// A first row without a single known column is ErrNoHeader.
 // now is the clock birth dates are checked against (nil means time.Now).
 func NewReader(r io.Reader, now func() time.Time) (*Reader, error) {
 	if now == nil {
 		now = time.Now
 	}
-	cr := csv.NewReader(r)
+	text, enc, err := textcheck.Decode(r)
+	if err != nil {
+		if errors.Is(err, textcheck.ErrRead) {
+			return nil, ErrRead.Wrap(err)
+		}
+		var ae *apoyo.Error
+		if errors.As(err, &ae) {
+			return nil, ae.At(1, "")
+		}
+		return nil, err
+	}
+	cr := csv.NewReader(text)
 	cr.FieldsPerRecord = -1 // a wrong count is a row error, checked in Next
 	cr.ReuseRecord = true
-	rd := &Reader{cr: cr, now: now, v: defaultValidator()}
+	rd := &Reader{cr: cr, enc: enc, now: now, v: defaultValidator()}
 	for i := range rd.filePos {
 		rd.filePos[i] = 1<<20 + i // absent columns sort after present ones
 	}
@@ -133,29 +157,41 @@ func NewReader(r io.Reader, now func() time.Time) (*Reader, error) {
 	seen := make(map[string]bool, len(fields))
 	rd.header = make([]string, len(fields))
 	rd.col = make([]int, len(fields))
+	known, unknown := 0, 0
 	for i, f := range fields {
-		if i == 0 {
-			f = strings.TrimPrefix(f, "\ufeff")
-		}
 		name := strings.ToLower(strings.TrimSpace(f))
-		rd.header[i] = name
 		idx, ok := columnIndex[name]
-		switch {
-		case name == "":
-			problems = append(problems, ErrUnknownColumn.With("column %d of the header has no name", i+1).At(row, ""))
-		case !ok:
-			problems = append(problems, ErrUnknownColumn.With("unknown column %q; the accepted columns are %s", name, strings.Join(Columns, ", ")).At(row, name))
-		case seen[name]:
-			problems = append(problems, ErrDuplicateColumn.With("column %q appears more than once", name).At(row, name))
-		default:
-			rd.present[idx] = true
-			rd.filePos[idx] = i
-		}
-		seen[name] = true
 		rd.col[i] = idx
 		if !ok {
 			rd.col[i] = -1
 		}
+		if terr := textcheck.Check(name, textcheck.MaxCode); terr != nil {
+			problems = append(problems, terr.With("column %d of the header: %s", i+1, terr.Message).At(row, ""))
+			unknown++
+			continue
+		}
+		rd.header[i] = name
+		switch {
+		case name == "":
+			problems = append(problems, ErrUnknownColumn.With("column %d of the header has no name", i+1).At(row, ""))
+		case !ok:
+			unknown++
+			msg := fmt.Sprintf("column %d of the header is not a known column", i+1)
+			if s := suggestColumn(name); s != "" {
+				msg += fmt.Sprintf(` (did you mean %q?)`, s)
+			}
+			problems = append(problems, ErrUnknownColumn.With("%s", msg).At(row, ""))
+		case seen[name]:
+			problems = append(problems, ErrDuplicateColumn.With("column %q appears more than once", name).At(row, name))
+		default:
+			known++
+			rd.present[idx] = true
+			rd.filePos[idx] = i
+		}
+		seen[name] = true
+	}
+	if known == 0 && unknown > 0 {
+		return nil, ErrNoHeader.With("the first row is not a header: none of its %d cells is a column name, so the file seems to start with data (or has no header row); add a header row with the columns %s", len(fields), strings.Join(Columns, ", ")).At(row, "")
 	}
 	for _, c := range RequiredColumns {
 		if !rd.present[columnIndex[c]] {
@@ -164,16 +200,67 @@ func NewReader(r io.Reader, now func() time.Time) (*Reader, error) {
 	}
 	if len(problems) > 0 {
 		first := problems[0]
-		if len(problems) > 1 {
-			more := make([]string, 0, len(problems)-1)
-			for _, p := range problems[1:] {
-				more = append(more, p.Message)
-			}
-			first = first.With("%s; also: %s", first.Message, strings.Join(more, "; "))
+		more := make([]string, 0, len(problems))
+		for _, p := range problems[1:] {
+			more = append(more, p.Message)
 		}
-		return nil, first
+		msg := first.Message
+		if len(more) > 0 {
+			msg += "; also: " + strings.Join(more, "; ")
+		}
+		if unknown > 0 {
+			msg += "; the accepted columns are " + strings.Join(Columns, ", ")
+		}
+		return nil, first.With("%s", msg)
 	}
 	return rd, nil
+}
+
+// suggestColumn returns the known column within two edits of name, for
+// typos such as given_name; "" if none is that close.
+func suggestColumn(name string) string {
+	best, bestD := "", 3
+	for _, c := range Columns {
+		if d := editDistance(name, c, bestD); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, or limit if
+// it is at least limit.
+func editDistance(a, b string, limit int) int {
+	ra, rb := []rune(a), []rune(b)
+	if d := len(ra) - len(rb); d >= limit || -d >= limit {
+		return limit
+	}
+	prev := make([]int, len(rb)+1)
+	cur := make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(rb)], limit)
+}
+
+// Transcoded names the encoding the file was transcoded from
+// ("windows-1252"), or "" for a UTF-8 file, which is read as it is.
+func (rd *Reader) Transcoded() string {
+	if rd.enc == textcheck.Windows1252 {
+		return string(rd.enc)
+	}
+	return ""
 }
 
 // Header returns the header's column names as read (trimmed, lower case),
@@ -213,9 +300,32 @@ func (rd *Reader) Next() (rec Record, rowNum int, errs []FieldError, err error) 
 			e := ErrFieldCount.With("the row has %d fields but the header has %d", len(fields), len(rd.col))
 			return Record{}, row, []FieldError{newFieldError(row, "", "", e)}, nil
 		}
+		if errs := rd.checkText(fields, row); len(errs) > 0 {
+			return Record{}, row, errs, nil
+		}
 		rec, errs := rd.parse(fields, row)
 		return rec, row, errs, nil
 	}
+}
+
+// checkText applies the text rules (textcheck.Check with the column's
+// limit in textcheck.RosterLimits) to every cell, trimmed as parse trims
+// it. A row with a cell that is not text is reported with only those
+// errors: its other cells are not judged, and nothing of it is stored.
+// Bad values get no hint: a hint would echo the bytes that are wrong.
+func (rd *Reader) checkText(fields []string, row int) []FieldError {
+	var errs []FieldError
+	for i, f := range fields {
+		c := rd.col[i]
+		if c < 0 {
+			continue
+		}
+		name := Columns[c]
+		if e := textcheck.Check(strings.TrimSpace(f), textcheck.RosterLimits[name]); e != nil {
+			errs = append(errs, newFieldError(row, name, "", e))
+		}
+	}
+	return errs
 }
 
 func blank(fields []string) bool {

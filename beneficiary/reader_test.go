@@ -36,7 +36,8 @@ func TestNewReaderHeader(t *testing.T) {
 		{"only required columns", required, "", ""},
 		{"BOM, spaces and capitals", "\ufeff Given_Names ,FIRST_SURNAME,birth_date, sex,nationality,population_group,alcaldia,payment_method,consent,id_document_type", "", ""},
 		{"reordered", "consent,payment_method,id_document_type,alcaldia,population_group,nationality,sex,birth_date,first_surname,given_names,curp", "", ""},
-		{"unknown column", required + ",nickname", "beneficiary.header.unknown_column", "nickname"},
+		{"unknown column", required + ",nickname", "beneficiary.header.unknown_column", ""}, // named by position, never quoted
+		{"no header row", "Ana,Pérez,,1990-01-01,M", "beneficiary.header.absent", ""},
 		{"missing required column", strings.Replace(required, ",consent", "", 1), "beneficiary.header.missing_column", "consent"},
 		{"missing id_document_type", strings.Replace(required, ",id_document_type", "", 1), "beneficiary.header.missing_column", "id_document_type"},
 		{"duplicate column", required + ",curp,curp", "beneficiary.header.duplicate_column", "curp"},
@@ -69,8 +70,10 @@ func TestNewReaderReportsAllHeaderProblems(t *testing.T) {
 	_, err := beneficiary.NewReader(strings.NewReader("given_names,nick,first_surname"), clockNow)
 	var ae *apoyo.Error
 	require.ErrorAs(t, err, &ae)
-	require.Equal(t, "nick", ae.Field)
+	require.Equal(t, "", ae.Field)
 	require.ErrorIs(t, err, beneficiary.ErrUnknownColumn)
+	require.Contains(t, ae.Message, "column 2 of the header is not a known column")
+	require.NotContains(t, ae.Message, "nick", "header cells are not quoted")
 	// The first problem is the error; the rest are listed in its message.
 	require.Contains(t, ae.Message, `"birth_date" is missing`)
 	require.Contains(t, ae.Message, `"consent" is missing`)
@@ -236,9 +239,11 @@ func TestReaderShortAndLongRows(t *testing.T) {
 	require.Empty(t, res[3].errs)
 }
 
-// TestReaderQuotedFields: commas and line breaks inside quotes are data.
-// A record is numbered by the physical line it starts on, so the record
-// after one spanning lines 2-4 is row 5.
+// TestReaderQuotedFields: commas and quotes inside quotes are data; a line
+// break inside quotes is CSV but not a valid value of any field (see
+// textcheck), so it is that row's error. A record is numbered by the
+// physical line it starts on, so the record after one spanning lines 2-4
+// is row 5.
 func TestReaderQuotedFields(t *testing.T) {
 	t.Parallel()
 	h := beneficiary.Columns
@@ -249,12 +254,15 @@ func TestReaderQuotedFields(t *testing.T) {
 		with(good, "email", "a\nb"), // rows 6-7, invalid email
 		good,                        // row 8
 	)
+	res0 := readAll(t, buildCSV(t, h, with(good, "given_names", "María, \"La Güera\"", "second_surname", "  de la   Luz Ramírez ")))
+	require.Empty(t, res0[0].errs)
+	require.Equal(t, `María, "La Güera"`, res0[0].rec.GivenNames)
+	require.Equal(t, "de la Luz Ramírez", res0[0].rec.SecondSurname) // inner whitespace collapsed
 	res := readAll(t, src)
 	require.Len(t, res, 4)
 	require.Equal(t, 2, res[0].row)
-	require.Empty(t, res[0].errs)
-	require.Equal(t, `María, "La Güera"`, res[0].rec.GivenNames)
-	require.Equal(t, "de la Luz Ramírez", res[0].rec.SecondSurname) // inner whitespace collapsed
+	require.Equal(t, []string{"second_surname"}, fields(res[0].errs))
+	require.Equal(t, "text.control_character", res[0].errs[0].Err.Reason)
 	require.Equal(t, 5, res[1].row)
 	require.Equal(t, []string{"sex"}, fields(res[1].errs))
 	require.Equal(t, 5, res[1].errs[0].Row)

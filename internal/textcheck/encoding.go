@@ -59,15 +59,30 @@ func Sniff(r io.Reader) (io.Reader, Encoding, error) {
 	br := bufio.NewReaderSize(r, PeekSize)
 	p, err := br.Peek(PeekSize)
 	full := err == nil
+	var out io.Reader = br
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
-		return nil, "", ErrRead.Wrap(err).With("reading the file failed: %v", err)
+		if len(p) == 0 {
+			return nil, "", ErrRead.Wrap(err).With("reading the file failed: %v", err)
+		}
+		// Hand over what arrived, then the failure, where the caller's
+		// reader meets it (after the rows before it, as without Sniff).
+		out = io.MultiReader(bytes.NewReader(bytes.Clone(p)), failing{err})
 	}
 	if bytes.HasPrefix(p, utf8BOM) {
-		_, _ = br.Discard(len(utf8BOM))
+		if out == br {
+			_, _ = br.Discard(len(utf8BOM))
+		} else {
+			out = io.MultiReader(bytes.NewReader(bytes.Clone(p[len(utf8BOM):])), failing{err})
+		}
 		p = p[len(utf8BOM):]
 	}
-	return br, classify(p, full), nil
+	return out, classify(p, full), nil
 }
+
+// failing is a reader that returns err.
+type failing struct{ err error }
+
+func (f failing) Read([]byte) (int, error) { return 0, f.err }
 
 // classify decides the encoding of a file's first bytes p; full says p
 // was cut at PeekSize, so a multi-byte sequence cut at its end is not an
