@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/casework"
@@ -59,7 +60,12 @@ type Options struct {
 	Timeout   time.Duration
 }
 
-// Summary is what a run did.
+// Summary is what a run did. PaidTwice, BankPaid and BankAmountSent come
+// from the bank's own record (its audit, net of returns), not from apoyo's
+// payments table, whose unique index would make a count of double
+// payments 0 by construction: people paid more than once, people paid at
+// all, and the money that left; the last two equal Paid and
+// AmountDisbursed when the books and the bank agree.
 type Summary struct {
 	ProgramID         string  `json:"program_id"`
 	CycleID           string  `json:"cycle_id"`
@@ -73,7 +79,9 @@ type Summary struct {
 	Returned          int     `json:"returned"`
 	Repaid            int     `json:"repaid"`
 	PaidTwice         int     `json:"paid_twice"`
+	BankPaid          int     `json:"bank_paid"`
 	AmountDisbursed   string  `json:"amount_disbursed"`
+	BankAmountSent    string  `json:"bank_amount_sent"`
 	ReferralsClosed   int     `json:"referrals_closed"`
 	LedgerVerified    bool    `json:"ledger_verified"`
 	Statements        int     `json:"statements_reconciled"`
@@ -290,7 +298,8 @@ func eachCase(ctx context.Context, d Deps, f cases.CaseFilter, fn func(cases.Pro
 	}
 }
 
-// tally counts outcomes from the cycle's payments and cases.
+// tally counts outcomes from the cycle's payments and cases, and who was
+// paid from the bank's audit.
 func tally(ctx context.Context, d Deps, cycleID string, sum *Summary) error {
 	counts, err := d.Cases.CycleCounts(ctx, cycleID)
 	if err != nil {
@@ -320,12 +329,21 @@ func tally(ctx context.Context, d Deps, cycleID string, sum *Summary) error {
 	sum.AmountDisbursed = disbursed.StringFixed(2)
 	sum.Approved = len(approved)
 	sum.Paid = len(paid)
-	for _, n := range paid {
-		if n > 1 {
-			sum.PaidTwice++
-		}
+	// Who was paid, and how often, by the bank's own record.
+	audit, err := sandbox.FetchAudit(ctx, nil, d.BankURL, cycleID)
+	if err != nil {
+		return err
 	}
+	sum.PaidTwice = audit.DoublePaid
+	sum.BankPaid = audit.PaidOnce + audit.DoublePaid
+	sum.BankAmountSent = audit.NetAmount.StringFixed(2)
 	return nil
+}
+
+// BankAgrees reports whether the bank's record matches apoyo's: the same
+// people paid, the same money sent, nobody paid twice.
+func (s Summary) BankAgrees() bool {
+	return s.PaidTwice == 0 && s.BankPaid == s.Paid && s.BankAmountSent == s.AmountDisbursed
 }
 
 // reconcileAll fetches the bank's statement for every operation date of

@@ -28,8 +28,9 @@ as STyFE, SIBISO and SEDESA through the real approval path, checks documents,
 lets the bank settle and return, puts new instruments on file for returned
 payments, records referral outcomes, reconciles the bank's statements
 (twice: the second run posts nothing) and verifies the ledger.
-It exits 1 if anyone was paid twice, the ledger does not verify, or a
-statement line is unmatched.`,
+It exits 1 if anyone was paid twice or the bank's own record of who was
+paid disagrees with apoyo's, the ledger does not verify, or a statement
+line is unmatched.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check("table", "json"); err != nil {
@@ -88,12 +89,13 @@ statement line is unmatched.`,
 				fmt.Fprintf(a.out, "programme %s, cycle %s\n", sum.ProgramID, sum.CycleID)
 				fmt.Fprintf(a.out, "enrolled %d (rejected rows %d, duplicates %d), identity reviews %d, ineligible %d\n",
 					sum.Enrolled, sum.Rejected, sum.Duplicates, sum.IdentityReviewed, sum.Ineligible)
-				fmt.Fprintf(a.out, "approved %d, paid %d, returned %d, re-paid %d, paid twice %d\n", sum.Approved, sum.Paid, sum.Returned, sum.Repaid, sum.PaidTwice)
+				fmt.Fprintf(a.out, "approved %d, paid %d, returned %d, re-paid %d\n", sum.Approved, sum.Paid, sum.Returned, sum.Repaid)
+				fmt.Fprintf(a.out, "by the bank's own record: paid %d, paid twice %d, sent %s MXN\n", sum.BankPaid, sum.PaidTwice, sum.BankAmountSent)
 				fmt.Fprintf(a.out, "disbursed %s MXN, referrals closed %d\n", sum.AmountDisbursed, sum.ReferralsClosed)
 				fmt.Fprintf(a.out, "statements reconciled %d: unmatched %d, posted %d (second run posted %d)\n", sum.Statements, sum.Unmatched, sum.ReconcilePosted, sum.SecondRunPosted)
 				fmt.Fprintf(a.out, "ledger verified %v; %.1f s (cycle %.1f s, %.1f beneficiaries/s)\n", sum.LedgerVerified, sum.Seconds, sum.CycleSeconds, sum.BeneficiariesPerS)
 			}
-			if sum.PaidTwice > 0 || !sum.LedgerVerified || sum.Unmatched > 0 {
+			if !sum.BankAgrees() || !sum.LedgerVerified || sum.Unmatched > 0 {
 				return errSilent
 			}
 			return nil

@@ -57,6 +57,36 @@ func run(ctx context.Context, t *testing.T, args ...string) (int, string, string
 	return code, out.String(), errOut.String()
 }
 
+// requireCommand fails unless the root command line has the command at
+// path (e.g. "report", "cycle").
+func requireCommand(t *testing.T, path ...string) {
+	t.Helper()
+	root := newRoot(&app{out: &syncBuffer{}, errOut: &syncBuffer{}})
+	c, rest, err := root.Find(path)
+	require.NoError(t, err, "apoyo %s", strings.Join(path, " "))
+	require.Empty(t, rest, "apoyo %s", strings.Join(path, " "))
+	require.NotEqual(t, root, c, "apoyo %s is not registered", strings.Join(path, " "))
+	require.Equal(t, path[len(path)-1], c.Name(), "apoyo %s is not registered", strings.Join(path, " "))
+}
+
+// TestEveryDocumentedCommandIsRegistered checks the command line the
+// README documents, role by role, against the root as main builds it.
+func TestEveryDocumentedCommandIsRegistered(t *testing.T) {
+	t.Parallel()
+	for _, path := range [][]string{
+		{"demo"}, {"dev"}, {"worker"}, {"migrate"}, {"config", "show"},
+		{"program", "create"}, {"beneficiaries", "import"},
+		{"cycle", "launch"}, {"cycle", "status"}, {"cycle", "pause"}, {"cycle", "resume"}, {"cycle", "cancel"},
+		{"report", "cycle"}, {"approve"},
+		{"case", "list"}, {"case", "tasks"}, {"case", "show"}, {"case", "verify-identity"}, {"case", "set-payment-instrument"},
+		{"referral", "outcome"},
+		{"ledger", "verify"}, {"ledger", "trial-balance"}, {"ledger", "statement"}, {"ledger", "balances"},
+		{"reconcile"}, {"bank", "serve"}, {"bench", "cycle"},
+	} {
+		requireCommand(t, path...)
+	}
+}
+
 func freePort(t *testing.T) int {
 	p, err := netutil.FreePort()
 	require.NoError(t, err)

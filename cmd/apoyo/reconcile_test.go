@@ -23,23 +23,13 @@ import (
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
-// runWithReconcile is run with the reconcile command on the root, whether
-// or not the root already wires it.
+// runWithReconcile is run, after checking that the root wires the
+// reconcile command (a test that added it itself would pass with a binary
+// that has no such command).
 func runWithReconcile(ctx context.Context, t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut syncBuffer
-	a := &app{out: &out, errOut: &errOut}
-	root := newRoot(a)
-	wired := false
-	for _, c := range root.Commands() {
-		wired = wired || c.Name() == "reconcile"
-	}
-	if !wired {
-		root.AddCommand(newReconcileCmd(a))
-	}
-	root.SetArgs(args)
-	code := exitCode(root.ExecuteContext(ctx), &errOut)
-	return code, out.String(), errOut.String()
+	requireCommand(t, "reconcile")
+	return run(ctx, t, args...)
 }
 
 // TestReconcileCommand runs `apoyo reconcile` on a real database with one

@@ -19,19 +19,13 @@ import (
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
-// runWithReport is run with the report command added when the root does
-// not have it yet, so this test holds before and after it is wired in.
+// runWithReport is run, after checking that the root wires the report
+// command (a test that added it itself would pass with a binary that has
+// no such command).
 func runWithReport(ctx context.Context, t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut syncBuffer
-	a := &app{out: &out, errOut: &errOut}
-	root := newRoot(a)
-	if c, _, err := root.Find([]string{"report"}); err != nil || c == root {
-		root.AddCommand(newReportCmd(a))
-	}
-	root.SetArgs(args)
-	code := exitCode(root.ExecuteContext(ctx), &errOut)
-	return code, out.String(), errOut.String()
+	requireCommand(t, "report", "cycle")
+	return run(ctx, t, args...)
 }
 
 // TestReportCycleCommand seeds a cycle of 9 paid people (7 H, 2 X) and
