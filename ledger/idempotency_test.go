@@ -39,7 +39,9 @@ func TestIdempotencyKeyReusedWithOtherContent(t *testing.T) {
 		{"direction", func(r *ledger.TransactionRequest) {
 			r.Postings[0].Direction, r.Postings[1].Direction = ledger.Credit, ledger.Debit
 		}},
-		{"amount", func(r *ledger.TransactionRequest) { r.Postings[0].Amount, r.Postings[1].Amount = d("5600.01"), d("5600.01") }},
+		{"amount", func(r *ledger.TransactionRequest) {
+			r.Postings[0].Amount, r.Postings[1].Amount = d("5600.01"), d("5600.01")
+		}},
 		{"currency", func(r *ledger.TransactionRequest) { r.Currency = "USD" }},
 		{"description", func(r *ledger.TransactionRequest) { r.Description = "benefit (corrected)" }},
 		{"metadata value", func(r *ledger.TransactionRequest) { r.Metadata["cycle"] = "c2" }},
