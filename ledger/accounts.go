@@ -2,8 +2,8 @@ package ledger
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
 
 	"github.com/jackc/pgx/v5"
@@ -12,19 +12,24 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 )
 
+// The code patterns, with the lengths of limits.go; migration 001's CHECK
+// constraints repeat them.
 var (
-	accountCodeRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_:.-]{0,199}$`)
-	fundCodeRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+	accountCodeRe = regexp.MustCompile(fmt.Sprintf(`^[A-Za-z0-9][A-Za-z0-9_:.-]{0,%d}$`, MaxAccountCodeLen-1))
+	fundCodeRe    = regexp.MustCompile(fmt.Sprintf(`^[a-z0-9][a-z0-9_.-]{0,%d}$`, MaxFundCodeLen-1))
 )
 
 // CreateFund records a fund. Creating the same fund again is a no-op;
 // the same code with another name is ErrFundExists.
 func (l *Ledger) CreateFund(ctx context.Context, f Fund) error {
 	if !fundCodeRe.MatchString(f.Code) {
-		return apoyo.Errorf(apoyo.EINVALID, "ledger.invalid_fund", "fund code %q: use 1–64 of a-z, 0-9, _ . -", f.Code)
+		return apoyo.Errorf(apoyo.EINVALID, "ledger.invalid_fund", "fund code %q: use 1–%d of a-z, 0-9, _ . -", f.Code, MaxFundCodeLen)
 	}
 	if f.Name == "" {
 		f.Name = f.Code
+	}
+	if err := checkText("name", f.Name, MaxNameLen); err != nil {
+		return err
 	}
 	var name string
 	err := l.pool.QueryRow(ctx, `INSERT INTO ledger_funds (code, name) VALUES ($1, $2)
@@ -55,7 +60,7 @@ func (l *Ledger) Funds(ctx context.Context) ([]Fund, error) {
 // ErrAccountExists.
 func (l *Ledger) CreateAccount(ctx context.Context, s AccountSpec) (Account, error) {
 	if !accountCodeRe.MatchString(s.Code) {
-		return Account{}, ErrInvalidAccount.With("account code %q: use 1–200 of letters, digits, _ : . -", s.Code)
+		return Account{}, ErrInvalidAccount.With("account code %q: use 1–%d of letters, digits, _ : . -", s.Code, MaxAccountCodeLen)
 	}
 	if !s.Type.Valid() {
 		return Account{}, ErrInvalidAccount.With("account %q: type %q is not one of asset, liability, equity, income, expense", s.Code, s.Type)
@@ -66,12 +71,17 @@ func (l *Ledger) CreateAccount(ctx context.Context, s AccountSpec) (Account, err
 	if s.Name == "" {
 		s.Name = s.Code
 	}
-	meta := s.Metadata
-	if meta == nil {
-		meta = map[string]string{}
+	if err := checkText("name", s.Name, MaxNameLen); err != nil {
+		return Account{}, err
 	}
-	metaJSON, _ := json.Marshal(meta)
-	_, err := l.pool.Exec(ctx, `INSERT INTO ledger_accounts (code, name, type, currency, min_balance, metadata)
+	if err := checkMetadata(s.Metadata); err != nil {
+		return Account{}, err
+	}
+	metaJSON, err := encodeMetadata(s.Metadata)
+	if err != nil {
+		return Account{}, err
+	}
+	_, err = l.pool.Exec(ctx, `INSERT INTO ledger_accounts (code, name, type, currency, min_balance, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO NOTHING`, s.Code, s.Name, s.Type, s.Currency, s.MinBalance, string(metaJSON))
 	if err != nil {
 		var pgErr *pgconn.PgError

@@ -45,3 +45,8 @@ var (
 	// ErrClosed: the ledger's writer has been shut down.
 	ErrClosed = apoyo.Errorf(apoyo.EUNAVAILABLE, "ledger.closed", "ledger writer is closed")
 )
+
+// ErrInvalidText: a text field (idempotency key, description, metadata,
+// account or fund code, name) that is not valid UTF-8, holds control
+// characters, or is longer than its limit (see limits.go). Field names it.
+var ErrInvalidText = apoyo.Errorf(apoyo.EINVALID, "ledger.invalid_text", "invalid text")

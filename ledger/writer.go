@@ -3,7 +3,6 @@ package ledger
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -48,6 +47,7 @@ type Ledger struct {
 type request struct {
 	tx      TransactionRequest
 	hash    []byte
+	meta    []byte // the metadata JSON the journal stores (see encodeMetadata)
 	scale   int32
 	result  chan result
 	enqueue time.Time
@@ -122,11 +122,15 @@ func (l *Ledger) PostBatch(ctx context.Context, rs []TransactionRequest) []Resul
 		if err == nil {
 			err = validate(&r, scale)
 		}
+		var meta []byte
+		if err == nil {
+			meta, err = encodeMetadata(r.Metadata)
+		}
 		if err != nil {
 			out[i].Err = err
 			continue
 		}
-		reqs[i] = &request{tx: r, hash: requestHash(&r, scale), scale: scale, result: make(chan result, 1), enqueue: time.Now()}
+		reqs[i] = &request{tx: r, hash: requestHash(&r, scale), meta: meta, scale: scale, result: make(chan result, 1), enqueue: time.Now()}
 	}
 	l.mu.RLock()
 	if l.closed {
@@ -205,8 +209,28 @@ func loadScales(ctx context.Context, q querier) (map[string]int32, error) {
 
 // validate checks what can be checked without the database.
 func validate(r *TransactionRequest, scale int32) error {
-	if r.IdempotencyKey == "" || len(r.IdempotencyKey) > 200 {
-		return ErrMissingKey.With("idempotency key is required (1–200 characters)")
+	if r.IdempotencyKey == "" {
+		return ErrMissingKey.With("idempotency key is required (1–%d characters)", MaxIdempotencyKeyLen)
+	}
+	// Text first: nothing that PostgreSQL would refuse (failing the whole
+	// batch it travels in) or store differently from what is hashed gets
+	// further than this.
+	if err := checkText("idempotency_key", r.IdempotencyKey, MaxIdempotencyKeyLen); err != nil {
+		return err
+	}
+	if err := checkText("description", r.Description, MaxDescriptionLen); err != nil {
+		return err
+	}
+	if err := checkMetadata(r.Metadata); err != nil {
+		return err
+	}
+	for i, p := range r.Postings {
+		if err := checkText(fmt.Sprintf("postings[%d].account", i+1), p.Account, MaxAccountCodeLen); err != nil {
+			return err
+		}
+		if err := checkText(fmt.Sprintf("postings[%d].fund", i+1), p.Fund, MaxFundCodeLen); err != nil {
+			return err
+		}
 	}
 	if len(r.Postings) < 2 {
 		return ErrTooFewPostings.With("transaction %s has %d posting(s); at least two are required", r.IdempotencyKey, len(r.Postings))
@@ -585,11 +609,6 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, er
 		in := &chainInput{ID: lastID, IdempotencyKey: r.IdempotencyKey, RequestHash: q.hash, Currency: r.Currency,
 			Description: r.Description, Metadata: r.Metadata, ReversesID: r.reverses, EffectiveAt: eff, Postings: stored}
 		h := chainHash(lastHash, in, q.scale)
-		meta := r.Metadata
-		if meta == nil {
-			meta = map[string]string{}
-		}
-		metaJSON, _ := json.Marshal(meta)
 		var rev *int64
 		if r.reverses != 0 {
 			v := r.reverses
@@ -601,7 +620,7 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, er
 		tReqHash = append(tReqHash, q.hash)
 		tCurrency = append(tCurrency, r.Currency)
 		tDesc = append(tDesc, r.Description)
-		tMeta = append(tMeta, string(metaJSON))
+		tMeta = append(tMeta, string(q.meta))
 		tRev = append(tRev, rev)
 		tEff = append(tEff, eff)
 		tPrev = append(tPrev, lastHash)
