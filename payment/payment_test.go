@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -173,4 +174,73 @@ func TestStatementRoundTrip(t *testing.T) {
 
 	_, err = payment.ParseStatement(strings.NewReader("a,b\n"))
 	require.ErrorIs(t, err, payment.ErrBadStatement)
+}
+
+// TestSameAsEveryField changes each field of an order in turn, the
+// instrument's fields one by one included: every change but CallbackURL
+// makes another payment, so a resubmission with it must be an idempotency
+// conflict, never a replay. The fields are found by reflection, so a field
+// added to Order or Instrument later is covered without anyone remembering.
+func TestSameAsEveryField(t *testing.T) {
+	t.Parallel()
+	orders := map[string]payment.Order{"spei": validSPEI()}
+	card := validSPEI()
+	card.Rail, card.Beneficiary = payment.RailCard, payment.Instrument{CardNumber: "4111111111111111", HolderName: "A"}
+	orders["card"] = card
+
+	changed := func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString(v.String() + "1")
+		default:
+			if d, ok := v.Interface().(decimal.Decimal); ok {
+				v.Set(reflect.ValueOf(d.Add(decimal.RequireFromString("0.01"))))
+				return
+			}
+			t.Fatalf("no way to change a field of kind %s: extend the test", v.Kind())
+		}
+	}
+	for name, o := range orders {
+		ot := reflect.TypeOf(o)
+		for i := 0; i < ot.NumField(); i++ {
+			f := ot.Field(i)
+			if f.Type == reflect.TypeOf(payment.Instrument{}) {
+				for j := 0; j < f.Type.NumField(); j++ {
+					p := o
+					changed(reflect.ValueOf(&p).Elem().Field(i).Field(j))
+					require.False(t, p.SameAs(o), "%s: instrument.%s changed, still the same order", name, f.Type.Field(j).Name)
+					require.False(t, o.SameAs(p), "%s: instrument.%s changed, still the same order", name, f.Type.Field(j).Name)
+				}
+				continue
+			}
+			p := o
+			changed(reflect.ValueOf(&p).Elem().Field(i))
+			if f.Name == "CallbackURL" {
+				require.True(t, p.SameAs(o), "callback url is delivery metadata")
+				continue
+			}
+			require.False(t, p.SameAs(o), "%s: %s changed, still the same order", name, f.Name)
+		}
+	}
+
+	// The cases that matter most, spelled out: another CLABE, another card,
+	// an instrument of the other rail added, a CLABE cleared.
+	o := validSPEI()
+	for what, p := range map[string]payment.Instrument{
+		"other clabe":        {CLABE: "002180700000000027"},
+		"card added":         {CLABE: o.Beneficiary.CLABE, CardNumber: "4111111111111111"},
+		"clabe cleared":      {},
+		"holder name added":  {CLABE: o.Beneficiary.CLABE, HolderName: "X"},
+		"clabe with a space": {CLABE: " " + o.Beneficiary.CLABE},
+	} {
+		q := o
+		q.Beneficiary = p
+		require.False(t, q.SameAs(o), what)
+	}
+	c := card
+	c.Beneficiary.CardNumber = "5555555555554444"
+	require.False(t, c.SameAs(card), "other card")
+	same := o
+	same.Amount = decimal.RequireFromString("5600")
+	require.True(t, same.SameAs(o), "amounts compare by value")
 }
