@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -517,10 +518,16 @@ func TestUpdateDocument(t *testing.T) {
 }
 
 // TestImportStreams proves rows are stored while the file is still being
-// read: the writer holds back the end of the file until the first batches
-// are in the database, which could never happen if Import read the whole
-// file first. The upload then breaks: what was stored stays, the import is
-// recorded as failed, and importing the file again completes it.
+// read, and that the importer holds no more than about one batch of rows it
+// has read but not stored, whatever the file's size. The file comes through
+// a pipe, row by row; a pipe write returns only once the importer has taken
+// the bytes, so the writer knows how much was read. At checkpoints it does
+// not write on until the database holds all but streamLag of the rows
+// written, and before the end of the input it waits for the first two
+// batches. An importer that read the whole input first (or buffered far more
+// than a batch) would never store them, and the bounded wait reports that
+// instead of hanging. The upload then breaks: what was stored stays, the
+// import is recorded as failed, and importing the file again completes it.
 func TestImportStreams(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -529,31 +536,68 @@ func TestImportStreams(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		rows = append(rows, g.person(i))
 	}
-	pr, pw := io.Pipe()
-	go func() {
-		cw := csv.NewWriter(pw)
-		_ = cw.Write(beneficiary.Columns)
-		for _, r := range rows[:250] {
-			_ = writeRow(cw, r)
-		}
-		cw.Flush()
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			n, err := e.store.Count(context.Background(), e.prog)
-			if err != nil || n >= 200 || time.Now().After(deadline) {
-				break
+	const batchSize = 100
+	// streamLag is one batch plus what the CSV reader's buffer may hold
+	// (4 KiB, about 15 rows of this file).
+	const streamLag = batchSize + 50
+	ctx := context.Background()
+	// stored waits, polling, until the programme has at least n people; a
+	// bounded loop, so a non-streaming importer fails the test rather than
+	// hanging it. The correct importer passes at the first polls that find
+	// its batches, so no outcome depends on how long this takes.
+	stored := func(n int64) (int64, bool) {
+		var got int64
+		for range 2000 {
+			var err error
+			if got, err = e.store.Count(ctx, e.prog); err != nil || got >= n {
+				return got, err == nil
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		return got, false
+	}
+
+	pr, pw := io.Pipe()
+	writerDone := make(chan string, 1) // "" when the writer got to the break
+	go func() {
+		cw := csv.NewWriter(pw)
+		_ = cw.Write(beneficiary.Columns)
+		cw.Flush()
+		for i, r := range rows[:250] {
+			if err := writeRow(cw, r); err != nil {
+				writerDone <- fmt.Sprintf("writing row %d: %v", i+1, err)
+				return
+			}
+			cw.Flush() // returns once the importer has read the row
+			if err := cw.Error(); err != nil {
+				writerDone <- fmt.Sprintf("the importer stopped reading at row %d: %v", i+1, err)
+				return
+			}
+			if written := int64(i + 1); written%50 == 0 && written > streamLag {
+				if got, ok := stored(written - streamLag); !ok {
+					writerDone <- fmt.Sprintf("%d rows read, only %d stored: the importer holds more than %d rows", written, got, streamLag)
+					pw.CloseWithError(errors.New("test gave up"))
+					return
+				}
+			}
+		}
+		if got, ok := stored(200); !ok {
+			writerDone <- fmt.Sprintf("250 rows read, only %d stored before the input ended: the import does not stream", got)
+			pw.CloseWithError(errors.New("test gave up"))
+			return
+		}
+		writerDone <- ""
 		pw.CloseWithError(errors.New("upload interrupted"))
 	}()
-	rep, err := e.store.Import(context.Background(), e.prog, pr, enrolment.ImportOptions{Now: clock, BatchSize: 100})
+	rep, err := e.store.Import(ctx, e.prog, pr, enrolment.ImportOptions{Now: clock, BatchSize: batchSize})
+	pr.CloseWithError(io.ErrClosedPipe) // unblocks the writer if the import stopped reading early
+	require.Empty(t, <-writerDone)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "upload interrupted")
 	require.Equal(t, 250, rep.Accepted, "the rows read before the break are stored")
 	require.EqualValues(t, 250, e.count(t))
 	var status string
-	require.NoError(t, e.db.Pool.QueryRow(context.Background(), "SELECT status FROM imports WHERE id = $1", rep.ImportID).Scan(&status))
+	require.NoError(t, e.db.Pool.QueryRow(ctx, "SELECT status FROM imports WHERE id = $1", rep.ImportID).Scan(&status))
 	require.Equal(t, "failed", status)
 
 	rep = e.importCSV(t, buildCSV(t, rows...), enrolment.ImportOptions{})
