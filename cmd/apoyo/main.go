@@ -74,7 +74,7 @@ func newRoot(a *app) *cobra.Command {
 
 	root.AddCommand(newDevCmd(a), newWorkerCmd(a), newMigrateCmd(a), newConfigCmd(a), newLedgerCmd(a), newBenchCmd(a),
 		newProgramCmd(a), newBeneficiariesCmd(a), newCycleCmd(a), newApproveCmd(a), newCaseCmd(a), newReferralCmd(a), newDemoCmd(a),
-		newReconcileCmd(a), newReportCmd(a), newBankCmd(a))
+		newReconcileCmd(a), newReportCmd(a), newBankCmd(a), newChaosCmd(a))
 	return root
 }
 

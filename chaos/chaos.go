@@ -1,0 +1,578 @@
+// Package chaos is `apoyo chaos`: the rerunnable proof that a payment cycle
+// pays every eligible person exactly once while the stack is broken under
+// it. It runs a whole cycle of synthetic people (all rails) on a private
+// stack (Stack), playing every person through the same paths the demo uses
+// (demo.PlayRound: identity reviews, bulk approval per secretariat, new
+// instruments for returned payments, cash collected), while it SIGKILLs the
+// worker child process at seeded moments and lets it restart, restarts
+// PostgreSQL once and the Temporal server once, and has the sandbox bank
+// inject faults on about 20% of orders (sandbox.FaultPlan).
+//
+// Then it checks by the bank's own record (sandbox.Bank.Audit), not by
+// apoyo's tables: every eligible person net paid exactly once, nobody paid
+// twice; every case finished, or waiting on a person with an open task;
+// the ledger verifies; every statement reconciles with nothing unmatched;
+// no balance went below zero while it ran. Each miss is named; the last
+// line is Result.LastLine.
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/casework"
+	"github.com/apoyo-cdmx/apoyo/demo"
+	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/payment"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/reconcile"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// Options shape a run.
+type Options struct {
+	Beneficiaries int
+	Kills         int
+	Seed          uint64
+	// Timeout bounds the whole run.
+	Timeout time.Duration
+	// Out receives progress lines (what broke when); nil discards them.
+	Out io.Writer
+	Log *slog.Logger
+}
+
+// Deps are the stores and services on the chaos stack, as the demo uses
+// them, plus the Temporal client for describing workflows.
+type Deps struct {
+	demo.Deps
+	Temporal client.Client
+}
+
+// Result is what a run did and found.
+type Result struct {
+	Cases          int `json:"cases"`
+	Kills          int `json:"kills"`
+	Faults         int `json:"faults"`
+	DoublePayments int `json:"double_payments"`
+	Lost           int `json:"lost"`
+	Unmatched      int `json:"unmatched"`
+
+	CycleID           string         `json:"cycle_id"`
+	Eligible          int            `json:"eligible"`
+	PaidOnce          int            `json:"paid_once"`
+	FaultsByKind      map[string]int `json:"faults_by_kind"`
+	PostgresRestarts  int            `json:"postgres_restarts"`
+	TemporalRestarts  int            `json:"temporal_restarts"`
+	WorkerStarts      int            `json:"worker_starts"`
+	Statements        int            `json:"statements"`
+	LedgerVerified    bool           `json:"ledger_verified"`
+	BalanceSamples    int            `json:"balance_samples"`
+	NegativeBalances  int            `json:"negative_balances"`
+	CasesNotSettled   int            `json:"cases_not_settled"`
+	CycleClosed       bool           `json:"cycle_closed"`
+	Seconds           float64        `json:"seconds"`
+	CycleSeconds      float64        `json:"cycle_seconds"`
+	ReconcileRounds   int            `json:"reconcile_rounds"`
+	InstrumentsSupply int            `json:"-"`
+	// Misses names every check that failed; empty when the run passed.
+	Misses []string `json:"misses,omitempty"`
+}
+
+// OK reports whether every check passed.
+func (r Result) OK() bool { return len(r.Misses) == 0 }
+
+// LastLine is the run's one-line verdict, the last line `apoyo chaos`
+// prints.
+func (r Result) LastLine() string {
+	return fmt.Sprintf("chaos: %d cases, %d kills, %d faults, double_payments=%d, lost=%d, unmatched=%d",
+		r.Cases, r.Kills, r.Faults, r.DoublePayments, r.Lost, r.Unmatched)
+}
+
+// run is one chaos run's state.
+type run struct {
+	st  *Stack
+	d   Deps
+	o   Options
+	log *slog.Logger
+	res Result
+
+	mu     sync.Mutex // guards misses and res counters written by goroutines
+	misses []string
+}
+
+func (r *run) miss(format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.misses = append(r.misses, fmt.Sprintf(format, args...))
+}
+
+func (r *run) say(format string, args ...any) {
+	if r.o.Out != nil {
+		fmt.Fprintf(r.o.Out, "chaos: "+format+"\n", args...)
+	}
+}
+
+// Run plays one cycle on st while breaking it, then checks. It returns an
+// error only when the run could not be carried out at all; failed checks
+// are Result.Misses.
+func Run(ctx context.Context, st *Stack, d Deps, o Options) (Result, error) {
+	start := time.Now()
+	if o.Beneficiaries <= 0 {
+		return Result{}, errors.New("chaos: --beneficiaries must be positive")
+	}
+	if o.Kills < 0 {
+		return Result{}, errors.New("chaos: --kills cannot be negative")
+	}
+	if o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	r := &run{st: st, d: d, o: o, log: o.Log}
+	err := r.play(ctx)
+	r.res.Seconds = time.Since(start).Seconds()
+	r.res.Faults = st.Bank.Faults()
+	r.res.FaultsByKind = map[string]int{}
+	for k, n := range st.Bank.FaultCounts() {
+		r.res.FaultsByKind[string(k)] = n
+	}
+	r.res.WorkerStarts = st.WorkerStarts()
+	r.res.Misses = r.misses
+	return r.res, err
+}
+
+// play enrols, launches, breaks, settles and checks.
+func (r *run) play(ctx context.Context) error {
+	now := time.Now().UTC()
+	people := demo.GeneratePeople(r.o.Beneficiaries, r.o.Seed, now)
+	valid := 0
+	for _, p := range people {
+		if !p.Invalid && !p.Duplicate {
+			valid++
+		}
+	}
+	// Room for the cycle and its re-payments.
+	budget := program.DefaultBenefitAmount.Mul(decimal.NewFromInt(int64(valid)*3/2 + 10))
+	spec := program.Spec{Name: fmt.Sprintf("Chaos %d %s", r.o.Seed, now.Format("2006-01-02 15:04:05.000")), Funds: program.DefaultFunds(budget)}
+	prog, err := spec.Build(now)
+	if err != nil {
+		return err
+	}
+	if prog, err = r.d.Programs.Create(ctx, prog, r.d.Ledger); err != nil {
+		return err
+	}
+	var csvBuf bytes.Buffer
+	if err := demo.WriteCSV(&csvBuf, people); err != nil {
+		return err
+	}
+	rep, err := r.d.Enrol.Import(ctx, prog.ID, &csvBuf, enrolment.ImportOptions{})
+	if err != nil {
+		return err
+	}
+	r.say("enrolled %d people (%d rows refused, %d duplicates)", rep.Accepted, rep.Rejected, rep.Duplicates)
+
+	launchedAt := time.Now()
+	launch, err := r.d.Work.LaunchCycle(ctx, prog.ID, "", now.Format("2006-01"), now.Truncate(24*time.Hour), casework.LaunchOptions{})
+	if err != nil {
+		return err
+	}
+	cycleID := launch.Cycle.ID
+	r.res.CycleID, r.res.Cases = cycleID, launch.Cases
+	r.say("cycle %s launched with %d cases", cycleID, launch.Cases)
+
+	watchCtx, stopWatching := context.WithCancel(ctx)
+	var watchers sync.WaitGroup
+	watchers.Add(1)
+	go func() { defer watchers.Done(); r.watchBalances(watchCtx, prog.ID) }()
+	eventsDone := make(chan struct{})
+	go func() { defer close(eventsDone); r.breakThings(ctx, cycleID, launch.Cases) }()
+
+	rng := rand.New(rand.NewPCG(r.o.Seed, 0x5eed))
+	var sum demo.Summary
+	var p workflows.CycleProgress
+	lastSaid := time.Now()
+	for !(p.Closed && isClosed(eventsDone)) {
+		if ctx.Err() != nil {
+			stopWatching()
+			watchers.Wait()
+			<-eventsDone
+			r.miss("the cycle did not close in time: %d of %d cases done (%v)", p.Done, launch.Cases, ctx.Err())
+			return nil
+		}
+		if latest, err := r.d.Work.CycleProgress(ctx, cycleID); err == nil {
+			p = latest
+		}
+		if time.Since(lastSaid) > 10*time.Second {
+			r.say("%d of %d cases done, %d bank orders, %d faults so far", p.Done, launch.Cases, r.st.Bank.Audit(cycleID).Orders, r.st.Bank.Faults())
+			lastSaid = time.Now()
+		}
+		acted, err := demo.PlayRound(ctx, r.d.Deps, cycleID, rng, &sum)
+		if err != nil {
+			// PostgreSQL or Temporal is down, or a query timed out: people
+			// come back and try again, as they would.
+			r.log.Debug("chaos: a round of people's work failed", "err", err)
+		}
+		if !acted {
+			sleep(ctx, 200*time.Millisecond)
+		}
+	}
+	r.res.CycleClosed = true
+	r.res.CycleSeconds = time.Since(launchedAt).Seconds()
+	r.say("cycle closed after %.0f s", r.res.CycleSeconds)
+
+	// Returns after settlement come later; the bank's statements bring them
+	// to apoyo, people put new instruments on file, the re-payments go out.
+	r.settle(ctx, cycleID, rng, &sum)
+	stopWatching()
+	watchers.Wait()
+	return r.check(ctx, cycleID, launch.Cases)
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// event is one planned break.
+type event struct {
+	kind string // kill, postgres, temporal
+	// at is the share of the cycle's cases with an order at the bank when
+	// the event fires: a moment in the cycle, whatever the machine's speed.
+	at float64
+}
+
+// plan draws the events from the seed: Kills worker kills, one PostgreSQL
+// restart and one Temporal restart, at moments between 3% and 85% of the
+// cycle's orders.
+func plan(seed uint64, kills int) []event {
+	rng := rand.New(rand.NewPCG(seed, 0xc4a05))
+	var evs []event
+	for i := 0; i < kills; i++ {
+		evs = append(evs, event{kind: "kill"})
+	}
+	evs = append(evs, event{kind: "postgres"}, event{kind: "temporal"})
+	rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
+	ats := make([]float64, len(evs))
+	for i := range ats {
+		ats[i] = 0.03 + 0.82*rng.Float64()
+	}
+	sort.Float64s(ats)
+	for i := range evs {
+		evs[i].at = ats[i]
+	}
+	return evs
+}
+
+// breakThings fires the planned events as the cycle's orders reach them.
+func (r *run) breakThings(ctx context.Context, cycleID string, cases int) {
+	for _, ev := range plan(r.o.Seed, r.o.Kills) {
+		want := int(ev.at * float64(cases))
+		for r.st.Bank.Audit(cycleID).Orders < want {
+			if !sleep(ctx, 100*time.Millisecond) {
+				return
+			}
+		}
+		orders := r.st.Bank.Audit(cycleID).Orders
+		switch ev.kind {
+		case "kill":
+			if err := r.st.KillWorker(); err != nil {
+				r.miss("killing the worker: %v", err)
+				continue
+			}
+			r.mu.Lock()
+			r.res.Kills++
+			r.mu.Unlock()
+			r.say("SIGKILL the worker at %d bank orders", orders)
+		case "postgres":
+			r.say("restarting PostgreSQL at %d bank orders", orders)
+			if err := r.st.RestartPostgres(ctx); err != nil {
+				r.miss("%v", err)
+				continue
+			}
+			r.mu.Lock()
+			r.res.PostgresRestarts++
+			r.mu.Unlock()
+		case "temporal":
+			r.say("restarting the Temporal server at %d bank orders", orders)
+			if err := r.st.RestartTemporal(ctx); err != nil {
+				r.miss("%v", err)
+				continue
+			}
+			r.mu.Lock()
+			r.res.TemporalRestarts++
+			r.mu.Unlock()
+		}
+	}
+}
+
+// watchBalances samples every balance of the programme's accounts while the
+// cycle runs: none may be below zero at any moment (the ledger's own
+// MinBalance rule should make that impossible; this checks it from
+// outside).
+func (r *run) watchBalances(ctx context.Context, programID string) {
+	reported := 0
+	for sleep(ctx, 250*time.Millisecond) {
+		bs, err := r.d.Ledger.Balances(ctx, ledger.BalanceFilter{AccountPrefix: "prg:" + programID + ":"})
+		if err != nil {
+			continue // PostgreSQL restarting
+		}
+		r.mu.Lock()
+		r.res.BalanceSamples++
+		r.mu.Unlock()
+		for _, b := range bs {
+			if b.Balance.IsNegative() {
+				r.mu.Lock()
+				r.res.NegativeBalances++
+				r.mu.Unlock()
+				if reported < 10 {
+					reported++
+					r.miss("balance below zero: %s fund %s at %s", b.Account, b.Fund, b.Balance.StringFixed(2))
+				}
+			}
+		}
+	}
+}
+
+// settle lets what comes after the cycle's close happen: the bank's clock
+// moves on so returns after settlement arrive, every statement is
+// reconciled (which books them and raises tasks), and people act on the
+// tasks, until the bank's record stops changing.
+func (r *run) settle(ctx context.Context, cycleID string, rng *rand.Rand, sum *demo.Summary) {
+	quiet := 0
+	last := -1
+	for round := 0; round < 60 && quiet < 3 && ctx.Err() == nil; round++ {
+		r.res.ReconcileRounds++
+		if _, err := r.st.Bank.Advance(bankReturnDelay + time.Second); err != nil {
+			r.log.Warn("chaos: advancing the bank", "err", err)
+		}
+		if _, _, err := r.reconcileAll(ctx); err != nil {
+			r.log.Debug("chaos: reconciling", "err", err)
+		}
+		acted, err := demo.PlayRound(ctx, r.d.Deps, cycleID, rng, sum)
+		if err != nil {
+			r.log.Debug("chaos: a round of people's work failed", "err", err)
+		}
+		n := len(r.st.Bank.Movements(""))
+		if n == last && !acted {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		last = n
+		sleep(ctx, time.Second)
+	}
+}
+
+// statementDates are the operation dates of the bank's own record.
+func (r *run) statementDates() []string {
+	seen := map[string]bool{}
+	for _, m := range r.st.Bank.Movements("") {
+		seen[m.OperationDate] = true
+	}
+	dates := make([]string, 0, len(seen))
+	for dt := range seen {
+		dates = append(dates, dt)
+	}
+	sort.Strings(dates)
+	return dates
+}
+
+// reconcileAll reconciles the bank's statement of every operation date and
+// returns the unmatched lines, total and per date.
+func (r *run) reconcileAll(ctx context.Context) (int, map[string]int, error) {
+	rec := reconcile.New(r.d.Pool, r.d.Ledger, r.d.Cases)
+	total, byDate := 0, map[string]int{}
+	for _, dt := range r.statementDates() {
+		var buf bytes.Buffer
+		if err := payment.WriteStatement(&buf, r.st.Bank.Statement(dt)); err != nil {
+			return total, byDate, err
+		}
+		rep, err := rec.Reconcile(ctx, "chaos-statement-"+dt+".csv", &buf)
+		if err != nil {
+			return total, byDate, fmt.Errorf("reconciling %s: %w", dt, err)
+		}
+		total += rep.Unmatched
+		if rep.Unmatched > 0 {
+			byDate[dt] = rep.Unmatched
+		}
+	}
+	return total, byDate, nil
+}
+
+// notEligible are outcomes under which a person is rightly not paid. Only
+// eligibility can say so in a chaos run: people's documents are verified
+// and every secretariat approves.
+var notEligible = map[workflows.Outcome]bool{workflows.OutcomeIneligible: true}
+
+// check runs every check of the proof.
+func (r *run) check(ctx context.Context, cycleID string, launched int) error {
+	// Every statement, once more, now that everything happened.
+	unmatched, byDate, err := r.reconcileAll(ctx)
+	if err != nil {
+		r.miss("reconciliation failed: %v", err)
+	}
+	r.res.Unmatched = unmatched
+	r.res.Statements = len(r.statementDates())
+	for dt, n := range byDate {
+		r.miss("statement %s: %d unmatched lines", dt, n)
+	}
+
+	var all []cases.Projection
+	f := cases.CaseFilter{CycleID: cycleID, Limit: 1000}
+	for {
+		page, err := r.d.Cases.ListCases(ctx, f)
+		if err != nil {
+			return fmt.Errorf("chaos: listing cases: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		all = append(all, page...)
+		f.After = page[len(page)-1].CaseID
+	}
+	if len(all) < launched {
+		r.res.Lost += launched - len(all)
+		r.miss("%d of the %d cases launched have no case record", launched-len(all), launched)
+	}
+
+	// Paid exactly once, by the bank's own record.
+	audit := r.st.Bank.Audit(cycleID)
+	for _, p := range audit.Payees {
+		if p.Net > 1 {
+			r.res.DoublePayments++
+			r.miss("paid %d times net by the bank: cycle %s beneficiary %s (%d orders, %d paid, %d returned)",
+				p.Net, p.Cycle, p.Beneficiary, p.Orders, p.Paid, p.Returned)
+		}
+	}
+	for _, id := range audit.Unattributed {
+		r.miss("bank order %s cannot be put on a person", id)
+	}
+	tasks, err := r.d.Cases.OpenTasks(ctx, cycleID, 1_000_000)
+	if err != nil {
+		return fmt.Errorf("chaos: listing tasks: %w", err)
+	}
+	open := map[string][]string{}
+	for _, t := range tasks {
+		open[t.CaseID] = append(open[t.CaseID], t.Kind)
+	}
+	statuses := r.describe(ctx, all)
+	for _, c := range all {
+		pay := audit.Payee(cycleID, c.BeneficiaryID)
+		where := fmt.Sprintf("case %s (step %s, status %s, outcome %q, waiting on %v, open tasks %v, workflow %s; bank: %d orders, %d paid, %d returned)",
+			c.CaseID, c.Step, c.Status, c.Outcome, c.WaitingOn, open[c.CaseID], statuses[c.CaseID], pay.Orders, pay.Paid, pay.Returned)
+		if notEligible[c.Outcome] {
+			if pay.Net > 0 {
+				r.miss("paid although not eligible: %s", where)
+			}
+		} else {
+			r.res.Eligible++
+			switch {
+			case pay.Net == 1:
+				r.res.PaidOnce++
+			case pay.Net < 1:
+				r.res.Lost++
+				r.miss("not paid: %s", where)
+			}
+		}
+		// Finished, or waiting on a person who has a task to act on.
+		wf := statuses[c.CaseID]
+		switch {
+		case c.Step == workflows.StepDone:
+			if wf != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED.String() {
+				r.res.CasesNotSettled++
+				r.miss("finished in the projection but not completed in Temporal: %s", where)
+			}
+		case len(c.WaitingOn) > 0 && len(open[c.CaseID]) > 0 && wf == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING.String():
+		default:
+			r.res.CasesNotSettled++
+			r.miss("neither finished nor waiting on a person with an open task: %s", where)
+		}
+	}
+
+	vr, err := r.d.Ledger.Verify(ctx)
+	if err != nil {
+		r.miss("ledger verify failed to run: %v", err)
+	} else {
+		r.res.LedgerVerified = vr.OK
+		if !vr.OK {
+			r.miss("ledger verify: %d problems, first bad transaction %d", len(vr.Problems), vr.FirstBadTransaction)
+		}
+	}
+	if r.res.BalanceSamples == 0 {
+		r.miss("no balance sample was taken during the run")
+	}
+	if r.res.Kills < r.o.Kills {
+		r.miss("only %d of %d worker kills happened", r.res.Kills, r.o.Kills)
+	}
+	if r.res.PostgresRestarts != 1 || r.res.TemporalRestarts != 1 {
+		r.miss("PostgreSQL restarted %d times and Temporal %d, want once each", r.res.PostgresRestarts, r.res.TemporalRestarts)
+	}
+	return nil
+}
+
+// describe asks Temporal for the status of every case's workflow.
+func (r *run) describe(ctx context.Context, all []cases.Projection) map[string]string {
+	out := make(map[string]string, len(all))
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(16)
+	for _, c := range all {
+		g.Go(func() error {
+			status := "unknown"
+			resp, err := r.d.Temporal.DescribeWorkflowExecution(ctx, workflows.CaseID(c.CycleID, c.BeneficiaryID), "")
+			if err != nil {
+				status = "describe failed: " + firstLine(err.Error())
+			} else {
+				status = resp.GetWorkflowExecutionInfo().GetStatus().String()
+			}
+			mu.Lock()
+			out[c.CaseID] = status
+			mu.Unlock()
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// FaultSummary is the faults by kind, in a fixed order, for a report line.
+func (r Result) FaultSummary() string {
+	counts := map[sandbox.FaultKind]int{}
+	for k, n := range r.FaultsByKind {
+		counts[sandbox.FaultKind(k)] = n
+	}
+	return strings.Join(slices.Clip(sandbox.FaultSummary(counts)), ", ")
+}
