@@ -120,7 +120,7 @@ func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (work
 	var res workflows.ScreenResult
 	if cyc, err := a.Cases.Cycle(ctx, in.CycleID); err != nil {
 		return res, err
-	} else if cyc.Status == "cancelled" {
+	} else if cyc.Cancelled() {
 		res.CycleCancelled = true
 		return res, a.Cases.Save(ctx, cases.Projection{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID,
 			Version: in.Version, Step: workflows.StepDone, Status: "done", Outcome: workflows.OutcomeCancelled, Reason: "cycle cancelled"})

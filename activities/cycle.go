@@ -8,14 +8,25 @@ import (
 	"go.temporal.io/sdk/activity"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
-// RosterPage returns the next page of a programme's beneficiary ids (opaque
-// ids only), in id order after in.After.
+// RosterPage returns the next page of a cycle's beneficiary ids (opaque
+// ids only), in id order after in.After. With a CycleID it pages the
+// roster frozen at the cycle's launch, so people enrolled later (who have
+// no share in the reservation) wait for the next cycle; without one (runs
+// started before snapshots existed), or for a cycle launched before them,
+// it pages the programme's live roster.
 func (a *Activities) RosterPage(ctx context.Context, in workflows.RosterPageInput) ([]string, error) {
+	if in.CycleID != "" {
+		ids, frozen, err := a.Cases.RosterPage(ctx, in.CycleID, in.After, in.Limit)
+		if err != nil || frozen {
+			return ids, temporalError(err)
+		}
+	}
 	ids, err := a.Beneficiaries.ListIDs(ctx, in.ProgramID, in.After, in.Limit)
 	return ids, temporalError(err)
 }
@@ -23,9 +34,12 @@ func (a *Activities) RosterPage(ctx context.Context, in workflows.RosterPageInpu
 // CancelCases marks the cycle cancelled (so cases not yet screened or paid
 // stop by themselves) and signals every unfinished case to stop. Cases
 // whose payment order already left finish that payment: nothing is ever
-// half-paid. It heartbeats its cursor and resumes from it after a retry.
+// half-paid. A cycle the person's command already cancelled (the usual
+// path: the database first, then the signal) is fine; one the state
+// machine will not cancel (closed without a cancel) is a non-retryable
+// error. It heartbeats its cursor and resumes from it after a retry.
 func (a *Activities) CancelCases(ctx context.Context, in workflows.CancelCasesInput) error {
-	if err := a.Cases.SetCycleStatus(ctx, in.CycleID, "cancelled"); err != nil {
+	if _, err := a.Cases.TransitionCycle(ctx, in.CycleID, workflows.ControlCancel, in.Reason); err != nil {
 		return temporalError(err)
 	}
 	after := ""
@@ -63,7 +77,9 @@ func (a *Activities) CancelCases(ctx context.Context, in workflows.CancelCasesIn
 
 // CloseCycle releases what the cycle reserved and did not pay (still in
 // its committed account, per fund) back to the programme's available
-// budget, and records the cycle's final status.
+// budget, and records the cycle as closed; with in.Status "cancelled" it
+// stays known as cancelled (the status "done" of older runs is a normal
+// close). Running it again changes nothing.
 func (a *Activities) CloseCycle(ctx context.Context, in workflows.CloseCycleInput) error {
 	committed := program.CycleAccount(in.ProgramID, in.CycleID, program.CycleCommitted)
 	bals, err := a.Ledger.Balances(ctx, ledger.BalanceFilter{AccountPrefix: committed})
@@ -80,5 +96,6 @@ func (a *Activities) CloseCycle(ctx context.Context, in workflows.CloseCycleInpu
 			return temporalError(err)
 		}
 	}
-	return temporalError(a.Cases.SetCycleStatus(ctx, in.CycleID, in.Status))
+	_, err = a.Cases.CloseCycle(ctx, in.CycleID, in.Status == cases.CycleCancelled, "cycle cancelled")
+	return temporalError(err)
 }

@@ -75,7 +75,7 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 		if err != nil {
 			return workflows.PaymentResult{}, err
 		}
-		if cyc.Status == "cancelled" {
+		if cyc.Cancelled() {
 			return a.cancelUnsent(ctx, in, orderID)
 		}
 		paid, err := a.Cases.PaidInCycle(ctx, c, b)

@@ -501,7 +501,7 @@ func TestDisburseReservedAndCloseCycle(t *testing.T) {
 	f.requireBalance(avail, budget.Sub(f.amount))
 	cyc, err := f.cases.Cycle(f.ctx, c)
 	require.NoError(t, err)
-	require.Equal(t, "done", cyc.Status)
+	require.Equal(t, "closed", cyc.Status)
 
 	require.NoError(t, f.act.CloseCycle(f.ctx, closeIn))
 	again := f.requireTransfer("close:"+c+":"+city, avail, committed, city, f.amount)

@@ -30,6 +30,9 @@ var (
 	ErrCaseNotFound    = apoyo.Errorf(apoyo.ENOTFOUND, "case.not_found", "case not found")
 	ErrAlreadyPaid     = apoyo.Errorf(apoyo.ECONFLICT, "payment.already_paid", "beneficiary already paid in this cycle")
 	ErrPaymentNotFound = apoyo.Errorf(apoyo.ENOTFOUND, "payment.not_found", "payment not found")
+	// ErrBadTransition: the cycle's status cannot move that way (a
+	// cancelled cycle paused or resumed, anything out of closed).
+	ErrBadTransition = apoyo.Errorf(apoyo.ECONFLICT, "cycle.bad_transition", "the cycle cannot move to that status")
 )
 
 // Store reads and writes cycles, cases, tasks and payments.
@@ -52,7 +55,33 @@ type Cycle struct {
 	RosterSize int                        `json:"roster_size,omitempty"`
 	Amount     decimal.Decimal            `json:"amount"`
 	Allocation []workflows.FundAllocation `json:"allocation,omitempty"`
+	// RosterHash is the hex SHA-256 of the roster frozen at launch ("" for
+	// cycles created without a snapshot, which page the live roster).
+	RosterHash string `json:"roster_hash,omitempty"`
+	// ControlSeq counts the pause, resume and cancel decisions the
+	// database accepted; the cycle workflow applies a control only when
+	// its seq is newer than the last one it applied.
+	ControlSeq int64 `json:"control_seq"`
+	// CancelledAt is set once the cycle is cancelled, and stays set after
+	// it closes.
+	CancelledAt  *time.Time `json:"cancelled_at,omitempty"`
+	CancelReason string     `json:"cancel_reason,omitempty"`
+	ClosedAt     *time.Time `json:"closed_at,omitempty"`
 }
+
+// Cycle statuses. The database moves a cycle between them by a state
+// machine (migration 010): running ⇄ paused; running or paused →
+// cancelled; running, paused or cancelled → closed; nothing leaves closed.
+const (
+	CycleRunning   = "running"
+	CyclePaused    = "paused"
+	CycleCancelled = "cancelled"
+	CycleClosed    = "closed"
+)
+
+// Cancelled reports whether the cycle was cancelled, whether or not its
+// close has run since: no case of a cancelled cycle may start paying.
+func (c Cycle) Cancelled() bool { return c.CancelledAt != nil || c.Status == CycleCancelled }
 
 // NewCycleID returns a fresh opaque cycle id.
 func NewCycleID() string {
@@ -80,12 +109,87 @@ func (s *Store) CreateCycle(ctx context.Context, c Cycle) (Cycle, bool, error) {
 	return got, tag.RowsAffected() == 1, err
 }
 
-const cycleCols = "id, program_id, name, period, cycle_date, status, created_at, coalesce(roster_size, 0), coalesce(amount, 0), allocation"
+// CreateCycleWithRoster records a cycle with its roster frozen: in one
+// transaction it inserts the cycle, copies the programme's beneficiary
+// ids into cycle_roster with one INSERT … SELECT (set-based, so a launch of
+// millions is one statement), hashes the snapshot, and asks allocate to
+// reserve for exactly that many cases (its result is stored as the
+// cycle's allocation; an error rolls everything back). The reservation,
+// the cycle's pages and its count all come from the same set, and people
+// enrolled later wait for the next cycle. A cycle of the same programme
+// and name is returned as it is, snapshot and all, with created=false and
+// allocate not called.
+func (s *Store) CreateCycleWithRoster(ctx context.Context, c Cycle, allocate func(n int) ([]workflows.FundAllocation, error)) (Cycle, bool, error) {
+	if c.ID == "" {
+		c.ID = NewCycleID()
+	}
+	created := false
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `INSERT INTO cycles (id, program_id, name, period, cycle_date, amount) VALUES ($1, $2, $3, $4, $5, $6)
+			ON CONFLICT (program_id, name) DO NOTHING`, c.ID, c.ProgramID, c.Name, c.Period, c.CycleDate, c.Amount)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err // already launched: keep its snapshot
+		}
+		created = true
+		tag, err = tx.Exec(ctx, `INSERT INTO cycle_roster (cycle_id, beneficiary_id) SELECT $1, id FROM beneficiaries WHERE program_id = $2`, c.ID, c.ProgramID)
+		if err != nil {
+			return err
+		}
+		n := int(tag.RowsAffected())
+		alloc, err := allocate(n)
+		if err != nil {
+			return err
+		}
+		var allocJSON []byte
+		if alloc != nil {
+			allocJSON, _ = json.Marshal(alloc)
+		}
+		_, err = tx.Exec(ctx, `UPDATE cycles SET roster_size = $2, allocation = $3,
+			roster_hash = (SELECT sha256(convert_to(coalesce(string_agg(beneficiary_id || E'\n', '' ORDER BY beneficiary_id COLLATE "C"), ''), 'UTF8'))
+				FROM cycle_roster WHERE cycle_id = $1)
+			WHERE id = $1`, c.ID, n, allocJSON)
+		return err
+	})
+	if err != nil {
+		return Cycle{}, false, err
+	}
+	got, err := s.CycleByName(ctx, c.ProgramID, c.Name)
+	return got, created, err
+}
+
+// RosterPage returns up to limit beneficiary ids of the roster frozen at
+// the cycle's launch, after the id after, in id order (keyset pagination
+// on cycle_roster's primary key). frozen is false for a cycle created
+// without a snapshot (before they existed): the caller pages the
+// programme's live roster instead. Errors: ErrCycleNotFound.
+func (s *Store) RosterPage(ctx context.Context, cycleID, after string, limit int) (ids []string, frozen bool, err error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	rows, err := s.pool.Query(ctx, `SELECT beneficiary_id FROM cycle_roster WHERE cycle_id = $1 AND beneficiary_id > $2
+		ORDER BY beneficiary_id LIMIT $3`, cycleID, after, min(limit, 10000))
+	if err != nil {
+		return nil, false, err
+	}
+	if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || len(ids) > 0 {
+		return ids, true, err
+	}
+	// An empty page: the end of a snapshot, or no snapshot at all.
+	err = s.pool.QueryRow(ctx, "SELECT roster_hash IS NOT NULL FROM cycles WHERE id = $1", cycleID).Scan(&frozen)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, ErrCycleNotFound.With("cycle %q not found", cycleID)
+	}
+	return nil, frozen, err
+}
+
+const cycleCols = `id, program_id, name, period, cycle_date, status, created_at, coalesce(roster_size, 0), coalesce(amount, 0), allocation,
+	coalesce(encode(roster_hash, 'hex'), ''), control_seq, cancelled_at, cancel_reason, closed_at`
 
 func scanCycle(row pgx.Row) (Cycle, error) {
 	var c Cycle
 	var alloc []byte
-	err := row.Scan(&c.ID, &c.ProgramID, &c.Name, &c.Period, &c.CycleDate, &c.Status, &c.CreatedAt, &c.RosterSize, &c.Amount, &alloc)
+	err := row.Scan(&c.ID, &c.ProgramID, &c.Name, &c.Period, &c.CycleDate, &c.Status, &c.CreatedAt, &c.RosterSize, &c.Amount, &alloc,
+		&c.RosterHash, &c.ControlSeq, &c.CancelledAt, &c.CancelReason, &c.ClosedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return c, ErrCycleNotFound
 	}
@@ -172,9 +276,115 @@ func (s *Store) CycleByName(ctx context.Context, programID, name string) (Cycle,
 	return scanCycle(s.pool.QueryRow(ctx, "SELECT "+cycleCols+" FROM cycles WHERE program_id = $1 AND name = $2", programID, name))
 }
 
-// SetCycleStatus changes a cycle's status (running, paused, cancelled, done).
+// CycleTransition is what TransitionCycle did.
+type CycleTransition struct {
+	Cycle Cycle `json:"cycle"`
+	// Seq is the cycle's control sequence number after the transition
+	// (the one to send to the workflow with the control).
+	Seq int64 `json:"seq"`
+	// Applied is false when the cycle already was where the action leads
+	// (pause of a paused cycle): nothing changed and Seq is the current one.
+	Applied bool `json:"applied"`
+}
+
+// TransitionCycle applies a person's pause, resume or cancel
+// (workflows.ControlPause, ControlResume, ControlCancel) to a cycle's
+// status under a row lock, incrementing its control sequence once per
+// accepted change, so concurrent decisions get distinct, increasing seqs
+// in the order the database applied them. Repeating the transition the
+// cycle is already in (pause a paused cycle, cancel a cancelled or a
+// cancelled-and-closed one) is not an error and changes nothing: the
+// caller may resend the control with the current seq, which makes a
+// retried command safe. Errors: ErrCycleNotFound; ErrBadTransition when
+// the state machine refuses (a cancelled cycle paused or resumed,
+// anything done to a closed cycle); EINVALID for an unknown action.
+func (s *Store) TransitionCycle(ctx context.Context, id, action, reason string) (CycleTransition, error) {
+	var target string
+	switch action {
+	case workflows.ControlPause:
+		target = CyclePaused
+	case workflows.ControlResume:
+		target = CycleRunning
+	case workflows.ControlCancel:
+		target = CycleCancelled
+	default:
+		return CycleTransition{}, apoyo.Errorf(apoyo.EINVALID, "cycle.unknown_action", "unknown cycle action %q (pause, resume or cancel)", action)
+	}
+	var out CycleTransition
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		cur, err := scanCycle(tx.QueryRow(ctx, "SELECT "+cycleCols+" FROM cycles WHERE id = $1 FOR UPDATE", id))
+		if errors.Is(err, ErrCycleNotFound) {
+			return ErrCycleNotFound.With("cycle %q not found", id)
+		}
+		if err != nil {
+			return err
+		}
+		if cur.Status == target || (target == CycleCancelled && cur.Cancelled()) {
+			out = CycleTransition{Cycle: cur, Seq: cur.ControlSeq}
+			return nil
+		}
+		switch cur.Status {
+		case CycleCancelled:
+			return ErrBadTransition.With("cycle %s is cancelled; it cannot be paused or resumed", id)
+		case CycleClosed:
+			return ErrBadTransition.With("cycle %s is closed; it cannot be paused, resumed or cancelled", id)
+		}
+		next, err := scanCycle(tx.QueryRow(ctx, `UPDATE cycles SET status = $2, control_seq = control_seq + 1,
+			cancel_reason = CASE WHEN $2 = 'cancelled' THEN $3 ELSE cancel_reason END
+			WHERE id = $1 RETURNING `+cycleCols, id, target, reason))
+		if err != nil {
+			return transitionError(err)
+		}
+		out = CycleTransition{Cycle: next, Seq: next.ControlSeq, Applied: true}
+		return nil
+	})
+	return out, err
+}
+
+// CloseCycle records that a cycle's close ran (its unspent reservation
+// went back to the budget): status closed. With cancelled set, a cycle
+// not yet marked cancelled (a run whose cancel came through an old signal)
+// is also recorded as cancelled, with reason, so it stays known as one.
+// Closing a closed cycle changes nothing. Errors: ErrCycleNotFound.
+func (s *Store) CloseCycle(ctx context.Context, id string, cancelled bool, reason string) (Cycle, error) {
+	c, err := scanCycle(s.pool.QueryRow(ctx, `UPDATE cycles SET status = 'closed',
+			cancelled_at = CASE WHEN $2 AND cancelled_at IS NULL THEN now() ELSE cancelled_at END,
+			cancel_reason = CASE WHEN $2 AND cancelled_at IS NULL THEN $3 ELSE cancel_reason END
+		WHERE id = $1 AND status <> 'closed' RETURNING `+cycleCols, id, cancelled, reason))
+	if errors.Is(err, ErrCycleNotFound) {
+		return s.Cycle(ctx, id) // already closed, or not found
+	}
+	return c, transitionError(err)
+}
+
+// SetCycleStatus moves a cycle to a status through the state machine:
+// running, paused and cancelled as TransitionCycle does (resume, pause,
+// cancel), closed (or its old name done) as CloseCycle does. Errors: as
+// theirs; EINVALID for an unknown status.
 func (s *Store) SetCycleStatus(ctx context.Context, id, status string) error {
-	_, err := s.pool.Exec(ctx, "UPDATE cycles SET status = $2 WHERE id = $1", id, status)
+	var err error
+	switch status {
+	case CycleRunning:
+		_, err = s.TransitionCycle(ctx, id, workflows.ControlResume, "")
+	case CyclePaused:
+		_, err = s.TransitionCycle(ctx, id, workflows.ControlPause, "")
+	case CycleCancelled:
+		_, err = s.TransitionCycle(ctx, id, workflows.ControlCancel, "")
+	case CycleClosed, "done":
+		_, err = s.CloseCycle(ctx, id, false, "")
+	default:
+		err = apoyo.Errorf(apoyo.EINVALID, "cycle.unknown_status", "unknown cycle status %q (running, paused, cancelled or closed)", status)
+	}
+	return err
+}
+
+// transitionError makes the state machine's refusal (migration 010's
+// trigger) an ErrBadTransition carrying its message.
+func transitionError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.ConstraintName == "cycles_status_transition" {
+		return ErrBadTransition.With("%s", pgErr.Message).Wrap(err)
+	}
 	return err
 }
 
