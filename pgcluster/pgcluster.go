@@ -7,6 +7,11 @@
 // PostgreSQL refuses to run as root; when apoyo runs as root the cluster is
 // initialised and run as the "postgres" OS user, and the directory is handed
 // to that user.
+//
+// Several processes may use one cluster directory at once; exactly one of
+// them owns the server, and nobody stops a server another process still
+// uses (owner.go says how). A stale postmaster.pid left by a killed server
+// is recovered on the next start.
 package pgcluster
 
 import (
@@ -21,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -50,15 +56,30 @@ type Options struct {
 	Database string
 	// Settings are extra postgresql.conf settings passed at start (-c k=v).
 	Settings map[string]string
+	// Wait bounds how long Start waits for another process that is
+	// starting or stopping the same cluster, and for a crashed server to
+	// wind down. Default DefaultWait.
+	Wait time.Duration
 }
 
-// Cluster is a running private PostgreSQL server.
+// Cluster is this process's use of a running private PostgreSQL server.
 type Cluster struct {
 	opts    Options
 	binDir  string
 	port    int
 	runAs   *user.User
 	dataDir string
+
+	mu sync.Mutex
+	// owner is the owner lock, held while this process is the one
+	// responsible for the server; nil for a process that only uses it.
+	owner *os.File
+	// user is the shared users lock, held while this process uses the
+	// server; nil once it has let go.
+	user *os.File
+	// startedByMe: this process ran pg_ctl start (rather than finding the
+	// server running).
+	startedByMe bool
 }
 
 // FindBinDir locates the directory holding initdb and pg_ctl.
@@ -97,14 +118,18 @@ func isExec(p string) bool {
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
 }
 
-// Start initialises the cluster if Dir holds none yet, and starts it. A
-// cluster left running by a crashed process in the same Dir is restarted.
+// Start initialises the cluster if Dir holds none yet, and starts it, or
+// uses the server already running there. See the package documentation
+// for who owns the server and who stops it.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.User == "" {
 		opts.User = "apoyo"
 	}
 	if opts.Database == "" {
 		opts.Database = "apoyo"
+	}
+	if opts.Wait <= 0 {
+		opts.Wait = DefaultWait
 	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
@@ -130,12 +155,82 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	if err := c.chown(dir); err != nil {
+	// Only the directory itself here: its contents may be changing under
+	// the server another process runs. The owner hands over the rest.
+	if err := c.chownOne(dir); err != nil {
 		return nil, err
 	}
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
 
-	c.port = opts.Port
-	portFile := filepath.Join(dir, "port")
+// startOwned runs with the owner lock held: it recovers what a crash left,
+// starts the server (or adopts the one a dead owner left running) and
+// makes sure the database exists.
+func (c *Cluster) startOwned(ctx context.Context, deadline time.Time) error {
+	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := c.initdb(ctx); err != nil {
+			return err
+		}
+	}
+	for {
+		st, err := c.inspect(ctx)
+		if err != nil {
+			return err
+		}
+		switch st.state {
+		case serverReady:
+			// The previous owner died and left its server running: keep it
+			// (same port, open sessions of others undisturbed).
+			if c.opts.Port != 0 && c.opts.Port != st.port {
+				return fmt.Errorf("pgcluster: the server in %s runs on port %d, not the configured %d; stop it first (pg_ctl stop -D %s)", c.opts.Dir, st.port, c.opts.Port, c.dataDir)
+			}
+			c.port = st.port
+			return c.ensureDatabase(ctx)
+		case serverStale:
+			// Certainly not a running server of this data directory (no
+			// such process, a zombie, or another program reusing the pid):
+			// PostgreSQL would refuse to start while that pid lives.
+			if err := os.Remove(filepath.Join(c.dataDir, "postmaster.pid")); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			continue
+		case serverStopped:
+			if err := c.chown(c.opts.Dir); err != nil {
+				return err
+			}
+			err := c.startServer(ctx)
+			if err == nil {
+				c.startedByMe = true
+				return c.ensureDatabase(ctx)
+			}
+			// The server of a SIGKILLed postmaster may still be winding
+			// down (its backends notice the death and exit, and
+			// PostgreSQL refuses to start while they hold the old shared
+			// memory): look again until the deadline.
+			if time.Now().After(deadline) {
+				return err
+			}
+		case serverBusy:
+			// Our postmaster is alive but not answering yet: starting up,
+			// recovering, or shutting down. Wait for it to settle.
+			if time.Now().After(deadline) {
+				return fmt.Errorf("pgcluster: the server of %s (pid %d) did not become ready within %s; see %s", c.dataDir, st.pid, c.opts.Wait, filepath.Join(c.opts.Dir, "postgres.log"))
+			}
+		}
+		if err := sleepCtx(ctx, pollInterval); err != nil {
+			return err
+		}
+	}
+}
+
+// startServer picks the port (the recorded one when it is free) and starts
+// PostgreSQL.
+func (c *Cluster) startServer(ctx context.Context) error {
+	c.port = c.opts.Port
+	portFile := filepath.Join(c.opts.Dir, "port")
 	if c.port == 0 {
 		if b, err := os.ReadFile(portFile); err == nil {
 			if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && netutil.PortFree("127.0.0.1", p) {
@@ -144,37 +239,33 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	if c.port == 0 {
+		var err error
 		if c.port, err = netutil.FreePort(); err != nil {
-			return nil, err
+			return err
 		}
-	}
-
-	fresh := false
-	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		fresh = true
-		if err := c.initdb(ctx); err != nil {
-			return nil, err
-		}
-	}
-	// A postmaster.pid left by a killed run makes pg_ctl start refuse only
-	// when that process still lives; stop it first so we own the server.
-	if _, err := os.Stat(filepath.Join(c.dataDir, "postmaster.pid")); err == nil {
-		_ = c.pgctl(ctx, "stop", "-m", "fast", "-w")
 	}
 	if err := c.start(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	_ = os.WriteFile(portFile, []byte(strconv.Itoa(c.port)+"\n"), 0o644)
-	if fresh {
-		if err := c.CreateDatabase(ctx, opts.Database, ""); err != nil {
-			_ = c.Stop()
-			return nil, err
-		}
-	} else if err := c.CreateDatabase(ctx, opts.Database, ""); err != nil && !strings.Contains(err.Error(), "already exists") {
-		_ = c.Stop()
-		return nil, err
+	return os.WriteFile(portFile, []byte(strconv.Itoa(c.port)+"\n"), 0o644)
+}
+
+// ensureDatabase creates the database unless it exists.
+func (c *Cluster) ensureDatabase(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, c.URL("postgres"))
+	if err != nil {
+		return err
 	}
-	return c, nil
+	var exists bool
+	err = conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", c.opts.Database).Scan(&exists)
+	_ = conn.Close(ctx)
+	if err != nil || exists {
+		return err
+	}
+	if err := c.CreateDatabase(ctx, c.opts.Database, ""); err != nil && !strings.Contains(err.Error(), "already exists") {
+		return err
+	}
+	return nil
 }
 
 // checkTraversable fails early, with advice, when the postgres OS user
@@ -192,18 +283,30 @@ func checkTraversable(dir string) error {
 	return nil
 }
 
+// chown hands path and everything under it to the postgres OS user. Only
+// the owner calls it, with no server running.
 func (c *Cluster) chown(path string) error {
+	if c.runAs == nil {
+		return nil
+	}
+	return filepath.Walk(path, func(p string, _ os.FileInfo, err error) error {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return c.chownOne(p)
+	})
+}
+
+func (c *Cluster) chownOne(path string) error {
 	if c.runAs == nil {
 		return nil
 	}
 	uid, _ := strconv.Atoi(c.runAs.Uid)
 	gid, _ := strconv.Atoi(c.runAs.Gid)
-	return filepath.Walk(path, func(p string, _ os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, uid, gid)
-	})
+	return os.Lchown(path, uid, gid)
 }
 
 func (c *Cluster) command(ctx context.Context, name string, args ...string) *exec.Cmd {
@@ -236,15 +339,30 @@ func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
 }
 
 func (c *Cluster) initdb(ctx context.Context) error {
-	pwfile := filepath.Join(c.opts.Dir, ".pwfile")
+	// initdb writes into a side directory renamed into place when it has
+	// finished, so that a crash half-way never leaves a data directory
+	// that looks initialised. Only the owner runs this: a leftover side
+	// directory is a crashed attempt's.
+	tmp := c.dataDir + ".init"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if ents, err := os.ReadDir(c.dataDir); err == nil && len(ents) > 0 {
+		return fmt.Errorf("pgcluster: %s is not empty but holds no PostgreSQL cluster (no PG_VERSION); move it away and start again", c.dataDir)
+	}
+	if err := os.RemoveAll(c.dataDir); err != nil {
+		return err
+	}
 	// Local trust auth on a loopback-only listener: this is a private,
 	// per-user development or test cluster.
-	args := []string{"-D", c.dataDir, "-U", c.opts.User, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"}
+	args := []string{"-D", tmp, "-U", c.opts.User, "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-instructions"}
 	if !c.opts.Durable {
 		args = append(args, "--no-sync")
 	}
-	_ = os.Remove(pwfile)
-	return c.run(ctx, "initdb", args...)
+	if err := c.run(ctx, "initdb", args...); err != nil {
+		return err
+	}
+	return os.Rename(tmp, c.dataDir)
 }
 
 func (c *Cluster) start(ctx context.Context) error {
@@ -279,13 +397,6 @@ func (c *Cluster) start(ctx context.Context) error {
 
 func (c *Cluster) pgctl(ctx context.Context, action string, args ...string) error {
 	return c.run(ctx, "pg_ctl", append([]string{action, "-D", c.dataDir}, args...)...)
-}
-
-// Stop shuts the server down (fast mode: open transactions roll back).
-func (c *Cluster) Stop() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	return c.pgctl(ctx, "stop", "-m", "fast", "-w")
 }
 
 // Port is the TCP port the server listens on at 127.0.0.1.
