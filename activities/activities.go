@@ -42,7 +42,10 @@ type Activities struct {
 	// PollInterval is how often Disburse asks the bank for an order's
 	// status while it waits. Default 500ms.
 	PollInterval time.Duration
-	Log          *slog.Logger
+	// BankCallTimeout bounds each call to the bank (and is held below half
+	// of Disburse's heartbeat timeout). Default DefaultBankCallTimeout.
+	BankCallTimeout time.Duration
+	Log             *slog.Logger
 
 	// Per-worker caches of what does not change under a running cycle:
 	// programmes (cases carry a copy of their rules; a programme is not

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/activity"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/cases"
@@ -65,7 +66,7 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 	// Before a new order may leave: is this attempt's order already at the
 	// bank (a retry), is the cycle cancelled, was the person already paid?
 	orderID := OrderID(c, b, n)
-	known, serr := a.Payments.Status(ctx, orderID)
+	known, serr := a.status(ctx, orderID)
 	sent := serr == nil
 	if !sent && apoyo.ErrorCodeOf(serr) != apoyo.ENOTFOUND {
 		return workflows.PaymentResult{}, serr // unknown: ask again on retry, never guess
@@ -76,6 +77,17 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			return workflows.PaymentResult{}, err
 		}
 		if cyc.Cancelled() {
+			// "The bank has no such order" proves nothing while an earlier
+			// try's call may still be on its way to the bank (a worker that
+			// lost its heartbeat but not its connection): then ask again
+			// later, never give the money back.
+			inFlight, err := a.Cases.SendMayBeInFlight(ctx, orderID, a.sendWindow())
+			if err != nil {
+				return workflows.PaymentResult{}, err
+			}
+			if inFlight {
+				return workflows.PaymentResult{}, ErrSendInFlight.With("order %s: an earlier call may still reach the bank; asking again once it has certainly ended", orderID)
+			}
 			return a.cancelUnsent(ctx, in, orderID)
 		}
 		paid, err := a.Cases.PaidInCycle(ctx, c, b)
@@ -109,7 +121,20 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 
 	st, refusal := known, ""
 	if !sent {
-		if st, refusal, err = a.send(ctx, order); err != nil {
+		// Heartbeat first: the call below is bounded well inside the
+		// heartbeat timeout, so a retry of this activity never starts while
+		// this call can still reach the bank unrecorded.
+		if err := heartbeat(ctx, "sending"); err != nil {
+			return workflows.PaymentResult{}, err
+		}
+		if err := a.Cases.SendStarted(ctx, orderID); err != nil {
+			return workflows.PaymentResult{}, err
+		}
+		st, refusal, err = a.send(ctx, order)
+		if eerr := a.Cases.SendEnded(context.WithoutCancel(ctx), orderID); eerr != nil && err == nil {
+			err = eerr
+		}
+		if err != nil {
 			return workflows.PaymentResult{}, err
 		}
 	}
@@ -122,7 +147,7 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			return workflows.PaymentResult{}, ctx.Err()
 		case <-time.After(a.pollInterval()):
 		}
-		if st, err = a.Payments.Status(ctx, orderID); err != nil {
+		if st, err = a.status(ctx, orderID); err != nil {
 			return workflows.PaymentResult{}, err
 		}
 	}
@@ -133,6 +158,8 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 		res.Reason = "order refused: " + refusal
 	case st.ReturnCause != 0:
 		res.Reason = payment.ReturnCauseText(st.ReturnCause)
+	case st.State == payment.StateCancelled:
+		res.Reason = "cancelled by the bank (SPEI CN); a new instrument or a new attempt is needed"
 	}
 	if err := a.book(ctx, att, res.Paid(), st); err != nil {
 		return res, err
@@ -157,6 +184,48 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 	return res, nil
 }
 
+// ErrSendInFlight: an earlier try's call to the bank may still be under way;
+// retryable, and retried by Temporal with backoff.
+var ErrSendInFlight = apoyo.Errorf(apoyo.EUNAVAILABLE, "payment.send_in_flight", "an earlier call may still reach the bank")
+
+// Defaults of the bank call bounds (see Activities.BankCallTimeout).
+const (
+	DefaultBankCallTimeout = 20 * time.Second
+)
+
+// callTimeout bounds one call to the bank: BankCallTimeout, and never more
+// than half the activity's heartbeat timeout, so that Temporal cannot start
+// a retry of the activity while this try's call is still running.
+func (a *Activities) callTimeout(ctx context.Context) time.Duration {
+	d := a.BankCallTimeout
+	if d <= 0 {
+		d = DefaultBankCallTimeout
+	}
+	if activity.IsActivity(ctx) {
+		if hb := activity.GetInfo(ctx).HeartbeatTimeout; hb > 0 && hb/2 < d {
+			d = hb / 2
+		}
+	}
+	return d
+}
+
+// sendWindow is how long after a send started it may still reach the bank
+// if nobody saw it end: twice the bound of one call.
+func (a *Activities) sendWindow() time.Duration {
+	return 2 * max(a.BankCallTimeout, DefaultBankCallTimeout)
+}
+
+// status asks the bank for an order's status, bounded.
+func (a *Activities) status(ctx context.Context, orderID string) (payment.Status, error) {
+	cctx, cancel := context.WithTimeout(ctx, a.callTimeout(ctx))
+	defer cancel()
+	st, err := a.Payments.Status(cctx, orderID)
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil {
+		return st, payment.ErrUnavailable.With("status of order %s: no answer within %s", orderID, a.callTimeout(ctx))
+	}
+	return st, err
+}
+
 func (a *Activities) pollInterval() time.Duration {
 	if a.PollInterval <= 0 {
 		return 500 * time.Millisecond
@@ -169,14 +238,19 @@ func (a *Activities) pollInterval() time.Duration {
 // again. refusal is set when the bank refused the order as invalid (e.g. a
 // bad account): a final answer, not a failure; st is then "rejected".
 func (a *Activities) send(ctx context.Context, order payment.Order) (st payment.Status, refusal string, err error) {
-	st, err = a.Payments.Submit(ctx, order)
+	cctx, cancel := context.WithTimeout(ctx, a.callTimeout(ctx))
+	st, err = a.Payments.Submit(cctx, order)
+	cancel()
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil && apoyo.ErrorCodeOf(err) == apoyo.EINTERNAL {
+		err = payment.ErrUnavailable.With("order %s: no answer within %s", order.ID, a.callTimeout(ctx))
+	}
 	switch apoyo.ErrorCodeOf(err) {
 	case "":
 		return st, "", nil
 	case apoyo.EINVALID:
 		return payment.Status{OrderID: order.ID, Rail: order.Rail, State: payment.StateRejected}, err.Error(), nil
 	case apoyo.EUNAVAILABLE, apoyo.EINTERNAL:
-		st, serr := a.Payments.Status(ctx, order.ID)
+		st, serr := a.status(ctx, order.ID)
 		if serr == nil {
 			return st, "", nil
 		}
@@ -219,7 +293,7 @@ func (a *Activities) cancelUnsent(ctx context.Context, in workflows.DisburseInpu
 	} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
 		return workflows.PaymentResult{}, err
 	}
-	return workflows.PaymentResult{OrderID: orderID, State: "cancelled", Reason: "cycle cancelled"}, nil
+	return workflows.PaymentResult{OrderID: orderID, State: "cancelled", CycleCancelled: true, Reason: "cycle cancelled"}, nil
 }
 
 // commit reserves the entitlement against the budget (attempt 1), trying

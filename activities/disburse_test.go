@@ -10,8 +10,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
+	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
@@ -216,7 +218,7 @@ func TestDisburseRetryNeverPaysTwice(t *testing.T) {
 // A worker dies while it waits for the bank: the retry finds the order
 // and follows it to the end; the bank has one order.
 func TestDisburseCrashMidPoll(t *testing.T) {
-	f := newFixture(t, options{settleDelay: 300 * time.Millisecond, people: []person{{name: "Iris", clabe: goodCLABE}}})
+	f := newFixture(t, options{manualClock: true, people: []person{{name: "Iris", clabe: goodCLABE}}})
 	f.screen("Iris")
 	c, b := f.cycle.ID, f.id("Iris")
 
@@ -231,6 +233,8 @@ func TestDisburseCrashMidPoll(t *testing.T) {
 	f.requireBalance(f.account(program.CycleInTransit), f.amount)
 
 	f.spy.set(func(s *spyProvider) { s.afterSubmit = nil })
+	_, err = f.bank.Advance(0) // the bank settles
+	require.NoError(t, err)
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Iris", 1))
 	require.NoError(t, err)
 	require.Equal(t, "settled", res.State)
@@ -245,12 +249,16 @@ func TestDisburseCrashMidPoll(t *testing.T) {
 // The same, with a deadline instead of a cancel (as a heartbeat timeout
 // does): the deadline falls while the order is pending.
 func TestDisburseDeadlineMidPoll(t *testing.T) {
-	f := newFixture(t, options{settleDelay: 400 * time.Millisecond, people: []person{{name: "Jose", clabe: goodCLABE}}})
+	f := newFixture(t, options{manualClock: true, people: []person{{name: "Jose", clabe: goodCLABE}}})
 	f.screen("Jose")
-	ctx, cancel := context.WithTimeout(f.ctx, 150*time.Millisecond)
-	defer cancel()
+	ctx := newTripCtx(f.ctx)
+	f.spy.set(func(s *spyProvider) { s.afterSubmit = ctx.trip })
 	_, err := f.act.Disburse(ctx, f.disburseIn("Jose", 1))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, map[sandbox.MovementKind]int{sandbox.MovementAccepted: 1}, f.moves(f.orderID("Jose", 1)), "the deadline fell while pending")
+	f.spy.set(func(s *spyProvider) { s.afterSubmit = nil })
+	_, err = f.bank.Advance(0)
+	require.NoError(t, err)
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Jose", 1))
 	require.NoError(t, err)
@@ -576,5 +584,104 @@ func TestDisburseRerunAfterLateReturn(t *testing.T) {
 	require.Equal(t, "settled", res.State)
 	f.requireBalance(f.account(program.CycleInTransit), decimal.Zero)
 	f.requireBalance(program.AvailableAccount(f.prog.ID), f.prog.TotalBudget().Sub(f.amount))
+	f.verifyLedger()
+}
+
+// tripCtx is a context whose deadline passes when the test says so (as a
+// heartbeat timeout does), not after some real-clock time.
+type tripCtx struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newTripCtx(parent context.Context) *tripCtx {
+	return &tripCtx{Context: parent, done: make(chan struct{})}
+}
+
+func (c *tripCtx) trip()                 { c.once.Do(func() { close(c.done) }) }
+func (c *tripCtx) Done() <-chan struct{} { return c.done }
+func (c *tripCtx) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// Paid twice, unseen before: another person's returned money sits in the
+// same cycle's returned account, so a second attempt for a person already
+// paid could draw on it and leave for the bank. Disburse refuses it, and
+// the bank's own record shows the person paid exactly once. (Removing the
+// already-paid check makes this test fail: the bank pays Alma twice.)
+func TestDisburseSecondAttemptAfterPaidRefusedWithReturnedMoneyInCycle(t *testing.T) {
+	f := newFixture(t, options{people: []person{{name: "Alma", clabe: goodCLABE}, {name: "Beto", clabe: sandbox.CLABE("1")}}})
+	f.screen("Alma")
+	f.screen("Beto")
+	res, err := f.act.Disburse(f.ctx, f.disburseIn("Alma", 1))
+	require.NoError(t, err)
+	require.Equal(t, "settled", res.State)
+	back, err := f.act.Disburse(f.ctx, f.disburseIn("Beto", 1))
+	require.NoError(t, err)
+	require.Equal(t, "returned", back.State)
+	f.requireBalance(f.account(program.CycleReturned), f.amount) // Beto's money, drawable by a later attempt
+
+	_, err = f.act.Disburse(f.ctx, f.disburseIn("Alma", 2))
+	require.Equal(t, cases.ErrAlreadyPaid.Reason, reasonOf(err), "%v", err)
+	require.True(t, nonRetryable(err))
+
+	alma := f.bankPaid("Alma")
+	require.Equal(t, 1, alma.Orders, "the bank saw one order for Alma")
+	require.Equal(t, 1, alma.Net, "paid exactly once by the bank's own record")
+	require.Zero(t, f.bank.Audit(f.cycle.ID).DoublePaid)
+	f.requireBalance(f.account(program.CycleReturned), f.amount) // untouched
+	f.verifyLedger()
+}
+
+// Defect: a cancel could race an order still being sent. A try of Disburse
+// whose call to the bank is still running (its worker lost the heartbeat,
+// not the connection) is overtaken by a retry; the cycle is cancelled
+// meanwhile. The retry finds no order at the bank, but must not take that
+// for "never sent" and give the money back: the first call then reaches
+// the bank. It asks again later instead, and once the call has ended the
+// order is followed to its end.
+func TestDisburseCancelNeverRacesASendInFlight(t *testing.T) {
+	f := newFixture(t, options{manualClock: true, people: []person{{name: "Zoe", clabe: goodCLABE}}})
+	f.screen("Zoe")
+	blocked, release := make(chan struct{}), make(chan struct{})
+	f.spy.set(func(s *spyProvider) {
+		s.beforeSubmit = func() { close(blocked); <-release }
+	})
+	firstCtx, cancelFirst := context.WithCancel(f.ctx)
+	defer cancelFirst()
+	firstErr := make(chan error, 1)
+	go func() {
+		_, err := f.act.Disburse(firstCtx, f.disburseIn("Zoe", 1))
+		firstErr <- err
+	}()
+	<-blocked // the first try is inside Submit, its request not yet at the bank
+	f.spy.set(func(s *spyProvider) { s.beforeSubmit = nil; s.afterSubmit = cancelFirst })
+	require.NoError(t, f.cases.SetCycleStatus(f.ctx, f.cycle.ID, "cancelled"))
+
+	_, err := f.act.Disburse(f.ctx, f.disburseIn("Zoe", 1))
+	require.Equal(t, activities.ErrSendInFlight.Reason, reasonOf(err), "the retry must not conclude 'never sent': %v", err)
+	require.False(t, nonRetryable(err))
+	f.requireBalance(f.account(program.CycleInTransit), f.amount)
+
+	close(release) // the first call reaches the bank after all
+	require.ErrorIs(t, <-firstErr, context.Canceled)
+	require.Equal(t, map[sandbox.MovementKind]int{sandbox.MovementAccepted: 1}, f.moves(f.orderID("Zoe", 1)))
+	_, err = f.bank.Advance(0)
+	require.NoError(t, err)
+	f.spy.set(func(s *spyProvider) { s.afterSubmit = nil })
+
+	res, err := f.act.Disburse(f.ctx, f.disburseIn("Zoe", 1))
+	require.NoError(t, err)
+	require.Equal(t, "settled", res.State, "the order that left is followed to its end")
+	require.False(t, res.CycleCancelled)
+	require.Equal(t, 1, f.bankPaid("Zoe").Net)
+	f.requireBalance(f.account(program.CyclePaid), f.amount)
+	f.requireBalance(f.account(program.CycleInTransit), decimal.Zero)
 	f.verifyLedger()
 }

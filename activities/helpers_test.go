@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
@@ -57,6 +58,10 @@ type options struct {
 	settleDelay time.Duration // 0: 20ms
 	returnDelay time.Duration // rule 0013; 0: the sandbox's default (2s)
 	alcaldias   []string      // the programme's eligibility list; nil: all
+	// manualClock stops the bank's clock: orders stay pending until the
+	// test calls f.bank.Advance, so no test depends on how fast the
+	// machine is.
+	manualClock bool
 	people      []person
 }
 
@@ -117,7 +122,13 @@ func newFixture(t *testing.T, o options) *fixture {
 	if delay == 0 {
 		delay = 20 * time.Millisecond
 	}
-	f.bank = sandbox.New(sandbox.Config{SettleDelay: delay, ReturnDelay: o.returnDelay, AutoCollect: true, TickInterval: 5 * time.Millisecond})
+	cfg := sandbox.Config{SettleDelay: delay, ReturnDelay: o.returnDelay, AutoCollect: true, TickInterval: 5 * time.Millisecond}
+	if o.manualClock {
+		frozen := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+		cfg.Now = func() time.Time { return frozen }
+		cfg.SettleDelay = time.Hour
+	}
+	f.bank = sandbox.New(cfg)
 	bctx, stop := context.WithCancel(context.Background())
 	f.bank.Start(bctx)
 	srv := httptest.NewServer(f.bank.Handler())
@@ -298,6 +309,13 @@ func (f *fixture) moves(orderID string) map[sandbox.MovementKind]int {
 	return n
 }
 
+// bankPaid is the bank's own record of a person in the test cycle: how
+// many times money left for them, net of returns (sandbox.Audit), not
+// apoyo's payments table, whose unique index says "once" by construction.
+func (f *fixture) bankPaid(name string) sandbox.Payee {
+	return f.bank.Audit(f.cycle.ID).Payee(f.cycle.ID, f.id(name))
+}
+
 // bankOrders lists the order ids the bank accepted, in order.
 func (f *fixture) bankOrders() []string {
 	var ids []string
@@ -336,6 +354,9 @@ type spyProvider struct {
 	submitErr error
 	// afterSubmit, when set, runs after a Submit that reached the bank.
 	afterSubmit func()
+	// beforeSubmit, when set, runs before Submit asks the bank (a call
+	// still on its way).
+	beforeSubmit func()
 	// statusFailures is how many of the next Status calls fail with
 	// EUNAVAILABLE without asking the bank.
 	statusFailures int
@@ -357,10 +378,16 @@ func (s *spyProvider) Status(ctx context.Context, orderID string) (payment.Statu
 func (s *spyProvider) Submit(ctx context.Context, o payment.Order) (payment.Status, error) {
 	s.mu.Lock()
 	s.submits++
-	inject, hook := s.submitErr, s.afterSubmit
+	inject, hook, before := s.submitErr, s.afterSubmit, s.beforeSubmit
 	s.mu.Unlock()
 	if inject != nil {
 		return payment.Status{}, inject
+	}
+	if before != nil {
+		before()
+		s.mu.Lock()
+		hook = s.afterSubmit // the hook as it is once the call goes on
+		s.mu.Unlock()
 	}
 	st, err := s.Provider.Submit(ctx, o)
 	s.mu.Lock()
@@ -388,6 +415,16 @@ func (s *spyProvider) submitErrs() []error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]error(nil), s.errs...)
+}
+
+// reasonOf is the reason of an activity's error as Temporal sees it (its
+// application error type).
+func reasonOf(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Type()
+	}
+	return apoyo.ErrorReasonOf(err)
 }
 
 // nonRetryable reports whether Temporal would give up on err.

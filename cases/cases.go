@@ -534,11 +534,15 @@ var taskSteps = map[string]string{
 	"approval_overdue":     "approval",
 	"needs_new_instrument": "payment",
 	"referral_overdue":     "referrals",
+	// Reconciliation's task for a payment returned after it settled: done
+	// once the case has paid again or released the money (it left payment).
+	"returned_after_settlement": "payment",
 }
 
 // ResolveStaleTasks closes a case's open tasks that belong to a step other
-// than step (the case moved on, or ended). Tasks raised to report how a
-// case ended (e.g. payment_failed) are not step work and stay open.
+// than step (the case moved on, or ended), and a step_failed task once the
+// case is no longer failed. Tasks raised to report how a case ended (e.g.
+// payment_failed) are not step work and stay open.
 func (s *Store) ResolveStaleTasks(ctx context.Context, caseID, step string) error {
 	var stale []string
 	for kind, at := range taskSteps {
@@ -546,7 +550,11 @@ func (s *Store) ResolveStaleTasks(ctx context.Context, caseID, step string) erro
 			stale = append(stale, kind)
 		}
 	}
-	_, err := s.pool.Exec(ctx, "UPDATE case_tasks SET resolved_at = now() WHERE case_id = $1 AND kind = ANY($2) AND resolved_at IS NULL", caseID, stale)
+	// A step_failed task is done once the case's projection no longer says
+	// failed (a retry was recorded, or the case moved on).
+	_, err := s.pool.Exec(ctx, `UPDATE case_tasks SET resolved_at = now() WHERE case_id = $1 AND resolved_at IS NULL
+		AND (kind = ANY($2) OR (kind = $3 AND coalesce((SELECT status FROM cases WHERE id = $1), '') <> $4))`,
+		caseID, stale, workflows.TaskStepFailed, workflows.StatusFailed)
 	return err
 }
 
