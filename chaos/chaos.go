@@ -37,11 +37,13 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
+	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/demo"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/reconcile"
@@ -117,6 +119,11 @@ type run struct {
 
 	mu     sync.Mutex // guards misses and res counters written by goroutines
 	misses []string
+
+	// supplied and refused are the cases a new instrument was put on file
+	// for after a late return, and why others refused one.
+	supplied map[string]bool
+	refused  map[string]string
 }
 
 func (r *run) miss(format string, args ...any) {
@@ -150,7 +157,7 @@ func Run(ctx context.Context, st *Stack, d Deps, o Options) (Result, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	r := &run{st: st, d: d, o: o, log: o.Log}
+	r := &run{st: st, d: d, o: o, log: o.Log, supplied: map[string]bool{}, refused: map[string]string{}}
 	err := r.play(ctx)
 	r.res.Seconds = time.Since(start).Seconds()
 	r.res.Faults = st.Bank.Faults()
@@ -192,6 +199,9 @@ func (r *run) play(ctx context.Context) error {
 		return err
 	}
 	r.say("enrolled %d people (%d rows refused, %d duplicates)", rep.Accepted, rep.Rejected, rep.Duplicates)
+	if err := r.keyFaultsByRow(ctx, prog.ID, people); err != nil {
+		return err
+	}
 
 	launchedAt := time.Now()
 	launch, err := r.d.Work.LaunchCycle(ctx, prog.ID, "", now.Format("2006-01"), now.Truncate(24*time.Hour), casework.LaunchOptions{})
@@ -248,6 +258,48 @@ func (r *run) play(ctx context.Context) error {
 	stopWatching()
 	watchers.Wait()
 	return r.check(ctx, cycleID, launch.Cases)
+}
+
+// keyFaultsByRow makes the bank's fault plan know each order by the
+// person's row in the generated roster and the attempt number, which the
+// seed fixes, instead of by its id, which holds random cycle and
+// beneficiary ids: so the same seed gives the same fault plan.
+func (r *run) keyFaultsByRow(ctx context.Context, programID string, people []demo.Person) error {
+	rowOf := map[string]int{} // document number → row
+	for i, p := range people {
+		if !p.Invalid && !p.Duplicate {
+			rowOf[strings.ToUpper(strings.TrimSpace(p.Row[13]))] = i
+		}
+	}
+	keys := map[string]string{} // beneficiary id → "row<i>"
+	after := ""
+	for {
+		ids, err := r.d.Enrol.ListIDs(ctx, programID, after, 500)
+		if err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			b, err := r.d.Enrol.Get(ctx, id)
+			if err != nil {
+				return err
+			}
+			if row, ok := rowOf[b.Record.IDDocumentNumber]; ok {
+				keys[id] = fmt.Sprintf("row%d", row)
+			}
+		}
+		after = ids[len(ids)-1]
+	}
+	r.st.Bank.SetFaultKey(func(orderID string) string {
+		_, ben, n, ok := sandbox.ParseOrderID(orderID, "")
+		if k, known := keys[ben]; ok && known {
+			return fmt.Sprintf("%s/%d", k, n)
+		}
+		return orderID
+	})
+	return nil
 }
 
 func isClosed(c chan struct{}) bool {
@@ -378,6 +430,9 @@ func (r *run) settle(ctx context.Context, cycleID string, rng *rand.Rand, sum *d
 		if err != nil {
 			r.log.Debug("chaos: a round of people's work failed", "err", err)
 		}
+		if r.supplyForLateReturns(ctx, cycleID, rng) {
+			acted = true
+		}
 		n := len(r.st.Bank.Movements(""))
 		if n == last && !acted {
 			quiet++
@@ -387,6 +442,36 @@ func (r *run) settle(ctx context.Context, cycleID string, rng *rand.Rand, sum *d
 		last = n
 		sleep(ctx, time.Second)
 	}
+}
+
+// lateReturnTasks are the tasks reconciliation raises for money that came
+// back after the case saw it settle: a person must put a new instrument on
+// file.
+var lateReturnTasks = map[string]bool{"returned_after_settlement": true}
+
+// supplyForLateReturns does what a caseworker does with a late-return
+// task: puts a new CLABE on file for the case. The refusals are kept for
+// the report. acted says whether any case took one.
+func (r *run) supplyForLateReturns(ctx context.Context, cycleID string, rng *rand.Rand) bool {
+	tasks, err := r.d.Cases.OpenTasks(ctx, cycleID, 100_000)
+	if err != nil {
+		return false
+	}
+	acted := false
+	for _, t := range tasks {
+		if !lateReturnTasks[t.Kind] || r.supplied[t.CaseID] {
+			continue
+		}
+		clabe := mxid.GenerateCLABE(rng, "072")
+		if _, err := r.d.Work.SetPaymentInstrument(ctx, t.CaseID, beneficiary.PaymentSPEI, clabe, "", "chaos-caseworker"); err != nil {
+			r.refused[t.CaseID] = firstLine(err.Error())
+			continue
+		}
+		delete(r.refused, t.CaseID)
+		r.supplied[t.CaseID] = true
+		acted = true
+	}
+	return acted
 }
 
 // statementDates are the operation dates of the bank's own record.
@@ -486,6 +571,9 @@ func (r *run) check(ctx context.Context, cycleID string, launched int) error {
 		pay := audit.Payee(cycleID, c.BeneficiaryID)
 		where := fmt.Sprintf("case %s (step %s, status %s, outcome %q, waiting on %v, open tasks %v, workflow %s; bank: %d orders, %d paid, %d returned)",
 			c.CaseID, c.Step, c.Status, c.Outcome, c.WaitingOn, open[c.CaseID], statuses[c.CaseID], pay.Orders, pay.Paid, pay.Returned)
+		if why := r.refused[c.CaseID]; why != "" {
+			where += "; a new instrument was refused: " + why
+		}
 		if notEligible[c.Outcome] {
 			if pay.Net > 0 {
 				r.miss("paid although not eligible: %s", where)

@@ -82,7 +82,10 @@ func (p *FaultPlan) rng(orderID string) *rand.Rand {
 
 // For returns the fault planned for o, or "" for none. A nil plan plans
 // nothing.
-func (p *FaultPlan) For(o payment.Order) FaultKind {
+func (p *FaultPlan) For(o payment.Order) FaultKind { return p.forKey(o.ID, o) }
+
+// forKey is For with the order known by key (see Bank.SetFaultKey).
+func (p *FaultPlan) forKey(key string, o payment.Order) FaultKind {
 	if p == nil {
 		return ""
 	}
@@ -90,7 +93,7 @@ func (p *FaultPlan) For(o payment.Order) FaultKind {
 	if rate == 0 {
 		rate = DefaultFaultRate
 	}
-	r := p.rng(o.ID)
+	r := p.rng(key)
 	if r.Float64() >= rate {
 		return ""
 	}
@@ -99,8 +102,8 @@ func (p *FaultPlan) For(o payment.Order) FaultKind {
 }
 
 // returnCause is the cause of o's planned return after settlement.
-func (p *FaultPlan) returnCause(o payment.Order) int {
-	r := p.rng(o.ID)
+func (p *FaultPlan) returnCause(key string) int {
+	r := p.rng(key)
 	_, _ = r.Float64(), r.Uint64() // past the draws of For
 	return lateReturnCauses[r.IntN(len(lateReturnCauses))]
 }
@@ -113,11 +116,32 @@ type faultState struct {
 	refused  map[string]bool // orders whose first submission got the 503
 	injected map[string]bool // orderID + "/" + kind, counted once each
 	counts   map[FaultKind]int
+	// key names an order to the plan; nil means by its id.
+	key func(orderID string) string
+}
+
+// SetFaultKey makes the fault plan know orders by key(order id) instead of
+// the id: a run whose ids are random (cycle and beneficiary ids) names them
+// by something its seed fixes (the person's row and the attempt), so the
+// same seed hits the same people the same way. key must be a pure
+// function; set it before the orders come.
+func (b *Bank) SetFaultKey(key func(orderID string) string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.faults.key = key
+}
+
+// faultKey is how the plan knows o. Callers hold b.mu.
+func (b *Bank) faultKey(o payment.Order) string {
+	if b.faults.key != nil {
+		return b.faults.key(o.ID)
+	}
+	return o.ID
 }
 
 // planned reports whether the plan has kind for o. Callers hold b.mu.
 func (b *Bank) planned(o payment.Order, kind FaultKind) bool {
-	return b.cfg.Faults != nil && b.cfg.Faults.For(o) == kind
+	return b.cfg.Faults != nil && b.cfg.Faults.forKey(b.faultKey(o), o) == kind
 }
 
 // countFault records that kind hit o, once per order and kind. Callers hold
@@ -164,7 +188,7 @@ func (b *Bank) lateReturnCause(o payment.Order) int {
 	if returnsLater(o) || b.cfg.Faults == nil {
 		return payment.CauseNotRecognised
 	}
-	return b.cfg.Faults.returnCause(o)
+	return b.cfg.Faults.returnCause(b.faultKey(o))
 }
 
 // returnsAfterSettlement reports whether a settled o comes back later, by

@@ -227,3 +227,33 @@ func TestNoFaultsByDefault(t *testing.T) {
 	}
 	require.Zero(t, e.bank.Faults())
 }
+
+// TestFaultKeyMakesThePlanIndependentOfIDs: two runs whose order ids differ
+// (random cycle and beneficiary ids) but name the same people get the same
+// faults once the plan knows orders by a key the seed fixes.
+func TestFaultKeyMakesThePlanIndependentOfIDs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	faultsOf := func(cycle string) []sandbox.MovementKind {
+		e := newEnv(t, sandbox.Config{Faults: &sandbox.FaultPlan{Seed: 11, Rate: 0.5}})
+		e.bank.SetFaultKey(func(id string) string {
+			_, ben, n, _ := sandbox.ParseOrderID(id, cycle)
+			return fmt.Sprintf("%s/%d", ben, n)
+		})
+		var out []sandbox.MovementKind
+		for i := 0; i < 40; i++ {
+			o := speiOrder(fmt.Sprintf("pay_%s_p%d_1", cycle, i), "70000000100")
+			if _, err := e.client.Submit(ctx, o); err != nil {
+				_, err = e.client.Submit(ctx, o) // a 503 or a 504: the retry is taken or answered
+				require.NoError(t, err)
+			}
+		}
+		e.advance(t, "")
+		for _, m := range e.movements(t, "") {
+			out = append(out, m.Kind)
+		}
+		require.Positive(t, e.bank.Faults())
+		return out
+	}
+	require.Equal(t, faultsOf("cycA"), faultsOf("cycB"), "same people, same faults, whatever the ids")
+}
