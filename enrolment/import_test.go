@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/internal/textcheck"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/pii"
 	"github.com/apoyo-cdmx/apoyo/program"
@@ -518,38 +520,40 @@ func TestUpdateDocument(t *testing.T) {
 }
 
 // TestImportStreams proves rows are stored while the file is still being
-// read, and that the importer holds no more than about one batch of rows it
-// has read but not stored, whatever the file's size. The file comes through
-// a pipe, row by row; a pipe write returns only once the importer has taken
-// the bytes, so the writer knows how much was read. At checkpoints it does
-// not write on until the database holds all but streamLag of the rows
-// written, and before the end of the input it waits for the first two
-// batches. An importer that read the whole input first (or buffered far more
-// than a batch) would never store them, and the bounded wait reports that
-// instead of hanging. The upload then breaks: what was stored stays, the
-// import is recorded as failed, and importing the file again completes it.
+// read, and that what the importer holds (read but not stored) is bounded
+// whatever the file's size: at most the encoding sniff window
+// (textcheck.PeekSize) and the CSV reader's buffer in bytes, plus one batch
+// of rows. The file comes through a pipe, row by row; a pipe write returns
+// only once the importer has taken the bytes, so the writer knows how much
+// was read. At checkpoints it does not write on until the database holds
+// every row that the bound says must be stored by then, and it checks once
+// more before the end of the input. An importer that read the whole input
+// first (or held much more than the bound) would not have stored them, and
+// the bounded wait reports that instead of hanging. The upload then breaks:
+// what was stored stays, the import is recorded as failed, and importing
+// the file again completes it.
 func TestImportStreams(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	g := newGen(12)
+	const total, breakAt, batchSize = 1200, 1000, 100
 	var rows []map[string]string
-	for i := 0; i < 300; i++ {
+	for i := 0; i < total; i++ {
 		rows = append(rows, g.person(i))
 	}
-	const batchSize = 100
-	// streamLag is one batch plus what the CSV reader's buffer may hold
-	// (4 KiB, about 15 rows of this file).
-	const streamLag = batchSize + 50
+	// readAhead is how many bytes the importer may have taken without
+	// parsing them yet: the sniff window and the CSV reader's buffer.
+	const readAhead = textcheck.PeekSize + 8<<10
 	ctx := context.Background()
 	// stored waits, polling, until the programme has at least n people; a
 	// bounded loop, so a non-streaming importer fails the test rather than
 	// hanging it. The correct importer passes at the first polls that find
 	// its batches, so no outcome depends on how long this takes.
-	stored := func(n int64) (int64, bool) {
+	stored := func(n int) (int64, bool) {
 		var got int64
 		for range 2000 {
 			var err error
-			if got, err = e.store.Count(ctx, e.prog); err != nil || got >= n {
+			if got, err = e.store.Count(ctx, e.prog); err != nil || got >= int64(n) {
 				return got, err == nil
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -560,29 +564,39 @@ func TestImportStreams(t *testing.T) {
 	pr, pw := io.Pipe()
 	writerDone := make(chan string, 1) // "" when the writer got to the break
 	go func() {
-		cw := csv.NewWriter(pw)
+		counted := &countingWriter{w: pw}
+		cw := csv.NewWriter(counted)
 		_ = cw.Write(beneficiary.Columns)
 		cw.Flush()
-		for i, r := range rows[:250] {
+		var ends []int64 // ends[i]: bytes written once row i+1 was
+		mustHave := func(written int) (int, bool) {
+			parsed := sort.Search(len(ends), func(k int) bool { return ends[k] > ends[written-1]-readAhead })
+			want := parsed - batchSize
+			got, ok := stored(want)
+			return want, ok && got >= int64(want)
+		}
+		for i, r := range rows[:breakAt] {
 			if err := writeRow(cw, r); err != nil {
 				writerDone <- fmt.Sprintf("writing row %d: %v", i+1, err)
 				return
 			}
-			cw.Flush() // returns once the importer has read the row
+			cw.Flush() // returns once the importer has taken the row
 			if err := cw.Error(); err != nil {
 				writerDone <- fmt.Sprintf("the importer stopped reading at row %d: %v", i+1, err)
 				return
 			}
-			if written := int64(i + 1); written%50 == 0 && written > streamLag {
-				if got, ok := stored(written - streamLag); !ok {
-					writerDone <- fmt.Sprintf("%d rows read, only %d stored: the importer holds more than %d rows", written, got, streamLag)
+			ends = append(ends, counted.n)
+			if (i+1)%100 == 0 {
+				if want, ok := mustHave(i + 1); !ok {
+					writerDone <- fmt.Sprintf("%d rows (%d bytes) taken, fewer than %d stored: the importer holds more than %d bytes and a batch",
+						i+1, ends[i], want, readAhead)
 					pw.CloseWithError(errors.New("test gave up"))
 					return
 				}
 			}
 		}
-		if got, ok := stored(200); !ok {
-			writerDone <- fmt.Sprintf("250 rows read, only %d stored before the input ended: the import does not stream", got)
+		if want, ok := mustHave(breakAt); !ok || want <= 0 {
+			writerDone <- fmt.Sprintf("%d rows taken, fewer than %d stored before the input ended: the import does not stream", breakAt, want)
 			pw.CloseWithError(errors.New("test gave up"))
 			return
 		}
@@ -594,13 +608,25 @@ func TestImportStreams(t *testing.T) {
 	require.Empty(t, <-writerDone)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "upload interrupted")
-	require.Equal(t, 250, rep.Accepted, "the rows read before the break are stored")
-	require.EqualValues(t, 250, e.count(t))
+	require.Equal(t, breakAt, rep.Accepted, "the rows read before the break are stored")
+	require.EqualValues(t, breakAt, e.count(t))
 	var status string
 	require.NoError(t, e.db.Pool.QueryRow(ctx, "SELECT status FROM imports WHERE id = $1", rep.ImportID).Scan(&status))
 	require.Equal(t, "failed", status)
 
 	rep = e.importCSV(t, buildCSV(t, rows...), enrolment.ImportOptions{})
-	require.Equal(t, 50, rep.Accepted)
-	require.Equal(t, 250, rep.Duplicates)
+	require.Equal(t, total-breakAt, rep.Accepted)
+	require.Equal(t, breakAt, rep.Duplicates)
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
