@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -15,6 +16,12 @@ import (
 	"github.com/apoyo-cdmx/apoyo/temporalcodec"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
+
+// goldenHistories are the recorded histories every build must replay: the
+// journey's case endings and its cycle (TestBeneficiaryJourneyEndToEnd).
+var goldenHistories = []string{
+	"case-paid-two-referrals", "case-returned-repaid", "case-identity-review", "cycle",
+}
 
 // TestReplayGoldenHistories replays case and cycle histories recorded by
 // the end-to-end test on a real server (testdata/*.json, refreshed with
@@ -26,7 +33,9 @@ func TestReplayGoldenHistories(t *testing.T) {
 	t.Parallel()
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	require.NoError(t, err)
-	require.NotEmpty(t, files, "golden histories are missing")
+	for _, name := range goldenHistories {
+		require.FileExists(t, filepath.Join("testdata", name+".json"), "a golden history is missing")
+	}
 	kr, err := pii.ParseKeyring(golden.KeyID+":"+golden.Key, golden.KeyID)
 	require.NoError(t, err)
 	r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: temporalcodec.NewDataConverter(kr)})
@@ -40,6 +49,10 @@ func TestReplayGoldenHistories(t *testing.T) {
 		fh.Close()
 		require.NoError(t, err, f)
 		require.Greater(t, len(h.Events), 5, f)
+		// A whole story: a run that ended, so replay covers every step.
+		last := h.Events[len(h.Events)-1].GetEventType()
+		require.Contains(t, []enumspb.EventType{enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW},
+			last, "%s ends with %s", f, last)
 		require.NoError(t, r.ReplayWorkflowHistory(nil, h), "replaying %s", f)
 	}
 }
