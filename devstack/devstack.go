@@ -149,12 +149,25 @@ func Start(ctx context.Context, cfg config.Config, log *slog.Logger) (*Stack, er
 
 	s.Info = Info{PID: os.Getpid(), DatabaseURL: dbURL, TemporalAddress: temporalAddr, Namespace: cfg.Temporal.Namespace,
 		UIAddress: uiAddr, CodecURL: codecURL, BankURL: "http://" + addr, StartedAt: time.Now().UTC()}
-	b, _ := json.MarshalIndent(s.Info, "", "  ")
-	if err := os.WriteFile(filepath.Join(dir, "stack.json"), b, 0o600); err != nil {
+	if err := writeFileAtomic(filepath.Join(dir, "stack.json"), s.Info); err != nil {
 		return nil, err
 	}
 	ok = true
 	return s, nil
+}
+
+// writeFileAtomic writes v as JSON to a side file renamed over path, so
+// that other commands reading it never see half of it.
+func writeFileAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // Stop stops everything Start started, in reverse order.
@@ -182,20 +195,63 @@ func (s *Stack) Stop() {
 }
 
 // lockDir takes an exclusive lock on the data directory so that two stacks
-// never share one PostgreSQL cluster or Temporal file.
+// never share one PostgreSQL cluster or Temporal file. The kernel drops it
+// when the process dies, however it dies. Discover probes the same lock for
+// an instant, so a taken lock is tried again for a moment before we
+// conclude that another stack holds it.
 func lockDir(dir string) (*os.File, error) {
 	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("another apoyo stack is running in %s (stop it, or use another --data-dir)", dir)
+	deadline := time.Now().Add(lockProbeGrace)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", dir, err)
+		}
+		if time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("another apoyo stack is running in %s (stop it, or use another --data-dir)", dir)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return f, nil
+}
+
+// lockProbeGrace is how long lockDir retries a taken lock: far longer than
+// Discover holds it.
+const lockProbeGrace = 3 * time.Second
+
+// stackLockHeld reports whether a stack process holds dir's lock (running,
+// or still starting).
+func stackLockHeld(dir string) (bool, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDONLY, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return false, nil
 }
 
 // Discover returns the running stack of dataDir, or nil when none runs.
+// stack.json is believed only while its writer still holds the data
+// directory's lock and lives: after a SIGKILL the file stays behind, and
+// its pid may be a zombie or reused by another program.
 func Discover(dataDir string) (*Info, error) {
 	b, err := os.ReadFile(filepath.Join(dataDir, "stack.json"))
 	if errors.Is(err, os.ErrNotExist) {
@@ -206,13 +262,47 @@ func Discover(dataDir string) (*Info, error) {
 	}
 	var info Info
 	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", filepath.Join(dataDir, "stack.json"), err)
+	}
+	held, err := stackLockHeld(dataDir)
+	if err != nil {
 		return nil, err
 	}
-	// A stack.json left by a killed process names a dead pid.
-	if info.PID <= 0 || syscall.Kill(info.PID, 0) != nil {
+	// Held, but by a stack other than the file's writer: a new one is
+	// starting and has not published itself yet.
+	if !held || !processAlive(info.PID) {
 		return nil, nil
 	}
 	return &info, nil
+}
+
+// processAlive reports whether pid is a live process (a zombie is not).
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist) // no procfs: kill(0) said alive
+	}
+	// The state letter follows the parenthesised command name.
+	i := strings.LastIndexByte(string(stat), ')')
+	return i < 0 || i+2 >= len(stat) || (stat[i+2] != 'Z' && stat[i+2] != 'X')
+}
+
+// rememberedPort is the port recorded in file, or "0" (any).
+func rememberedPort(file string) string {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "0"
+	}
+	if p, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && p > 0 && p < 65536 {
+		return strconv.Itoa(p)
+	}
+	return "0"
 }
 
 // startCodecServer serves the payload codec on a loopback port for the
@@ -224,10 +314,17 @@ func (s *Stack) startCodecServer(cfg config.Config, uiOrigin string) (string, er
 	if err != nil {
 		return "", err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	// The port is remembered, like the bank's, so that a restart (also
+	// after a crash) serves on the same one; taken meanwhile, any will do.
+	portFile := filepath.Join(s.dataDir, "codec.port")
+	l, err := net.Listen("tcp", "127.0.0.1:"+rememberedPort(portFile))
+	if err != nil {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+	}
 	if err != nil {
 		return "", err
 	}
+	_ = os.WriteFile(portFile, []byte(strconv.Itoa(l.Addr().(*net.TCPAddr).Port)+"\n"), 0o644)
 	codec := temporalcodec.NewCodecHTTPHandler(kr)
 	s.codec = &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The browser calls the codec from the UI's origin.
