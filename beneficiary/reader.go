@@ -301,7 +301,14 @@ func (rd *Reader) Next() (rec Record, rowNum int, errs []FieldError, err error) 
 			return Record{}, row, []FieldError{newFieldError(row, "", "", e)}, nil
 		}
 		if errs := rd.checkText(fields, row); len(errs) > 0 {
-			return Record{}, row, errs, nil
+			// The rest of the row is still parsed, without the bad cells,
+			// so rec holds what could be read (its consent, say), as for
+			// any other rejected row; only the text errors are reported.
+			for _, fe := range errs {
+				fields[rd.filePos[columnIndex[fe.Field]]] = ""
+			}
+			rec, _ := rd.parse(fields, row)
+			return rec, row, errs, nil
 		}
 		rec, errs := rd.parse(fields, row)
 		return rec, row, errs, nil
@@ -312,6 +319,7 @@ func (rd *Reader) Next() (rec Record, rowNum int, errs []FieldError, err error) 
 // limit in textcheck.RosterLimits) to every cell, trimmed as parse trims
 // it. A row with a cell that is not text is reported with only those
 // errors: its other cells are not judged, and nothing of it is stored.
+// fields is the csv.Reader's reused slice, so Next may blank cells in it.
 // Bad values get no hint: a hint would echo the bytes that are wrong.
 func (rd *Reader) checkText(fields []string, row int) []FieldError {
 	var errs []FieldError

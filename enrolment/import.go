@@ -42,6 +42,9 @@ type Report struct {
 	Flagged int        `json:"flagged"`
 	Errors  []RowError `json:"errors"`
 	Flags   []RowFlag  `json:"flags"`
+	// Transcoded names the encoding the file was converted from to UTF-8
+	// ("windows-1252", a spreadsheet saved as plain CSV), empty for UTF-8.
+	Transcoded string `json:"transcoded,omitempty"`
 
 	// ImportID names the import in the imports table (empty in a dry run).
 	ImportID string `json:"-"`
@@ -111,7 +114,7 @@ func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts 
 	}
 
 	imp := &importer{s: s, programID: programID, importID: newID("imp_"), dry: opts.DryRun,
-		rep: Report{Errors: []RowError{}, Flags: []RowFlag{}}}
+		rep: Report{Errors: []RowError{}, Flags: []RowFlag{}, Transcoded: rd.Transcoded()}}
 	if opts.DryRun {
 		// A dry run does the real inserts in one transaction and rolls it
 		// back, so it reports exactly what the import would do (duplicates

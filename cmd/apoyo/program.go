@@ -196,6 +196,9 @@ Exit status 0 when every row was accepted or a duplicate, 1 otherwise.`,
 				}
 			} else {
 				fmt.Fprintf(a.out, "accepted %d, rejected %d, duplicates %d, flagged %d%s\n", rep.Accepted, rep.Rejected, rep.Duplicates, rep.Flagged, map[bool]string{true: " (dry run: nothing stored)"}[dry])
+				if rep.Transcoded != "" {
+					fmt.Fprintf(a.out, "the file was read as %s and converted to UTF-8; save it as \"CSV UTF-8\" next time\n", rep.Transcoded)
+				}
 				for _, e := range rep.Errors {
 					fmt.Fprintf(a.out, "row %d  %-18s %-22s %s\n", e.Row, e.Field, e.ValueHint, e.Message)
 				}
