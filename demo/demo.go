@@ -365,7 +365,7 @@ func reconcileAll(ctx context.Context, d Deps, cycleID string, sum *Summary) err
 		sorted = append(sorted, dt)
 	}
 	sort.Strings(sorted)
-	rec := reconcile.New(d.Pool, d.Ledger, d.Cases)
+	rec := reconcile.New(d.Pool, d.Ledger, d.Cases).WithReopener(d.Work)
 	for _, dt := range sorted {
 		resp, err := http.Get(d.BankURL + "/v1/statements/" + dt + ".csv")
 		if err != nil {

@@ -162,9 +162,37 @@ func (r *Report) add(f Finding) {
 // Reconciler reconciles statements. It is safe for concurrent use; runs
 // are serialised in the database.
 type Reconciler struct {
-	pool   *pgxpool.Pool
-	ledger *ledger.Ledger
-	cases  *cases.Store
+	pool     *pgxpool.Pool
+	ledger   *ledger.Ledger
+	cases    *cases.Store
+	reopener Reopener
+}
+
+// ReturnedPayment is a payment attempt that the bank returned after it had
+// settled, and whose settlement apoyo had booked.
+type ReturnedPayment struct {
+	CaseID, ProgramID, CycleID, BeneficiaryID, OrderID string
+	Attempt                                            int
+	Fund                                               string
+	ReturnCause                                        int
+	Reason                                             string
+}
+
+// Reopener brings such a case back to its payment step, so that it pays
+// once more in the same lineage (next attempt, same case) when a new
+// instrument is on file, or gives the money back when none comes.
+//
+// It must be idempotent: reconciling the same statement again, or a later
+// one that shows the same return, calls it again for the same attempt.
+type Reopener interface {
+	PaymentReturnedAfterSettlement(ctx context.Context, p ReturnedPayment) error
+}
+
+// WithReopener makes r hand every return after settlement to ro. Without
+// one, r raises the returned_after_settlement task only.
+func (r *Reconciler) WithReopener(ro Reopener) *Reconciler {
+	r.reopener = ro
+	return r
 }
 
 // New returns a Reconciler on pool, posting through l and raising tasks

@@ -90,6 +90,9 @@ type plan struct {
 	task   string
 	pay    *pay
 	failed bool
+	// reopen is the return after settlement to hand to the Reopener, once
+	// the payment's state is updated.
+	reopen *ReturnedPayment
 }
 
 type stateUpdate struct {
@@ -300,6 +303,11 @@ func (c *classifier) classify(l line, p *pay, f Finding) *plan {
 			pl.task = fmt.Sprintf("order %s settled and was returned on %s (cause %d: %s): put a new payment instrument on file",
 				p.orderID, l.OperationDate, l.ReturnCause, payment.ReturnCauseText(l.ReturnCause))
 		}
+		// Every time, not only with the task: a run that failed after the
+		// payment's update must still reopen the case (the reopener is
+		// idempotent).
+		pl.reopen = &ReturnedPayment{CaseID: p.caseID, ProgramID: p.programID, CycleID: p.cycleID, BeneficiaryID: p.beneficiaryID,
+			OrderID: p.orderID, Attempt: p.attempt, Fund: p.fund, ReturnCause: l.ReturnCause, Reason: payment.ReturnCauseText(l.ReturnCause)}
 		toState(stateReturned, l.ReturnCause, statePending, stateSettled)
 	}
 	return pl
@@ -450,6 +458,20 @@ func (r *Reconciler) apply(ctx context.Context, plans []*plan) error {
 		}
 		if err != nil {
 			return err
+		}
+	}
+	// Cases whose payment came back after it settled pay again: told once
+	// the payments show the return, so the next attempt is not refused as
+	// "already paid".
+	if r.reopener == nil {
+		return nil
+	}
+	for _, pl := range plans {
+		if pl.reopen == nil || pl.failed {
+			continue
+		}
+		if err := r.reopener.PaymentReturnedAfterSettlement(ctx, *pl.reopen); err != nil {
+			return fmt.Errorf("reopening case %s after the return of order %s: %w", pl.reopen.CaseID, pl.reopen.OrderID, err)
 		}
 	}
 	return nil

@@ -128,6 +128,11 @@ func BeneficiaryCase(ctx workflow.Context, in BeneficiaryInput) (CaseState, erro
 	return c.st, err
 }
 
+// WithDefaults fills the rules a programme leaves at zero. A launch sends
+// the filled rules in the case's input, so a later change of a default
+// never changes a running case (replay) nor cases already launched.
+func (r CaseRules) WithDefaults() CaseRules { return withDefaults(r) }
+
 func withDefaults(r CaseRules) CaseRules {
 	if len(r.Required) == 0 {
 		r.Required = slices.Clone(apoyo.Secretariats)

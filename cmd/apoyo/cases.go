@@ -62,6 +62,9 @@ func newCycleCmd(a *app) *cobra.Command {
 			if !res.Created {
 				verb = "already launched"
 			}
+			if res.WorkflowStatus == "completed" {
+				verb += ", and finished"
+			}
 			fmt.Fprintf(a.out, "cycle %s (%s) %s: %d cases, %s MXN reserved\n", res.Cycle.ID, res.Cycle.Name, verb, res.Cases, res.Reserved.StringFixed(2))
 			return nil
 		},
@@ -270,6 +273,24 @@ func newCaseCmd(a *app) *cobra.Command {
 	instrument.Flags().StringVar(&card, "card-number", "", "card number (with card)")
 	instrument.Flags().StringVar(&worker, "caseworker", "", "your user id")
 
+	var ro output
+	var retryReason string
+	retry := &cobra.Command{
+		Use:   "retry CASE_ID",
+		Short: "Run a case's failed step again (a step_failed task), under the same keys: nothing is done twice",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.caseAction(cmd, &ro, func(ctx context.Context, w *casework.Service) (workflows.CaseState, error) {
+				return w.RetryStep(ctx, args[0], worker, retryReason)
+			}, func(st workflows.CaseState) string {
+				return fmt.Sprintf("%s  retrying step %s", args[0], st.Step)
+			})
+		},
+	}
+	ro.add(retry, "table or json")
+	retry.Flags().StringVar(&retryReason, "reason", "", "what was fixed (no personal data)")
+	retry.Flags().StringVar(&worker, "caseworker", "", "your user id")
+
 	var to output
 	var cycle string
 	tasks := &cobra.Command{
@@ -300,7 +321,7 @@ func newCaseCmd(a *app) *cobra.Command {
 	to.add(tasks, "table or json")
 	tasks.Flags().StringVar(&cycle, "cycle", "", "cycle id")
 
-	cmd.AddCommand(show, list, verify, instrument, tasks)
+	cmd.AddCommand(show, list, verify, instrument, retry, tasks)
 	return cmd
 }
 

@@ -48,16 +48,27 @@ handled, not unmatched), 1 when something is, 2 for a malformed statement.`,
 				defer f.Close()
 				in = f
 			}
-			// Only the database: reconciliation needs no Temporal and no
-			// personal-data keys, so it does not ask for them.
-			pool, stop, err := a.pool(cmd.Context())
-			if err != nil {
-				return err
+			// Cases whose payment came back after it settled are reopened
+			// through Temporal, so that they pay again. Without Temporal
+			// (or its keys) reconciliation still books everything and
+			// raises the tasks; the reopening happens at the next run,
+			// which hands every such return over again.
+			var rec *reconcile.Reconciler
+			if s, err := a.open(cmd.Context(), true); err == nil {
+				defer s.close()
+				rec = reconcile.New(s.ledger.Pool(), s.ledger, s.cases).WithReopener(s.work)
+			} else {
+				fmt.Fprintf(a.errOut, "warning: %v; cases with a return after settlement are not reopened until reconciliation runs with Temporal\n", err)
+				pool, stop, err := a.pool(cmd.Context())
+				if err != nil {
+					return err
+				}
+				defer stop()
+				l := ledger.New(pool, ledger.Options{BatchSize: a.cfg.Ledger.BatchSize, Writers: a.cfg.Ledger.Writers})
+				defer l.Close()
+				rec = reconcile.New(pool, l, cases.NewStore(pool))
 			}
-			defer stop()
-			l := ledger.New(pool, ledger.Options{BatchSize: a.cfg.Ledger.BatchSize, Writers: a.cfg.Ledger.Writers})
-			defer l.Close()
-			rep, err := reconcile.New(pool, l, cases.NewStore(pool)).Reconcile(cmd.Context(), file, in)
+			rep, err := rec.Reconcile(cmd.Context(), file, in)
 			if err != nil {
 				return err
 			}

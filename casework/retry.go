@@ -1,0 +1,175 @@
+package casework
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/reconcile"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+	"github.com/apoyo-cdmx/apoyo/workflows/searchattr"
+)
+
+// ErrNothingToRetry: the case has not failed (it runs normally, or it
+// ended with an outcome).
+var ErrNothingToRetry = apoyo.Errorf(apoyo.ECONFLICT, "case.not_failed", "the case has no failed step to retry")
+
+// RetryStep runs a case's failed step again, under the same lineage and
+// keys: the same workflow, the same activity input, so the same payment
+// order id and ledger keys, and nothing is done twice. A case that waits
+// for a retry (a step failed) gets the retry update. A case whose run
+// ended in failure before failures were kept open (or was terminated)
+// gets a new run of the same workflow id, which resumes at its payment
+// step with the last attempt when it had reached payment, and starts over
+// otherwise (screening is idempotent).
+//
+// Errors: ErrNothingToRetry; cases.ErrCaseNotFound; ErrUpdateRejected.
+func (s *Service) RetryStep(ctx context.Context, caseID, caseworker, reason string) (workflows.CaseState, error) {
+	if _, _, err := workflows.ParseCaseID(caseID); err != nil {
+		return workflows.CaseState{}, err
+	}
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, caseID, "")
+	if err != nil {
+		return workflows.CaseState{}, mapTemporal(caseID, err)
+	}
+	switch desc.WorkflowExecutionInfo.Status {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		st, err := s.update(ctx, caseID, workflows.UpdateRetry, "", workflows.RetryRequest{Caseworker: caseworker, Reason: reason})
+		if apoyo.ErrorCodeOf(err) == apoyo.ECONFLICT && errors.Is(err, ErrUpdateRejected) {
+			return st, ErrNothingToRetry.With("case %s is not waiting for a retry: %v", caseID, err)
+		}
+		return st, err
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return workflows.CaseState{}, ErrNothingToRetry.With("case %s ended with an outcome; nothing to retry", caseID)
+	}
+	in, err := s.caseInput(ctx, caseID)
+	if err != nil {
+		return workflows.CaseState{}, err
+	}
+	proj, err := s.Cases.Case(ctx, caseID)
+	if err != nil && !errors.Is(err, cases.ErrCaseNotFound) {
+		return workflows.CaseState{}, err
+	}
+	pays, err := s.Cases.CasePayments(ctx, caseID)
+	if err != nil {
+		return workflows.CaseState{}, err
+	}
+	if len(pays) > 0 || proj.Step == workflows.StepPayment {
+		attempt := 1
+		if len(pays) > 0 {
+			attempt = pays[len(pays)-1].Attempt
+		}
+		in.Resume = &workflows.CaseResume{Step: workflows.StepPayment, Attempt: attempt,
+			Reason: fmt.Sprintf("retry of a run that ended %s", desc.WorkflowExecutionInfo.Status)}
+	}
+	if _, err := s.Temporal.ExecuteWorkflow(ctx, s.caseStartOptions(in, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY),
+		workflows.BeneficiaryWorkflowName, in); err != nil {
+		return workflows.CaseState{}, mapTemporal(caseID, err)
+	}
+	return workflows.CaseState{CaseID: caseID, Step: proj.Step, Status: workflows.StatusRunning}, nil
+}
+
+// PaymentReturnedAfterSettlement is reconciliation's Reopener: a case
+// whose settled payment came back pays once more, with the next attempt,
+// when a new instrument is on file. A running case is told by signal; an
+// ended one gets a new run of the same workflow id starting at its payment
+// step. Calling it again for the same return changes nothing: the running
+// case ignores a return it already acted on, and a case whose next
+// attempt exists was already reopened.
+func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcile.ReturnedPayment) error {
+	signal := workflows.PaymentReturned{Attempt: p.Attempt, OrderID: p.OrderID, ReturnCause: p.ReturnCause, Reason: p.Reason}
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, p.CaseID, "")
+	if err != nil {
+		return mapTemporal(p.CaseID, err)
+	}
+	if desc.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		err := s.Temporal.SignalWorkflow(ctx, p.CaseID, "", workflows.SignalPaymentReturned, signal)
+		if err == nil || !errors.Is(mapTemporal(p.CaseID, err), cases.ErrCaseNotFound) {
+			return err
+		}
+		// It ended meanwhile: reopen it below.
+	}
+	pays, err := s.Cases.CasePayments(ctx, p.CaseID)
+	if err != nil {
+		return err
+	}
+	for _, q := range pays {
+		if q.Attempt > p.Attempt {
+			return nil // already reopened: the next attempt exists
+		}
+	}
+	in, err := s.caseInput(ctx, p.CaseID)
+	if err != nil {
+		return err
+	}
+	reason := p.Reason
+	if p.ReturnCause != 0 {
+		reason = fmt.Sprintf("order %s returned after settlement (cause %d: %s)", p.OrderID, p.ReturnCause, p.Reason)
+	}
+	in.Resume = &workflows.CaseResume{Step: workflows.StepPayment, Attempt: p.Attempt + 1, WaitForInstrument: true, Reason: reason}
+	if p.Fund != "" {
+		in.Fund = p.Fund
+	}
+	_, err = s.Temporal.SignalWithStartWorkflow(ctx, p.CaseID, workflows.SignalPaymentReturned, signal,
+		s.caseStartOptions(in, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE), workflows.BeneficiaryWorkflowName, in)
+	return mapTemporal(p.CaseID, err)
+}
+
+// caseInput rebuilds the input of a case's new run from the cycle, the
+// programme and the ledger: the amount and rules as launched, and whether
+// the cycle's reservation covers it (no commit entry of its own).
+func (s *Service) caseInput(ctx context.Context, caseID string) (workflows.BeneficiaryInput, error) {
+	cycleID, benID, err := workflows.ParseCaseID(caseID)
+	if err != nil {
+		return workflows.BeneficiaryInput{}, err
+	}
+	cyc, err := s.Cases.Cycle(ctx, cycleID)
+	if err != nil {
+		return workflows.BeneficiaryInput{}, err
+	}
+	prog, err := s.Programs.Get(ctx, cyc.ProgramID)
+	if err != nil {
+		return workflows.BeneficiaryInput{}, err
+	}
+	in := workflows.BeneficiaryInput{ProgramID: prog.ID, CycleID: cyc.ID, BeneficiaryID: benID, CycleDate: cyc.CycleDate,
+		Amount: cyc.Amount, Rules: RulesOf(prog)}
+	if in.Amount.IsZero() {
+		in.Amount = prog.BenefitAmount
+	}
+	// The key Disburse commits an unreserved case's entitlement under.
+	commit, err := s.Ledger.TransactionByKey(ctx, "commit:"+cyc.ID+":"+benID)
+	switch {
+	case err == nil:
+		in.Fund = commit.Postings[0].Fund
+	case errors.Is(err, ledger.ErrTransactionNotFound):
+		in.Reserved = len(cyc.Allocation) > 0
+		pays, err := s.Cases.CasePayments(ctx, caseID)
+		if err != nil {
+			return in, err
+		}
+		if len(pays) > 0 {
+			in.Fund = pays[0].Fund
+		} else if in.Reserved {
+			in.Fund = cyc.Allocation[0].Fund
+		}
+	default:
+		return in, err
+	}
+	return in, nil
+}
+
+func (s *Service) caseStartOptions(in workflows.BeneficiaryInput, reuse enumspb.WorkflowIdReusePolicy) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
+		ID:                    workflows.CaseID(in.CycleID, in.BeneficiaryID),
+		TaskQueue:             s.TaskQueue,
+		WorkflowIDReusePolicy: reuse,
+		TypedSearchAttributes: temporal.NewSearchAttributes(searchattr.Program.ValueSet(in.ProgramID), searchattr.Cycle.ValueSet(in.CycleID)),
+	}
+}
