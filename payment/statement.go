@@ -3,14 +3,16 @@ package payment
 import (
 	"encoding/csv"
 	"errors"
-	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/internal/textcheck"
 )
 
 // StatementHeader is the header row of a daily settlement statement CSV, the
@@ -83,7 +85,11 @@ func WriteStatement(w io.Writer, lines []StatementLine) error {
 	if err := cw.Write(StatementHeader); err != nil {
 		return err
 	}
-	for _, l := range lines {
+	for i, l := range lines {
+		if !l.Amount.Equal(l.Amount.Round(2)) {
+			// StringFixed would round it: the file would say another amount.
+			return ErrBadStatement.With("line %d: amount has more than two decimals", i+1)
+		}
 		cause := ""
 		if l.ReturnCause != 0 {
 			cause = strconv.Itoa(l.ReturnCause)
@@ -100,10 +106,24 @@ func WriteStatement(w io.Writer, lines []StatementLine) error {
 }
 
 // ParseStatement reads a statement written in the StatementHeader shape.
-// Errors are EINVALID payment.bad_statement with the CSV row (header = 1)
-// and column of the first problem.
+// Errors are EINVALID payment.bad_statement with the CSV row (the line the
+// row starts on, header = 1) and column of the first problem. The file
+// must be UTF-8 (a byte-order mark is dropped; Windows-1252 or UTF-16 is
+// refused, see textcheck.RequireUTF8) and every field must pass
+// textcheck.Check with textcheck.MaxStatementCell. Errors never quote a
+// cell: a file that is not a statement may hold account numbers anywhere,
+// and a headerless one has a movement on line 1.
 func ParseStatement(r io.Reader) ([]StatementLine, error) {
-	cr := csv.NewReader(r)
+	text, err := textcheck.RequireUTF8(r)
+	if err != nil {
+		msg := err.Error()
+		var ae *apoyo.Error
+		if errors.As(err, &ae) {
+			msg = ae.Message
+		}
+		return nil, ErrBadStatement.With("%s", msg).At(1, "").Wrap(err)
+	}
+	cr := csv.NewReader(text)
 	cr.FieldsPerRecord = len(StatementHeader)
 	header, err := cr.Read()
 	if err != nil {
@@ -111,44 +131,61 @@ func ParseStatement(r io.Reader) ([]StatementLine, error) {
 	}
 	for i, h := range StatementHeader {
 		if header[i] != h {
-			return nil, ErrBadStatement.With("column %d is %q, want %q", i+1, header[i], h).At(1, h)
+			if !slices.Contains(header, StatementHeader[0]) && !slices.Contains(header, StatementHeader[1]) {
+				return nil, ErrBadStatement.With("the first row is not the statement header (%s)", strings.Join(StatementHeader, ",")).At(1, "")
+			}
+			return nil, ErrBadStatement.With("column %d of the header must be %q", i+1, h).At(1, h)
 		}
 	}
 	var lines []StatementLine
-	for row := 2; ; row++ {
+	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			return lines, nil
 		}
 		if err != nil {
+			row := 0
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				row = pe.StartLine
+			}
+			// csv errors name a line and column, never the text.
 			return nil, ErrBadStatement.With("%v", err).At(row, "").Wrap(err)
+		}
+		row, _ := cr.FieldPos(0)
+		for i, f := range rec {
+			if terr := textcheck.Check(f, textcheck.MaxStatementCell); terr != nil {
+				return nil, ErrBadStatement.With("%s", terr.Message).At(row, StatementHeader[i]).Wrap(terr)
+			}
 		}
 		l := StatementLine{
 			OperationDate: rec[0], TrackingKey: rec[1], OrderID: rec[2],
 			State: rec[4], ReturnTrackingKey: rec[5],
 		}
-		fail := func(field string, err error) error {
-			return ErrBadStatement.With("%v", err).At(row, field).Wrap(err)
+		// The parse errors of time, decimal and strconv quote the value,
+		// so they are neither shown nor wrapped.
+		fail := func(field, want string) error {
+			return ErrBadStatement.With("%s must be %s", field, want).At(row, field)
 		}
 		if _, err := time.Parse(time.DateOnly, l.OperationDate); err != nil {
-			return nil, fail("operation_date", err)
+			return nil, fail("operation_date", "a date YYYY-MM-DD")
 		}
 		if l.Amount, err = decimal.NewFromString(rec[3]); err != nil {
-			return nil, fail("amount", err)
+			return nil, fail("amount", "an amount such as 5600.00")
 		}
 		switch l.State {
 		case SPEISettled, SPEIReturned, SPEICancelled:
 		default:
-			return nil, fail("state", fmt.Errorf("state %q is not LQ, D or CN", l.State))
+			return nil, fail("state", "LQ, D or CN")
 		}
 		if rec[6] != "" {
 			if l.ReturnCause, err = strconv.Atoi(rec[6]); err != nil {
-				return nil, fail("return_cause", err)
+				return nil, fail("return_cause", "a whole number (the SPEI return cause)")
 			}
 		}
 		for i, dst := range []*time.Time{&l.CreatedAt, &l.SettledAt, &l.ReturnedAt} {
 			if *dst, err = parseTime(rec[7+i]); err != nil {
-				return nil, fail(StatementHeader[7+i], err)
+				return nil, fail(StatementHeader[7+i], "empty or an RFC 3339 time such as 2025-03-10T16:00:00Z")
 			}
 		}
 		lines = append(lines, l)
