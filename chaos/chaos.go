@@ -78,23 +78,22 @@ type Result struct {
 	Lost           int `json:"lost"`
 	Unmatched      int `json:"unmatched"`
 
-	CycleID           string         `json:"cycle_id"`
-	Eligible          int            `json:"eligible"`
-	PaidOnce          int            `json:"paid_once"`
-	FaultsByKind      map[string]int `json:"faults_by_kind"`
-	PostgresRestarts  int            `json:"postgres_restarts"`
-	TemporalRestarts  int            `json:"temporal_restarts"`
-	WorkerStarts      int            `json:"worker_starts"`
-	Statements        int            `json:"statements"`
-	LedgerVerified    bool           `json:"ledger_verified"`
-	BalanceSamples    int            `json:"balance_samples"`
-	NegativeBalances  int            `json:"negative_balances"`
-	CasesNotSettled   int            `json:"cases_not_settled"`
-	CycleClosed       bool           `json:"cycle_closed"`
-	Seconds           float64        `json:"seconds"`
-	CycleSeconds      float64        `json:"cycle_seconds"`
-	ReconcileRounds   int            `json:"reconcile_rounds"`
-	InstrumentsSupply int            `json:"-"`
+	CycleID          string         `json:"cycle_id"`
+	Eligible         int            `json:"eligible"`
+	PaidOnce         int            `json:"paid_once"`
+	FaultsByKind     map[string]int `json:"faults_by_kind"`
+	PostgresRestarts int            `json:"postgres_restarts"`
+	TemporalRestarts int            `json:"temporal_restarts"`
+	WorkerStarts     int            `json:"worker_starts"`
+	Statements       int            `json:"statements"`
+	LedgerVerified   bool           `json:"ledger_verified"`
+	BalanceSamples   int            `json:"balance_samples"`
+	NegativeBalances int            `json:"negative_balances"`
+	CasesNotSettled  int            `json:"cases_not_settled"`
+	CycleClosed      bool           `json:"cycle_closed"`
+	Seconds          float64        `json:"seconds"`
+	CycleSeconds     float64        `json:"cycle_seconds"`
+	ReconcileRounds  int            `json:"reconcile_rounds"`
 	// Misses names every check that failed; empty when the run passed.
 	Misses []string `json:"misses,omitempty"`
 }
