@@ -1,6 +1,7 @@
 package program
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,9 @@ import (
 
 	"github.com/shopspring/decimal"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/internal/textcheck"
 )
 
 // LoadSpecYAML reads a programme spec from YAML with snake_case keys:
@@ -31,8 +35,30 @@ import (
 // their text, so 5600.10 never passes through a float. Unknown keys are
 // refused: a misspelt "quorom" silently ignored would give a programme
 // rules nobody chose. Errors are ErrInvalid.
+//
+// The file must be UTF-8 (a byte-order mark is dropped; Windows-1252 and
+// UTF-16 are refused, saying how to save it), at most MaxSpecYAMLSize
+// bytes, and every key and value must pass textcheck.Check with
+// textcheck.ProgrammeLimit: YAML's escapes ("\0", "\u202e") can put in a
+// value what the file itself may not hold.
 func LoadSpecYAML(r io.Reader) (Spec, error) {
-	dec := yaml.NewDecoder(r)
+	text, err := textcheck.RequireUTF8(r)
+	if err != nil {
+		msg := err.Error()
+		var ae *apoyo.Error
+		if errors.As(err, &ae) {
+			msg = ae.Message
+		}
+		return Spec{}, ErrInvalid.With("the programme file: %s", msg).Wrap(err)
+	}
+	data, err := io.ReadAll(io.LimitReader(text, MaxSpecYAMLSize+1))
+	if err != nil {
+		return Spec{}, ErrInvalid.With("reading the programme file: %v", err).Wrap(err)
+	}
+	if len(data) > MaxSpecYAMLSize {
+		return Spec{}, ErrInvalid.With("the programme file is larger than %d bytes", MaxSpecYAMLSize)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -49,7 +75,7 @@ func LoadSpecYAML(r io.Reader) (Spec, error) {
 		root = root.Content[0]
 	}
 	var s Spec
-	err := mapping(root, "", fields{
+	err = mapping(root, "", fields{
 		"name":           str(&s.Name),
 		"currency":       str(&s.Currency),
 		"benefit_amount": func(n *yaml.Node, path string) error { return decimalPtr(n, path, &s.BenefitAmount) },
@@ -123,6 +149,9 @@ func LoadSpecYAML(r io.Reader) (Spec, error) {
 	return s, nil
 }
 
+// MaxSpecYAMLSize bounds a programme file; real ones are a few KiB.
+const MaxSpecYAMLSize = 1 << 20
+
 // fields maps a mapping's keys to the functions that read their values.
 type fields map[string]func(n *yaml.Node, path string) error
 
@@ -160,6 +189,9 @@ func mapping(n *yaml.Node, path string, fs fields) error {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if terr := textcheck.Check(k.Value, textcheck.MaxCode); terr != nil {
+			return invalid(path, "a key%s is not valid text: %s", where(k), terr.Message).Wrap(terr)
+		}
 		p := join(path, k.Value)
 		read, ok := fs[k.Value]
 		if !ok {
@@ -200,7 +232,23 @@ func scalar(n *yaml.Node, path, what string) (string, error) {
 	if n.Kind != yaml.ScalarNode {
 		return "", invalid(path, "%s must be %s%s", path, what, where(n))
 	}
+	if terr := textcheck.Check(n.Value, textcheck.ProgrammeLimit(lastKey(path))); terr != nil {
+		return "", invalid(path, "%s%s", terr.Message, where(n)).Wrap(terr)
+	}
 	return n.Value, nil
+}
+
+// lastKey is the key a value path ends in, without list indexes:
+// "referrals.catalogue[0].name" → "name", "eligibility.alcaldias[2]" →
+// "alcaldias".
+func lastKey(path string) string {
+	if i := strings.IndexByte(path, '['); i >= 0 && !strings.Contains(path[i:], ".") {
+		path = path[:i]
+	}
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		path = path[i+1:]
+	}
+	return path
 }
 
 func str[T ~string](dst *T) func(*yaml.Node, string) error {
