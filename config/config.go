@@ -84,7 +84,8 @@ type LedgerConfig struct {
 type PaymentsConfig struct {
 	// BankURL is the base URL of the bank's payment API (SPEI, cash pickup,
 	// card). Empty means the local stack's sandbox bank. Default "".
-	BankURL string `mapstructure:"bank_url" validate:"omitempty,url"`
+	// It is shown masked: a URL may carry credentials.
+	BankURL string `mapstructure:"bank_url" secret:"true" validate:"omitempty,url"`
 	// PollInterval is how often a payment's status is asked while waiting
 	// for the bank's final answer. Default 500ms.
 	PollInterval time.Duration `mapstructure:"poll_interval" validate:"min=10000000"`

@@ -59,20 +59,101 @@ func TestBadDatabaseURLRefused(t *testing.T) {
 	require.NotContains(t, err.Error(), "mysql://x", "secret values are not echoed")
 }
 
+// TestMaskedHidesSecrets exercises Masked itself, with every way a secret
+// can sit in a setting: a password in a URL (parseable or not, in its
+// user part or its query), a keyword/value connection string, credentials
+// in the bank's URL, and the key settings.
 func TestMaskedHidesSecrets(t *testing.T) {
-	c := Default()
-	c.Database.URL = "postgres://apoyo:s3cret@db:5432/apoyo"
-	c.PII.Keys = "k1:AAAA"
-	m := c.Masked()
-	require.NotContains(t, m["database.url"], "s3cret")
-	require.Contains(t, m["database.url"], "db:5432")
-	require.Equal(t, "********", m["pii.keys"])
-	require.Equal(t, "", m["pii.index_key"], "empty secrets stay empty")
+	t.Parallel()
+	tests := []struct {
+		name   string
+		set    func(*Config)
+		key    string
+		want   string // exact masked value; "" = only check the secret is gone
+		secret string
+	}{
+		{"password in URL", func(c *Config) { c.Database.URL = "postgres://apoyo:s3cret@db:5432/apoyo" }, "database.url", "postgres://apoyo:xxxxx@db:5432/apoyo", "s3cret"},
+		{"user without password is shown", func(c *Config) { c.Database.URL = "postgres://apoyo@db/apoyo" }, "database.url", "postgres://apoyo@db/apoyo", ""},
+		{"password in the query", func(c *Config) {
+			c.Database.URL = "postgres://db/apoyo?user=apoyo&password=s3cret&sslmode=require"
+		}, "database.url", "postgres://db/apoyo?password=xxxxx&sslmode=require&user=apoyo", "s3cret"},
+		{"URL that does not parse", func(c *Config) { c.Database.URL = "postgres://apoyo:s3cret@db:port/apoyo" }, "database.url", "********", "s3cret"},
+		{"keyword/value connection string", func(c *Config) { c.Database.URL = "host=db user=apoyo password=s3cret dbname=apoyo" }, "database.url", "********", "s3cret"},
+		{"credentials in the bank URL", func(c *Config) { c.Payments.BankURL = "https://apoyo:t0ken@bank.example/api" }, "payments.bank_url", "https://apoyo:xxxxx@bank.example/api", "t0ken"},
+		{"encryption keys", func(c *Config) { c.PII.Keys = "k1:AAAA" }, "pii.keys", "********", "AAAA"},
+		{"index key", func(c *Config) { c.PII.IndexKey = "BBBB" }, "pii.index_key", "********", "BBBB"},
+		{"empty secrets stay empty", func(*Config) {}, "pii.index_key", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			tc.set(&c)
+			got := c.Masked()[tc.key]
+			require.Equal(t, tc.want, got)
+			if tc.secret != "" {
+				require.NotContains(t, got, tc.secret)
+			}
+		})
+	}
 }
 
+// TestKeysCoverEveryField compares Keys with a list written by hand (the
+// README's table), so a field without a mapstructure tag, or a key
+// renamed by accident, fails here.
 func TestKeysCoverEveryField(t *testing.T) {
-	keys := Keys()
-	require.Contains(t, keys, "database.url")
-	require.Contains(t, keys, "dev.temporal_port")
-	require.Len(t, Default().Masked(), len(keys))
+	t.Parallel()
+	want := []string{
+		"data_dir",
+		"database.url", "database.max_conns",
+		"temporal.address", "temporal.namespace", "temporal.task_queue",
+		"dev.temporal_port", "dev.ui_port", "dev.postgres_port", "dev.bank_port", "dev.postgres_bin_dir",
+		"ledger.batch_size", "ledger.writers",
+		"payments.bank_url", "payments.poll_interval",
+		"worker.max_concurrent_activities",
+		"pii.keys", "pii.active_key", "pii.index_key",
+		"log.level", "log.format",
+	}
+	require.Equal(t, want, Keys())
+	m := Default().Masked()
+	require.Len(t, m, len(want))
+	for _, k := range want {
+		require.Contains(t, m, k)
+	}
+	require.Equal(t, []string{"database.url", "payments.bank_url", "pii.keys", "pii.index_key"}, SecretKeys())
+}
+
+// TestMalformedKeysNeverEchoed: a key setting that is not base64, has the
+// wrong length, or has id and key swapped is refused naming the setting,
+// and the error holds none of the key material.
+func TestMalformedKeysNeverEchoed(t *testing.T) {
+	key := "q83vEjRWeJq83vEjRWeJq83vEjRWeJq83vEjRWeJq8M=" // 32 bytes
+	short := "q83vEjRWeJq83vEjRWeJ"                       // 15 bytes
+	for _, tc := range []struct{ env, value, key string }{
+		{"APOYO_PII_KEYS", key + ":k1", "pii.keys"}, // swapped
+		{"APOYO_PII_KEYS", "k1:" + key[:len(key)-3] + "!!=", "pii.keys"},
+		{"APOYO_PII_KEYS", "k1:" + short, "pii.keys"},
+		{"APOYO_PII_KEYS", "k1:" + key + ",k2:" + short, "pii.keys"},
+		{"APOYO_PII_KEYS", key, "pii.keys"}, // no id
+		{"APOYO_PII_INDEX_KEY", short, "pii.index_key"},
+		{"APOYO_PII_INDEX_KEY", key + "%", "pii.index_key"},
+	} {
+		t.Run(tc.env+" "+tc.value[:4], func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			_, err := Load("", nil, nil)
+			require.Error(t, err)
+			require.Equal(t, apoyo.EINVALID, apoyo.ErrorCodeOf(err))
+			require.Contains(t, err.Error(), tc.key)
+			for _, secret := range []string{key, key[:12], short, short[:12]} {
+				require.NotContains(t, err.Error(), secret)
+			}
+		})
+	}
+	t.Run("well-formed keys load", func(t *testing.T) {
+		t.Setenv("APOYO_PII_KEYS", "k1:"+key+", k2:"+key)
+		t.Setenv("APOYO_PII_ACTIVE_KEY", "k2")
+		t.Setenv("APOYO_PII_INDEX_KEY", key)
+		_, err := Load("", nil, nil)
+		require.NoError(t, err)
+	})
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/url"
@@ -110,7 +111,7 @@ var validate = func() *validator.Validate {
 func (c Config) Validate() error {
 	err := validate.Struct(c)
 	if err == nil {
-		return nil
+		return c.PII.validate()
 	}
 	var verrs validator.ValidationErrors
 	if !errors.As(err, &verrs) {
@@ -229,15 +230,114 @@ func (c Config) Masked() map[string]any {
 	return out
 }
 
+// maskSecret masks the value of a secret key. A URL keeps its scheme,
+// user, host and path, so `config show` still says where apoyo connects,
+// with its password (in the user part or in a query parameter such as
+// password= or sslpassword=) replaced by xxxxx. A value that is not such a
+// URL (a keyword/value connection string, a URL that does not parse) is
+// masked whole: it cannot be told where the secret is in it.
 func maskSecret(key, s string) string {
-	if strings.HasSuffix(key, "url") {
-		if u, err := url.Parse(s); err == nil && u.User != nil {
-			if _, has := u.User.Password(); has {
-				u.User = url.UserPassword(u.User.Username(), "xxxxx")
-			}
-			return u.Redacted()
-		}
-		return s
+	const whole = "********"
+	if !strings.HasSuffix(key, "url") {
+		return whole
 	}
-	return "********"
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		return whole
+	}
+	if q := u.Query(); len(q) > 0 {
+		masked := false
+		for k := range q {
+			if l := strings.ToLower(k); strings.Contains(l, "password") || strings.Contains(l, "secret") || strings.Contains(l, "token") || l == "sslkey" {
+				q[k] = []string{"xxxxx"}
+				masked = true
+			}
+		}
+		if masked {
+			u.RawQuery = q.Encode()
+		}
+	}
+	if u.Fragment != "" {
+		return whole
+	}
+	return u.Redacted()
+}
+
+// ErrKeySetting: a key setting is malformed. Its messages say which entry
+// and what is wrong, never any of the text: a key given in the wrong
+// place (id and key swapped, the key without its id) would otherwise be
+// printed in full.
+var ErrKeySetting = &apoyo.Error{Code: apoyo.EINVALID, Reason: "config.key_setting", Message: "a key setting is malformed"}
+
+// keySize is the length of every key: AES-256 and the HMAC of the blind
+// indexes (pii.KeySize; config does not import pii).
+const keySize = 32
+
+// validate checks the shape of the key settings up front, so that a
+// malformed one stops the program here, with a message that names the
+// setting and never holds key material.
+func (p PIIConfig) validate() error {
+	bad := func(key, format string, args ...any) error {
+		e := ErrKeySetting.With("invalid configuration: %s (env %s): %s; generate a key with `openssl rand -base64 32`",
+			key, EnvName(key), fmt.Sprintf(format, args...))
+		e.Field = key
+		return e
+	}
+	ids := map[string]bool{}
+	n := 0
+	for entry := range strings.SplitSeq(p.Keys, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		n++
+		id, b64, ok := strings.Cut(entry, ":")
+		id = strings.TrimSpace(id)
+		if !ok {
+			return bad("pii.keys", "entry %d is not id:base64key", n)
+		}
+		if !validKeyID(id) {
+			return bad("pii.keys", "entry %d: the key id before ':' must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-' (are id and key swapped?)", n)
+		}
+		if ids[id] {
+			return bad("pii.keys", "entry %d repeats the id of an earlier entry", n)
+		}
+		ids[id] = true
+		if msg := keyProblem(strings.TrimSpace(b64)); msg != "" {
+			return bad("pii.keys", "the key of entry %d %s", n, msg)
+		}
+	}
+	if p.ActiveKey != "" && n > 0 && !ids[p.ActiveKey] {
+		return bad("pii.active_key", "it is not the id of any entry of pii.keys")
+	}
+	if p.IndexKey != "" {
+		if msg := keyProblem(strings.TrimSpace(p.IndexKey)); msg != "" {
+			return bad("pii.index_key", "the key %s", msg)
+		}
+	}
+	return nil
+}
+
+// keyProblem says what is wrong with a base64 key, or "".
+func keyProblem(b64 string) string {
+	key, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "is not valid standard base64"
+	}
+	if len(key) != keySize {
+		return fmt.Sprintf("is %d bytes long; it must be %d", len(key), keySize)
+	}
+	return ""
+}
+
+func validKeyID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
