@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -415,17 +416,22 @@ func TestReaderNormalisesCURPFromDocument(t *testing.T) {
 	}
 }
 
-// TestReaderStreams100k pushes 100,000 generated rows through a pipe, so
-// neither the test nor the reader ever holds the file.
+// TestReaderStreams100k pushes 100,000 generated rows (about 15 MB)
+// through a pipe and proves the reader streams: when the first record
+// comes out, the writer has written only a small part of the file (an
+// io.Pipe write returns only when the reader has taken its bytes, so a
+// reader that buffered the whole file would see all of it first), and the
+// heap in use stays far below the file's size all along. It is not
+// parallel so that the heap it measures is its own.
 func TestReaderStreams100k(t *testing.T) {
-	t.Parallel()
 	if testing.Short() {
 		t.Skip("volume test")
 	}
 	const n = 100_000
 	pr, pw := io.Pipe()
+	var written atomic.Int64 // bytes the reader has taken from the pipe
 	go func() {
-		w := csv.NewWriter(pw)
+		w := csv.NewWriter(countingWriter{pw, &written})
 		_ = w.Write(beneficiary.Columns)
 		r := rand.New(rand.NewPCG(42, 42))
 		for i := 0; i < n; i++ {
@@ -438,9 +444,14 @@ func TestReaderStreams100k(t *testing.T) {
 		w.Flush()
 		pw.CloseWithError(w.Error())
 	}()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base, peak := ms.HeapInuse, ms.HeapInuse
 	rd, err := beneficiary.NewReader(pr, clockNow)
 	require.NoError(t, err)
 	rows, bad := 0, 0
+	var atFirst int64
 	for {
 		_, row, errs, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -448,6 +459,13 @@ func TestReaderStreams100k(t *testing.T) {
 		}
 		require.NoError(t, err)
 		rows++
+		if rows == 1 {
+			atFirst = written.Load()
+		}
+		if rows%10_000 == 0 {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
 		if row != rows+1 { // one line per record, after the header
 			require.Equal(t, rows+1, row)
 		}
@@ -459,6 +477,24 @@ func TestReaderStreams100k(t *testing.T) {
 	}
 	require.Equal(t, n, rows)
 	require.Equal(t, n/1000, bad)
+	total := written.Load()
+	t.Logf("file %d bytes; %d taken when record 1 came out; heap in use grew by at most %d KiB", total, atFirst, (peak-base)>>10)
+	require.Greater(t, total, int64(10<<20))
+	// The encoding sniff peeks 64 KiB, encoding/csv and the pipe buffer a
+	// little more: well under 1 MiB of a file of more than 10.
+	require.Less(t, atFirst, int64(1<<20), "the first record waited for most of the file")
+	require.Less(t, peak-base, uint64(8<<20), "the heap grew with the file")
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 // BenchmarkReader reports allocs/row for files of 1k and 10k rows; equal
