@@ -55,7 +55,18 @@ type LaunchResult struct {
 	Reserved   decimal.Decimal            `json:"reserved"`
 	Allocation []workflows.FundAllocation `json:"allocation"`
 	WorkflowID string                     `json:"workflow_id"`
+	// WorkflowStatus is the cycle workflow's Temporal status after the
+	// launch: "running", or "completed" for a cycle launched before that
+	// has finished (a workflow that ended any other way is an
+	// ErrCycleWorkflowEnded).
+	WorkflowStatus string `json:"workflow_status"`
 }
+
+// ErrCycleWorkflowEnded: the cycle's workflow already closed as failed,
+// terminated, timed out or cancelled, so launching the cycle again starts
+// nothing; the message names the status. A person must look (the
+// cycle's reservation has not been released).
+var ErrCycleWorkflowEnded = apoyo.Errorf(apoyo.ECONFLICT, "cycle.workflow_ended", "the cycle's workflow has ended without finishing")
 
 // ErrBudgetShortfall: the cycle does not fit the programme's budget.
 var ErrBudgetShortfall = apoyo.Errorf(apoyo.ECONFLICT, "cycle.budget_shortfall", "the cycle does not fit the budget")
@@ -86,23 +97,12 @@ func (s *Service) LaunchCycle(ctx context.Context, programID, name, period strin
 			name = cycleDate.Format("2006-01")
 		}
 	}
-	cyc, err := s.Cases.CycleByName(ctx, prog.ID, name)
-	created := false
-	if errors.Is(err, cases.ErrCycleNotFound) {
-		n, err := s.Beneficiaries.Count(ctx, prog.ID)
-		if err != nil {
-			return LaunchResult{}, err
-		}
-		alloc, err := s.allocate(ctx, prog, int(n))
-		if err != nil {
-			return LaunchResult{}, err
-		}
-		cyc, created, err = s.Cases.CreateCycle(ctx, cases.Cycle{ProgramID: prog.ID, Name: name, Period: period, CycleDate: cycleDate,
-			RosterSize: int(n), Amount: prog.BenefitAmount, Allocation: alloc})
-		if err != nil {
-			return LaunchResult{}, err
-		}
-	} else if err != nil {
+	// The roster is frozen with the cycle, and the reservation sized on
+	// that snapshot, in one transaction: later enrolments wait for the
+	// next cycle. A relaunch finds the cycle, its snapshot and allocation.
+	cyc, created, err := s.Cases.CreateCycleWithRoster(ctx, cases.Cycle{ProgramID: prog.ID, Name: name, Period: period, CycleDate: cycleDate,
+		Amount: prog.BenefitAmount}, func(n int) ([]workflows.FundAllocation, error) { return s.allocate(ctx, prog, n) })
+	if err != nil {
 		return LaunchResult{}, err
 	}
 	if err := program.EnsureCycleAccounts(ctx, s.Ledger, prog.ID, cyc.ID); err != nil {
@@ -142,7 +142,44 @@ func (s *Service) LaunchCycle(ctx context.Context, programID, name, period strin
 	if err != nil && !errors.As(err, &already) {
 		return res, fmt.Errorf("starting cycle workflow: %w", err)
 	}
-	return res, nil
+	res.WorkflowStatus = "running"
+	if err == nil {
+		return res, nil // started, or the running one (conflict policy: use existing)
+	}
+	// The id was used by a workflow that has closed: say how it ended.
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, res.WorkflowID, "")
+	if err != nil {
+		return res, fmt.Errorf("cycle %s: describing its workflow: %w", cyc.ID, err)
+	}
+	st := desc.GetWorkflowExecutionInfo().GetStatus()
+	res.WorkflowStatus = workflowStatusName(st)
+	switch st {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return res, nil
+	}
+	return res, ErrCycleWorkflowEnded.With("cycle %s (%s): its workflow %s %s; launching it again starts nothing, and its unspent reservation is still held: look at the workflow's history before deciding",
+		cyc.ID, cyc.Name, res.WorkflowID, res.WorkflowStatus)
+}
+
+// workflowStatusName is a Temporal status in words ("failed", "timed out").
+func workflowStatusName(st enumspb.WorkflowExecutionStatus) string {
+	switch st {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed out"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "cancelled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "continued as new"
+	}
+	return strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_"))
 }
 
 // allocate spreads n cases over the programme's funds in order, each fund
@@ -173,46 +210,57 @@ func (s *Service) allocate(ctx context.Context, prog program.Program, n int) ([]
 	return alloc, nil
 }
 
-// RulesOf copies a programme's rules into a case's input.
+// RulesOf copies a programme's rules into a case's input, with every
+// default filled in: what changes a case's behaviour travels in its input.
 func RulesOf(p program.Program) workflows.CaseRules {
 	return workflows.CaseRules{Required: p.Approval.Required, Quorum: p.Approval.Quorum, ApprovalSLA: p.Approval.SLA,
-		ReviewDeadline: p.Identity.ReviewDeadline, FollowUp: p.Referrals.FollowUp}
+		ReviewDeadline: p.Identity.ReviewDeadline, FollowUp: p.Referrals.FollowUp}.WithDefaults()
 }
 
-// signalCycle sends a control signal to a cycle.
-func (s *Service) signalCycle(ctx context.Context, cycleID, name string, arg any) error {
-	if _, err := s.Cases.Cycle(ctx, cycleID); err != nil {
-		return err
+// controlCycle applies a person's pause, resume or cancel: in the
+// database FIRST (the state machine refuses what may not happen, e.g. a
+// cancelled cycle paused, and numbers what it accepts), then to the
+// workflow as a CycleControl carrying that number, which applies only
+// controls newer than the last it applied. A repeated command (pause a
+// paused cycle) changes nothing in the database and resends the current
+// seq, so a command retried after a lost signal completes it.
+func (s *Service) controlCycle(ctx context.Context, cycleID, action, reason string) (cases.CycleTransition, error) {
+	tr, err := s.Cases.TransitionCycle(ctx, cycleID, action, reason)
+	if err != nil {
+		return tr, err
 	}
-	err := s.Temporal.SignalWorkflow(ctx, workflows.CycleWorkflowID(cycleID), "", name, arg)
+	return tr, s.signalCycle(ctx, cycleID, workflows.CycleControl{Action: action, Seq: tr.Seq, Reason: reason})
+}
+
+// signalCycle sends a control to a cycle's workflow.
+func (s *Service) signalCycle(ctx context.Context, cycleID string, c workflows.CycleControl) error {
+	err := s.Temporal.SignalWorkflow(ctx, workflows.CycleWorkflowID(cycleID), "", workflows.SignalControl, c)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return apoyo.Errorf(apoyo.ECONFLICT, "cycle.not_running", "cycle %s is not running", cycleID)
+		return apoyo.Errorf(apoyo.ECONFLICT, "cycle.not_running",
+			"cycle %s: the %s is recorded, but the cycle's workflow is not running, so nothing applies it; relaunch the cycle to see how its workflow ended", cycleID, c.Action)
 	}
 	return err
 }
 
-// PauseCycle stops a cycle from starting new cases.
-func (s *Service) PauseCycle(ctx context.Context, cycleID string) error {
-	if err := s.signalCycle(ctx, cycleID, workflows.SignalPause, nil); err != nil {
-		return err
-	}
-	return s.Cases.SetCycleStatus(ctx, cycleID, "paused")
+// PauseCycle stops a cycle from starting new cases. Errors:
+// cases.ErrBadTransition (a cancelled or closed cycle).
+func (s *Service) PauseCycle(ctx context.Context, cycleID string) (cases.CycleTransition, error) {
+	return s.controlCycle(ctx, cycleID, workflows.ControlPause, "")
 }
 
-// ResumeCycle lets a paused cycle start cases again.
-func (s *Service) ResumeCycle(ctx context.Context, cycleID string) error {
-	if err := s.signalCycle(ctx, cycleID, workflows.SignalResume, nil); err != nil {
-		return err
-	}
-	return s.Cases.SetCycleStatus(ctx, cycleID, "running")
+// ResumeCycle lets a paused cycle start cases again. Errors:
+// cases.ErrBadTransition (a cancelled or closed cycle).
+func (s *Service) ResumeCycle(ctx context.Context, cycleID string) (cases.CycleTransition, error) {
+	return s.controlCycle(ctx, cycleID, workflows.ControlResume, "")
 }
 
 // CancelCycle stops a cycle: no more cases start, unpaid cases stop
 // cleanly (an order already sent is followed to its end), and what the
-// cycle reserved and did not pay goes back to the budget.
-func (s *Service) CancelCycle(ctx context.Context, cycleID, reason string) error {
-	return s.signalCycle(ctx, cycleID, workflows.SignalCancelCycle, workflows.CancelRequest{Reason: reason})
+// cycle reserved and did not pay goes back to the budget. Errors:
+// cases.ErrBadTransition (a closed cycle that was not cancelled).
+func (s *Service) CancelCycle(ctx context.Context, cycleID, reason string) (cases.CycleTransition, error) {
+	return s.controlCycle(ctx, cycleID, workflows.ControlCancel, reason)
 }
 
 // CycleProgress asks a cycle workflow for its progress (its result once

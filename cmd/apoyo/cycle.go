@@ -74,7 +74,11 @@ func cycleStatus(ctx context.Context, s *services, cycleID string) (CycleStatus,
 
 func printCycleStatus(a *app, st CycleStatus) {
 	p := st.Progress
-	fmt.Fprintf(a.out, "cycle     %s (%s) %s\n", st.Cycle.ID, st.Cycle.Name, st.Cycle.Status)
+	status := st.Cycle.Status
+	if st.Cycle.Status == cases.CycleClosed && st.Cycle.Cancelled() {
+		status += " (cancelled: " + st.Cycle.CancelReason + ")"
+	}
+	fmt.Fprintf(a.out, "cycle     %s (%s) %s\n", st.Cycle.ID, st.Cycle.Name, status)
 	fmt.Fprintf(a.out, "cases     %d in roster, %d started, %d finished%s\n", st.Cycle.RosterSize, p.Started, p.Done,
 		map[bool]string{true: "  PAUSED"}[p.Paused])
 	fmt.Fprintf(a.out, "steps     %s\n", mapLine(st.Cases.ByStep))
@@ -114,7 +118,7 @@ func mapLine(m map[string]int) string {
 }
 
 func newCycleControlCmds(a *app) []*cobra.Command {
-	control := func(use, short string, do func(ctx context.Context, s *services, id string) error) *cobra.Command {
+	control := func(use, short string, do func(ctx context.Context, s *services, id string) (cases.CycleTransition, error)) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " CYCLE_ID", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -123,17 +127,26 @@ func newCycleControlCmds(a *app) []*cobra.Command {
 					return err
 				}
 				defer s.close()
-				if err := do(cmd.Context(), s, args[0]); err != nil {
+				tr, err := do(cmd.Context(), s, args[0])
+				if err != nil {
 					return err
 				}
-				fmt.Fprintf(a.out, "cycle %s: %s requested\n", args[0], use)
+				// The database took the decision; the workflow applies it
+				// within moments (control number tr.Seq).
+				if tr.Applied {
+					fmt.Fprintf(a.out, "cycle %s: %s (control %d)\n", args[0], tr.Cycle.Status, tr.Seq)
+				} else {
+					fmt.Fprintf(a.out, "cycle %s: already %s (control %d); nothing changed\n", args[0], tr.Cycle.Status, tr.Seq)
+				}
 				return nil
 			},
 		}
 	}
 	var reason string
 	cancel := control("cancel", "Cancel a cycle: no more cases start, unpaid cases stop cleanly, unspent reservation goes back to the budget",
-		func(ctx context.Context, s *services, id string) error { return s.work.CancelCycle(ctx, id, reason) })
+		func(ctx context.Context, s *services, id string) (cases.CycleTransition, error) {
+			return s.work.CancelCycle(ctx, id, reason)
+		})
 	cancel.Flags().StringVar(&reason, "reason", "cancelled by the programme manager", "reason recorded on every stopped case")
 
 	var o output
@@ -172,8 +185,12 @@ func newCycleControlCmds(a *app) []*cobra.Command {
 	status.Flags().DurationVar(&every, "every", time.Second, "refresh interval with --watch")
 
 	return []*cobra.Command{
-		control("pause", "Stop starting new cases", func(ctx context.Context, s *services, id string) error { return s.work.PauseCycle(ctx, id) }),
-		control("resume", "Start cases again", func(ctx context.Context, s *services, id string) error { return s.work.ResumeCycle(ctx, id) }),
+		control("pause", "Stop starting new cases", func(ctx context.Context, s *services, id string) (cases.CycleTransition, error) {
+			return s.work.PauseCycle(ctx, id)
+		}),
+		control("resume", "Start cases again", func(ctx context.Context, s *services, id string) (cases.CycleTransition, error) {
+			return s.work.ResumeCycle(ctx, id)
+		}),
 		cancel, status,
 	}
 }

@@ -285,7 +285,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	require.Equal(t, 5, cst.Progress.Done)
 	require.Equal(t, "0", cst.Amounts["committed"].String(), "unspent reservation released")
 	require.Equal(t, "22400", cst.Amounts["paid"].String())
-	require.Equal(t, "done", cst.Cycle.Status)
+	require.Equal(t, "closed", cst.Cycle.Status)
 	// Every task a person worked on (C's document, D's returned payment)
 	// closed when the case moved on.
 	code, out, _ = run(ctx, t, "case", "tasks", "--cycle", cycleID, "-o", "json")

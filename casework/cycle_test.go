@@ -1,0 +1,116 @@
+package casework_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/casework"
+	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// signalRecorder stands in for Temporal's client where only the signals a
+// control sends matter (what the workflow does with them is tested in
+// workflows with the SDK's test suite); the database is real.
+type signalRecorder struct {
+	client.Client
+	mu      sync.Mutex
+	signals []workflows.CycleControl
+	gone    bool
+}
+
+func (r *signalRecorder) SignalWorkflow(_ context.Context, workflowID, runID, name string, arg any) error {
+	if name != workflows.SignalControl {
+		panic("unexpected signal " + name)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gone {
+		return serviceerror.NewNotFound("workflow not found")
+	}
+	r.signals = append(r.signals, arg.(workflows.CycleControl))
+	return nil
+}
+
+func (r *signalRecorder) sent() []workflows.CycleControl {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]workflows.CycleControl(nil), r.signals...)
+}
+
+func newControlService(t *testing.T) (*casework.Service, *signalRecorder, cases.Cycle) {
+	t.Helper()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	led := ledger.New(db.Pool, ledger.Options{})
+	t.Cleanup(led.Close)
+	p, err := program.Spec{Name: "Control " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}.Build(time.Now())
+	require.NoError(t, err)
+	_, err = program.NewStore(db.Pool).Create(ctx, p, led)
+	require.NoError(t, err)
+	cs := cases.NewStore(db.Pool)
+	cyc, _, err := cs.CreateCycle(ctx, cases.Cycle{ProgramID: p.ID, Name: "2026-11", CycleDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
+	require.NoError(t, err)
+	rec := &signalRecorder{}
+	return &casework.Service{Temporal: rec, Cases: cs, Ledger: led}, rec, cyc
+}
+
+// Defect 6 at the service: the database decides first; the workflow gets
+// one ordered control channel with the database's sequence number; a
+// cancelled cycle cannot be paused or resumed, and nothing is sent.
+func TestCycleControlsDatabaseFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	svc, rec, cyc := newControlService(t)
+
+	tr, err := svc.PauseCycle(ctx, cyc.ID)
+	require.NoError(t, err)
+	require.Equal(t, cases.CyclePaused, tr.Cycle.Status)
+	tr, err = svc.PauseCycle(ctx, cyc.ID) // a retried command: same seq again
+	require.NoError(t, err)
+	require.False(t, tr.Applied)
+	_, err = svc.ResumeCycle(ctx, cyc.ID)
+	require.NoError(t, err)
+	_, err = svc.CancelCycle(ctx, cyc.ID, "presupuesto retirado")
+	require.NoError(t, err)
+	require.Equal(t, []workflows.CycleControl{
+		{Action: workflows.ControlPause, Seq: 1},
+		{Action: workflows.ControlPause, Seq: 1},
+		{Action: workflows.ControlResume, Seq: 2},
+		{Action: workflows.ControlCancel, Seq: 3, Reason: "presupuesto retirado"},
+	}, rec.sent())
+
+	for _, do := range []func(context.Context, string) (cases.CycleTransition, error){svc.PauseCycle, svc.ResumeCycle} {
+		_, err := do(ctx, cyc.ID)
+		require.ErrorIs(t, err, cases.ErrBadTransition)
+		require.Equal(t, apoyo.ECONFLICT, apoyo.ErrorCodeOf(err))
+		require.EqualError(t, err, "cycle "+cyc.ID+" is cancelled; it cannot be paused or resumed")
+	}
+	require.Len(t, rec.sent(), 4, "a refused control reaches no workflow")
+	got, err := svc.Cases.Cycle(ctx, cyc.ID)
+	require.NoError(t, err)
+	require.Equal(t, cases.CycleCancelled, got.Status)
+	require.Equal(t, int64(3), got.ControlSeq)
+}
+
+// A control whose workflow is gone says so instead of reporting success.
+func TestCycleControlWorkflowGone(t *testing.T) {
+	t.Parallel()
+	svc, rec, cyc := newControlService(t)
+	rec.gone = true
+	_, err := svc.PauseCycle(context.Background(), cyc.ID)
+	require.Equal(t, "cycle.not_running", apoyo.ErrorReasonOf(err), "%v", err)
+}
