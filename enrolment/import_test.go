@@ -249,10 +249,10 @@ func TestSharedCLABEFlagsBoth(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, newCLABE, got.Record.CLABE)
 
-	// ...and moving c onto a's CLABE flags c.
+	// ...and moving c onto a's CLABE, once a person confirmed it is shared, flags c.
 	var cID string
 	require.NoError(t, e.db.Pool.QueryRow(ctx, "SELECT id FROM beneficiaries WHERE source_row = 3").Scan(&cID))
-	require.NoError(t, e.store.UpdatePaymentInstrument(ctx, cID, "SPEI", a["clabe"][:6]+" "+a["clabe"][6:], ""))
+	require.NoError(t, e.store.UpdatePaymentInstrumentShared(ctx, cID, "SPEI", a["clabe"][:6]+" "+a["clabe"][6:], ""))
 	p, err = e.store.Profile(ctx, cID)
 	require.NoError(t, err)
 	require.Equal(t, []string{enrolment.FlagSharedCLABE}, p.ReviewFlags)

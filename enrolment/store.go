@@ -32,6 +32,11 @@ var (
 	// ErrDuplicate: another beneficiary of the programme already has this
 	// CURP or document.
 	ErrDuplicate = &apoyo.Error{Code: apoyo.ECONFLICT, Reason: "enrolment.duplicate", Message: "another beneficiary of this programme has the same CURP or identity document"}
+	// ErrSharedInstrument: a new payment instrument is already on file for
+	// another beneficiary of the programme. The message names neither the
+	// account nor the other person.
+	ErrSharedInstrument = &apoyo.Error{Code: apoyo.ECONFLICT, Reason: "beneficiary.shared_instrument",
+		Message: "this account is already on file for another beneficiary of this programme"}
 )
 
 // FlagSharedCLABE marks a beneficiary whose CLABE another beneficiary of
@@ -286,10 +291,27 @@ func (s *Store) Count(ctx context.Context, programID string) (int64, error) {
 // re-evaluated: this beneficiary loses it unless the new CLABE is shared,
 // in which case the others sharing it get it too. Others flagged for
 // sharing the old CLABE keep their flag: it was raised for a person to
-// review, and only a person clears it. Errors: ErrNotFound, ErrInvalid
-// (Field the column).
+// review, and only a person clears it.
+//
+// A CLABE already on file for another beneficiary of the programme (the
+// blind-index check import runs) is refused with ErrSharedInstrument and
+// nothing changes: money must not move to an account that may be
+// someone else's before a person has looked; once they have (a family
+// sharing an account), UpdatePaymentInstrumentShared stores it flagged.
+// Card numbers have no blind index, so they are not checked. Errors:
+// ErrNotFound, ErrInvalid (Field the column), ErrSharedInstrument.
 func (s *Store) UpdatePaymentInstrument(ctx context.Context, id string, method beneficiary.PaymentMethod, clabe, cardNumber string) error {
-	return s.update(ctx, id, []string{"payment_method", "clabe", "card_number"}, func(r *beneficiary.Record) {
+	return s.update(ctx, id, []string{"payment_method", "clabe", "card_number"}, true, func(r *beneficiary.Record) {
+		r.PaymentMethod, r.CLABE, r.CardNumber = method, clabe, cardNumber
+	})
+}
+
+// UpdatePaymentInstrumentShared is UpdatePaymentInstrument for an
+// instrument a person has confirmed may be shared with another
+// beneficiary: it is stored, and everyone on it gets the shared-CLABE
+// flag, as at import. Errors: ErrNotFound, ErrInvalid.
+func (s *Store) UpdatePaymentInstrumentShared(ctx context.Context, id string, method beneficiary.PaymentMethod, clabe, cardNumber string) error {
+	return s.update(ctx, id, []string{"payment_method", "clabe", "card_number"}, false, func(r *beneficiary.Record) {
 		r.PaymentMethod, r.CLABE, r.CardNumber = method, clabe, cardNumber
 	})
 }
@@ -300,7 +322,7 @@ func (s *Store) UpdatePaymentInstrument(ctx context.Context, id string, method b
 // same document cannot then belong to two beneficiaries of the programme.
 // Errors: ErrNotFound, ErrInvalid (Field the column), ErrDuplicate.
 func (s *Store) UpdateDocument(ctx context.Context, id string, docType beneficiary.IDDocumentType, docNumber string) error {
-	return s.update(ctx, id, []string{"curp", "id_document_type", "id_document_number"}, func(r *beneficiary.Record) {
+	return s.update(ctx, id, []string{"curp", "id_document_type", "id_document_number"}, false, func(r *beneficiary.Record) {
 		r.IDDocumentType, r.IDDocumentNumber = docType, docNumber
 		if beneficiary.IDDocumentType(strings.ToLower(strings.TrimSpace(string(docType)))) == beneficiary.DocCURP {
 			r.CURP = docNumber
@@ -311,8 +333,11 @@ func (s *Store) UpdateDocument(ctx context.Context, id string, docType beneficia
 // update changes a record under the programme's lock, validates the
 // changed fields with the roster's rules, reseals the whole row under the
 // active key (so key_id stays true for every column) and re-evaluates the
-// shared-CLABE flag.
-func (s *Store) update(ctx context.Context, id string, checked []string, change func(*beneficiary.Record)) error {
+// shared-CLABE flag. With refuseShared, a CLABE that another beneficiary
+// of the programme has on file is refused (ErrSharedInstrument) instead;
+// the check runs under the programme's lock, so a concurrent import or
+// update cannot slip the same CLABE in meanwhile.
+func (s *Store) update(ctx context.Context, id string, checked []string, refuseShared bool, change func(*beneficiary.Record)) error {
 	return retryTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var programID string
 		err := tx.QueryRow(ctx, "SELECT program_id FROM beneficiaries WHERE id = $1", id).Scan(&programID)
@@ -343,6 +368,17 @@ func (s *Store) update(ctx context.Context, id string, checked []string, change 
 		sr, err := s.sealRow(id, r)
 		if err != nil {
 			return err
+		}
+		if refuseShared && sr.clabeIdx != nil {
+			var shared bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM beneficiaries WHERE program_id = $1 AND clabe_idx = $2 AND id <> $3)`,
+				programID, sr.clabeIdx, id).Scan(&shared); err != nil {
+				return err
+			}
+			if shared {
+				return ErrSharedInstrument.With("beneficiary %s: the new CLABE is already on file for another beneficiary of this programme; "+
+					"nothing was changed: a caseworker must check whose account it is before any money is sent to it", id).At(0, "clabe")
+			}
 		}
 		hh := householdSize(r.HouseholdSize)
 		args := []any{id, docType(r.IDDocumentType), string(r.PaymentMethod), hh, s.keyring.ActiveKeyID(),
