@@ -88,8 +88,10 @@ type caseRun struct {
 	// half-way, so a cancel does not loop.
 	retry         *RetryRequest
 	cancelRetried bool
-	// returns are late returns not yet acted on (SignalPaymentReturned).
-	returns []PaymentReturned
+	// returns are late returns not yet acted on (SignalPaymentReturned);
+	// returnsDone the order ids already acted on.
+	returns     []PaymentReturned
+	returnsDone map[string]bool
 }
 
 // BeneficiaryCase carries one beneficiary through one cycle: identity
@@ -365,13 +367,14 @@ func (c *caseRun) runV2() error {
 }
 
 // pendingReturn reports whether a late return waits to be acted on; stale
-// or repeated signals (not about the last attempt, or not a paid one) are
-// dropped.
+// or repeated signals (not about this run's last payment, or not a paid
+// one) are dropped. The order id says which payment: a run resumed at a
+// later attempt numbers its payments from there.
 func (c *caseRun) pendingReturn() bool {
 	for len(c.returns) > 0 {
 		r := c.returns[0]
 		n := len(c.st.Payments)
-		if n > 0 && r.Attempt == n && c.st.Payments[n-1].Paid() {
+		if n > 0 && r.OrderID == c.st.Payments[n-1].OrderID && c.st.Payments[n-1].Paid() && !c.returnsDone[r.OrderID] {
 			return true
 		}
 		c.returns = c.returns[1:]
@@ -384,7 +387,13 @@ func (c *caseRun) pendingReturn() bool {
 // instrument is on file. done is true when the case ended unpaid.
 func (c *caseRun) repay() (done bool, err error) {
 	r := c.returns[0]
-	c.returns = c.returns[1:]
+	// The same return signalled again (reconciliation run twice) is the
+	// same return: act on it once.
+	c.returns = slices.DeleteFunc(c.returns[1:], func(o PaymentReturned) bool { return o.OrderID == r.OrderID })
+	if c.returnsDone == nil {
+		c.returnsDone = map[string]bool{}
+	}
+	c.returnsDone[r.OrderID] = true
 	last := &c.st.Payments[len(c.st.Payments)-1]
 	last.State, last.ReturnCause = "returned", r.ReturnCause
 	reason := r.Reason

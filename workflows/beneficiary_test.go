@@ -1172,6 +1172,9 @@ func (h *harness) returnedLate(at time.Duration, r wf.PaymentReturned) {
 func TestReturnAfterSettlementDuringFollowUp(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
+	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
+		return wf.PaymentResult{OrderID: fmt.Sprintf("ord-%d", in.Attempt), Rail: "spei", State: "settled", Fund: "city"}, nil
+	}
 	h.approveAll(time.Hour)
 	ret := wf.PaymentReturned{Attempt: 1, OrderID: "ord-1", ReturnCause: 13, Reason: "beneficiario no reconoce el pago"}
 	h.returnedLate(24*time.Hour, ret)
@@ -1262,3 +1265,24 @@ func TestQueryMidRun(t *testing.T) {
 // 19. Replay of a recorded history with worker.NewWorkflowReplayer is not
 // done here: the SDK's test environment keeps no event history to replay.
 // Determinism is covered by the integration tests against a real server.
+
+// A resumed run numbers its payments from its first attempt: the return
+// of the earlier run's order, signalled again by a second reconciliation,
+// is not taken for a return of the payment this run made.
+func TestResumedRunIgnoresTheEarlierRunsReturn(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.disburse = func(int, wf.DisburseInput) (wf.PaymentResult, error) {
+		return wf.PaymentResult{OrderID: "ord-2", Rail: "spei", State: "settled", Fund: "city"}, nil
+	}
+	in := input()
+	in.Resume = &wf.CaseResume{Step: wf.StepPayment, Attempt: 2, WaitForInstrument: true}
+	h.returnedLate(time.Minute, wf.PaymentReturned{Attempt: 1, OrderID: "ord-1", ReturnCause: 13})
+	h.instrument(2 * time.Hour)
+	h.returnedLate(3*time.Hour, wf.PaymentReturned{Attempt: 1, OrderID: "ord-1", ReturnCause: 13})
+	st := h.mustRun(in)
+
+	require.Equal(t, []int{2}, h.disburseAttempts())
+	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, "paid again after a return", st.Reason)
+}
