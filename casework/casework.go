@@ -345,6 +345,16 @@ func (s *Service) SetPaymentInstrument(ctx context.Context, caseID string, metho
 	if err != nil {
 		return workflows.CaseState{}, err
 	}
+	// The instrument on file changes only for a case that waits for one:
+	// otherwise the update would be refused after the account had changed
+	// anyway (a finished case, a return after settlement not yet reopened).
+	cur, err := s.Case(ctx, caseID)
+	if err != nil {
+		return cur, err
+	}
+	if cur.Step != workflows.StepPayment || cur.Status != workflows.StatusWaiting {
+		return cur, ErrUpdateRejected.With("case %s is not waiting for a new payment instrument (step %s, status %s); nothing was changed", caseID, cur.Step, cur.Status)
+	}
 	if err := s.Beneficiaries.UpdatePaymentInstrument(ctx, benID, method, clabe, card); err != nil {
 		return workflows.CaseState{}, err
 	}
