@@ -77,6 +77,10 @@ type LaunchOptions struct {
 	StartWindow int
 	// MaxActive bounds unfinished cases (0: no bound).
 	MaxActive int
+	// ContinueAfter makes the cycle workflow continue as new after
+	// starting this many cases (0: the workflow's default). Tests set it
+	// low to record a continued cycle.
+	ContinueAfter int
 }
 
 // LaunchCycle starts the cycle named name of a programme: it reserves the
@@ -137,7 +141,7 @@ func (s *Service) LaunchCycle(ctx context.Context, programID, name, period strin
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(searchattr.Program.ValueSet(prog.ID), searchattr.Cycle.ValueSet(cyc.ID)),
 	}, workflows.CycleWorkflowName, workflows.CycleInput{ProgramID: prog.ID, CycleID: cyc.ID, CycleDate: cyc.CycleDate, Amount: cyc.Amount,
-		Rules: RulesOf(prog), Allocation: cyc.Allocation, StartWindow: o.StartWindow, MaxActive: o.MaxActive})
+		Rules: RulesOf(prog), Allocation: cyc.Allocation, StartWindow: o.StartWindow, MaxActive: o.MaxActive, ContinueAfter: o.ContinueAfter})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &already) {
 		return res, fmt.Errorf("starting cycle workflow: %w", err)

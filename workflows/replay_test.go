@@ -18,14 +18,19 @@ import (
 )
 
 // goldenHistories are the recorded histories every build must replay: the
-// journey's case endings and its cycle (TestBeneficiaryJourneyEndToEnd).
+// journey's case endings and its cycle (TestBeneficiaryJourneyEndToEnd),
+// and the endings the journey never reaches (TestGoldenHistoriesOfEveryEnding:
+// recorded with the versioned case and cycle code of issue 7).
 var goldenHistories = []string{
 	"case-paid-two-referrals", "case-returned-repaid", "case-identity-review", "cycle",
+	"case-approval-rejected", "case-identity-expired", "case-payment-failed", "case-cycle-cancelled",
+	"cycle-cancelled", "cycle-continued-as-new",
 }
 
 // TestReplayGoldenHistories replays case and cycle histories recorded by
 // the end-to-end test on a real server (testdata/*.json, refreshed with
-// APOYO_UPDATE_GOLDEN=1 go test -run TestBeneficiaryJourney ./cmd/apoyo).
+// APOYO_UPDATE_GOLDEN=1 go test -run TestBeneficiaryJourney ./cmd/apoyo, or
+// -run TestGoldenHistoriesOfEveryEnding for the other endings).
 // A change to the workflows that would break cases already running —
 // a new activity, timer or signal in the middle of the flow — fails here.
 // Such a change needs workflow.GetVersion, not a new golden file.

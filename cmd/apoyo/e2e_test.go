@@ -30,17 +30,21 @@ import (
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/bench"
 	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/config"
 	"github.com/apoyo-cdmx/apoyo/demo"
 	"github.com/apoyo-cdmx/apoyo/devstack"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/internal/golden"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/pii"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/temporalcodec"
 	"github.com/apoyo-cdmx/apoyo/temporalserver"
+	"github.com/apoyo-cdmx/apoyo/worker"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
@@ -548,4 +552,298 @@ func TestDemoCommand(t *testing.T) {
 	require.Zero(t, sum.SecondRunPosted, "reconciling the same statement twice posts nothing the second time")
 	writeTestReport(t, "demo.txt", fmt.Sprintf("apoyo demo --beneficiaries 40: enrolled %d, paid %d, returned %d, re-paid %d, paid twice %d, ledger verified %v, unmatched %d, %.1f s\n",
 		sum.Enrolled, sum.Paid, sum.Returned, sum.Repaid, sum.PaidTwice, sum.LedgerVerified, sum.Unmatched, sum.Seconds))
+}
+
+// goldenStack is a Temporal server, PostgreSQL, the sandbox bank over HTTP
+// and an apoyo worker, configured through the environment as `apoyo
+// worker` and the CLI read it, with the golden histories' test-only keys.
+type goldenStack struct {
+	temporal *temporalserver.Server
+	bank     *sandbox.Bank
+	bankURL  string
+	enrol    *enrolment.Store
+	db       *pgtest.DB
+}
+
+func startGoldenStack(ctx context.Context, t *testing.T) *goldenStack {
+	t.Helper()
+	db := pgtest.New(t)
+	ts, err := temporalserver.Start(ctx, temporalserver.Options{Namespace: "apoyo"})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ts.Stop() })
+	bank := sandbox.New(sandbox.Config{SettleDelay: 50 * time.Millisecond, AutoCollect: true, TickInterval: 10 * time.Millisecond})
+	bank.Start(ctx)
+	t.Cleanup(func() { _ = bank.Close() })
+	bankSrv := httptest.NewServer(bank.Handler())
+	t.Cleanup(bankSrv.Close)
+
+	dataDir := t.TempDir()
+	t.Setenv("APOYO_DATA_DIR", dataDir)
+	t.Setenv("APOYO_PII_KEYS", golden.KeyID+":"+golden.Key)
+	t.Setenv("APOYO_PII_ACTIVE_KEY", golden.KeyID)
+	t.Setenv("APOYO_PII_INDEX_KEY", golden.IndexKey)
+	t.Setenv("APOYO_DATABASE_URL", db.URL)
+	t.Setenv("APOYO_TEMPORAL_ADDRESS", ts.Address())
+	t.Setenv("APOYO_PAYMENTS_BANK_URL", bankSrv.URL)
+	t.Setenv("APOYO_PAYMENTS_POLL_INTERVAL", "50ms")
+	t.Setenv("APOYO_LOG_LEVEL", "warn")
+
+	wctx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan int, 1)
+	go func() {
+		a := &app{out: &syncBuffer{}, errOut: &syncBuffer{}}
+		root := newRoot(a)
+		root.SetArgs([]string{"worker"})
+		workerDone <- exitCode(root.ExecuteContext(wctx), a.errOut)
+	}()
+	t.Cleanup(func() { stopWorker(); <-workerDone })
+
+	cfg := config.Default()
+	cfg.DataDir = dataDir
+	cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey = golden.KeyID+":"+golden.Key, golden.KeyID, golden.IndexKey
+	kr, ix, err := devstack.Keyring(cfg)
+	require.NoError(t, err)
+	return &goldenStack{temporal: ts, bank: bank, bankURL: bankSrv.URL, enrol: enrolment.NewStore(db.Pool, kr, ix), db: db}
+}
+
+// enrolPeople creates a programme (extra flags for `program create`),
+// imports people into it and fills in their ids.
+func (g *goldenStack) enrolPeople(ctx context.Context, t *testing.T, name string, people []*person, flags ...string) program.Program {
+	t.Helper()
+	args := append([]string{"program", "create", "--name", name, "--budget", "1000000", "-o", "json"}, flags...)
+	code, out, errOut := run(ctx, t, args...)
+	require.Equal(t, 0, code, errOut)
+	var prog program.Program
+	require.NoError(t, json.Unmarshal([]byte(out), &prog))
+	csvPath := filepath.Join(t.TempDir(), "roster.csv")
+	f, err := os.Create(csvPath)
+	require.NoError(t, err)
+	w := csv.NewWriter(f)
+	require.NoError(t, w.Write(header))
+	for _, p := range people {
+		require.NoError(t, w.Write(p.row()))
+	}
+	w.Flush()
+	require.NoError(t, f.Close())
+	code, out, errOut = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
+	require.Equal(t, 0, code, out+errOut)
+	ids, err := g.enrol.ListIDs(ctx, prog.ID, "", 100)
+	require.NoError(t, err)
+	for _, id := range ids {
+		b, err := g.enrol.Get(ctx, id)
+		require.NoError(t, err)
+		for _, p := range people {
+			if p.given == b.Record.GivenNames {
+				p.id = id
+			}
+		}
+	}
+	for _, p := range people {
+		require.NotEmpty(t, p.id, p.key)
+	}
+	return prog
+}
+
+func launchCycle(ctx context.Context, t *testing.T, args ...string) string {
+	t.Helper()
+	code, out, errOut := run(ctx, t, append([]string{"cycle", "launch", "-o", "json"}, args...)...)
+	require.Equal(t, 0, code, errOut)
+	var launch struct {
+		Cycle cases.Cycle `json:"cycle"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &launch))
+	return launch.Cycle.ID
+}
+
+// waitCase waits until the case's state satisfies ok.
+func waitCase(ctx context.Context, t *testing.T, caseID, what string, ok func(workflows.CaseState) bool) workflows.CaseState {
+	t.Helper()
+	var st workflows.CaseState
+	require.Eventually(t, func() bool {
+		code, out, _ := run(ctx, t, "case", "show", caseID, "-o", "json")
+		if code != 0 {
+			return false // the cycle starts cases asynchronously
+		}
+		st = workflows.CaseState{}
+		return json.Unmarshal([]byte(out), &st) == nil && ok(st)
+	}, 60*time.Second, 100*time.Millisecond, "case %s never reached %s; last state %+v", caseID, what, st)
+	return st
+}
+
+func waitCycleClosed(ctx context.Context, t *testing.T, cycleID string) CycleStatus {
+	t.Helper()
+	var cst CycleStatus
+	require.Eventually(t, func() bool {
+		code, out, _ := run(ctx, t, "cycle", "status", cycleID, "-o", "json")
+		return code == 0 && json.Unmarshal([]byte(out), &cst) == nil && cst.Progress.Closed
+	}, 60*time.Second, 100*time.Millisecond, "cycle %s never closed; last %+v", cycleID, cst.Progress)
+	return cst
+}
+
+func approveAll(ctx context.Context, t *testing.T, cycleID string, reject bool) {
+	t.Helper()
+	for _, sec := range []string{"STYFE", "SIBISO", "SEDESA"} {
+		args := []string{"approve", "--secretariat", sec, "--approver", "u-" + strings.ToLower(sec), "--cycle", cycleID, "--all-pending"}
+		code, out, errOut := run(ctx, t, args...)
+		require.Equal(t, 0, code, out+errOut)
+	}
+}
+
+// TestGoldenHistoriesOfEveryEnding drives, on a real server, the endings
+// the happy-path journey never reaches: a case rejected at approval, an
+// identity review nobody decided, a payment whose every attempt came
+// back, a cycle cancelled while its cases wait, and a cycle that continues
+// as new. Each case must end with its outcome recorded; each history
+// replays through today's workflow code; with APOYO_UPDATE_GOLDEN set the
+// histories are kept in workflows/testdata for TestReplayGoldenHistories,
+// which replays them with every later build (and never re-recorded: a
+// workflow change that breaks them needs workflow.GetVersion).
+func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	g := startGoldenStack(ctx, t)
+	r := rand.New(rand.NewPCG(17, 23))
+	adult := time.Date(1988, 2, 9, 0, 0, 0, 0, time.UTC)
+	withCURP := func(p *person) *person {
+		if p.docType == "" {
+			p.curp = mxid.GenerateCURP(r, p.birth, "M", "NE")
+		}
+		return p
+	}
+	recorded := map[string]string{} // golden name → workflow id (latest run)
+
+	// 1. One cycle: a rejection, an expired identity review, a payment that
+	// fails three times.
+	rejected := withCURP(&person{key: "R", given: "Rosalba", first: "Cifuentes", second: "Mora", birth: adult, phone: "5511002200", method: "cash_pickup"})
+	expired := withCURP(&person{key: "X", given: "Wendy", first: "Osorio", second: "Amaya", birth: adult, phone: "5511003300",
+		docType: "tvrh", docNumber: "TVRH55443322", method: "cash_pickup"})
+	failing := withCURP(&person{key: "F", given: "Elmer", first: "Castellanos", second: "Ruiz", birth: adult, phone: "5511004400",
+		method: "spei", clabe: sandbox.CLABE("70000000001")})
+	prog := g.enrolPeople(ctx, t, "Golden endings", []*person{rejected, expired, failing}, "--review-deadline", "2s")
+	cyc := launchCycle(ctx, t, "--program", prog.ID, "--period", "2026-11")
+	caseOf := func(p *person) string { return workflows.CaseID(cyc, p.id) }
+
+	waitCase(ctx, t, caseOf(rejected), "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+	code, out, errOut := run(ctx, t, "approve", "--secretariat", "SIBISO", "--reject", "--reason", "not resident in the city", "--approver", "u-sibiso", caseOf(rejected))
+	require.Equal(t, 0, code, out+errOut)
+	st := waitCase(ctx, t, caseOf(rejected), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
+	require.Equal(t, workflows.OutcomeApprovalRejected, st.Outcome, st.Reason)
+
+	st = waitCase(ctx, t, caseOf(expired), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
+	require.Equal(t, workflows.OutcomeIdentityExpired, st.Outcome, st.Reason)
+
+	waitCase(ctx, t, caseOf(failing), "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+	approveAll(ctx, t, cyc, false)
+	for n, next := range []string{sandbox.CLABE("70000000002"), sandbox.CLABE("70000000003")} {
+		waitCase(ctx, t, caseOf(failing), fmt.Sprintf("attempt %d returned", n+1), func(s workflows.CaseState) bool {
+			return s.Step == workflows.StepPayment && s.Status == "waiting" && len(s.Payments) == n+1
+		})
+		code, out, errOut := run(ctx, t, "case", "set-payment-instrument", caseOf(failing), "--method", "spei", "--clabe", next)
+		require.Equal(t, 0, code, out+errOut)
+	}
+	st = waitCase(ctx, t, caseOf(failing), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
+	require.Equal(t, workflows.OutcomePaymentFailed, st.Outcome, st.Reason)
+	require.Len(t, st.Payments, 3)
+	cst := waitCycleClosed(ctx, t, cyc)
+	require.Equal(t, 3, cst.Progress.Done)
+	audit, err := sandbox.FetchAudit(ctx, nil, g.bankURL, cyc)
+	require.NoError(t, err)
+	require.Zero(t, audit.NetAmount.IntPart(), "nobody was paid: %s", audit)
+	recorded["case-approval-rejected"] = caseOf(rejected)
+	recorded["case-identity-expired"] = caseOf(expired)
+	recorded["case-payment-failed"] = caseOf(failing)
+
+	// 2. A cycle cancelled while its cases wait on the approvers.
+	waiting := withCURP(&person{key: "W", given: "Noemí", first: "Barahona", second: "Pineda", birth: adult, phone: "5511005500", method: "card",
+		card: sandbox.CardNumber("5151")})
+	other := withCURP(&person{key: "O", given: "Santos", first: "Maldonado", second: "Reyes", birth: adult, phone: "5511006600", method: "cash_pickup"})
+	prog2 := g.enrolPeople(ctx, t, "Golden cancel", []*person{waiting, other})
+	cyc2 := launchCycle(ctx, t, "--program", prog2.ID, "--period", "2026-11")
+	for _, p := range []*person{waiting, other} {
+		waitCase(ctx, t, workflows.CaseID(cyc2, p.id), "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+	}
+	code, out, errOut = run(ctx, t, "cycle", "cancel", cyc2, "--reason", "programme suspended")
+	require.Equal(t, 0, code, out+errOut)
+	for _, p := range []*person{waiting, other} {
+		st := waitCase(ctx, t, workflows.CaseID(cyc2, p.id), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
+		require.Equal(t, workflows.OutcomeCancelled, st.Outcome, st.Reason)
+	}
+	cst = waitCycleClosed(ctx, t, cyc2)
+	require.Equal(t, 2, cst.Progress.Done)
+	require.Equal(t, "0", cst.Amounts["committed"].String(), "the cancelled cycle's reservation is released")
+	recorded["case-cycle-cancelled"] = workflows.CaseID(cyc2, waiting.id)
+	recorded["cycle-cancelled"] = workflows.CycleWorkflowID(cyc2)
+
+	// 3. A cycle that continues as new after every case it starts.
+	var many []*person
+	for i, given := range []string{"Aurelio", "Brenda", "Cándido"} {
+		many = append(many, withCURP(&person{key: fmt.Sprint("M", i), given: given, first: "Galeano", second: "Sosa", birth: adult,
+			phone: fmt.Sprintf("55110077%02d", i), method: "cash_pickup"}))
+	}
+	prog3 := g.enrolPeople(ctx, t, "Golden continue-as-new", many)
+	// The command line has no knob for this (a real cycle continues after
+	// thousands of starts), so the launch goes through casework directly.
+	kr, err := pii.ParseKeyring(golden.KeyID+":"+golden.Key, golden.KeyID)
+	require.NoError(t, err)
+	tc, err := worker.Dial(g.temporal.Address(), "apoyo", kr, nil)
+	require.NoError(t, err)
+	defer tc.Close()
+	l := ledger.New(g.db.Pool, ledger.Options{})
+	defer l.Close()
+	work := &casework.Service{Temporal: tc, TaskQueue: config.Default().Temporal.TaskQueue, Programs: program.NewStore(g.db.Pool),
+		Beneficiaries: g.enrol, Cases: cases.NewStore(g.db.Pool), Ledger: l}
+	launch3, err := work.LaunchCycle(ctx, prog3.ID, "", "2026-11", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), casework.LaunchOptions{ContinueAfter: 1})
+	require.NoError(t, err)
+	cyc3 := launch3.Cycle.ID
+	for _, p := range many {
+		waitCase(ctx, t, workflows.CaseID(cyc3, p.id), "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+	}
+	approveAll(ctx, t, cyc3, false)
+	for _, p := range many {
+		st := waitCase(ctx, t, workflows.CaseID(cyc3, p.id), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
+		require.Equal(t, workflows.OutcomeCompleted, st.Outcome, st.Reason)
+	}
+	cst = waitCycleClosed(ctx, t, cyc3)
+	require.Equal(t, 3, cst.Progress.Done)
+	require.GreaterOrEqual(t, cst.Progress.Runs, 2, "the cycle continued as new")
+
+	// Every history replays; the first run of the continued cycle is the
+	// one that exercises continue-as-new.
+	raw, err := client.Dial(client.Options{HostPort: g.temporal.Address(), Namespace: "apoyo"})
+	require.NoError(t, err)
+	defer raw.Close()
+	replayer, err := sdkworker.NewWorkflowReplayerWithOptions(sdkworker.WorkflowReplayerOptions{DataConverter: temporalcodec.NewDataConverter(kr)})
+	require.NoError(t, err)
+	replayer.RegisterWorkflowWithOptions(workflows.BeneficiaryCase, workflow.RegisterOptions{Name: workflows.BeneficiaryWorkflowName})
+	replayer.RegisterWorkflowWithOptions(workflows.PaymentCycle, workflow.RegisterOptions{Name: workflows.CycleWorkflowName})
+	histories := map[string][]*historypb.HistoryEvent{}
+	for name, id := range recorded {
+		histories[name] = history(ctx, t, raw, id)
+	}
+	for _, ex := range executions(ctx, t, raw) {
+		if ex.GetWorkflowId() != workflows.CycleWorkflowID(cyc3) {
+			continue
+		}
+		events := historyOfRun(ctx, t, raw, ex.GetWorkflowId(), ex.GetRunId())
+		if events[len(events)-1].GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW &&
+			events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId() == "" {
+			histories["cycle-continued-as-new"] = events
+		}
+	}
+	require.Len(t, histories, 6)
+	for name, events := range histories {
+		h := &historypb.History{Events: events}
+		last := events[len(events)-1].GetEventType()
+		require.Contains(t, []enumspb.EventType{enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW}, last,
+			"%s ends with %s", name, last)
+		require.NoError(t, replayer.ReplayWorkflowHistory(nil, h), "replaying %s", name)
+		if os.Getenv("APOYO_UPDATE_GOLDEN") != "" {
+			b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(h)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join("..", "..", "workflows", "testdata", name+".json"), b, 0o644))
+		}
+	}
 }
