@@ -146,11 +146,8 @@ func (s *Service) LaunchCycle(ctx context.Context, programID, name, period strin
 	if err != nil && !errors.As(err, &already) {
 		return res, fmt.Errorf("starting cycle workflow: %w", err)
 	}
-	res.WorkflowStatus = "running"
-	if err == nil {
-		return res, nil // started, or the running one (conflict policy: use existing)
-	}
-	// The id was used by a workflow that has closed: say how it ended.
+	// Started, or found: the SDK hands back the existing workflow of the id
+	// without an error even when that one has closed, so ask how it is.
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, res.WorkflowID, "")
 	if err != nil {
 		return res, fmt.Errorf("cycle %s: describing its workflow: %w", cyc.ID, err)
