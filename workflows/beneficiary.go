@@ -758,26 +758,13 @@ func (c *caseRun) followUp() error {
 		c.finish(OutcomeCompleted, "paid; no referrals")
 		return nil // Disburse recorded the final state
 	}
-	c.st.Step, c.st.Status, c.st.WaitingOn = StepReferrals, "waiting", []string{"caseworker"}
-	names := make([]string, len(c.st.Referrals))
-	for i, r := range c.st.Referrals {
-		names[i] = r.Service
-	}
-	c.event(StepReferrals, "referred", strings.Join(names, ", "), "system")
+	c.referred()
 	ok, err := workflow.AwaitWithTimeout(c.ctx, c.rules.FollowUp, c.referralsClosed)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		var open []string
-		for i := range c.st.Referrals {
-			if c.st.Referrals[i].Outcome == "" {
-				c.st.Referrals[i].Overdue = true
-				open = append(open, c.st.Referrals[i].Service)
-			}
-		}
-		c.st.Overdue = true
-		c.event(StepReferrals, "overdue", "no outcome yet: "+strings.Join(open, ", "), "system")
+		c.referralsOverdue()
 		if err := c.record("referral_overdue"); err != nil {
 			return err
 		}
@@ -795,12 +782,7 @@ func (c *caseRun) followUpV2() error {
 		c.finish(OutcomeCompleted, "paid; no referrals")
 		return nil // Disburse recorded the final state
 	}
-	c.st.Step, c.st.Status, c.st.WaitingOn = StepReferrals, "waiting", []string{"caseworker"}
-	names := make([]string, len(c.st.Referrals))
-	for i, r := range c.st.Referrals {
-		names[i] = r.Service
-	}
-	c.event(StepReferrals, "referred", strings.Join(names, ", "), "system")
+	c.referred()
 	deadline := workflow.Now(c.ctx).Add(c.rules.FollowUp)
 	overdue := false
 	for {
@@ -825,19 +807,34 @@ func (c *caseRun) followUpV2() error {
 			return c.recordEnd() // the last outcome's handler finished the case
 		}
 		overdue = true
-		var open []string
-		for i := range c.st.Referrals {
-			if c.st.Referrals[i].Outcome == "" {
-				c.st.Referrals[i].Overdue = true
-				open = append(open, c.st.Referrals[i].Service)
-			}
-		}
-		c.st.Overdue = true
-		c.event(StepReferrals, "overdue", "no outcome yet: "+strings.Join(open, ", "), "system")
+		c.referralsOverdue()
 		if err := c.record("referral_overdue"); err != nil {
 			return err
 		}
 	}
+}
+
+// referred opens the follow-up step.
+func (c *caseRun) referred() {
+	c.st.Step, c.st.Status, c.st.WaitingOn = StepReferrals, "waiting", []string{"caseworker"}
+	names := make([]string, len(c.st.Referrals))
+	for i, r := range c.st.Referrals {
+		names[i] = r.Service
+	}
+	c.event(StepReferrals, "referred", strings.Join(names, ", "), "system")
+}
+
+// referralsOverdue marks the referrals still without an outcome overdue.
+func (c *caseRun) referralsOverdue() {
+	var open []string
+	for i := range c.st.Referrals {
+		if c.st.Referrals[i].Outcome == "" {
+			c.st.Referrals[i].Overdue = true
+			open = append(open, c.st.Referrals[i].Service)
+		}
+	}
+	c.st.Overdue = true
+	c.event(StepReferrals, "overdue", "no outcome yet: "+strings.Join(open, ", "), "system")
 }
 
 func (c *caseRun) referralsClosed() bool {
