@@ -490,7 +490,9 @@ func (r *run) statementDates() []string {
 // reconcileAll reconciles the bank's statement of every operation date and
 // returns the unmatched lines, total and per date.
 func (r *run) reconcileAll(ctx context.Context) (int, map[string]int, error) {
-	rec := reconcile.New(r.d.Pool, r.d.Ledger, r.d.Cases)
+	// The reopener sends each return after settlement back to its case, which
+	// pays once more when a new instrument is on file.
+	rec := reconcile.New(r.d.Pool, r.d.Ledger, r.d.Cases).WithReopener(r.d.Work)
 	total, byDate := 0, map[string]int{}
 	for _, dt := range r.statementDates() {
 		var buf bytes.Buffer
