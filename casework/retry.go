@@ -66,7 +66,7 @@ func (s *Service) RetryStep(ctx context.Context, caseID, caseworker, reason stri
 		if len(pays) > 0 {
 			attempt = pays[len(pays)-1].Attempt
 		}
-		in.Resume = &workflows.CaseResume{Step: workflows.StepPayment, Attempt: attempt,
+		in.Resume = &workflows.CaseResume{Step: workflows.StepPayment, Attempt: attempt, Version: proj.Version,
 			Reason: fmt.Sprintf("retry of a run that ended %s", desc.WorkflowExecutionInfo.Status)}
 	}
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, s.caseStartOptions(in, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY),
@@ -113,7 +113,14 @@ func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcil
 	if p.ReturnCause != 0 {
 		reason = fmt.Sprintf("order %s returned after settlement (cause %d: %s)", p.OrderID, p.ReturnCause, p.Reason)
 	}
-	in.Resume = &workflows.CaseResume{Step: workflows.StepPayment, Attempt: p.Attempt + 1, WaitForInstrument: true, Reason: reason}
+	// The new run counts its state versions on from the earlier run's, so
+	// that the caseworkers' projection takes what it writes.
+	proj, err := s.Cases.Case(ctx, p.CaseID)
+	if err != nil {
+		return err
+	}
+	in.Resume = &workflows.CaseResume{Step: workflows.StepPayment, Attempt: p.Attempt + 1, WaitForInstrument: true, Reason: reason,
+		Version: proj.Version}
 	if p.Fund != "" {
 		in.Fund = p.Fund
 	}

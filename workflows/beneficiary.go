@@ -341,7 +341,7 @@ func (c *caseRun) retryStep(ctx workflow.Context, r RetryRequest) (CaseState, er
 // terminal state recorded here, and returns after settlement paid again.
 func (c *caseRun) runV2() error {
 	if r := c.in.Resume; r != nil && r.Step == StepPayment {
-		c.st.Step = StepPayment
+		c.st.Step, c.st.Version = StepPayment, r.Version
 		c.event(StepPayment, "reopened", r.Reason, "system")
 		done, err := c.pay(max(r.Attempt, 1), r.WaitForInstrument, r.Reason)
 		if done || err != nil {

@@ -1203,10 +1203,19 @@ func TestResumeAfterReturnPaysOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	in := input()
-	in.Resume = &wf.CaseResume{Step: wf.StepPayment, Attempt: 2, WaitForInstrument: true, Reason: "cause 13: beneficiario no reconoce el pago"}
+	in.Resume = &wf.CaseResume{Step: wf.StepPayment, Attempt: 2, WaitForInstrument: true, Reason: "cause 13: beneficiario no reconoce el pago",
+		Version: 40}
 	early := h.query(time.Hour)
 	h.instrument(2 * time.Hour)
-	st := h.mustRun(in)
+	st, err := h.run(in)
+	require.NoError(t, err)
+	// The earlier run recorded up to version 40: every write of this run
+	// is newer, or the projection would keep showing the ended case.
+	for _, r := range h.records {
+		require.Greater(t, r.State.Version, int64(40))
+	}
+	require.Greater(t, h.disburses[0].In.Version, int64(40))
+	require.Equal(t, int64(40+len(st.Timeline)), st.Version)
 
 	require.Equal(t, wf.StepPayment, early.Step)
 	require.Equal(t, "waiting", early.Status)

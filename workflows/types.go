@@ -153,6 +153,10 @@ type CaseResume struct {
 	// WaitForInstrument: wait for a new payment instrument before paying.
 	WaitForInstrument bool   `json:"wait_for_instrument,omitempty"`
 	Reason            string `json:"reason,omitempty"`
+	// Version is the highest state version the earlier run recorded: the
+	// new run counts on from it, or the projection (which keeps the newest
+	// version) would ignore everything the new run writes.
+	Version int64 `json:"version,omitempty"`
 }
 
 // ScreenInput asks for identity (and, when it passes, eligibility) checks.

@@ -124,7 +124,7 @@ type faultState struct {
 // the id: a run whose ids are random (cycle and beneficiary ids) names them
 // by something its seed fixes (the person's row and the attempt), so the
 // same seed hits the same people the same way. key must be a pure
-// function; set it before the orders come.
+// function; set it before the orders come. A key of "" spares the order.
 func (b *Bank) SetFaultKey(key func(orderID string) string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -141,7 +141,11 @@ func (b *Bank) faultKey(o payment.Order) string {
 
 // planned reports whether the plan has kind for o. Callers hold b.mu.
 func (b *Bank) planned(o payment.Order, kind FaultKind) bool {
-	return b.cfg.Faults != nil && b.cfg.Faults.forKey(b.faultKey(o), o) == kind
+	if b.cfg.Faults == nil {
+		return false
+	}
+	key := b.faultKey(o)
+	return key != "" && b.cfg.Faults.forKey(key, o) == kind
 }
 
 // countFault records that kind hit o, once per order and kind. Callers hold

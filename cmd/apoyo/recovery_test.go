@@ -299,12 +299,22 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	})
 	require.Empty(t, reopened.Outcome)
 	require.True(t, openTasks(rosa)["returned_after_settlement"])
+	// The caseworkers' projection (what the queue and the demo read) shows
+	// the reopened case too: the new run's writes are newer than the old's.
+	require.Eventually(t, func() bool {
+		proj, err := store.Case(ctx, caseOf(rosa))
+		return err == nil && proj.Step == workflows.StepPayment && proj.Status == workflows.StatusWaiting
+	}, 30*time.Second, 50*time.Millisecond, "the projection still shows the ended case")
 	reconcileAll() // idempotent: no second reopening
 
 	code, _, errOut = run(ctx, t, "case", "set-payment-instrument", caseOf(rosa), "--clabe", good, "--caseworker", "cw-3")
 	require.Equal(t, 0, code, errOut)
 	repaid := waitFor(rosa, "paid again", func(s workflows.CaseState) bool { return s.Outcome == workflows.OutcomeCompleted })
 	require.Equal(t, "paid again after a return", repaid.Reason)
+	require.Eventually(t, func() bool {
+		proj, err := store.Case(ctx, caseOf(rosa))
+		return err == nil && proj.Step == workflows.StepDone && proj.Reason == "paid again after a return"
+	}, 30*time.Second, 50*time.Millisecond)
 	require.Empty(t, openTasks(rosa), "the return's task closed when the money left again")
 
 	// The bank's own record: each person net paid once; Rosa twice out,
