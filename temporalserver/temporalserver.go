@@ -169,9 +169,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 }
 
 func serverConfig(o Options, sqlCfg *tconfig.SQL) (*tconfig.Config, error) {
+	// Internal ports come from outside the ephemeral range, where no
+	// client connection can take them between the pick and the bind.
 	ports := make([]int, 8)
 	for i := range ports {
-		p, err := netutil.FreePort()
+		p, err := netutil.FreeServicePort(append(ports[:i:i], o.Port)...)
 		if err != nil {
 			return nil, err
 		}

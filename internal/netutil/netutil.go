@@ -3,7 +3,9 @@
 package netutil
 
 import (
+	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 )
 
@@ -25,4 +27,28 @@ func PortFree(ip string, port int) bool {
 	}
 	_ = l.Close()
 	return true
+}
+
+// Service ports are drawn below the kernel's ephemeral range (Linux's
+// default starts at 32768): a port picked with FreePort lies in that range,
+// so between the pick and the server's bind any outgoing connection on the
+// machine may take it, and the Temporal server does not survive a listener
+// that failed (it panics in a goroutine). Ports here are taken only by
+// servers that ask for them.
+const (
+	servicePortLow  = 20000
+	servicePortHigh = 32000
+)
+
+// FreeServicePort returns a TCP port on 127.0.0.1, outside the ephemeral
+// range, that was free a moment ago and is not in taken.
+func FreeServicePort(taken ...int) (int, error) {
+	for range 200 {
+		p := servicePortLow + rand.IntN(servicePortHigh-servicePortLow)
+		if slices.Contains(taken, p) || !PortFree("127.0.0.1", p) {
+			continue
+		}
+		return p, nil
+	}
+	return FreePort()
 }
