@@ -23,8 +23,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo/ledger"
-	"github.com/apoyo-cdmx/apoyo/migrations"
-	"github.com/apoyo-cdmx/apoyo/pgdb"
+	"github.com/apoyo-cdmx/apoyo/platform/migrations"
+	"github.com/apoyo-cdmx/apoyo/platform/pgdb"
 )
 
 // LedgerOptions shape the ledger benchmark.

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/devstack"
-	"github.com/apoyo-cdmx/apoyo/migrations"
-	"github.com/apoyo-cdmx/apoyo/pgcluster"
-	"github.com/apoyo-cdmx/apoyo/temporalserver"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/migrations"
+	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
 )
 
 // StackOptions describe the private stack a chaos run breaks.

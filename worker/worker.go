@@ -15,7 +15,7 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/pii"
-	"github.com/apoyo-cdmx/apoyo/temporalcodec"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalcodec"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo/internal/golden"
 	"github.com/apoyo-cdmx/apoyo/pii"
-	"github.com/apoyo-cdmx/apoyo/temporalcodec"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalcodec"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 

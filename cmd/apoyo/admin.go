@@ -9,7 +9,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/apoyo-cdmx/apoyo/config"
-	"github.com/apoyo-cdmx/apoyo/migrations"
+	"github.com/apoyo-cdmx/apoyo/platform/migrations"
 )
 
 func newMigrateCmd(a *app) *cobra.Command {

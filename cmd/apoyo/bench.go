@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo/bench"
-	"github.com/apoyo-cdmx/apoyo/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
 )
 
 func newBenchCmd(a *app) *cobra.Command {

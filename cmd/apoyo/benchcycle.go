@@ -23,10 +23,10 @@ import (
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/bench"
 	"github.com/apoyo-cdmx/apoyo/demo"
-	"github.com/apoyo-cdmx/apoyo/devstack"
-	"github.com/apoyo-cdmx/apoyo/migrations"
-	"github.com/apoyo-cdmx/apoyo/pgcluster"
-	"github.com/apoyo-cdmx/apoyo/temporalserver"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/migrations"
+	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo/demo"
-	"github.com/apoyo-cdmx/apoyo/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 )
 
 func newDemoCmd(a *app) *cobra.Command {

@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/apoyo-cdmx/apoyo/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 )
 
 func newDevCmd(a *app) *cobra.Command {

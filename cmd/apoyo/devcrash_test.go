@@ -20,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	"github.com/apoyo-cdmx/apoyo/devstack"
-	"github.com/apoyo-cdmx/apoyo/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
 )
 
 // envDevCrashArgs carries, as JSON, the command line of an apoyo child

@@ -17,11 +17,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
-	"github.com/apoyo-cdmx/apoyo/devstack"
 	"github.com/apoyo-cdmx/apoyo/internal/netutil"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/ledger"
-	"github.com/apoyo-cdmx/apoyo/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -23,7 +23,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/config"
-	"github.com/apoyo-cdmx/apoyo/devstack"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/internal/golden"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
@@ -31,8 +30,9 @@ import (
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/temporalserver"
 	"github.com/apoyo-cdmx/apoyo/worker"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )

@@ -12,8 +12,8 @@ import (
 	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/internal/golden"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/temporalserver"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 

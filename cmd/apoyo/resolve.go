@@ -7,11 +7,11 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/devstack"
 	"github.com/apoyo-cdmx/apoyo/ledger"
-	"github.com/apoyo-cdmx/apoyo/migrations"
-	"github.com/apoyo-cdmx/apoyo/pgcluster"
-	"github.com/apoyo-cdmx/apoyo/pgdb"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/migrations"
+	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/platform/pgdb"
 )
 
 // databaseURL finds the database: database.url when set, else the running

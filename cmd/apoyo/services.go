@@ -11,10 +11,10 @@ import (
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/casework"
-	"github.com/apoyo-cdmx/apoyo/devstack"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/worker"
 )

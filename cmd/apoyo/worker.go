@@ -7,7 +7,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 
 	"github.com/apoyo-cdmx/apoyo/bench"
-	"github.com/apoyo-cdmx/apoyo/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 )
 
 // startWorker starts the apoyo worker against the local stack.

@@ -21,9 +21,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/apoyo-cdmx/apoyo/migrations"
-	"github.com/apoyo-cdmx/apoyo/pgcluster"
-	"github.com/apoyo-cdmx/apoyo/pgdb"
+	"github.com/apoyo-cdmx/apoyo/platform/migrations"
+	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/platform/pgdb"
 )
 
 // EnvURL names an existing server to use instead of a private cluster.

@@ -24,10 +24,10 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/config"
-	"github.com/apoyo-cdmx/apoyo/migrations"
-	"github.com/apoyo-cdmx/apoyo/pgcluster"
-	"github.com/apoyo-cdmx/apoyo/temporalcodec"
-	"github.com/apoyo-cdmx/apoyo/temporalserver"
+	"github.com/apoyo-cdmx/apoyo/platform/migrations"
+	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalcodec"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
 )
 
 // Info is what a running stack publishes in DataDir/stack.json.

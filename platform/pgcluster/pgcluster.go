@@ -33,7 +33,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/apoyo-cdmx/apoyo/internal/netutil"
-	"github.com/apoyo-cdmx/apoyo/pgdb"
+	"github.com/apoyo-cdmx/apoyo/platform/pgdb"
 )
 
 // Options describe the cluster to run.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/pii"
-	"github.com/apoyo-cdmx/apoyo/temporalcodec"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalcodec"
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
