@@ -20,7 +20,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/ledger"
@@ -50,14 +49,14 @@ type Activities struct {
 	// Per-worker caches of what does not change under a running cycle:
 	// programmes (cases carry a copy of their rules; a programme is not
 	// edited in place) and cycles whose ledger accounts exist.
-	programs      sync.Map // id → program.Program
+	programs      sync.Map // id → apoyo.Program
 	cycleAccounts sync.Map // cycle id → struct{}
 }
 
 // program returns a programme, read once per worker.
-func (a *Activities) program(ctx context.Context, id string) (program.Program, error) {
+func (a *Activities) program(ctx context.Context, id string) (apoyo.Program, error) {
 	if p, ok := a.programs.Load(id); ok {
-		return p.(program.Program), nil
+		return p.(apoyo.Program), nil
 	}
 	p, err := a.Programs.Get(ctx, id)
 	if err == nil {
@@ -125,30 +124,30 @@ func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (work
 		return res, err
 	} else if cyc.Cancelled() {
 		res.CycleCancelled = true
-		return res, a.Cases.Save(ctx, cases.Projection{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID,
-			Version: in.Version, Step: workflows.StepDone, Status: "done", Outcome: workflows.OutcomeCancelled, Reason: "cycle cancelled"})
+		return res, a.Cases.Save(ctx, apoyo.Case{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID,
+			Version: in.Version, Step: apoyo.StepDone, Status: apoyo.CaseDone, Outcome: apoyo.OutcomeCancelled, Reason: "cycle cancelled"})
 	}
 	if in.SkipIdentity {
-		res.Identity = workflows.IdentityVerified
+		res.Identity = apoyo.IdentityVerified
 	} else {
 		res.Identity, res.IdentityReason = checkIdentity(prog, ben)
 	}
-	caseID := workflows.CaseID(in.CycleID, in.BeneficiaryID)
-	proj := cases.Projection{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID, Version: in.Version}
+	caseID := apoyo.CaseID(in.CycleID, in.BeneficiaryID)
+	proj := apoyo.Case{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID, Version: in.Version}
 	switch res.Identity {
-	case workflows.IdentityRejected:
-		proj.Step, proj.Status, proj.Outcome, proj.Reason = workflows.StepDone, "done", workflows.OutcomeIdentityRejected, res.IdentityReason
+	case apoyo.IdentityRejected:
+		proj.Step, proj.Status, proj.Outcome, proj.Reason = apoyo.StepDone, apoyo.CaseDone, apoyo.OutcomeIdentityRejected, res.IdentityReason
 		return res, a.Cases.Save(ctx, proj)
-	case workflows.IdentityNeedsReview:
-		proj.Step, proj.Status, proj.WaitingOn = workflows.StepIdentity, "waiting", []string{"caseworker"}
+	case apoyo.IdentityNeedsReview:
+		proj.Step, proj.Status, proj.WaitingOn = apoyo.StepIdentity, apoyo.CaseWaiting, []string{apoyo.WaitingOnCaseworker}
 		if err := a.Cases.Save(ctx, proj); err != nil {
 			return res, err
 		}
-		return res, a.Cases.RaiseTask(ctx, caseID, "identity_review", res.IdentityReason)
+		return res, a.Cases.RaiseTask(ctx, caseID, apoyo.TaskIdentityReview, res.IdentityReason)
 	}
 
 	// Identity holds: a document review, if there was one, is done.
-	if err := a.Cases.ResolveTasks(ctx, caseID, "identity_review"); err != nil {
+	if err := a.Cases.ResolveTasks(ctx, caseID, apoyo.TaskIdentityReview); err != nil {
 		return res, err
 	}
 	paid, err := a.Cases.PaidInCycle(ctx, in.CycleID, in.BeneficiaryID)
@@ -161,13 +160,13 @@ func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (work
 		res.Eligible = res.Eligible && r.Passed
 	}
 	if !res.Eligible {
-		proj.Step, proj.Status, proj.Outcome, proj.Reason = workflows.StepDone, "done", workflows.OutcomeIneligible, failedRules(res.Rules)
+		proj.Step, proj.Status, proj.Outcome, proj.Reason = apoyo.StepDone, apoyo.CaseDone, apoyo.OutcomeIneligible, failedRules(res.Rules)
 		return res, a.Cases.Save(ctx, proj)
 	}
 	for _, svc := range prog.Referrals.For(ben.Record.Needs) {
-		res.Referrals = append(res.Referrals, workflows.Referral{ID: svc.Code, Service: svc.Name, Need: string(svc.Need), Secretariat: svc.Secretariat})
+		res.Referrals = append(res.Referrals, apoyo.Referral{ID: svc.Code, Service: svc.Name, Need: string(svc.Need), Secretariat: svc.Secretariat})
 	}
-	proj.Step, proj.Status = workflows.StepApproval, "waiting"
+	proj.Step, proj.Status = apoyo.StepApproval, "waiting"
 	for _, s := range in.Required {
 		proj.WaitingOn = append(proj.WaitingOn, string(s))
 	}
@@ -178,30 +177,30 @@ func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (work
 // documents are verified automatically only when the programme says so,
 // and otherwise wait for a caseworker. A CLABE shared with another person
 // also needs a person's look before any money moves.
-func checkIdentity(prog program.Program, ben enrolment.Beneficiary) (workflows.IdentityOutcome, string) {
+func checkIdentity(prog apoyo.Program, ben enrolment.Person) (apoyo.IdentityOutcome, string) {
 	r := ben.Record
 	if slices.Contains(ben.ReviewFlags, enrolment.FlagSharedCLABE) {
-		return workflows.IdentityNeedsReview, "the CLABE on file is shared with another beneficiary"
+		return apoyo.IdentityNeedsReview, "the CLABE on file is shared with another beneficiary"
 	}
 	if r.CURP != "" {
 		if err := mxid.ValidateCURP(r.CURP); err != nil {
-			return workflows.IdentityRejected, "CURP invalid: " + apoyo.ErrorReasonOf(err)
+			return apoyo.IdentityRejected, "CURP invalid: " + apoyo.ErrorReasonOf(err)
 		}
-		return workflows.IdentityVerified, "CURP structure and check digit valid"
+		return apoyo.IdentityVerified, "CURP structure and check digit valid"
 	}
 	if slices.Contains(prog.Identity.AutoVerify, r.IDDocumentType) {
-		return workflows.IdentityVerified, string(r.IDDocumentType) + " accepted by programme rule"
+		return apoyo.IdentityVerified, string(r.IDDocumentType) + " accepted by programme rule"
 	}
-	return workflows.IdentityNeedsReview, string(r.IDDocumentType) + " needs a caseworker's check"
+	return apoyo.IdentityNeedsReview, string(r.IDDocumentType) + " needs a caseworker's check"
 }
 
 // eligibility evaluates every rule (not just until the first failure), so
 // a rejection says everything that is wrong.
-func eligibility(prog program.Program, ben enrolment.Beneficiary, cycleDate time.Time, paid bool) []workflows.RuleOutcome {
+func eligibility(prog apoyo.Program, ben enrolment.Person, cycleDate time.Time, paid bool) []apoyo.RuleOutcome {
 	r := ben.Record
 	e := prog.Eligibility
-	age := beneficiary.AgeOn(r.BirthDate, cycleDate)
-	out := []workflows.RuleOutcome{
+	age := apoyo.AgeOn(r.BirthDate, cycleDate)
+	out := []apoyo.RuleOutcome{
 		{Rule: "age", Passed: age >= e.MinAge, Reason: fmt.Sprintf("%d on the cycle date, minimum %d", age, e.MinAge)},
 		{Rule: "alcaldia", Passed: len(e.Alcaldias) == 0 || slices.Contains(e.Alcaldias, r.Alcaldia), Reason: "lives in " + r.Alcaldia},
 		{Rule: "population_group", Passed: len(e.PopulationGroups) == 0 || slices.Contains(e.PopulationGroups, r.PopulationGroup), Reason: string(r.PopulationGroup)},
@@ -230,7 +229,7 @@ func paidWord(p bool) string {
 	return ""
 }
 
-func failedRules(rs []workflows.RuleOutcome) string {
+func failedRules(rs []apoyo.RuleOutcome) string {
 	s := ""
 	for _, r := range rs {
 		if !r.Passed {
@@ -245,24 +244,14 @@ func failedRules(rs []workflows.RuleOutcome) string {
 
 // Record writes a case's projection and, when asked, raises a task.
 func (a *Activities) Record(ctx context.Context, in workflows.RecordInput) error {
-	err := a.Cases.Save(ctx, cases.FromState(in.ProgramID, in.CycleID, in.BeneficiaryID, in.State))
+	err := a.Cases.Save(ctx, apoyo.CaseOf(in.ProgramID, in.CycleID, in.BeneficiaryID, in.State))
 	if err == nil {
-		err = a.Cases.ResolveStaleTasks(ctx, in.State.CaseID, string(in.State.Step))
+		err = a.Cases.ResolveStaleTasks(ctx, in.State.CaseID, in.State.Step)
 	}
 	if err == nil && in.Task != "" {
 		err = a.Cases.RaiseTask(ctx, in.State.CaseID, in.Task, in.State.Reason)
 	}
 	return temporalError(err)
-}
-
-func railOf(m beneficiary.PaymentMethod) payment.Rail {
-	switch m {
-	case beneficiary.PaymentCashPickup:
-		return payment.RailCashPickup
-	case beneficiary.PaymentCard:
-		return payment.RailCard
-	}
-	return payment.RailSPEI
 }
 
 // heartbeat reports progress so a crashed worker's activity is retried

@@ -2,13 +2,12 @@ package activities
 
 import (
 	"context"
-	"fmt"
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/activity"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/workflows"
@@ -90,12 +89,12 @@ func (a *Activities) CloseCycle(ctx context.Context, in workflows.CloseCycleInpu
 		if b.Account != committed || !b.Balance.IsPositive() {
 			continue
 		}
-		_, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(fmt.Sprintf("close:%s:%s", in.CycleID, b.Fund), program.AvailableAccount(in.ProgramID),
+		_, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(program.CloseKey(in.CycleID, b.Fund), program.AvailableAccount(in.ProgramID),
 			committed, b.Fund, b.Balance, "unspent reservation released at the end of the cycle"), map[string]string{"program": in.ProgramID, "cycle": in.CycleID}))
 		if err != nil {
 			return temporalError(err)
 		}
 	}
-	_, err = a.Cases.CloseCycle(ctx, in.CycleID, in.Status == cases.CycleCancelled, "cycle cancelled")
+	_, err = a.Cases.CloseCycle(ctx, in.CycleID, in.Status == string(apoyo.CycleCancelled), "cycle cancelled")
 	return temporalError(err)
 }

@@ -7,8 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
-	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
@@ -31,13 +30,13 @@ func (f *fixture) pageAll(in workflows.RosterPageInput) []string {
 
 // launchCycle creates a cycle the way a launch does: with the roster
 // frozen, its size handed to the allocation.
-func (f *fixture) launchCycle(name string) (cases.Cycle, bool, int) {
+func (f *fixture) launchCycle(name string) (apoyo.Cycle, bool, int) {
 	f.t.Helper()
 	sized := -1
-	c, created, err := f.cases.CreateCycleWithRoster(f.ctx, cases.Cycle{ProgramID: f.prog.ID, Name: name, Period: name, CycleDate: cycleDate, Amount: f.amount},
-		func(n int) ([]workflows.FundAllocation, error) {
+	c, created, err := f.cases.CreateCycleWithRoster(f.ctx, apoyo.Cycle{ProgramID: f.prog.ID, Name: name, Period: name, CycleDate: cycleDate, Amount: f.amount},
+		func(n int) ([]apoyo.FundAllocation, error) {
 			sized = n
-			return []workflows.FundAllocation{{Fund: f.fund("city"), Cases: n}}, nil
+			return []apoyo.FundAllocation{{Fund: f.fund("city"), Cases: n}}, nil
 		})
 	require.NoError(f.t, err)
 	return c, created, sized
@@ -47,9 +46,9 @@ func (f *fixture) launchCycle(name string) (cases.Cycle, bool, int) {
 // it; the cycle's roster is the one frozen at launch.
 func TestCycleRosterFrozenAtLaunch(t *testing.T) {
 	f := newFixture(t, options{people: []person{
-		{name: "Ana", method: beneficiary.PaymentCashPickup},
-		{name: "Beto", method: beneficiary.PaymentCashPickup},
-		{name: "Caro", method: beneficiary.PaymentCashPickup},
+		{name: "Ana", method: apoyo.RailCashPickup},
+		{name: "Beto", method: apoyo.RailCashPickup},
+		{name: "Caro", method: apoyo.RailCashPickup},
 	}})
 	cyc, created, sized := f.launchCycle("2026-12")
 	require.True(t, created)
@@ -61,8 +60,8 @@ func TestCycleRosterFrozenAtLaunch(t *testing.T) {
 	// Imported after the launch (other birth dates: other CURPs).
 	later := time.Date(1985, 1, 2, 0, 0, 0, 0, time.UTC)
 	f.importPeople([]person{
-		{name: "Dani", birth: later, method: beneficiary.PaymentCashPickup},
-		{name: "Eli", birth: later.AddDate(0, 1, 0), method: beneficiary.PaymentCashPickup},
+		{name: "Dani", birth: later, method: apoyo.RailCashPickup},
+		{name: "Eli", birth: later.AddDate(0, 1, 0), method: apoyo.RailCashPickup},
 	})
 
 	got := f.pageAll(workflows.RosterPageInput{ProgramID: f.prog.ID, CycleID: cyc.ID})

@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
@@ -28,14 +28,14 @@ func TestCycleCancelledBeforeOrderLeaves(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, sr.CycleCancelled)
 	require.False(t, sr.Eligible)
-	proj, err := f.cases.Case(f.ctx, workflows.CaseID(f.cycle.ID, f.id("Ugo")))
+	proj, err := f.cases.Case(f.ctx, apoyo.CaseID(f.cycle.ID, f.id("Ugo")))
 	require.NoError(t, err)
-	require.Equal(t, workflows.StepDone, proj.Step)
-	require.Equal(t, workflows.OutcomeCancelled, proj.Outcome)
+	require.Equal(t, apoyo.StepDone, proj.Step)
+	require.Equal(t, apoyo.OutcomeCancelled, proj.Outcome)
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Ugo", 1))
 	require.NoError(t, err)
-	require.Equal(t, "cancelled", res.State)
+	require.Equal(t, apoyo.PaymentState("cancelled"), res.State)
 	require.Equal(t, f.orderID("Ugo", 1), res.OrderID)
 	require.False(t, res.Paid())
 	require.Empty(t, f.bankOrders(), "nothing reached the bank")
@@ -60,7 +60,7 @@ func TestCycleCancelledAfterOrderLeft(t *testing.T) {
 	require.NoError(t, f.cases.SetCycleStatus(f.ctx, f.cycle.ID, "cancelled"))
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Vera", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
 	require.Equal(t, settledOnce, f.moves(res.OrderID))
 	require.Equal(t, 1, f.spy.submitCount())
 	f.requireBalance(f.account(program.CyclePaid), f.amount)
@@ -84,7 +84,7 @@ func TestCycleCancelledAfterTransitBeforeOrder(t *testing.T) {
 	require.NoError(t, f.cases.SetCycleStatus(f.ctx, f.cycle.ID, "cancelled"))
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Wen", 1))
 	require.NoError(t, err)
-	require.Equal(t, "cancelled", res.State)
+	require.Equal(t, apoyo.PaymentState("cancelled"), res.State)
 	require.Empty(t, f.bankOrders())
 	require.NoError(t, f.act.Release(f.ctx, workflows.ReleaseInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: f.id("Wen"),
 		Reason: "cycle cancelled"}))
@@ -135,14 +135,14 @@ func TestCancelCases(t *testing.T) {
 	// Zoe is paid: her case is done and gets no signal.
 	_, err := f.act.Disburse(f.ctx, f.disburseIn("Zoe", 1))
 	require.NoError(t, err)
-	tc := &fakeTemporal{gone: map[string]bool{workflows.CaseID(f.cycle.ID, f.id("Yago")): true}}
+	tc := &fakeTemporal{gone: map[string]bool{apoyo.CaseID(f.cycle.ID, f.id("Yago")): true}}
 	f.act.Temporal = tc
 
 	require.NoError(t, f.act.CancelCases(f.ctx, workflows.CancelCasesInput{CycleID: f.cycle.ID, Reason: "budget withdrawn"}))
 	cyc, err := f.cases.Cycle(f.ctx, f.cycle.ID)
 	require.NoError(t, err)
-	require.Equal(t, "cancelled", cyc.Status)
-	want := []string{workflows.CaseID(f.cycle.ID, f.id("Xime")), workflows.CaseID(f.cycle.ID, f.id("Yago"))}
+	require.Equal(t, apoyo.CycleStatus("cancelled"), cyc.Status)
+	want := []string{apoyo.CaseID(f.cycle.ID, f.id("Xime")), apoyo.CaseID(f.cycle.ID, f.id("Yago"))}
 	sort.Strings(want)
 	got := append([]string(nil), tc.signals...)
 	sort.Strings(got)
@@ -151,9 +151,9 @@ func TestCancelCases(t *testing.T) {
 
 func TestRosterPage(t *testing.T) {
 	f := newFixture(t, options{people: []person{
-		{name: "P1", method: beneficiary.PaymentCashPickup},
-		{name: "P2", method: beneficiary.PaymentCashPickup},
-		{name: "P3", method: beneficiary.PaymentCashPickup},
+		{name: "P1", method: apoyo.RailCashPickup},
+		{name: "P2", method: apoyo.RailCashPickup},
+		{name: "P3", method: apoyo.RailCashPickup},
 	}})
 	var all []string
 	after := ""
@@ -181,17 +181,17 @@ func TestSecondPaidPaymentRefused(t *testing.T) {
 	f.screen("Alma")
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Alma", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
 
 	c, b := f.cycle.ID, f.id("Alma")
 	second := f.orderID("Alma", 2)
-	require.NoError(t, f.cases.RecordPayment(f.ctx, cases.Payment{OrderID: second, CaseID: workflows.CaseID(c, b), ProgramID: f.prog.ID,
+	require.NoError(t, f.cases.RecordPayment(f.ctx, apoyo.Payment{OrderID: second, CaseID: apoyo.CaseID(c, b), ProgramID: f.prog.ID,
 		CycleID: c, BeneficiaryID: b, Attempt: 2, Rail: "spei", Amount: f.amount, Fund: f.fund("city"), TrackingKey: "TK2", State: "pending"}))
 	for _, state := range []string{"settled", "collected"} {
 		err = f.cases.UpdatePayment(f.ctx, second, state, 0, "SBX2", "2026-11-02")
 		require.ErrorIs(t, err, cases.ErrAlreadyPaid, state)
 	}
-	require.Equal(t, "pending", f.payments("Alma")[second].State)
+	require.Equal(t, apoyo.PaymentState("pending"), f.payments("Alma")[second].State)
 	// The first paid order itself may be updated again (a retry).
 	require.NoError(t, f.cases.UpdatePayment(f.ctx, res.OrderID, "settled", 0, "SBX1", "2026-11-02"))
 	// A non-paid state is fine.
@@ -216,7 +216,7 @@ func TestCycleCancelledStatusUnavailable(t *testing.T) {
 		require.False(t, nonRetryable(err), "%v", err)
 		res, err = f.act.Disburse(f.ctx, f.disburseIn("Yara", 1))
 		require.NoError(t, err)
-		require.Equal(t, "cancelled", res.State)
+		require.Equal(t, apoyo.PaymentState("cancelled"), res.State)
 	}
 	require.Empty(t, f.bankOrders())
 	require.Zero(t, f.spy.submitCount())

@@ -24,10 +24,8 @@ var ErrBudgetExhausted = apoyo.Errorf(apoyo.ECONFLICT, "budget.exhausted", "the 
 // printable ASCII characters).
 const Concept = "APOYO INGRESO INCLUSIVO CDMX"
 
-// Ledger keys of a case, derived from business ids only: every retry of an
-// activity posts under the same keys and gets the first posting back.
-func commitKey(c, b string) string        { return "commit:" + c + ":" + b }
-func releaseKey(c, b, from string) string { return "release:" + from + ":" + c + ":" + b }
+// OrderID is the bank order id of a case's payment attempt (program
+// makes every key and order id from business ids).
 func OrderID(c, b string, attempt int) string {
 	return program.Attempt{Cycle: c, Beneficiary: b, N: attempt}.OrderID()
 }
@@ -43,22 +41,22 @@ func OrderID(c, b string, attempt int) string {
 // It never sends a second order when the first one's outcome is unknown:
 // it asks the bank for the order's status first, and the order's id and
 // idempotency key are the same on every retry of the attempt.
-func (a *Activities) Disburse(ctx context.Context, in workflows.DisburseInput) (workflows.PaymentResult, error) {
+func (a *Activities) Disburse(ctx context.Context, in workflows.DisburseInput) (apoyo.PaymentResult, error) {
 	res, err := a.disburse(ctx, in)
 	return res, temporalError(err)
 }
 
-func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (workflows.PaymentResult, error) {
+func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (apoyo.PaymentResult, error) {
 	prog, err := a.program(ctx, in.ProgramID)
 	if err != nil {
-		return workflows.PaymentResult{}, err
+		return apoyo.PaymentResult{}, err
 	}
 	ben, err := a.Beneficiaries.Get(ctx, in.BeneficiaryID)
 	if err != nil {
-		return workflows.PaymentResult{}, err
+		return apoyo.PaymentResult{}, err
 	}
 	if err := a.ensureCycleAccounts(ctx, in.ProgramID, in.CycleID); err != nil {
-		return workflows.PaymentResult{}, err
+		return apoyo.PaymentResult{}, err
 	}
 	c, b, n := in.CycleID, in.BeneficiaryID, in.Attempt
 	meta := map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b}
@@ -69,12 +67,12 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 	known, serr := a.status(ctx, orderID)
 	sent := serr == nil
 	if !sent && apoyo.ErrorCodeOf(serr) != apoyo.ENOTFOUND {
-		return workflows.PaymentResult{}, serr // unknown: ask again on retry, never guess
+		return apoyo.PaymentResult{}, serr // unknown: ask again on retry, never guess
 	}
 	if !sent {
 		cyc, err := a.Cases.Cycle(ctx, c)
 		if err != nil {
-			return workflows.PaymentResult{}, err
+			return apoyo.PaymentResult{}, err
 		}
 		if cyc.Cancelled() {
 			// "The bank has no such order" proves nothing while an earlier
@@ -83,40 +81,40 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			// later, never give the money back.
 			inFlight, err := a.Cases.SendMayBeInFlight(ctx, orderID, a.sendWindow())
 			if err != nil {
-				return workflows.PaymentResult{}, err
+				return apoyo.PaymentResult{}, err
 			}
 			if inFlight {
-				return workflows.PaymentResult{}, ErrSendInFlight.With("order %s: an earlier call may still reach the bank; asking again once it has certainly ended", orderID)
+				return apoyo.PaymentResult{}, ErrSendInFlight.With("order %s: an earlier call may still reach the bank; asking again once it has certainly ended", orderID)
 			}
 			return a.cancelUnsent(ctx, in, orderID)
 		}
 		paid, err := a.Cases.PaidInCycle(ctx, c, b)
 		if err != nil {
-			return workflows.PaymentResult{}, err
+			return apoyo.PaymentResult{}, err
 		}
 		if paid {
-			return workflows.PaymentResult{}, cases.ErrAlreadyPaid.With("beneficiary %s is already paid in cycle %s; order %s not sent", b, c, orderID)
+			return apoyo.PaymentResult{}, cases.ErrAlreadyPaid.With("beneficiary %s is already paid in cycle %s; order %s not sent", b, c, orderID)
 		}
 	}
 	fund := in.Fund
 	if !in.Reserved {
 		if fund, err = a.commit(ctx, prog, in, meta); err != nil {
-			return workflows.PaymentResult{}, err
+			return apoyo.PaymentResult{}, err
 		}
 	}
 	att := program.Attempt{Program: in.ProgramID, Cycle: c, Beneficiary: b, N: n, Fund: fund, Amount: in.Amount}
 	if _, err := a.Ledger.Post(ctx, att.Transit()); err != nil {
-		return workflows.PaymentResult{}, err
+		return apoyo.PaymentResult{}, err
 	}
 
-	rail := railOf(ben.Record.PaymentMethod)
+	rail := ben.Record.PaymentMethod
 	order := payment.Order{ID: orderID, IdempotencyKey: orderID, Rail: rail, Amount: in.Amount, Currency: "MXN", Concept: Concept,
 		TrackingKey: payment.NewTrackingKey(orderID), Reference: payment.NewReference(orderID),
 		Beneficiary: payment.Instrument{CLABE: ben.Record.CLABE, CardNumber: ben.Record.CardNumber}}
-	caseID := workflows.CaseID(c, b)
-	if err := a.Cases.RecordPayment(ctx, cases.Payment{OrderID: orderID, CaseID: caseID, ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b,
-		Attempt: n, Rail: string(rail), Amount: in.Amount, Fund: fund, TrackingKey: order.TrackingKey, State: string(payment.StatePending)}); err != nil {
-		return workflows.PaymentResult{}, err
+	caseID := apoyo.CaseID(c, b)
+	if err := a.Cases.RecordPayment(ctx, apoyo.Payment{OrderID: orderID, CaseID: caseID, ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b,
+		Attempt: n, Rail: rail, Amount: in.Amount, Fund: fund, TrackingKey: order.TrackingKey, State: apoyo.PaymentPending}); err != nil {
+		return apoyo.PaymentResult{}, err
 	}
 
 	st, refusal := known, ""
@@ -125,40 +123,40 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 		// heartbeat timeout, so a retry of this activity never starts while
 		// this call can still reach the bank unrecorded.
 		if err := heartbeat(ctx, "sending"); err != nil {
-			return workflows.PaymentResult{}, err
+			return apoyo.PaymentResult{}, err
 		}
 		if err := a.Cases.SendStarted(ctx, orderID); err != nil {
-			return workflows.PaymentResult{}, err
+			return apoyo.PaymentResult{}, err
 		}
 		st, refusal, err = a.send(ctx, order)
 		if eerr := a.Cases.SendEnded(context.WithoutCancel(ctx), orderID); eerr != nil && err == nil {
 			err = eerr
 		}
 		if err != nil {
-			return workflows.PaymentResult{}, err
+			return apoyo.PaymentResult{}, err
 		}
 	}
 	for !st.Final() {
 		if err := heartbeat(ctx, string(st.State)); err != nil {
-			return workflows.PaymentResult{}, err
+			return apoyo.PaymentResult{}, err
 		}
 		select {
 		case <-ctx.Done():
-			return workflows.PaymentResult{}, ctx.Err()
+			return apoyo.PaymentResult{}, ctx.Err()
 		case <-time.After(a.pollInterval()):
 		}
 		if st, err = a.status(ctx, orderID); err != nil {
-			return workflows.PaymentResult{}, err
+			return apoyo.PaymentResult{}, err
 		}
 	}
 
-	res := workflows.PaymentResult{OrderID: orderID, Rail: string(rail), State: string(st.State), ReturnCause: st.ReturnCause, Fund: fund}
+	res := apoyo.PaymentResult{OrderID: orderID, Rail: rail, State: st.State, ReturnCause: st.ReturnCause, Fund: fund}
 	switch {
 	case refusal != "":
 		res.Reason = "order refused: " + refusal
 	case st.ReturnCause != 0:
 		res.Reason = payment.ReturnCauseText(st.ReturnCause)
-	case st.State == payment.StateCancelled:
+	case st.State == apoyo.PaymentCancelled:
 		res.Reason = "cancelled by the bank (SPEI CN); a new instrument or a new attempt is needed"
 	}
 	if err := a.book(ctx, att, res.Paid(), st); err != nil {
@@ -168,15 +166,15 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 		return res, err
 	}
 	if res.Paid() {
-		proj := cases.Projection{ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b, Version: in.Version,
-			Step: workflows.StepReferrals, Status: "waiting", WaitingOn: []string{"caseworker"}}
+		proj := apoyo.Case{ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b, Version: in.Version,
+			Step: apoyo.StepReferrals, Status: apoyo.CaseWaiting, WaitingOn: []string{apoyo.WaitingOnCaseworker}}
 		if len(in.Referrals) == 0 {
-			proj.Step, proj.Status, proj.WaitingOn, proj.Outcome, proj.Reason = workflows.StepDone, "done", nil, workflows.OutcomeCompleted, "paid; no referrals"
+			proj.Step, proj.Status, proj.WaitingOn, proj.Outcome, proj.Reason = apoyo.StepDone, apoyo.CaseDone, nil, apoyo.OutcomeCompleted, "paid; no referrals"
 		}
 		if err := a.Cases.Save(ctx, proj); err != nil {
 			return res, err
 		}
-		if err := a.Cases.ResolveStaleTasks(ctx, caseID, string(proj.Step)); err != nil {
+		if err := a.Cases.ResolveStaleTasks(ctx, caseID, proj.Step); err != nil {
 			return res, err
 		}
 	}
@@ -248,7 +246,7 @@ func (a *Activities) send(ctx context.Context, order payment.Order) (st payment.
 	case "":
 		return st, "", nil
 	case apoyo.EINVALID:
-		return payment.Status{OrderID: order.ID, Rail: order.Rail, State: payment.StateRejected}, err.Error(), nil
+		return payment.Status{OrderID: order.ID, Rail: order.Rail, State: apoyo.PaymentRejected}, err.Error(), nil
 	case apoyo.EUNAVAILABLE, apoyo.EINTERNAL:
 		st, serr := a.status(ctx, order.ID)
 		if serr == nil {
@@ -279,28 +277,28 @@ func (a *Activities) book(ctx context.Context, att program.Attempt, paid bool, s
 // cancelUnsent ends an attempt of a cancelled cycle whose order never left.
 // A transit booked by a try that crashed before sending is undone, so the
 // money is not stranded in transit.
-func (a *Activities) cancelUnsent(ctx context.Context, in workflows.DisburseInput, orderID string) (workflows.PaymentResult, error) {
+func (a *Activities) cancelUnsent(ctx context.Context, in workflows.DisburseInput, orderID string) (apoyo.PaymentResult, error) {
 	att := program.Attempt{Program: in.ProgramID, Cycle: in.CycleID, Beneficiary: in.BeneficiaryID, N: in.Attempt}
 	t, err := a.Ledger.TransactionByKey(ctx, att.TransitKey())
 	if err == nil {
 		att.Fund, att.Amount = t.Postings[0].Fund, t.Postings[0].Amount
-		if _, err := a.Ledger.Post(ctx, att.Return(string(payment.StateCancelled))); err != nil {
-			return workflows.PaymentResult{}, err
+		if _, err := a.Ledger.Post(ctx, att.Return(string(apoyo.PaymentCancelled))); err != nil {
+			return apoyo.PaymentResult{}, err
 		}
-		if err := a.Cases.UpdatePayment(ctx, orderID, string(payment.StateCancelled), 0, "", ""); err != nil && apoyo.ErrorCodeOf(err) != apoyo.ENOTFOUND {
-			return workflows.PaymentResult{}, err
+		if err := a.Cases.UpdatePayment(ctx, orderID, string(apoyo.PaymentCancelled), 0, "", ""); err != nil && apoyo.ErrorCodeOf(err) != apoyo.ENOTFOUND {
+			return apoyo.PaymentResult{}, err
 		}
 	} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
-		return workflows.PaymentResult{}, err
+		return apoyo.PaymentResult{}, err
 	}
-	return workflows.PaymentResult{OrderID: orderID, State: "cancelled", CycleCancelled: true, Reason: "cycle cancelled"}, nil
+	return apoyo.PaymentResult{OrderID: orderID, State: "cancelled", CycleCancelled: true, Reason: "cycle cancelled"}, nil
 }
 
 // commit reserves the entitlement against the budget (attempt 1), trying
 // the programme's funds in order, and returns the fund it came from. Later
 // attempts reuse the fund of the first.
-func (a *Activities) commit(ctx context.Context, prog program.Program, in workflows.DisburseInput, meta map[string]string) (string, error) {
-	key := commitKey(in.CycleID, in.BeneficiaryID)
+func (a *Activities) commit(ctx context.Context, prog apoyo.Program, in workflows.DisburseInput, meta map[string]string) (string, error) {
+	key := program.CommitKey(in.CycleID, in.BeneficiaryID)
 	if t, err := a.Ledger.TransactionByKey(ctx, key); err == nil {
 		return t.Postings[0].Fund, nil
 	} else if !errors.Is(err, ledger.ErrTransactionNotFound) {
@@ -349,7 +347,7 @@ func (a *Activities) release(ctx context.Context, in workflows.ReleaseInput) err
 		}
 		fund, amount = in.Fund, t.Postings[0].Amount
 	} else {
-		commitTx, err := a.Ledger.TransactionByKey(ctx, commitKey(c, b))
+		commitTx, err := a.Ledger.TransactionByKey(ctx, program.CommitKey(c, b))
 		if errors.Is(err, ledger.ErrTransactionNotFound) {
 			return nil // nothing was ever committed
 		}
@@ -400,7 +398,7 @@ func (a *Activities) release(ctx context.Context, in workflows.ReleaseInput) err
 		if !part.amount.IsPositive() || (in.Reserved && part.state == program.CycleCommitted) {
 			continue
 		}
-		if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(releaseKey(c, b, part.state), avail,
+		if _, err := a.Ledger.Post(ctx, withMeta(ledger.Transfer(program.ReleaseKey(c, b, part.state), avail,
 			program.CycleAccount(in.ProgramID, c, part.state), fund, part.amount, "released: "+in.Reason), meta)); err != nil {
 			return err
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/payment"
@@ -33,7 +32,7 @@ func TestDisburseSettlesSPEI(t *testing.T) {
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Ana", 1))
 	require.NoError(t, err)
 	city := f.fund("city")
-	require.Equal(t, workflows.PaymentResult{OrderID: f.orderID("Ana", 1), Rail: "spei", State: "settled", Fund: city}, res)
+	require.Equal(t, apoyo.PaymentResult{OrderID: f.orderID("Ana", 1), Rail: "spei", State: "settled", Fund: city}, res)
 	require.True(t, res.Paid())
 
 	avail := program.AvailableAccount(f.prog.ID)
@@ -49,9 +48,9 @@ func TestDisburseSettlesSPEI(t *testing.T) {
 	pays := f.payments("Ana")
 	require.Len(t, pays, 1)
 	p := pays[res.OrderID]
-	require.Equal(t, "settled", p.State)
+	require.Equal(t, apoyo.PaymentState("settled"), p.State)
 	require.Equal(t, 1, p.Attempt)
-	require.Equal(t, "spei", p.Rail)
+	require.Equal(t, apoyo.Rail("spei"), p.Rail)
 	require.Equal(t, city, p.Fund)
 	require.True(t, f.amount.Equal(p.Amount))
 	require.NotEmpty(t, p.ProviderRef)
@@ -61,10 +60,10 @@ func TestDisburseSettlesSPEI(t *testing.T) {
 	require.True(t, paid)
 
 	// No referrals: the case is done.
-	proj, err := f.cases.Case(f.ctx, workflows.CaseID(c, b))
+	proj, err := f.cases.Case(f.ctx, apoyo.CaseID(c, b))
 	require.NoError(t, err)
-	require.Equal(t, workflows.StepDone, proj.Step)
-	require.Equal(t, workflows.OutcomeCompleted, proj.Outcome)
+	require.Equal(t, apoyo.StepDone, proj.Step)
+	require.Equal(t, apoyo.OutcomeCompleted, proj.Outcome)
 
 	require.Equal(t, settledOnce, f.moves(res.OrderID))
 	require.Equal(t, []string{res.OrderID}, f.bankOrders())
@@ -73,24 +72,24 @@ func TestDisburseSettlesSPEI(t *testing.T) {
 
 func TestDisburseCashPickupAndCard(t *testing.T) {
 	f := newFixture(t, options{people: []person{
-		{name: "Beto", method: beneficiary.PaymentCashPickup},
-		{name: "Caro", method: beneficiary.PaymentCard, card: sandbox.CardNumber("4242")},
+		{name: "Beto", method: apoyo.RailCashPickup},
+		{name: "Caro", method: apoyo.RailCard, card: sandbox.CardNumber("4242")},
 	}})
 	f.screen("Beto")
 	f.screen("Caro")
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Beto", 1))
 	require.NoError(t, err)
-	require.Equal(t, "collected", res.State)
-	require.Equal(t, "cash_pickup", res.Rail)
+	require.Equal(t, apoyo.PaymentState("collected"), res.State)
+	require.Equal(t, apoyo.Rail("cash_pickup"), res.Rail)
 	require.True(t, res.Paid())
 	require.Equal(t, map[sandbox.MovementKind]int{sandbox.MovementAccepted: 1, sandbox.MovementSettled: 1, sandbox.MovementCollected: 1},
 		f.moves(res.OrderID))
 
 	res, err = f.act.Disburse(f.ctx, f.disburseIn("Caro", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
-	require.Equal(t, "card", res.Rail)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
+	require.Equal(t, apoyo.Rail("card"), res.Rail)
 	require.Equal(t, settledOnce, f.moves(res.OrderID))
 
 	f.requireBalance(f.account(program.CyclePaid), f.amount.Mul(decimal.NewFromInt(2)))
@@ -107,7 +106,7 @@ func TestDisburseBankTimeoutFollowsExistingOrder(t *testing.T) {
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Dora", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
 
 	errs := f.spy.submitErrs()
 	require.Len(t, errs, 1, "one POST only")
@@ -116,7 +115,7 @@ func TestDisburseBankTimeoutFollowsExistingOrder(t *testing.T) {
 
 	require.Equal(t, settledOnce, f.moves(res.OrderID), "exactly one order at the bank")
 	require.Equal(t, []string{res.OrderID}, f.bankOrders())
-	require.Equal(t, "settled", f.payments("Dora")[res.OrderID].State)
+	require.Equal(t, apoyo.PaymentState("settled"), f.payments("Dora")[res.OrderID].State)
 	f.requireBalance(f.account(program.CyclePaid), f.amount)
 
 	// A retry (the activity timed out after the 504) finds the order.
@@ -145,7 +144,7 @@ func TestDisburseUnknownOutcomeThenRetry(t *testing.T) {
 	f.spy.set(func(s *spyProvider) { s.submitErr = nil })
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Eva", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
 	require.Equal(t, settledOnce, f.moves(res.OrderID))
 	f.requireBalance(f.account(program.CyclePaid), f.amount)
 	f.requireBalance(f.account(program.CycleInTransit), decimal.Zero)
@@ -168,11 +167,11 @@ func TestDisburseRetryNeverPaysTwice(t *testing.T) {
 	second, err := f.act.Disburse(f.ctx, f.disburseIn("Fer", 1))
 	require.NoError(t, err)
 	require.Equal(t, first, second)
-	require.Equal(t, "settled", first.State)
+	require.Equal(t, apoyo.PaymentState("settled"), first.State)
 
 	// Five workers at once, from scratch.
 	for _, name := range []string{"Gil", "Hugo"} {
-		results := make([]workflows.PaymentResult, 5)
+		results := make([]apoyo.PaymentResult, 5)
 		errs := make([]error, 5)
 		var wg sync.WaitGroup
 		for i := range results {
@@ -196,7 +195,7 @@ func TestDisburseRetryNeverPaysTwice(t *testing.T) {
 			require.NoError(t, errs[i], "%s #%d", name, i)
 			require.Equal(t, results[0], results[i], "%s #%d", name, i)
 		}
-		require.Equal(t, "settled", results[0].State, name)
+		require.Equal(t, apoyo.PaymentState("settled"), results[0].State, name)
 	}
 
 	for _, name := range []string{"Fer", "Gil", "Hugo"} {
@@ -207,7 +206,7 @@ func TestDisburseRetryNeverPaysTwice(t *testing.T) {
 		require.Equal(t, []string{"commit:" + c + ":" + b, "transit:" + c + ":" + b + ":1", "settle:" + c + ":" + b + ":1"}, f.ledgerKeys(name), name)
 		pays := f.payments(name)
 		require.Len(t, pays, 1, name)
-		require.Equal(t, "settled", pays[f.orderID(name, 1)].State, name)
+		require.Equal(t, apoyo.PaymentState("settled"), pays[f.orderID(name, 1)].State, name)
 	}
 	require.Len(t, f.bankOrders(), 3)
 	f.requireBalance(f.account(program.CyclePaid), f.amount.Mul(decimal.NewFromInt(3)))
@@ -228,7 +227,7 @@ func TestDisburseCrashMidPoll(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	orderID := f.orderID("Iris", 1)
 	require.Equal(t, map[sandbox.MovementKind]int{sandbox.MovementAccepted: 1}, f.moves(orderID), "the order left and is pending")
-	require.Equal(t, "pending", f.payments("Iris")[orderID].State)
+	require.Equal(t, apoyo.PaymentState("pending"), f.payments("Iris")[orderID].State)
 	f.requireNoTransaction("settle:" + c + ":" + b + ":1")
 	f.requireBalance(f.account(program.CycleInTransit), f.amount)
 
@@ -237,10 +236,10 @@ func TestDisburseCrashMidPoll(t *testing.T) {
 	require.NoError(t, err)
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Iris", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
 	require.Equal(t, 1, f.spy.submitCount(), "the retry did not POST again")
 	require.Equal(t, settledOnce, f.moves(orderID))
-	require.Equal(t, "settled", f.payments("Iris")[orderID].State)
+	require.Equal(t, apoyo.PaymentState("settled"), f.payments("Iris")[orderID].State)
 	f.requireBalance(f.account(program.CyclePaid), f.amount)
 	f.requireBalance(f.account(program.CycleInTransit), decimal.Zero)
 	f.verifyLedger()
@@ -262,7 +261,7 @@ func TestDisburseDeadlineMidPoll(t *testing.T) {
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Jose", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
 	require.Equal(t, settledOnce, f.moves(res.OrderID))
 	f.requireBalance(f.account(program.CyclePaid), f.amount)
 	f.verifyLedger()
@@ -276,7 +275,7 @@ func TestDisburseReturnedThenNewInstrument(t *testing.T) {
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Karla", 1))
 	require.NoError(t, err)
-	require.Equal(t, "returned", res.State)
+	require.Equal(t, apoyo.PaymentState("returned"), res.State)
 	require.Equal(t, payment.CauseAccountNotFound, res.ReturnCause)
 	require.Equal(t, 1, res.ReturnCause)
 	require.Equal(t, payment.ReturnCauseText(1), res.Reason)
@@ -285,21 +284,21 @@ func TestDisburseReturnedThenNewInstrument(t *testing.T) {
 	f.requireBalance(f.account(program.CycleReturned), f.amount)
 	f.requireBalance(f.account(program.CyclePaid), decimal.Zero)
 	p1 := f.payments("Karla")[res.OrderID]
-	require.Equal(t, "returned", p1.State)
+	require.Equal(t, apoyo.PaymentState("returned"), p1.State)
 	require.Equal(t, 1, p1.ReturnCause)
 	paid, err := f.cases.PaidInCycle(f.ctx, c, b)
 	require.NoError(t, err)
 	require.False(t, paid)
 	// A returned attempt does not finish the case.
-	proj, err := f.cases.Case(f.ctx, workflows.CaseID(c, b))
+	proj, err := f.cases.Case(f.ctx, apoyo.CaseID(c, b))
 	require.NoError(t, err)
-	require.NotEqual(t, workflows.StepDone, proj.Step)
+	require.NotEqual(t, apoyo.StepDone, proj.Step)
 
-	require.NoError(t, f.bens.UpdatePaymentInstrument(f.ctx, b, beneficiary.PaymentSPEI, goodCLABE, ""))
-	require.NoError(t, f.cases.RaiseTask(f.ctx, workflows.CaseID(c, b), "needs_new_instrument", "returned"))
+	require.NoError(t, f.bens.UpdatePaymentInstrument(f.ctx, b, apoyo.RailSPEI, goodCLABE, ""))
+	require.NoError(t, f.cases.RaiseTask(f.ctx, apoyo.CaseID(c, b), "needs_new_instrument", "returned"))
 	res2, err := f.act.Disburse(f.ctx, f.disburseIn("Karla", 2))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res2.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res2.State)
 	require.Equal(t, city, res2.Fund, "a later attempt keeps the first attempt's fund")
 	require.NotEqual(t, res.OrderID, res2.OrderID)
 
@@ -325,8 +324,8 @@ func TestDisburseReturnedThenNewInstrument(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, nPaid)
-	require.Equal(t, "returned", pays[res.OrderID].State)
-	require.Equal(t, "settled", pays[res2.OrderID].State)
+	require.Equal(t, apoyo.PaymentState("returned"), pays[res.OrderID].State)
+	require.Equal(t, apoyo.PaymentState("settled"), pays[res2.OrderID].State)
 
 	tasks, err := f.cases.OpenTasks(f.ctx, c, 0)
 	require.NoError(t, err)
@@ -335,19 +334,19 @@ func TestDisburseReturnedThenNewInstrument(t *testing.T) {
 }
 
 func TestDisburseCardRejected(t *testing.T) {
-	f := newFixture(t, options{people: []person{{name: "Luis", method: beneficiary.PaymentCard, card: sandbox.CardNumber("0000")}}})
+	f := newFixture(t, options{people: []person{{name: "Luis", method: apoyo.RailCard, card: sandbox.CardNumber("0000")}}})
 	f.screen("Luis")
 	c, b := f.cycle.ID, f.id("Luis")
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Luis", 1))
 	require.NoError(t, err)
-	require.Equal(t, "rejected", res.State)
-	require.Equal(t, "card", res.Rail)
+	require.Equal(t, apoyo.PaymentState("rejected"), res.State)
+	require.Equal(t, apoyo.Rail("card"), res.Rail)
 	require.False(t, res.Paid())
 	f.requireTransfer("return:"+c+":"+b+":1", f.account(program.CycleReturned), f.account(program.CycleInTransit), f.fund("city"), f.amount)
 	f.requireBalance(f.account(program.CycleReturned), f.amount)
 	f.requireBalance(f.account(program.CyclePaid), decimal.Zero)
-	require.Equal(t, "rejected", f.payments("Luis")[res.OrderID].State)
+	require.Equal(t, apoyo.PaymentState("rejected"), f.payments("Luis")[res.OrderID].State)
 	require.Equal(t, map[sandbox.MovementKind]int{sandbox.MovementAccepted: 1, sandbox.MovementRejected: 1}, f.moves(res.OrderID))
 	f.verifyLedger()
 }
@@ -361,18 +360,18 @@ func TestDisburseOrderRefused(t *testing.T) {
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Mar", 1))
 	require.NoError(t, err)
-	require.Equal(t, "rejected", res.State)
+	require.Equal(t, apoyo.PaymentState("rejected"), res.State)
 	require.Contains(t, res.Reason, "order refused")
 	require.Empty(t, f.bankOrders())
 	f.requireBalance(f.account(program.CycleReturned), f.amount)
-	require.Equal(t, "rejected", f.payments("Mar")[res.OrderID].State)
+	require.Equal(t, apoyo.PaymentState("rejected"), f.payments("Mar")[res.OrderID].State)
 	f.verifyLedger()
 }
 
 func TestRelease(t *testing.T) {
 	f := newFixture(t, options{people: []person{
 		{name: "Nora", clabe: sandbox.CLABE("2")},
-		{name: "Omar", method: beneficiary.PaymentCashPickup},
+		{name: "Omar", method: apoyo.RailCashPickup},
 		{name: "Pia", clabe: sandbox.CLABE("3")},
 	}})
 	f.screen("Nora")
@@ -383,7 +382,7 @@ func TestRelease(t *testing.T) {
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Nora", 1))
 	require.NoError(t, err)
-	require.Equal(t, "returned", res.State)
+	require.Equal(t, apoyo.PaymentState("returned"), res.State)
 	require.Equal(t, 2, res.ReturnCause)
 	f.requireBalance(avail, budget.Sub(f.amount))
 
@@ -409,11 +408,11 @@ func TestRelease(t *testing.T) {
 	// Two returned attempts: the entitlement comes back once.
 	res, err = f.act.Disburse(f.ctx, f.disburseIn("Pia", 1))
 	require.NoError(t, err)
-	require.Equal(t, "returned", res.State)
-	require.NoError(t, f.bens.UpdatePaymentInstrument(f.ctx, f.id("Pia"), beneficiary.PaymentSPEI, sandbox.CLABE("14"), ""))
+	require.Equal(t, apoyo.PaymentState("returned"), res.State)
+	require.NoError(t, f.bens.UpdatePaymentInstrument(f.ctx, f.id("Pia"), apoyo.RailSPEI, sandbox.CLABE("14"), ""))
 	res, err = f.act.Disburse(f.ctx, f.disburseIn("Pia", 2))
 	require.NoError(t, err)
-	require.Equal(t, "returned", res.State)
+	require.Equal(t, apoyo.PaymentState("returned"), res.State)
 	require.Equal(t, 14, res.ReturnCause)
 	require.NoError(t, f.act.Release(f.ctx, workflows.ReleaseInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: f.id("Pia"), Reason: "failed"}))
 	f.requireTransfer("release:returned:"+f.cycle.ID+":"+f.id("Pia"), avail, f.account(program.CycleReturned), city, f.amount)
@@ -476,7 +475,7 @@ func TestDisburseReservedAndCloseCycle(t *testing.T) {
 	in.Reserved, in.Fund = true, city
 	res, err := f.act.Disburse(f.ctx, in)
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
 	require.Equal(t, city, res.Fund)
 	b := f.id("Rosa")
 	f.requireNoTransaction("commit:" + c + ":" + b)
@@ -487,7 +486,7 @@ func TestDisburseReservedAndCloseCycle(t *testing.T) {
 	in.Reserved, in.Fund = true, city
 	res, err = f.act.Disburse(f.ctx, in)
 	require.NoError(t, err)
-	require.Equal(t, "returned", res.State)
+	require.Equal(t, apoyo.PaymentState("returned"), res.State)
 	f.requireNoTransaction("commit:" + c + ":" + f.id("Saul"))
 	rel := workflows.ReleaseInput{ProgramID: f.prog.ID, CycleID: c, BeneficiaryID: f.id("Saul"), Reason: "no instrument", Reserved: true, Fund: city}
 	require.NoError(t, f.act.Release(f.ctx, rel))
@@ -509,7 +508,7 @@ func TestDisburseReservedAndCloseCycle(t *testing.T) {
 	f.requireBalance(avail, budget.Sub(f.amount))
 	cyc, err := f.cases.Cycle(f.ctx, c)
 	require.NoError(t, err)
-	require.Equal(t, "closed", cyc.Status)
+	require.Equal(t, apoyo.CycleStatus("closed"), cyc.Status)
 
 	require.NoError(t, f.act.CloseCycle(f.ctx, closeIn))
 	again := f.requireTransfer("close:"+c+":"+city, avail, committed, city, f.amount)
@@ -547,13 +546,13 @@ func TestDisburseRerunAfterLateReturn(t *testing.T) {
 
 	first, err := f.act.Disburse(f.ctx, f.disburseIn("Hana", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", first.State)
+	require.Equal(t, apoyo.PaymentState("settled"), first.State)
 	require.Eventually(t, func() bool { return f.moves(first.OrderID)[sandbox.MovementReturned] == 1 }, 5*time.Second, 10*time.Millisecond)
 
 	for range 2 {
 		rerun, err := f.act.Disburse(f.ctx, f.disburseIn("Hana", 1))
 		require.NoError(t, err)
-		require.Equal(t, "returned", rerun.State)
+		require.Equal(t, apoyo.PaymentState("returned"), rerun.State)
 		require.Equal(t, payment.CauseNotRecognised, rerun.ReturnCause)
 		require.Equal(t, first.OrderID, rerun.OrderID)
 	}
@@ -568,7 +567,7 @@ func TestDisburseRerunAfterLateReturn(t *testing.T) {
 	f.requireBalance(f.account(program.CyclePaid), decimal.Zero)
 	f.requireBalance(f.account(program.CycleReturned), f.amount)
 	pay := f.payments("Hana")[first.OrderID]
-	require.Equal(t, "returned", pay.State)
+	require.Equal(t, apoyo.PaymentState("returned"), pay.State)
 	require.Equal(t, payment.CauseNotRecognised, pay.ReturnCause)
 
 	// Released, the late-returned money goes back to the budget once.
@@ -581,7 +580,7 @@ func TestDisburseRerunAfterLateReturn(t *testing.T) {
 	// Iker's retry still finds his money in transit and settles.
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Iker", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
 	f.requireBalance(f.account(program.CycleInTransit), decimal.Zero)
 	f.requireBalance(program.AvailableAccount(f.prog.ID), f.prog.TotalBudget().Sub(f.amount))
 	f.verifyLedger()
@@ -621,10 +620,10 @@ func TestDisburseSecondAttemptAfterPaidRefusedWithReturnedMoneyInCycle(t *testin
 	f.screen("Beto")
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Alma", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State)
+	require.Equal(t, apoyo.PaymentState("settled"), res.State)
 	back, err := f.act.Disburse(f.ctx, f.disburseIn("Beto", 1))
 	require.NoError(t, err)
-	require.Equal(t, "returned", back.State)
+	require.Equal(t, apoyo.PaymentState("returned"), back.State)
 	f.requireBalance(f.account(program.CycleReturned), f.amount) // Beto's money, drawable by a later attempt
 
 	_, err = f.act.Disburse(f.ctx, f.disburseIn("Alma", 2))
@@ -678,7 +677,7 @@ func TestDisburseCancelNeverRacesASendInFlight(t *testing.T) {
 
 	res, err := f.act.Disburse(f.ctx, f.disburseIn("Zoe", 1))
 	require.NoError(t, err)
-	require.Equal(t, "settled", res.State, "the order that left is followed to its end")
+	require.Equal(t, apoyo.PaymentState("settled"), res.State, "the order that left is followed to its end")
 	require.False(t, res.CycleCancelled)
 	require.Equal(t, 1, f.bankPaid("Zoe").Net)
 	f.requireBalance(f.account(program.CyclePaid), f.amount)

@@ -45,10 +45,10 @@ type person struct {
 	name      string
 	birth     time.Time // zero: adult
 	alcaldia  string    // "": Iztapalapa
-	method    beneficiary.PaymentMethod
+	method    apoyo.Rail
 	clabe     string
 	card      string
-	docType   beneficiary.IDDocumentType // "": a CURP is given
+	docType   apoyo.IDDocumentType // "": a CURP is given
 	docNumber string
 	needs     string // ';'-separated
 }
@@ -79,8 +79,8 @@ type fixture struct {
 	client *httpprovider.Client
 	spy    *spyProvider
 	act    *activities.Activities
-	prog   program.Program
-	cycle  cases.Cycle
+	prog   apoyo.Program
+	cycle  apoyo.Cycle
 	ids    map[string]string // person name → beneficiary id
 	amount decimal.Decimal
 }
@@ -103,9 +103,9 @@ func newFixture(t *testing.T, o options) *fixture {
 	f.bens = enrolment.NewStore(f.db.Pool, kr, ix)
 	f.cases = cases.NewStore(f.db.Pool)
 
-	spec := program.Spec{Name: "Ingreso Inclusivo " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}
+	spec := apoyo.ProgramSpec{Name: "Ingreso Inclusivo " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}
 	spec.Eligibility.Alcaldias = o.alcaldias
-	p, err := spec.Build(time.Now())
+	p, err := program.Build(spec, time.Now())
 	require.NoError(t, err)
 	f.prog, err = f.progs.Create(ctx, p, f.led)
 	require.NoError(t, err)
@@ -113,9 +113,9 @@ func newFixture(t *testing.T, o options) *fixture {
 
 	f.importPeople(o.people)
 
-	f.cycle, _, err = f.cases.CreateCycle(ctx, cases.Cycle{ProgramID: f.prog.ID, Name: "2026-11", Period: "2026-11", CycleDate: cycleDate})
+	f.cycle, _, err = f.cases.CreateCycle(ctx, apoyo.Cycle{ProgramID: f.prog.ID, Name: "2026-11", Period: "2026-11", CycleDate: cycleDate})
 	require.NoError(t, err)
-	require.Equal(t, "running", f.cycle.Status)
+	require.Equal(t, apoyo.CycleStatus("running"), f.cycle.Status)
 	require.NoError(t, program.EnsureCycleAccounts(ctx, f.led, f.prog.ID, f.cycle.ID))
 
 	delay := o.settleDelay
@@ -161,7 +161,7 @@ func (f *fixture) importPeople(people []person) {
 			p.alcaldia = "Iztapalapa"
 		}
 		if p.method == "" {
-			p.method = beneficiary.PaymentSPEI
+			p.method = apoyo.RailSPEI
 		}
 		row := map[string]string{
 			"given_names": p.name, "first_surname": "Prueba", "birth_date": p.birth.Format(time.DateOnly), "sex": "M",
@@ -213,7 +213,7 @@ func (f *fixture) screen(name string) {
 	f.t.Helper()
 	res, err := f.act.Screen(f.ctx, f.screenIn(name))
 	require.NoError(f.t, err)
-	require.Equal(f.t, workflows.IdentityVerified, res.Identity, res.IdentityReason)
+	require.Equal(f.t, apoyo.IdentityVerified, res.Identity, res.IdentityReason)
 	require.True(f.t, res.Eligible, "%+v", res.Rules)
 }
 
@@ -328,11 +328,11 @@ func (f *fixture) bankOrders() []string {
 }
 
 // payments returns the cycle's payment rows of a person by order id.
-func (f *fixture) payments(name string) map[string]cases.Payment {
+func (f *fixture) payments(name string) map[string]apoyo.Payment {
 	f.t.Helper()
 	ps, err := f.cases.Payments(f.ctx, f.cycle.ID)
 	require.NoError(f.t, err)
-	out := map[string]cases.Payment{}
+	out := map[string]apoyo.Payment{}
 	for _, p := range ps {
 		if p.BeneficiaryID == f.id(name) {
 			out[p.OrderID] = p

@@ -7,12 +7,11 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
-func rulesByName(rs []workflows.RuleOutcome) map[string]workflows.RuleOutcome {
-	m := map[string]workflows.RuleOutcome{}
+func rulesByName(rs []apoyo.RuleOutcome) map[string]apoyo.RuleOutcome {
+	m := map[string]apoyo.RuleOutcome{}
 	for _, r := range rs {
 		m[r.Rule] = r
 	}
@@ -25,7 +24,7 @@ func TestScreenCURPVerifiedAndEligible(t *testing.T) {
 	in.Required = []apoyo.Secretariat{apoyo.STyFE, apoyo.SIBISO}
 	res, err := f.act.Screen(f.ctx, in)
 	require.NoError(t, err)
-	require.Equal(t, workflows.IdentityVerified, res.Identity)
+	require.Equal(t, apoyo.IdentityVerified, res.Identity)
 	require.Contains(t, res.IdentityReason, "CURP")
 	require.True(t, res.Eligible)
 	require.Len(t, res.Rules, 5)
@@ -36,35 +35,35 @@ func TestScreenCURPVerifiedAndEligible(t *testing.T) {
 	require.Equal(t, "employment", res.Referrals[0].Need)
 	require.Equal(t, "health", res.Referrals[1].Need)
 
-	proj, err := f.cases.Case(f.ctx, workflows.CaseID(f.cycle.ID, f.id("Ana")))
+	proj, err := f.cases.Case(f.ctx, apoyo.CaseID(f.cycle.ID, f.id("Ana")))
 	require.NoError(t, err)
-	require.Equal(t, workflows.StepApproval, proj.Step)
-	require.Equal(t, "waiting", proj.Status)
+	require.Equal(t, apoyo.StepApproval, proj.Step)
+	require.Equal(t, apoyo.CaseStatus("waiting"), proj.Status)
 	require.Equal(t, []string{string(apoyo.STyFE), string(apoyo.SIBISO)}, proj.WaitingOn)
 	require.Empty(t, proj.Outcome)
 }
 
 func TestScreenDocumentNeedsReviewOnce(t *testing.T) {
 	f := newFixture(t, options{people: []person{
-		{name: "Beto", method: beneficiary.PaymentCashPickup, docType: beneficiary.DocTVRH, docNumber: "TVRH99887766"},
+		{name: "Beto", method: apoyo.RailCashPickup, docType: apoyo.DocTVRH, docNumber: "TVRH99887766"},
 	}})
-	caseID := workflows.CaseID(f.cycle.ID, f.id("Beto"))
+	caseID := apoyo.CaseID(f.cycle.ID, f.id("Beto"))
 	for range 2 { // an activity retry
 		res, err := f.act.Screen(f.ctx, f.screenIn("Beto"))
 		require.NoError(t, err)
-		require.Equal(t, workflows.IdentityNeedsReview, res.Identity)
+		require.Equal(t, apoyo.IdentityNeedsReview, res.Identity)
 		require.False(t, res.Eligible)
 		require.Empty(t, res.Rules, "eligibility waits for identity")
 	}
 	proj, err := f.cases.Case(f.ctx, caseID)
 	require.NoError(t, err)
-	require.Equal(t, workflows.StepIdentity, proj.Step)
-	require.Equal(t, "waiting", proj.Status)
+	require.Equal(t, apoyo.StepIdentity, proj.Step)
+	require.Equal(t, apoyo.CaseStatus("waiting"), proj.Status)
 	require.Equal(t, []string{"caseworker"}, proj.WaitingOn)
 	tasks, err := f.cases.OpenTasks(f.ctx, f.cycle.ID, 0)
 	require.NoError(t, err)
 	require.Len(t, tasks, 1, "one identity_review task, however often Screen runs")
-	require.Equal(t, "identity_review", tasks[0].Kind)
+	require.Equal(t, apoyo.TaskKind("identity_review"), tasks[0].Kind)
 	require.Equal(t, caseID, tasks[0].CaseID)
 
 	// The caseworker verified the document: Screen skips identity, finds
@@ -73,7 +72,7 @@ func TestScreenDocumentNeedsReviewOnce(t *testing.T) {
 	in.SkipIdentity, in.Version = true, 5
 	res, err := f.act.Screen(f.ctx, in)
 	require.NoError(t, err)
-	require.Equal(t, workflows.IdentityVerified, res.Identity)
+	require.Equal(t, apoyo.IdentityVerified, res.Identity)
 	require.True(t, res.Eligible)
 	tasks, err = f.cases.OpenTasks(f.ctx, f.cycle.ID, 0)
 	require.NoError(t, err)
@@ -86,30 +85,30 @@ func TestScreenSharedCLABENeedsReview(t *testing.T) {
 	for _, n := range []string{"Caro", "Dani"} {
 		res, err := f.act.Screen(f.ctx, f.screenIn(n))
 		require.NoError(t, err)
-		require.Equal(t, workflows.IdentityNeedsReview, res.Identity, n)
+		require.Equal(t, apoyo.IdentityNeedsReview, res.Identity, n)
 		require.Contains(t, res.IdentityReason, "CLABE")
 	}
 }
 
 func TestScreenEligibility(t *testing.T) {
 	f := newFixture(t, options{people: []person{
-		{name: "Menor", method: beneficiary.PaymentCashPickup, birth: cycleDate.AddDate(-18, 0, 1)}, // 18 the day after
-		{name: "Justo", method: beneficiary.PaymentCashPickup, birth: cycleDate.AddDate(-18, 0, 0)}, // 18 on the day
+		{name: "Menor", method: apoyo.RailCashPickup, birth: cycleDate.AddDate(-18, 0, 1)}, // 18 the day after
+		{name: "Justo", method: apoyo.RailCashPickup, birth: cycleDate.AddDate(-18, 0, 0)}, // 18 on the day
 		{name: "Pagada", clabe: goodCLABE},
 	}})
 
 	res, err := f.act.Screen(f.ctx, f.screenIn("Menor"))
 	require.NoError(t, err)
-	require.Equal(t, workflows.IdentityVerified, res.Identity)
+	require.Equal(t, apoyo.IdentityVerified, res.Identity)
 	require.False(t, res.Eligible)
 	rules := rulesByName(res.Rules)
 	require.False(t, rules["age"].Passed)
 	require.Equal(t, "17 on the cycle date, minimum 18", rules["age"].Reason)
 	require.True(t, rules["alcaldia"].Passed)
-	proj, err := f.cases.Case(f.ctx, workflows.CaseID(f.cycle.ID, f.id("Menor")))
+	proj, err := f.cases.Case(f.ctx, apoyo.CaseID(f.cycle.ID, f.id("Menor")))
 	require.NoError(t, err)
-	require.Equal(t, workflows.StepDone, proj.Step)
-	require.Equal(t, workflows.OutcomeIneligible, proj.Outcome)
+	require.Equal(t, apoyo.StepDone, proj.Step)
+	require.Equal(t, apoyo.OutcomeIneligible, proj.Outcome)
 	require.Contains(t, proj.Reason, "age: 17 on the cycle date")
 
 	res, err = f.act.Screen(f.ctx, f.screenIn("Justo"))
@@ -131,16 +130,16 @@ func TestScreenEligibility(t *testing.T) {
 		require.True(t, rules[r].Passed, r)
 	}
 	// The older Screen's projection does not overwrite the paid case's.
-	proj, err = f.cases.Case(f.ctx, workflows.CaseID(f.cycle.ID, f.id("Pagada")))
+	proj, err = f.cases.Case(f.ctx, apoyo.CaseID(f.cycle.ID, f.id("Pagada")))
 	require.NoError(t, err)
-	require.Equal(t, workflows.OutcomeCompleted, proj.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, proj.Outcome)
 	f.verifyLedger()
 }
 
 func TestScreenAlcaldiaRestricted(t *testing.T) {
 	f := newFixture(t, options{alcaldias: []string{"Coyoacán", "Tlalpan"}, people: []person{
-		{name: "Fuera", method: beneficiary.PaymentCashPickup, alcaldia: "Iztapalapa"},
-		{name: "Dentro", method: beneficiary.PaymentCashPickup, alcaldia: "Tlalpan"},
+		{name: "Fuera", method: apoyo.RailCashPickup, alcaldia: "Iztapalapa"},
+		{name: "Dentro", method: apoyo.RailCashPickup, alcaldia: "Tlalpan"},
 	}})
 	res, err := f.act.Screen(f.ctx, f.screenIn("Fuera"))
 	require.NoError(t, err)
@@ -156,9 +155,9 @@ func TestScreenAlcaldiaRestricted(t *testing.T) {
 }
 
 func TestRecordRaisesTaskOnce(t *testing.T) {
-	f := newFixture(t, options{people: []person{{name: "Gabo", method: beneficiary.PaymentCashPickup}}})
-	caseID := workflows.CaseID(f.cycle.ID, f.id("Gabo"))
-	st := workflows.CaseState{CaseID: caseID, Version: 7, Step: workflows.StepApproval, Status: "waiting", WaitingOn: []string{"STyFE"},
+	f := newFixture(t, options{people: []person{{name: "Gabo", method: apoyo.RailCashPickup}}})
+	caseID := apoyo.CaseID(f.cycle.ID, f.id("Gabo"))
+	st := apoyo.CaseState{CaseID: caseID, Version: 7, Step: apoyo.StepApproval, Status: "waiting", WaitingOn: []string{"STyFE"},
 		Overdue: true, Reason: "approval overdue"}
 	in := workflows.RecordInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: f.id("Gabo"), State: st, Task: "approval_overdue"}
 	require.NoError(t, f.act.Record(f.ctx, in))
@@ -166,7 +165,7 @@ func TestRecordRaisesTaskOnce(t *testing.T) {
 	tasks, err := f.cases.OpenTasks(f.ctx, f.cycle.ID, 0)
 	require.NoError(t, err)
 	require.Len(t, tasks, 1)
-	require.Equal(t, "approval_overdue", tasks[0].Kind)
+	require.Equal(t, apoyo.TaskKind("approval_overdue"), tasks[0].Kind)
 	proj, err := f.cases.Case(f.ctx, caseID)
 	require.NoError(t, err)
 	require.True(t, proj.Overdue)

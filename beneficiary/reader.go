@@ -370,16 +370,16 @@ func (rd *Reader) parse(fields []string, row int) (Record, []FieldError) {
 		GivenNames:       cells[colGivenNames],
 		FirstSurname:     cells[colFirstSurname],
 		SecondSurname:    cells[colSecondSurname],
-		Sex:              Sex(cells[colSex]),
+		Sex:              apoyo.Sex(cells[colSex]),
 		Nationality:      cells[colNationality],
-		PopulationGroup:  PopulationGroup(cells[colPopulationGroup]),
+		PopulationGroup:  apoyo.PopulationGroup(cells[colPopulationGroup]),
 		Alcaldia:         cells[colAlcaldia],
 		Phone:            cells[colPhone],
 		Email:            cells[colEmail],
 		CURP:             cells[colCURP],
-		IDDocumentType:   IDDocumentType(cells[colIDDocumentType]),
+		IDDocumentType:   apoyo.IDDocumentType(cells[colIDDocumentType]),
 		IDDocumentNumber: cells[colIDDocumentNumber],
-		PaymentMethod:    PaymentMethod(cells[colPaymentMethod]),
+		PaymentMethod:    apoyo.Rail(cells[colPaymentMethod]),
 		CLABE:            cells[colCLABE],
 		CardNumber:       cells[colCardNumber],
 	}
@@ -399,9 +399,9 @@ func (rd *Reader) parse(fields []string, row int) (Record, []FieldError) {
 	}
 	if s := cells[colNeeds]; s != "" {
 		parts := strings.Split(s, ";")
-		rec.Needs = make([]Need, 0, len(parts))
+		rec.Needs = make([]apoyo.Need, 0, len(parts))
 		for _, p := range parts {
-			rec.Needs = append(rec.Needs, Need(p))
+			rec.Needs = append(rec.Needs, apoyo.Need(p))
 		}
 	}
 	switch strings.ToLower(cells[colConsent]) {

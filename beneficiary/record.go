@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 )
 
@@ -15,26 +16,26 @@ import (
 // holds the single-field rules, and the cross-field rules live in
 // validateRecord. Call Normalize before Validate.
 type Record struct {
-	GivenNames      string          `csv:"given_names" validate:"required,max=100"`
-	FirstSurname    string          `csv:"first_surname" validate:"required,max=100"`
-	SecondSurname   string          `csv:"second_surname" validate:"max=100"`
-	BirthDate       time.Time       `csv:"birth_date" validate:"required,not_future,not_before=1900"`
-	Sex             Sex             `csv:"sex" validate:"required,enum"`
-	Nationality     string          `csv:"nationality" validate:"required,iso3166_alpha3_known"` // ISO 3166-1 alpha-3, upper case
-	PopulationGroup PopulationGroup `csv:"population_group" validate:"required,enum"`
-	Alcaldia        string          `csv:"alcaldia" validate:"required,alcaldia"` // canonical name, see mxid.Alcaldias
+	GivenNames      string                `csv:"given_names" validate:"required,max=100"`
+	FirstSurname    string                `csv:"first_surname" validate:"required,max=100"`
+	SecondSurname   string                `csv:"second_surname" validate:"max=100"`
+	BirthDate       time.Time             `csv:"birth_date" validate:"required,not_future,not_before=1900"`
+	Sex             apoyo.Sex             `csv:"sex" validate:"required,enum"`
+	Nationality     string                `csv:"nationality" validate:"required,iso3166_alpha3_known"` // ISO 3166-1 alpha-3, upper case
+	PopulationGroup apoyo.PopulationGroup `csv:"population_group" validate:"required,enum"`
+	Alcaldia        string                `csv:"alcaldia" validate:"required,alcaldia"` // canonical name, see mxid.Alcaldias
 	// HouseholdSize is 0 when the roster does not say; a stated size must be
 	// 1-30.
-	HouseholdSize    int            `csv:"household_size" validate:"omitempty,min=1,max=30"`
-	Phone            string         `csv:"phone" validate:"omitempty,mx_phone"`
-	Email            string         `csv:"email" validate:"omitempty,max=254,email"`
-	CURP             string         `csv:"curp" validate:"omitempty,curp"`
-	IDDocumentType   IDDocumentType `csv:"id_document_type" validate:"omitempty,enum"`
-	IDDocumentNumber string         `csv:"id_document_number" validate:"omitempty,doc_number=IDDocumentType"`
-	PaymentMethod    PaymentMethod  `csv:"payment_method" validate:"required,enum"`
-	CLABE            string         `csv:"clabe" validate:"omitempty,clabe"`
-	CardNumber       string         `csv:"card_number" validate:"omitempty,card_number"`
-	Needs            []Need         `csv:"needs" validate:"dive,enum"`
+	HouseholdSize    int                  `csv:"household_size" validate:"omitempty,min=1,max=30"`
+	Phone            string               `csv:"phone" validate:"omitempty,mx_phone"`
+	Email            string               `csv:"email" validate:"omitempty,max=254,email"`
+	CURP             string               `csv:"curp" validate:"omitempty,curp"`
+	IDDocumentType   apoyo.IDDocumentType `csv:"id_document_type" validate:"omitempty,enum"`
+	IDDocumentNumber string               `csv:"id_document_number" validate:"omitempty,doc_number=IDDocumentType"`
+	PaymentMethod    apoyo.Rail           `csv:"payment_method" validate:"required,enum"`
+	CLABE            string               `csv:"clabe" validate:"omitempty,clabe"`
+	CardNumber       string               `csv:"card_number" validate:"omitempty,card_number"`
+	Needs            []apoyo.Need         `csv:"needs" validate:"dive,enum"`
 	// Consent records the person's answer; false is a well-formed answer,
 	// not a validation error. Whether a record without consent may be
 	// enrolled is for the importer to decide.
@@ -57,9 +58,9 @@ func (r *Record) Normalize() {
 	r.GivenNames = normName(r.GivenNames)
 	r.FirstSurname = normName(r.FirstSurname)
 	r.SecondSurname = normName(r.SecondSurname)
-	r.Sex = Sex(strings.ToUpper(strings.TrimSpace(string(r.Sex))))
+	r.Sex = apoyo.Sex(strings.ToUpper(strings.TrimSpace(string(r.Sex))))
 	r.Nationality = strings.ToUpper(strings.TrimSpace(r.Nationality))
-	r.PopulationGroup = PopulationGroup(normEnum(string(r.PopulationGroup)))
+	r.PopulationGroup = apoyo.PopulationGroup(normEnum(string(r.PopulationGroup)))
 	r.Alcaldia = strings.TrimSpace(r.Alcaldia)
 	if a, ok := mxid.CanonicalAlcaldia(r.Alcaldia); ok {
 		r.Alcaldia = a
@@ -67,14 +68,14 @@ func (r *Record) Normalize() {
 	r.Phone = stripRunes(strings.TrimSpace(r.Phone), " -().\u00a0")
 	r.Email = strings.TrimSpace(r.Email)
 	r.CURP = mxid.NormalizeCURP(r.CURP)
-	r.IDDocumentType = IDDocumentType(normEnum(string(r.IDDocumentType)))
+	r.IDDocumentType = apoyo.IDDocumentType(normEnum(string(r.IDDocumentType)))
 	r.IDDocumentNumber = strings.ToUpper(strings.TrimSpace(r.IDDocumentNumber))
-	r.PaymentMethod = PaymentMethod(normEnum(string(r.PaymentMethod)))
+	r.PaymentMethod = apoyo.Rail(normEnum(string(r.PaymentMethod)))
 	r.CLABE = stripRunes(strings.TrimSpace(r.CLABE), " -\u00a0")
 	r.CardNumber = stripRunes(strings.TrimSpace(r.CardNumber), " -\u00a0")
 	r.Needs = normNeeds(r.Needs)
 
-	if r.IDDocumentType == DocCURP {
+	if r.IDDocumentType == apoyo.DocCURP {
 		switch {
 		case r.CURP == "" && r.IDDocumentNumber != "" && mxid.ValidateCURP(r.IDDocumentNumber) == nil:
 			r.CURP = r.IDDocumentNumber
@@ -144,13 +145,13 @@ func stripRunes(s, cut string) string {
 	}, s)
 }
 
-func normNeeds(in []Need) []Need {
+func normNeeds(in []apoyo.Need) []apoyo.Need {
 	if len(in) == 0 {
 		return in
 	}
-	out := make([]Need, 0, len(in)) // never write through the caller's slice
+	out := make([]apoyo.Need, 0, len(in)) // never write through the caller's slice
 	for _, n := range in {
-		n = Need(normEnum(string(n)))
+		n = apoyo.Need(normEnum(string(n)))
 		if n == "" {
 			continue
 		}

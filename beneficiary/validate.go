@@ -128,15 +128,15 @@ func NewValidator() *validator.Validate {
 		// this runs five times per row.
 		switch f.Type() {
 		case sexType:
-			return Sex(f.String()).Valid()
+			return apoyo.Sex(f.String()).Valid()
 		case populationGroupType:
-			return PopulationGroup(f.String()).Valid()
+			return apoyo.PopulationGroup(f.String()).Valid()
 		case idDocumentTypeType:
-			return IDDocumentType(f.String()).Valid()
+			return apoyo.IDDocumentType(f.String()).Valid()
 		case paymentMethodType:
-			return PaymentMethod(f.String()).Valid()
+			return apoyo.Rail(f.String()).Valid()
 		case needType:
-			return Need(f.String()).Valid()
+			return apoyo.Need(f.String()).Valid()
 		}
 		e, ok := f.Interface().(interface{ Valid() bool })
 		return ok && e.Valid()
@@ -158,7 +158,7 @@ func NewValidator() *validator.Validate {
 		if !found {
 			panic(fmt.Sprintf("doc_number: no field %q next to the number", fl.Param()))
 		}
-		return docNumberProblem(IDDocumentType(typ.String()), fl.Field().String()) == ""
+		return docNumberProblem(apoyo.IDDocumentType(typ.String()), fl.Field().String()) == ""
 	}))
 	v.RegisterStructValidationCtx(validateRecord, Record{})
 	return v
@@ -167,11 +167,11 @@ func NewValidator() *validator.Validate {
 var defaultValidator = sync.OnceValue(NewValidator)
 
 var (
-	sexType             = reflect.TypeFor[Sex]()
-	populationGroupType = reflect.TypeFor[PopulationGroup]()
-	idDocumentTypeType  = reflect.TypeFor[IDDocumentType]()
-	paymentMethodType   = reflect.TypeFor[PaymentMethod]()
-	needType            = reflect.TypeFor[Need]()
+	sexType             = reflect.TypeFor[apoyo.Sex]()
+	populationGroupType = reflect.TypeFor[apoyo.PopulationGroup]()
+	idDocumentTypeType  = reflect.TypeFor[apoyo.IDDocumentType]()
+	paymentMethodType   = reflect.TypeFor[apoyo.Rail]()
+	needType            = reflect.TypeFor[apoyo.Need]()
 )
 
 // dateAfterToday compares calendar dates, not instants: someone born today
@@ -192,14 +192,15 @@ func validateRecord(_ context.Context, sl validator.StructLevel) {
 		rec := cur.Interface().(Record)
 		r = &rec
 	}
-	switch r.PaymentMethod {
-	case PaymentSPEI:
+	// The rail table says which instrument each rail pays to.
+	switch r.PaymentMethod.Rules().Instrument {
+	case apoyo.InstrumentCLABE:
 		if r.CLABE == "" {
-			sl.ReportError(r.CLABE, "clabe", "CLABE", "required_for_spei", "")
+			sl.ReportError(r.CLABE, "clabe", "CLABE", "required_for_"+string(r.PaymentMethod), "")
 		}
-	case PaymentCard:
+	case apoyo.InstrumentCard:
 		if r.CardNumber == "" {
-			sl.ReportError(r.CardNumber, "card_number", "CardNumber", "required_for_card", "")
+			sl.ReportError(r.CardNumber, "card_number", "CardNumber", "required_for_"+string(r.PaymentMethod), "")
 		}
 	}
 	switch {
@@ -207,7 +208,7 @@ func validateRecord(_ context.Context, sl validator.StructLevel) {
 		sl.ReportError(r.IDDocumentType, "id_document_type", "IDDocumentType", "identity_required", "")
 	case r.IDDocumentType == "" && r.IDDocumentNumber != "":
 		sl.ReportError(r.IDDocumentType, "id_document_type", "IDDocumentType", "required_with_number", "")
-	case r.IDDocumentType == DocCURP:
+	case r.IDDocumentType == apoyo.DocCURP:
 		if r.CURP == "" && r.IDDocumentNumber == "" {
 			sl.ReportError(r.IDDocumentNumber, "id_document_number", "IDDocumentNumber", "required_with_type", "")
 		} else if r.CURP != "" && r.IDDocumentNumber != "" && mxid.NormalizeCURP(r.CURP) != mxid.NormalizeCURP(r.IDDocumentNumber) {
@@ -274,26 +275,26 @@ func allDigits(s string) bool {
 // plain-English description of that form. The forms are deliberately
 // loose (length and alphabet): INM, COMAR and consulates change their
 // numbering, and a caseworker checks the document itself anyway.
-func docNumberProblem(typ IDDocumentType, number string) string {
+func docNumberProblem(typ apoyo.IDDocumentType, number string) string {
 	n := strings.ToUpper(strings.TrimSpace(number))
 	switch typ {
-	case DocCURP:
+	case apoyo.DocCURP:
 		if err := mxid.ValidateCURP(n); err != nil {
 			return err.(*apoyo.Error).Message
 		}
-	case DocPasaporte:
+	case apoyo.DocPasaporte:
 		if !alnumLen(n, 6, 12, "") {
 			return "a passport number must be 6 to 12 letters and digits"
 		}
-	case DocTVRH, DocResidenteTemporal, DocResidentePermanente:
+	case apoyo.DocTVRH, apoyo.DocResidenteTemporal, apoyo.DocResidentePermanente:
 		if !alnumLen(n, 8, 13, "") {
 			return "an INM card number must be 8 to 13 letters and digits"
 		}
-	case DocCOMARConstancia, DocPadronHuespedes:
+	case apoyo.DocCOMARConstancia, apoyo.DocPadronHuespedes:
 		if !alnumLen(n, 4, 20, "-/") {
 			return "this document's number must be 4 to 20 letters, digits, '-' or '/'"
 		}
-	case DocMatriculaConsular:
+	case apoyo.DocMatriculaConsular:
 		if !alnumLen(n, 6, 16, "") {
 			return "a matrícula consular number must be 6 to 16 letters and digits"
 		}
@@ -410,7 +411,7 @@ func (r *Record) describe(field, tag string) *apoyo.Error {
 	case "clabe":
 		return asError(mxid.ValidateCLABE(r.CLABE))
 	case "doc_number":
-		if r.IDDocumentType == DocCURP {
+		if r.IDDocumentType == apoyo.DocCURP {
 			return asError(mxid.ValidateCURP(r.IDDocumentNumber))
 		}
 		return ErrDocNumber.With("%s", docNumberProblem(r.IDDocumentType, r.IDDocumentNumber))
@@ -419,13 +420,13 @@ func (r *Record) describe(field, tag string) *apoyo.Error {
 		case "sex":
 			return ErrUnknownValue.With("sex must be H, M or X")
 		case "population_group":
-			return ErrUnknownValue.With("population group must be one of %s", joinEnum(PopulationGroups))
+			return ErrUnknownValue.With("population group must be one of %s", joinEnum(apoyo.PopulationGroups))
 		case "id_document_type":
-			return ErrUnknownValue.With("id document type must be one of %s", joinEnum(IDDocumentTypes))
+			return ErrUnknownValue.With("id document type must be one of %s", joinEnum(apoyo.IDDocumentTypes))
 		case "payment_method":
-			return ErrUnknownValue.With("payment method must be one of %s", joinEnum(PaymentMethods))
+			return ErrUnknownValue.With("payment method must be one of %s", joinEnum(apoyo.Rails))
 		case "needs":
-			return ErrUnknownValue.With("needs must be a ';'-separated list of %s", joinEnum(Needs))
+			return ErrUnknownValue.With("needs must be a ';'-separated list of %s", joinEnum(apoyo.Needs))
 		}
 		return ErrUnknownValue.With("%s is not one of the accepted values", label(field))
 	case "required_for_spei":

@@ -18,14 +18,14 @@ func goodRecord() beneficiary.Record {
 		GivenNames:       "Gabriela",
 		FirstSurname:     "Hernández",
 		BirthDate:        time.Date(1956, 4, 27, 0, 0, 0, 0, time.UTC),
-		Sex:              beneficiary.SexFemale,
+		Sex:              apoyo.SexFemale,
 		Nationality:      "HTI",
-		PopulationGroup:  beneficiary.PopulationMigrant,
+		PopulationGroup:  apoyo.PopulationMigrant,
 		Alcaldia:         "Iztapalapa",
 		CURP:             goodCURP,
-		IDDocumentType:   beneficiary.DocTVRH,
+		IDDocumentType:   apoyo.DocTVRH,
 		IDDocumentNumber: "TV12345678",
-		PaymentMethod:    beneficiary.PaymentCashPickup,
+		PaymentMethod:    apoyo.RailCashPickup,
 		Consent:          true,
 	}
 }
@@ -54,12 +54,12 @@ func TestRecordValidate(t *testing.T) {
 		{"alcaldía not canonical but known", func(r *beneficiary.Record) { r.Alcaldia = "GAM" }, "", ""},
 		{"not an alcaldía", func(r *beneficiary.Record) { r.Alcaldia = "Nezahualcóyotl" }, "alcaldia", "beneficiary.alcaldia"},
 		{"bad sex", func(r *beneficiary.Record) { r.Sex = "F" }, "sex", "beneficiary.unknown_value"},
-		{"bad need", func(r *beneficiary.Record) { r.Needs = []beneficiary.Need{"health", "food"} }, "needs", "beneficiary.unknown_value"},
+		{"bad need", func(r *beneficiary.Record) { r.Needs = []apoyo.Need{"health", "food"} }, "needs", "beneficiary.unknown_value"},
 		{"long name", func(r *beneficiary.Record) { r.GivenNames = strings.Repeat("a", 101) }, "given_names", "beneficiary.too_long"},
 		{"bad email", func(r *beneficiary.Record) { r.Email = "a@" }, "email", "beneficiary.email"},
 		{"bad CURP reports mxid reason", func(r *beneficiary.Record) { r.CURP = "HEGG560230MVZRRL04" }, "curp", "curp.date"},
-		{"card, no number", func(r *beneficiary.Record) { r.PaymentMethod = beneficiary.PaymentCard }, "card_number", "beneficiary.card_required"},
-		{"spei, no CLABE", func(r *beneficiary.Record) { r.PaymentMethod = beneficiary.PaymentSPEI }, "clabe", "beneficiary.clabe_required"},
+		{"card, no number", func(r *beneficiary.Record) { r.PaymentMethod = apoyo.RailCard }, "card_number", "beneficiary.card_required"},
+		{"spei, no CLABE", func(r *beneficiary.Record) { r.PaymentMethod = apoyo.RailSPEI }, "clabe", "beneficiary.clabe_required"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,27 +200,27 @@ func TestMask(t *testing.T) {
 
 func TestEnumsValid(t *testing.T) {
 	t.Parallel()
-	for _, g := range beneficiary.PopulationGroups {
+	for _, g := range apoyo.PopulationGroups {
 		require.True(t, g.Valid())
 	}
-	for _, d := range beneficiary.IDDocumentTypes {
+	for _, d := range apoyo.IDDocumentTypes {
 		require.True(t, d.Valid())
 	}
-	for _, m := range beneficiary.PaymentMethods {
+	for _, m := range apoyo.Rails {
 		require.True(t, m.Valid())
 	}
-	for _, n := range beneficiary.Needs {
+	for _, n := range apoyo.Needs {
 		require.True(t, n.Valid())
 	}
-	for _, s := range []beneficiary.Sex{beneficiary.SexMale, beneficiary.SexFemale, beneficiary.SexNonBinary} {
+	for _, s := range []apoyo.Sex{apoyo.SexMale, apoyo.SexFemale, apoyo.SexNonBinary} {
 		require.True(t, s.Valid())
 	}
-	require.False(t, beneficiary.PopulationGroup("Refugee").Valid())
-	require.False(t, beneficiary.Sex("h").Valid())
-	require.False(t, beneficiary.IDDocumentType("").Valid())
-	require.False(t, beneficiary.PaymentMethod("cash").Valid())
-	require.False(t, beneficiary.Need("food").Valid())
-	require.Len(t, beneficiary.IDDocumentTypes, 8)
+	require.False(t, apoyo.PopulationGroup("Refugee").Valid())
+	require.False(t, apoyo.Sex("h").Valid())
+	require.False(t, apoyo.IDDocumentType("").Valid())
+	require.False(t, apoyo.Rail("cash").Valid())
+	require.False(t, apoyo.Need("food").Valid())
+	require.Len(t, apoyo.IDDocumentTypes, 8)
 }
 
 func TestNormalizeAndDedupKeys(t *testing.T) {
@@ -238,22 +238,22 @@ func TestNormalizeAndDedupKeys(t *testing.T) {
 		PaymentMethod:    "Cash-Pickup",
 		CLABE:            "032 180 000118359719",
 		CardNumber:       "4111-1111-1111-1111",
-		Needs:            []beneficiary.Need{" Health", "health", "", "LEGAL_AID"},
+		Needs:            []apoyo.Need{" Health", "health", "", "LEGAL_AID"},
 	}
 	r.Normalize()
 	require.Equal(t, "José Luis", r.GivenNames)
-	require.Equal(t, beneficiary.SexNonBinary, r.Sex)
+	require.Equal(t, apoyo.SexNonBinary, r.Sex)
 	require.Equal(t, "COL", r.Nationality)
-	require.Equal(t, beneficiary.PopulationAsylumSeeker, r.PopulationGroup)
+	require.Equal(t, apoyo.PopulationAsylumSeeker, r.PopulationGroup)
 	require.Equal(t, "Cuajimalpa de Morelos", r.Alcaldia)
 	require.Equal(t, "+525512345678", r.Phone)
 	require.Equal(t, goodCURP, r.CURP)
-	require.Equal(t, beneficiary.DocResidenteTemporal, r.IDDocumentType)
+	require.Equal(t, apoyo.DocResidenteTemporal, r.IDDocumentType)
 	require.Equal(t, "RT-123 456", r.IDDocumentNumber)
-	require.Equal(t, beneficiary.PaymentCashPickup, r.PaymentMethod)
+	require.Equal(t, apoyo.RailCashPickup, r.PaymentMethod)
 	require.Equal(t, goodCLABE, r.CLABE)
 	require.Equal(t, goodCard, r.CardNumber)
-	require.Equal(t, []beneficiary.Need{beneficiary.NeedHealth, beneficiary.NeedLegalAid}, r.Needs)
+	require.Equal(t, []apoyo.Need{apoyo.NeedHealth, apoyo.NeedLegalAid}, r.Needs)
 
 	c, d := r.DedupKeys()
 	require.Equal(t, goodCURP, c)

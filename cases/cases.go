@@ -13,15 +13,12 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 // Errors of this package.
@@ -41,48 +38,6 @@ type Store struct{ pool *pgxpool.Pool }
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// Cycle is one payment cycle of a programme.
-type Cycle struct {
-	ID        string    `json:"id"`
-	ProgramID string    `json:"program_id"`
-	Name      string    `json:"name"`
-	Period    string    `json:"period,omitempty"`
-	CycleDate time.Time `json:"cycle_date"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
-	// RosterSize, Amount and Allocation record the reservation made at
-	// launch (nil before it).
-	RosterSize int                        `json:"roster_size,omitempty"`
-	Amount     decimal.Decimal            `json:"amount"`
-	Allocation []workflows.FundAllocation `json:"allocation,omitempty"`
-	// RosterHash is the hex SHA-256 of the roster frozen at launch ("" for
-	// cycles created without a snapshot, which page the live roster).
-	RosterHash string `json:"roster_hash,omitempty"`
-	// ControlSeq counts the pause, resume and cancel decisions the
-	// database accepted; the cycle workflow applies a control only when
-	// its seq is newer than the last one it applied.
-	ControlSeq int64 `json:"control_seq"`
-	// CancelledAt is set once the cycle is cancelled, and stays set after
-	// it closes.
-	CancelledAt  *time.Time `json:"cancelled_at,omitempty"`
-	CancelReason string     `json:"cancel_reason,omitempty"`
-	ClosedAt     *time.Time `json:"closed_at,omitempty"`
-}
-
-// Cycle statuses. The database moves a cycle between them by a state
-// machine (migration 010): running ⇄ paused; running or paused →
-// cancelled; running, paused or cancelled → closed; nothing leaves closed.
-const (
-	CycleRunning   = "running"
-	CyclePaused    = "paused"
-	CycleCancelled = "cancelled"
-	CycleClosed    = "closed"
-)
-
-// Cancelled reports whether the cycle was cancelled, whether or not its
-// close has run since: no case of a cancelled cycle may start paying.
-func (c Cycle) Cancelled() bool { return c.CancelledAt != nil || c.Status == CycleCancelled }
-
 // NewCycleID returns a fresh opaque cycle id.
 func NewCycleID() string {
 	b := make([]byte, 10)
@@ -92,7 +47,7 @@ func NewCycleID() string {
 
 // CreateCycle records a cycle; a cycle of the same programme and name is
 // returned as it is (launching twice gives one cycle), with created=false.
-func (s *Store) CreateCycle(ctx context.Context, c Cycle) (Cycle, bool, error) {
+func (s *Store) CreateCycle(ctx context.Context, c apoyo.Cycle) (apoyo.Cycle, bool, error) {
 	if c.ID == "" {
 		c.ID = NewCycleID()
 	}
@@ -103,7 +58,7 @@ func (s *Store) CreateCycle(ctx context.Context, c Cycle) (Cycle, bool, error) {
 	tag, err := s.pool.Exec(ctx, `INSERT INTO cycles (id, program_id, name, period, cycle_date, roster_size, amount, allocation) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 		ON CONFLICT (program_id, name) DO NOTHING`, c.ID, c.ProgramID, c.Name, c.Period, c.CycleDate, c.RosterSize, c.Amount, alloc)
 	if err != nil {
-		return Cycle{}, false, err
+		return apoyo.Cycle{}, false, err
 	}
 	got, err := s.CycleByName(ctx, c.ProgramID, c.Name)
 	return got, tag.RowsAffected() == 1, err
@@ -119,7 +74,7 @@ func (s *Store) CreateCycle(ctx context.Context, c Cycle) (Cycle, bool, error) {
 // enrolled later wait for the next cycle. A cycle of the same programme
 // and name is returned as it is, snapshot and all, with created=false and
 // allocate not called.
-func (s *Store) CreateCycleWithRoster(ctx context.Context, c Cycle, allocate func(n int) ([]workflows.FundAllocation, error)) (Cycle, bool, error) {
+func (s *Store) CreateCycleWithRoster(ctx context.Context, c apoyo.Cycle, allocate func(n int) ([]apoyo.FundAllocation, error)) (apoyo.Cycle, bool, error) {
 	if c.ID == "" {
 		c.ID = NewCycleID()
 	}
@@ -155,7 +110,7 @@ func (s *Store) CreateCycleWithRoster(ctx context.Context, c Cycle, allocate fun
 		return err
 	})
 	if err != nil {
-		return Cycle{}, false, err
+		return apoyo.Cycle{}, false, err
 	}
 	got, err := s.CycleByName(ctx, c.ProgramID, c.Name)
 	return got, created, err
@@ -189,8 +144,8 @@ func (s *Store) RosterPage(ctx context.Context, cycleID, after string, limit int
 const cycleCols = `id, program_id, name, period, cycle_date, status, created_at, coalesce(roster_size, 0), coalesce(amount, 0), allocation,
 	coalesce(encode(roster_hash, 'hex'), ''), control_seq, cancelled_at, cancel_reason, closed_at`
 
-func scanCycle(row pgx.Row) (Cycle, error) {
-	var c Cycle
+func scanCycle(row pgx.Row) (apoyo.Cycle, error) {
+	var c apoyo.Cycle
 	var alloc []byte
 	err := row.Scan(&c.ID, &c.ProgramID, &c.Name, &c.Period, &c.CycleDate, &c.Status, &c.CreatedAt, &c.RosterSize, &c.Amount, &alloc,
 		&c.RosterHash, &c.ControlSeq, &c.CancelledAt, &c.CancelReason, &c.ClosedAt)
@@ -203,19 +158,9 @@ func scanCycle(row pgx.Row) (Cycle, error) {
 	return c, err
 }
 
-// Counts are a cycle's cases by step, status and outcome.
-type Counts struct {
-	Total     int            `json:"total"`
-	ByStep    map[string]int `json:"by_step"`
-	ByOutcome map[string]int `json:"by_outcome"`
-	Waiting   map[string]int `json:"waiting_on"`
-	Overdue   int            `json:"overdue"`
-	Done      int            `json:"done"`
-}
-
 // CycleCounts counts a cycle's cases from the projection.
-func (s *Store) CycleCounts(ctx context.Context, cycleID string) (Counts, error) {
-	c := Counts{ByStep: map[string]int{}, ByOutcome: map[string]int{}, Waiting: map[string]int{}}
+func (s *Store) CycleCounts(ctx context.Context, cycleID string) (apoyo.CycleCounts, error) {
+	c := apoyo.CycleCounts{ByStep: map[string]int{}, ByOutcome: map[string]int{}, Waiting: map[string]int{}}
 	rows, err := s.pool.Query(ctx, `SELECT step, outcome, overdue, count(*) FROM cases WHERE cycle_id = $1 GROUP BY step, outcome, overdue`, cycleID)
 	if err != nil {
 		return c, err
@@ -235,7 +180,7 @@ func (s *Store) CycleCounts(ctx context.Context, cycleID string) (Counts, error)
 		if overdue {
 			c.Overdue += n
 		}
-		if step == "done" {
+		if step == string(apoyo.StepDone) {
 			c.Done += n
 		}
 	}
@@ -259,7 +204,7 @@ func (s *Store) CycleCounts(ctx context.Context, cycleID string) (Counts, error)
 
 // UnfinishedCaseIDs pages through a cycle's cases that have not ended.
 func (s *Store) UnfinishedCaseIDs(ctx context.Context, cycleID, after string, limit int) ([]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id FROM cases WHERE cycle_id = $1 AND step <> 'done' AND id > $2 ORDER BY id LIMIT $3`, cycleID, after, limit)
+	rows, err := s.pool.Query(ctx, `SELECT id FROM cases WHERE cycle_id = $1 AND step <> $4 AND id > $2 ORDER BY id LIMIT $3`, cycleID, after, limit, apoyo.StepDone)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +212,7 @@ func (s *Store) UnfinishedCaseIDs(ctx context.Context, cycleID, after string, li
 }
 
 // Cycle returns a cycle by id. Errors: ErrCycleNotFound.
-func (s *Store) Cycle(ctx context.Context, id string) (Cycle, error) {
+func (s *Store) Cycle(ctx context.Context, id string) (apoyo.Cycle, error) {
 	c, err := scanCycle(s.pool.QueryRow(ctx, "SELECT "+cycleCols+" FROM cycles WHERE id = $1", id))
 	if errors.Is(err, ErrCycleNotFound) {
 		return c, ErrCycleNotFound.With("cycle %q not found", id)
@@ -276,23 +221,11 @@ func (s *Store) Cycle(ctx context.Context, id string) (Cycle, error) {
 }
 
 // CycleByName returns a programme's cycle by name. Errors: ErrCycleNotFound.
-func (s *Store) CycleByName(ctx context.Context, programID, name string) (Cycle, error) {
+func (s *Store) CycleByName(ctx context.Context, programID, name string) (apoyo.Cycle, error) {
 	return scanCycle(s.pool.QueryRow(ctx, "SELECT "+cycleCols+" FROM cycles WHERE program_id = $1 AND name = $2", programID, name))
 }
 
-// CycleTransition is what TransitionCycle did.
-type CycleTransition struct {
-	Cycle Cycle `json:"cycle"`
-	// Seq is the cycle's control sequence number after the transition
-	// (the one to send to the workflow with the control).
-	Seq int64 `json:"seq"`
-	// Applied is false when the cycle already was where the action leads
-	// (pause of a paused cycle): nothing changed and Seq is the current one.
-	Applied bool `json:"applied"`
-}
-
-// TransitionCycle applies a person's pause, resume or cancel
-// (workflows.ControlPause, ControlResume, ControlCancel) to a cycle's
+// TransitionCycle applies a person's pause, resume or cancel to a cycle's
 // status under a row lock, incrementing its control sequence once per
 // accepted change, so concurrent decisions get distinct, increasing seqs
 // in the order the database applied them. Repeating the transition the
@@ -302,19 +235,12 @@ type CycleTransition struct {
 // retried command safe. Errors: ErrCycleNotFound; ErrBadTransition when
 // the state machine refuses (a cancelled cycle paused or resumed,
 // anything done to a closed cycle); EINVALID for an unknown action.
-func (s *Store) TransitionCycle(ctx context.Context, id, action, reason string) (CycleTransition, error) {
-	var target string
-	switch action {
-	case workflows.ControlPause:
-		target = CyclePaused
-	case workflows.ControlResume:
-		target = CycleRunning
-	case workflows.ControlCancel:
-		target = CycleCancelled
-	default:
-		return CycleTransition{}, apoyo.Errorf(apoyo.EINVALID, "cycle.unknown_action", "unknown cycle action %q (pause, resume or cancel)", action)
+func (s *Store) TransitionCycle(ctx context.Context, id string, action apoyo.CycleAction, reason string) (apoyo.CycleTransition, error) {
+	target := action.Target()
+	if target == "" {
+		return apoyo.CycleTransition{}, apoyo.Errorf(apoyo.EINVALID, "cycle.unknown_action", "unknown cycle action %q (pause, resume or cancel)", action)
 	}
-	var out CycleTransition
+	var out apoyo.CycleTransition
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		cur, err := scanCycle(tx.QueryRow(ctx, "SELECT "+cycleCols+" FROM cycles WHERE id = $1 FOR UPDATE", id))
 		if errors.Is(err, ErrCycleNotFound) {
@@ -323,14 +249,14 @@ func (s *Store) TransitionCycle(ctx context.Context, id, action, reason string) 
 		if err != nil {
 			return err
 		}
-		if cur.Status == target || (target == CycleCancelled && cur.Cancelled()) {
-			out = CycleTransition{Cycle: cur, Seq: cur.ControlSeq}
+		if cur.Status == target || (target == apoyo.CycleCancelled && cur.Cancelled()) {
+			out = apoyo.CycleTransition{Cycle: cur, Seq: cur.ControlSeq}
 			return nil
 		}
 		switch cur.Status {
-		case CycleCancelled:
+		case apoyo.CycleCancelled:
 			return ErrBadTransition.With("cycle %s is cancelled; it cannot be paused or resumed", id)
-		case CycleClosed:
+		case apoyo.CycleClosed:
 			return ErrBadTransition.With("cycle %s is closed; it cannot be paused, resumed or cancelled", id)
 		}
 		next, err := scanCycle(tx.QueryRow(ctx, `UPDATE cycles SET status = $2, control_seq = control_seq + 1,
@@ -339,7 +265,7 @@ func (s *Store) TransitionCycle(ctx context.Context, id, action, reason string) 
 		if err != nil {
 			return transitionError(err)
 		}
-		out = CycleTransition{Cycle: next, Seq: next.ControlSeq, Applied: true}
+		out = apoyo.CycleTransition{Cycle: next, Seq: next.ControlSeq, Applied: true}
 		return nil
 	})
 	return out, err
@@ -350,7 +276,7 @@ func (s *Store) TransitionCycle(ctx context.Context, id, action, reason string) 
 // not yet marked cancelled (a run whose cancel came through an old signal)
 // is also recorded as cancelled, with reason, so it stays known as one.
 // Closing a closed cycle changes nothing. Errors: ErrCycleNotFound.
-func (s *Store) CloseCycle(ctx context.Context, id string, cancelled bool, reason string) (Cycle, error) {
+func (s *Store) CloseCycle(ctx context.Context, id string, cancelled bool, reason string) (apoyo.Cycle, error) {
 	c, err := scanCycle(s.pool.QueryRow(ctx, `UPDATE cycles SET status = 'closed',
 			cancelled_at = CASE WHEN $2 AND cancelled_at IS NULL THEN now() ELSE cancelled_at END,
 			cancel_reason = CASE WHEN $2 AND cancelled_at IS NULL THEN $3 ELSE cancel_reason END
@@ -365,16 +291,16 @@ func (s *Store) CloseCycle(ctx context.Context, id string, cancelled bool, reaso
 // running, paused and cancelled as TransitionCycle does (resume, pause,
 // cancel), closed (or its old name done) as CloseCycle does. Errors: as
 // theirs; EINVALID for an unknown status.
-func (s *Store) SetCycleStatus(ctx context.Context, id, status string) error {
+func (s *Store) SetCycleStatus(ctx context.Context, id string, status apoyo.CycleStatus) error {
 	var err error
 	switch status {
-	case CycleRunning:
-		_, err = s.TransitionCycle(ctx, id, workflows.ControlResume, "")
-	case CyclePaused:
-		_, err = s.TransitionCycle(ctx, id, workflows.ControlPause, "")
-	case CycleCancelled:
-		_, err = s.TransitionCycle(ctx, id, workflows.ControlCancel, "")
-	case CycleClosed, "done":
+	case apoyo.CycleRunning:
+		_, err = s.TransitionCycle(ctx, id, apoyo.CycleResume, "")
+	case apoyo.CyclePaused:
+		_, err = s.TransitionCycle(ctx, id, apoyo.CyclePause, "")
+	case apoyo.CycleCancelled:
+		_, err = s.TransitionCycle(ctx, id, apoyo.CycleCancel, "")
+	case apoyo.CycleClosed, "done":
 		_, err = s.CloseCycle(ctx, id, false, "")
 	default:
 		err = apoyo.Errorf(apoyo.EINVALID, "cycle.unknown_status", "unknown cycle status %q (running, paused, cancelled or closed)", status)
@@ -392,35 +318,10 @@ func transitionError(err error) error {
 	return err
 }
 
-// Projection is one case as caseworkers see it.
-type Projection struct {
-	CaseID        string               `json:"case_id"`
-	ProgramID     string               `json:"program_id"`
-	CycleID       string               `json:"cycle_id"`
-	BeneficiaryID string               `json:"beneficiary_id"`
-	Step          workflows.Step       `json:"step"`
-	Status        string               `json:"status"`
-	WaitingOn     []string             `json:"waiting_on"`
-	Overdue       bool                 `json:"overdue"`
-	Outcome       workflows.Outcome    `json:"outcome,omitempty"`
-	Reason        string               `json:"reason,omitempty"`
-	Version       int64                `json:"version"`
-	State         *workflows.CaseState `json:"state,omitempty"`
-	UpdatedAt     time.Time            `json:"updated_at"`
-}
-
-// FromState builds the projection of a case's state.
-func FromState(programID, cycleID, beneficiaryID string, st workflows.CaseState) Projection {
-	s := st
-	return Projection{CaseID: workflows.CaseID(cycleID, beneficiaryID), ProgramID: programID, CycleID: cycleID, BeneficiaryID: beneficiaryID,
-		Step: st.Step, Status: st.Status, WaitingOn: st.WaitingOn, Overdue: st.Overdue, Outcome: st.Outcome, Reason: st.Reason,
-		Version: st.Version, State: &s}
-}
-
 // Save writes a projection unless a newer version is already stored.
-func (s *Store) Save(ctx context.Context, p Projection) error {
+func (s *Store) Save(ctx context.Context, p apoyo.Case) error {
 	if p.CaseID == "" {
-		p.CaseID = workflows.CaseID(p.CycleID, p.BeneficiaryID)
+		p.CaseID = apoyo.CaseID(p.CycleID, p.BeneficiaryID)
 	}
 	waiting := p.WaitingOn
 	if waiting == nil {
@@ -447,7 +348,7 @@ func (s *Store) Save(ctx context.Context, p Projection) error {
 // projection, unless a newer version is stored. The projection row exists:
 // Screen writes it before the case accepts any update, so the programme
 // and cycle need not be looked up again.
-func (s *Store) SaveState(ctx context.Context, st workflows.CaseState) error {
+func (s *Store) SaveState(ctx context.Context, st apoyo.CaseState) error {
 	state, err := json.Marshal(st)
 	if err != nil {
 		return err
@@ -463,8 +364,8 @@ func (s *Store) SaveState(ctx context.Context, st workflows.CaseState) error {
 }
 
 // Case returns a case's projection. Errors: ErrCaseNotFound.
-func (s *Store) Case(ctx context.Context, caseID string) (Projection, error) {
-	var p Projection
+func (s *Store) Case(ctx context.Context, caseID string) (apoyo.Case, error) {
+	var p apoyo.Case
 	var state []byte
 	var step, outcome string
 	err := s.pool.QueryRow(ctx, `SELECT id, program_id, cycle_id, beneficiary_id, step, status, waiting_on, overdue, outcome, reason, state, version, updated_at
@@ -476,9 +377,9 @@ func (s *Store) Case(ctx context.Context, caseID string) (Projection, error) {
 	if err != nil {
 		return p, err
 	}
-	p.Step, p.Outcome = workflows.Step(step), workflows.Outcome(outcome)
+	p.Step, p.Outcome = apoyo.Step(step), apoyo.Outcome(outcome)
 	if state != nil {
-		p.State = &workflows.CaseState{}
+		p.State = &apoyo.CaseState{}
 		if err := json.Unmarshal(state, p.State); err != nil {
 			return p, err
 		}
@@ -486,19 +387,8 @@ func (s *Store) Case(ctx context.Context, caseID string) (Projection, error) {
 	return p, nil
 }
 
-// CaseFilter narrows ListCases.
-type CaseFilter struct {
-	CycleID   string
-	Step      string
-	WaitingOn string
-	Overdue   bool
-	// After pages: only cases whose id sorts after it.
-	After string
-	Limit int
-}
-
 // ListCases lists case projections (without full state).
-func (s *Store) ListCases(ctx context.Context, f CaseFilter) ([]Projection, error) {
+func (s *Store) ListCases(ctx context.Context, f apoyo.CaseFilter) ([]apoyo.Case, error) {
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
@@ -508,71 +398,50 @@ func (s *Store) ListCases(ctx context.Context, f CaseFilter) ([]Projection, erro
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Projection, error) {
-		var p Projection
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (apoyo.Case, error) {
+		var p apoyo.Case
 		var step, outcome string
 		err := r.Scan(&p.CaseID, &p.ProgramID, &p.CycleID, &p.BeneficiaryID, &step, &p.Status, &p.WaitingOn, &p.Overdue, &outcome, &p.Reason, &p.Version, &p.UpdatedAt)
-		p.Step, p.Outcome = workflows.Step(step), workflows.Outcome(outcome)
+		p.Step, p.Outcome = apoyo.Step(step), apoyo.Outcome(outcome)
 		return p, err
 	})
 }
 
 // RaiseTask opens a caseworker task; an open task of the same kind on the
 // same case is left as it is.
-func (s *Store) RaiseTask(ctx context.Context, caseID, kind, detail string) error {
+func (s *Store) RaiseTask(ctx context.Context, caseID string, kind apoyo.TaskKind, detail string) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO case_tasks (case_id, kind, detail) VALUES ($1, $2, $3)
 		ON CONFLICT (case_id, kind) WHERE resolved_at IS NULL DO NOTHING`, caseID, kind, detail)
 	return err
 }
 
 // ResolveTasks closes a case's open tasks of a kind.
-func (s *Store) ResolveTasks(ctx context.Context, caseID, kind string) error {
+func (s *Store) ResolveTasks(ctx context.Context, caseID string, kind apoyo.TaskKind) error {
 	_, err := s.pool.Exec(ctx, "UPDATE case_tasks SET resolved_at = now() WHERE case_id = $1 AND kind = $2 AND resolved_at IS NULL", caseID, kind)
 	return err
-}
-
-// taskSteps says at which step each kind of task is work to do; once a
-// case has moved on from that step the task is stale.
-var taskSteps = map[string]string{
-	"identity_review":      "identity",
-	"approval_overdue":     "approval",
-	"needs_new_instrument": "payment",
-	"referral_overdue":     "referrals",
-	// Reconciliation's task for a payment returned after it settled: done
-	// once the case has paid again or released the money (it left payment).
-	"returned_after_settlement": "payment",
 }
 
 // ResolveStaleTasks closes a case's open tasks that belong to a step other
 // than step (the case moved on, or ended), and a step_failed task once the
 // case is no longer failed. Tasks raised to report how a case ended (e.g.
 // payment_failed) are not step work and stay open.
-func (s *Store) ResolveStaleTasks(ctx context.Context, caseID, step string) error {
+func (s *Store) ResolveStaleTasks(ctx context.Context, caseID string, step apoyo.Step) error {
 	var stale []string
-	for kind, at := range taskSteps {
-		if at != step {
-			stale = append(stale, kind)
+	for _, kind := range apoyo.TaskKinds {
+		if at := kind.Step(); at != "" && at != step {
+			stale = append(stale, string(kind))
 		}
 	}
 	// A step_failed task is done once the case's projection no longer says
 	// failed (a retry was recorded, or the case moved on).
 	_, err := s.pool.Exec(ctx, `UPDATE case_tasks SET resolved_at = now() WHERE case_id = $1 AND resolved_at IS NULL
 		AND (kind = ANY($2) OR (kind = $3 AND coalesce((SELECT status FROM cases WHERE id = $1), '') <> $4))`,
-		caseID, stale, workflows.TaskStepFailed, workflows.StatusFailed)
+		caseID, stale, apoyo.TaskStepFailed, apoyo.CaseFailed)
 	return err
 }
 
-// Task is a caseworker task.
-type Task struct {
-	ID        int64     `json:"id"`
-	CaseID    string    `json:"case_id"`
-	Kind      string    `json:"kind"`
-	Detail    string    `json:"detail,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
 // OpenTasks lists open tasks, oldest first, of one cycle when cycleID != "".
-func (s *Store) OpenTasks(ctx context.Context, cycleID string, limit int) ([]Task, error) {
+func (s *Store) OpenTasks(ctx context.Context, cycleID string, limit int) ([]apoyo.Task, error) {
 	if limit <= 0 {
 		limit = 1000
 	}
@@ -581,30 +450,12 @@ func (s *Store) OpenTasks(ctx context.Context, cycleID string, limit int) ([]Tas
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[Task])
-}
-
-// Payment is one payment order as apoyo recorded it.
-type Payment struct {
-	OrderID       string          `json:"order_id"`
-	CaseID        string          `json:"case_id"`
-	ProgramID     string          `json:"program_id"`
-	CycleID       string          `json:"cycle_id"`
-	BeneficiaryID string          `json:"beneficiary_id"`
-	Attempt       int             `json:"attempt"`
-	Rail          string          `json:"rail"`
-	Amount        decimal.Decimal `json:"amount"`
-	Fund          string          `json:"fund"`
-	TrackingKey   string          `json:"tracking_key"`
-	State         string          `json:"state"`
-	ReturnCause   int             `json:"return_cause,omitempty"`
-	ProviderRef   string          `json:"provider_ref,omitempty"`
-	OperationDate string          `json:"operation_date,omitempty"`
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[apoyo.Task])
 }
 
 // RecordPayment inserts a payment order, or returns the one already
 // recorded under the same order id.
-func (s *Store) RecordPayment(ctx context.Context, p Payment) error {
+func (s *Store) RecordPayment(ctx context.Context, p apoyo.Payment) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO payments (order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (order_id) DO NOTHING`,
 		p.OrderID, p.CaseID, p.ProgramID, p.CycleID, p.BeneficiaryID, p.Attempt, p.Rail, p.Amount, p.Fund, p.TrackingKey, p.State)
@@ -633,24 +484,24 @@ func (s *Store) UpdatePayment(ctx context.Context, orderID, state string, return
 // PaidInCycle reports whether the beneficiary has a paid order in the cycle.
 func (s *Store) PaidInCycle(ctx context.Context, cycleID, beneficiaryID string) (bool, error) {
 	var n int
-	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE cycle_id = $1 AND beneficiary_id = $2 AND state IN ('settled', 'collected')`,
-		cycleID, beneficiaryID).Scan(&n)
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payments WHERE cycle_id = $1 AND beneficiary_id = $2 AND state = ANY($3)`,
+		cycleID, beneficiaryID, []apoyo.PaymentState{apoyo.PaymentSettled, apoyo.PaymentCollected}).Scan(&n)
 	return n > 0, err
 }
 
 // Payments lists a cycle's payment orders.
-func (s *Store) Payments(ctx context.Context, cycleID string) ([]Payment, error) {
+func (s *Store) Payments(ctx context.Context, cycleID string) ([]apoyo.Payment, error) {
 	return s.PaymentsIn(ctx, cycleID, "", "")
 }
 
 // PaymentsIn lists a cycle's payment orders on one rail in one state ("":
 // any), e.g. the cash pickups still waiting to be collected.
-func (s *Store) PaymentsIn(ctx context.Context, cycleID, rail, state string) ([]Payment, error) {
+func (s *Store) PaymentsIn(ctx context.Context, cycleID, rail, state string) ([]apoyo.Payment, error) {
 	rows, err := s.pool.Query(ctx, `SELECT order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state,
 		coalesce(return_cause, 0), provider_ref, operation_date FROM payments
 		WHERE cycle_id = $1 AND ($2 = '' OR rail = $2) AND ($3 = '' OR state = $3) ORDER BY order_id`, cycleID, rail, state)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[Payment])
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[apoyo.Payment])
 }

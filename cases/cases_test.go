@@ -15,6 +15,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
@@ -23,7 +24,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/pii"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -46,7 +46,7 @@ func setup(t *testing.T, n int) *env {
 	db := pgtest.New(t)
 	led := ledger.New(db.Pool, ledger.Options{})
 	t.Cleanup(led.Close)
-	p, err := program.Spec{Name: "Casos " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}.Build(time.Now())
+	p, err := program.Build(apoyo.ProgramSpec{Name: "Casos " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}, time.Now())
 	require.NoError(t, err)
 	_, err = program.NewStore(db.Pool).Create(ctx, p, led)
 	require.NoError(t, err)
@@ -88,9 +88,9 @@ func setup(t *testing.T, n int) *env {
 	return &env{ctx: ctx, store: cases.NewStore(db.Pool), prog: p.ID, bens: ids}
 }
 
-func (e *env) cycle(t *testing.T, name string) cases.Cycle {
+func (e *env) cycle(t *testing.T, name string) apoyo.Cycle {
 	t.Helper()
-	c, created, err := e.store.CreateCycle(e.ctx, cases.Cycle{ProgramID: e.prog, Name: name, Period: name, CycleDate: cycleDate})
+	c, created, err := e.store.CreateCycle(e.ctx, apoyo.Cycle{ProgramID: e.prog, Name: name, Period: name, CycleDate: cycleDate})
 	require.NoError(t, err)
 	require.True(t, created)
 	return c
@@ -98,14 +98,14 @@ func (e *env) cycle(t *testing.T, name string) cases.Cycle {
 
 func TestCreateCycleTwiceGivesOneCycle(t *testing.T) {
 	e := setup(t, 0)
-	alloc := []workflows.FundAllocation{{Fund: program.LedgerFund(e.prog, "city"), Cases: 3}}
-	in := cases.Cycle{ProgramID: e.prog, Name: "2026-11", Period: "2026-11", CycleDate: cycleDate, RosterSize: 3,
+	alloc := []apoyo.FundAllocation{{Fund: program.LedgerFund(e.prog, "city"), Cases: 3}}
+	in := apoyo.Cycle{ProgramID: e.prog, Name: "2026-11", Period: "2026-11", CycleDate: cycleDate, RosterSize: 3,
 		Amount: decimal.RequireFromString("5600.00"), Allocation: alloc}
 	c1, created, err := e.store.CreateCycle(e.ctx, in)
 	require.NoError(t, err)
 	require.True(t, created)
 	require.Regexp(t, `^cyc_[a-z0-9]+$`, c1.ID)
-	require.Equal(t, "running", c1.Status)
+	require.Equal(t, apoyo.CycleStatus("running"), c1.Status)
 	require.Equal(t, 3, c1.RosterSize)
 	require.True(t, in.Amount.Equal(c1.Amount))
 	require.Equal(t, alloc, c1.Allocation)
@@ -119,7 +119,7 @@ func TestCreateCycleTwiceGivesOneCycle(t *testing.T) {
 	require.Equal(t, c1.ID, c2.ID)
 	require.Equal(t, 3, c2.RosterSize)
 
-	other, created, err := e.store.CreateCycle(e.ctx, cases.Cycle{ProgramID: e.prog, Name: "2026-12", CycleDate: cycleDate})
+	other, created, err := e.store.CreateCycle(e.ctx, apoyo.Cycle{ProgramID: e.prog, Name: "2026-12", CycleDate: cycleDate})
 	require.NoError(t, err)
 	require.True(t, created)
 	require.NotEqual(t, c1.ID, other.ID)
@@ -132,7 +132,7 @@ func TestCreateCycleTwiceGivesOneCycle(t *testing.T) {
 	require.NoError(t, e.store.SetCycleStatus(e.ctx, c1.ID, "cancelled"))
 	got, err := e.store.Cycle(e.ctx, c1.ID)
 	require.NoError(t, err)
-	require.Equal(t, "cancelled", got.Status)
+	require.Equal(t, apoyo.CycleStatus("cancelled"), got.Status)
 
 	_, err = e.store.Cycle(e.ctx, "cyc_nonexistent")
 	require.ErrorIs(t, err, cases.ErrCycleNotFound)
@@ -144,67 +144,67 @@ func TestSaveNeverGoesBack(t *testing.T) {
 	e := setup(t, 1)
 	c := e.cycle(t, "c1")
 	b := e.bens[0]
-	id := workflows.CaseID(c.ID, b)
-	save := func(p cases.Projection) {
+	id := apoyo.CaseID(c.ID, b)
+	save := func(p apoyo.Case) {
 		t.Helper()
 		p.ProgramID, p.CycleID, p.BeneficiaryID = e.prog, c.ID, b
 		require.NoError(t, e.store.Save(e.ctx, p))
 	}
-	get := func() cases.Projection {
+	get := func() apoyo.Case {
 		t.Helper()
 		p, err := e.store.Case(e.ctx, id)
 		require.NoError(t, err)
 		return p
 	}
 
-	st := &workflows.CaseState{CaseID: id, Version: 5, Step: workflows.StepApproval, Status: "waiting", Timeline: []workflows.Event{}}
-	save(cases.Projection{Version: 5, Step: workflows.StepApproval, Status: "waiting", WaitingOn: []string{"STyFE", "SEDESA"}, State: st})
+	st := &apoyo.CaseState{CaseID: id, Version: 5, Step: apoyo.StepApproval, Status: "waiting", Timeline: []apoyo.Event{}}
+	save(apoyo.Case{Version: 5, Step: apoyo.StepApproval, Status: "waiting", WaitingOn: []string{"STyFE", "SEDESA"}, State: st})
 	p := get()
 	require.Equal(t, id, p.CaseID)
 	require.Equal(t, int64(5), p.Version)
-	require.Equal(t, workflows.StepApproval, p.Step)
+	require.Equal(t, apoyo.StepApproval, p.Step)
 	require.Equal(t, []string{"STyFE", "SEDESA"}, p.WaitingOn)
 	require.NotNil(t, p.State)
 	require.Equal(t, int64(5), p.State.Version)
 
 	// A late write of an older version changes nothing.
-	save(cases.Projection{Version: 3, Step: workflows.StepIdentity, Status: "waiting", WaitingOn: []string{"caseworker"}})
+	save(apoyo.Case{Version: 3, Step: apoyo.StepIdentity, Status: "waiting", WaitingOn: []string{"caseworker"}})
 	p = get()
 	require.Equal(t, int64(5), p.Version)
-	require.Equal(t, workflows.StepApproval, p.Step)
+	require.Equal(t, apoyo.StepApproval, p.Step)
 	require.Equal(t, []string{"STyFE", "SEDESA"}, p.WaitingOn)
 
 	// The same version again (an activity retry) applies; a write without
 	// state keeps the stored state.
-	save(cases.Projection{Version: 5, Step: workflows.StepApproval, Status: "waiting", WaitingOn: []string{"STyFE"}, Overdue: true})
+	save(apoyo.Case{Version: 5, Step: apoyo.StepApproval, Status: "waiting", WaitingOn: []string{"STyFE"}, Overdue: true})
 	p = get()
 	require.Equal(t, []string{"STyFE"}, p.WaitingOn)
 	require.True(t, p.Overdue)
 	require.NotNil(t, p.State)
 
 	// Newer wins.
-	save(cases.Projection{Version: 8, Step: workflows.StepDone, Status: "done", Outcome: workflows.OutcomeCompleted, Reason: "paid"})
+	save(apoyo.Case{Version: 8, Step: apoyo.StepDone, Status: "done", Outcome: apoyo.OutcomeCompleted, Reason: "paid"})
 	p = get()
 	require.Equal(t, int64(8), p.Version)
-	require.Equal(t, workflows.StepDone, p.Step)
-	require.Equal(t, workflows.OutcomeCompleted, p.Outcome)
+	require.Equal(t, apoyo.StepDone, p.Step)
+	require.Equal(t, apoyo.OutcomeCompleted, p.Outcome)
 	require.Empty(t, p.WaitingOn)
 	require.False(t, p.Overdue)
 
-	save(cases.Projection{Version: 7, Step: workflows.StepPayment, Status: "running"})
-	require.Equal(t, workflows.StepDone, get().Step)
+	save(apoyo.Case{Version: 7, Step: apoyo.StepPayment, Status: "running"})
+	require.Equal(t, apoyo.StepDone, get().Step)
 
 	_, err := e.store.Case(e.ctx, "case/none/none")
 	require.ErrorIs(t, err, cases.ErrCaseNotFound)
 }
 
 func TestFromState(t *testing.T) {
-	st := workflows.CaseState{CaseID: "case/c/b", Version: 4, Step: workflows.StepPayment, Status: "waiting", WaitingOn: []string{"caseworker"},
+	st := apoyo.CaseState{CaseID: "case/c/b", Version: 4, Step: apoyo.StepPayment, Status: "waiting", WaitingOn: []string{"caseworker"},
 		Overdue: true, Outcome: "", Reason: "returned"}
-	p := cases.FromState("prg", "c", "b", st)
-	require.Equal(t, workflows.CaseID("c", "b"), p.CaseID)
+	p := apoyo.CaseOf("prg", "c", "b", st)
+	require.Equal(t, apoyo.CaseID("c", "b"), p.CaseID)
 	require.Equal(t, int64(4), p.Version)
-	require.Equal(t, workflows.StepPayment, p.Step)
+	require.Equal(t, apoyo.StepPayment, p.Step)
 	require.True(t, p.Overdue)
 	require.Equal(t, &st, p.State)
 }
@@ -214,11 +214,11 @@ func TestRaiseTaskIdempotentWhileOpen(t *testing.T) {
 	c := e.cycle(t, "c1")
 	ids := make([]string, 2)
 	for i, b := range e.bens {
-		ids[i] = workflows.CaseID(c.ID, b)
-		require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: b, Version: 1,
-			Step: workflows.StepIdentity, Status: "waiting"}))
+		ids[i] = apoyo.CaseID(c.ID, b)
+		require.NoError(t, e.store.Save(e.ctx, apoyo.Case{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: b, Version: 1,
+			Step: apoyo.StepIdentity, Status: "waiting"}))
 	}
-	open := func() []cases.Task {
+	open := func() []apoyo.Task {
 		t.Helper()
 		ts, err := e.store.OpenTasks(e.ctx, c.ID, 0)
 		require.NoError(t, err)
@@ -265,31 +265,31 @@ func TestListCasesAndCounts(t *testing.T) {
 	c := e.cycle(t, "c1")
 	other := e.cycle(t, "c2")
 	type row struct {
-		step    workflows.Step
+		step    apoyo.Step
 		status  string
 		waiting []string
 		overdue bool
-		outcome workflows.Outcome
+		outcome apoyo.Outcome
 	}
 	rows := []row{
-		{workflows.StepIdentity, "waiting", []string{"caseworker"}, false, ""},
-		{workflows.StepApproval, "waiting", []string{"STyFE", "SIBISO"}, true, ""},
-		{workflows.StepApproval, "waiting", []string{"SIBISO"}, false, ""},
-		{workflows.StepPayment, "waiting", []string{"caseworker"}, true, ""},
-		{workflows.StepDone, "done", nil, false, workflows.OutcomeCompleted},
-		{workflows.StepDone, "done", nil, false, workflows.OutcomeIneligible},
+		{apoyo.StepIdentity, "waiting", []string{"caseworker"}, false, ""},
+		{apoyo.StepApproval, "waiting", []string{"STyFE", "SIBISO"}, true, ""},
+		{apoyo.StepApproval, "waiting", []string{"SIBISO"}, false, ""},
+		{apoyo.StepPayment, "waiting", []string{"caseworker"}, true, ""},
+		{apoyo.StepDone, "done", nil, false, apoyo.OutcomeCompleted},
+		{apoyo.StepDone, "done", nil, false, apoyo.OutcomeIneligible},
 	}
 	ids := make([]string, len(rows))
 	for i, r := range rows {
-		ids[i] = workflows.CaseID(c.ID, e.bens[i])
-		require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: e.bens[i], Version: 1,
-			Step: r.step, Status: r.status, WaitingOn: r.waiting, Overdue: r.overdue, Outcome: r.outcome}))
+		ids[i] = apoyo.CaseID(c.ID, e.bens[i])
+		require.NoError(t, e.store.Save(e.ctx, apoyo.Case{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: e.bens[i], Version: 1,
+			Step: r.step, Status: apoyo.CaseStatus(r.status), WaitingOn: r.waiting, Overdue: r.overdue, Outcome: r.outcome}))
 	}
 	// One case of another cycle, to be filtered out.
-	require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: other.ID, BeneficiaryID: e.bens[0], Version: 1,
-		Step: workflows.StepApproval, Status: "waiting", WaitingOn: []string{"SIBISO"}, Overdue: true}))
+	require.NoError(t, e.store.Save(e.ctx, apoyo.Case{ProgramID: e.prog, CycleID: other.ID, BeneficiaryID: e.bens[0], Version: 1,
+		Step: apoyo.StepApproval, Status: "waiting", WaitingOn: []string{"SIBISO"}, Overdue: true}))
 
-	list := func(f cases.CaseFilter) []string {
+	list := func(f apoyo.CaseFilter) []string {
 		t.Helper()
 		ps, err := e.store.ListCases(e.ctx, f)
 		require.NoError(t, err)
@@ -306,22 +306,22 @@ func TestListCasesAndCounts(t *testing.T) {
 		return s
 	}
 
-	require.Equal(t, sorted(ids...), list(cases.CaseFilter{CycleID: c.ID}))
-	require.Len(t, list(cases.CaseFilter{}), 7)
-	require.Equal(t, sorted(ids[1], ids[2]), list(cases.CaseFilter{CycleID: c.ID, WaitingOn: "SIBISO"}))
-	require.Equal(t, sorted(ids[1], ids[2], workflows.CaseID(other.ID, e.bens[0])), list(cases.CaseFilter{WaitingOn: "SIBISO"}))
-	require.Equal(t, sorted(ids[0], ids[3]), list(cases.CaseFilter{CycleID: c.ID, WaitingOn: "caseworker"}))
-	require.Equal(t, sorted(ids[1], ids[3]), list(cases.CaseFilter{CycleID: c.ID, Overdue: true}))
-	require.Equal(t, []string{ids[1]}, list(cases.CaseFilter{CycleID: c.ID, Overdue: true, WaitingOn: "STyFE"}))
-	require.Equal(t, sorted(ids[4], ids[5]), list(cases.CaseFilter{CycleID: c.ID, Step: "done"}))
-	require.Equal(t, sorted(ids[1], ids[2]), list(cases.CaseFilter{CycleID: c.ID, Step: "approval"}))
-	require.Empty(t, list(cases.CaseFilter{CycleID: c.ID, Step: "referrals"}))
+	require.Equal(t, sorted(ids...), list(apoyo.CaseFilter{CycleID: c.ID}))
+	require.Len(t, list(apoyo.CaseFilter{}), 7)
+	require.Equal(t, sorted(ids[1], ids[2]), list(apoyo.CaseFilter{CycleID: c.ID, WaitingOn: "SIBISO"}))
+	require.Equal(t, sorted(ids[1], ids[2], apoyo.CaseID(other.ID, e.bens[0])), list(apoyo.CaseFilter{WaitingOn: "SIBISO"}))
+	require.Equal(t, sorted(ids[0], ids[3]), list(apoyo.CaseFilter{CycleID: c.ID, WaitingOn: "caseworker"}))
+	require.Equal(t, sorted(ids[1], ids[3]), list(apoyo.CaseFilter{CycleID: c.ID, Overdue: true}))
+	require.Equal(t, []string{ids[1]}, list(apoyo.CaseFilter{CycleID: c.ID, Overdue: true, WaitingOn: "STyFE"}))
+	require.Equal(t, sorted(ids[4], ids[5]), list(apoyo.CaseFilter{CycleID: c.ID, Step: "done"}))
+	require.Equal(t, sorted(ids[1], ids[2]), list(apoyo.CaseFilter{CycleID: c.ID, Step: "approval"}))
+	require.Empty(t, list(apoyo.CaseFilter{CycleID: c.ID, Step: "referrals"}))
 
 	// Paging with After and Limit walks every case once, in id order.
 	var paged []string
 	after := ""
 	for {
-		page := list(cases.CaseFilter{CycleID: c.ID, After: after, Limit: 4})
+		page := list(apoyo.CaseFilter{CycleID: c.ID, After: after, Limit: 4})
 		require.LessOrEqual(t, len(page), 4)
 		if len(page) == 0 {
 			break
@@ -358,14 +358,14 @@ func TestPaymentsPaidOncePerCycle(t *testing.T) {
 	other := e.cycle(t, "c2")
 	b := e.bens[0]
 	amount := decimal.RequireFromString("5600.00")
-	pay := func(cyc string, attempt int) cases.Payment {
-		return cases.Payment{OrderID: "pay_" + cyc + "_" + b + "_" + string(rune('0'+attempt)), CaseID: workflows.CaseID(cyc, b),
+	pay := func(cyc string, attempt int) apoyo.Payment {
+		return apoyo.Payment{OrderID: "pay_" + cyc + "_" + b + "_" + string(rune('0'+attempt)), CaseID: apoyo.CaseID(cyc, b),
 			ProgramID: e.prog, CycleID: cyc, BeneficiaryID: b, Attempt: attempt, Rail: "spei", Amount: amount,
 			Fund: program.LedgerFund(e.prog, "city"), TrackingKey: "TK" + string(rune('0'+attempt)), State: "pending"}
 	}
 	for _, cyc := range []string{c.ID, other.ID} {
-		require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: cyc, BeneficiaryID: b, Version: 1,
-			Step: workflows.StepPayment, Status: "running"}))
+		require.NoError(t, e.store.Save(e.ctx, apoyo.Case{ProgramID: e.prog, CycleID: cyc, BeneficiaryID: b, Version: 1,
+			Step: apoyo.StepPayment, Status: "running"}))
 	}
 
 	p1, p2 := pay(c.ID, 1), pay(c.ID, 2)
@@ -377,7 +377,7 @@ func TestPaymentsPaidOncePerCycle(t *testing.T) {
 	ps, err := e.store.Payments(e.ctx, c.ID)
 	require.NoError(t, err)
 	require.Len(t, ps, 1)
-	require.Equal(t, "pending", ps[0].State)
+	require.Equal(t, apoyo.PaymentState("pending"), ps[0].State)
 
 	require.NoError(t, e.store.UpdatePayment(e.ctx, p1.OrderID, "returned", 1, "SBX1", "2026-11-02"))
 	require.NoError(t, e.store.RecordPayment(e.ctx, p2))
@@ -400,7 +400,7 @@ func TestPaymentsPaidOncePerCycle(t *testing.T) {
 	require.NoError(t, err)
 	states := map[string]string{}
 	for _, p := range ps {
-		states[p.OrderID] = p.State
+		states[p.OrderID] = string(p.State)
 	}
 	require.Equal(t, map[string]string{p1.OrderID: "returned", p2.OrderID: "settled", p3.OrderID: "pending"}, states)
 	for _, p := range ps {
@@ -438,14 +438,14 @@ func TestConcurrentFirstWrites(t *testing.T) {
 			go func() {
 				defer done.Done()
 				start.Wait()
-				errs <- e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: b, Version: 1,
-					Step: workflows.StepApproval, Status: "waiting"})
+				errs <- e.store.Save(e.ctx, apoyo.Case{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: b, Version: 1,
+					Step: apoyo.StepApproval, Status: "waiting"})
 			}()
 		}
 		start.Done()
 		done.Wait()
 		start.Add(1)
-		p := cases.Payment{OrderID: "pay_" + c.ID + "_" + b + "_1", CaseID: workflows.CaseID(c.ID, b), ProgramID: e.prog, CycleID: c.ID,
+		p := apoyo.Payment{OrderID: "pay_" + c.ID + "_" + b + "_1", CaseID: apoyo.CaseID(c.ID, b), ProgramID: e.prog, CycleID: c.ID,
 			BeneficiaryID: b, Attempt: 1, Rail: "cash_pickup", Amount: decimal.RequireFromString("5600"), Fund: program.LedgerFund(e.prog, "city"),
 			TrackingKey: "TK" + b, State: "pending"}
 		for i := 0; i < writers; i++ {
@@ -481,11 +481,11 @@ func TestConcurrentFirstWrites(t *testing.T) {
 func TestResolveStaleTasks(t *testing.T) {
 	e := setup(t, 1)
 	c := e.cycle(t, "c1")
-	caseID := workflows.CaseID(c.ID, e.bens[0])
-	require.NoError(t, e.store.Save(e.ctx, cases.Projection{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: e.bens[0], Version: 1,
-		Step: workflows.StepApproval, Status: "waiting"}))
+	caseID := apoyo.CaseID(c.ID, e.bens[0])
+	require.NoError(t, e.store.Save(e.ctx, apoyo.Case{ProgramID: e.prog, CycleID: c.ID, BeneficiaryID: e.bens[0], Version: 1,
+		Step: apoyo.StepApproval, Status: "waiting"}))
 	for _, kind := range []string{"identity_review", "approval_overdue", "payment_failed"} {
-		require.NoError(t, e.store.RaiseTask(e.ctx, caseID, kind, ""))
+		require.NoError(t, e.store.RaiseTask(e.ctx, caseID, apoyo.TaskKind(kind), ""))
 	}
 	openKinds := func() []string {
 		t.Helper()
@@ -493,7 +493,7 @@ func TestResolveStaleTasks(t *testing.T) {
 		require.NoError(t, err)
 		var kinds []string
 		for _, x := range ts {
-			kinds = append(kinds, x.Kind)
+			kinds = append(kinds, string(x.Kind))
 		}
 		return kinds
 	}

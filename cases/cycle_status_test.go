@@ -17,7 +17,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 // cycleEnv is a database with one programme, for tests of cycles alone.
@@ -35,16 +34,16 @@ func newCycleEnv(t *testing.T) *cycleEnv {
 	db := pgtest.New(t)
 	led := ledger.New(db.Pool, ledger.Options{})
 	t.Cleanup(led.Close)
-	p, err := program.Spec{Name: "Ciclos " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}.Build(time.Now())
+	p, err := program.Build(apoyo.ProgramSpec{Name: "Ciclos " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}, time.Now())
 	require.NoError(t, err)
 	_, err = program.NewStore(db.Pool).Create(ctx, p, led)
 	require.NoError(t, err)
 	return &cycleEnv{ctx: ctx, db: db.Pool, store: cases.NewStore(db.Pool), prog: p.ID}
 }
 
-func (e *cycleEnv) cycle(t *testing.T, name string) cases.Cycle {
+func (e *cycleEnv) cycle(t *testing.T, name string) apoyo.Cycle {
 	t.Helper()
-	c, created, err := e.store.CreateCycle(e.ctx, cases.Cycle{ProgramID: e.prog, Name: name, Period: name, CycleDate: cycleDate})
+	c, created, err := e.store.CreateCycle(e.ctx, apoyo.Cycle{ProgramID: e.prog, Name: name, Period: name, CycleDate: cycleDate})
 	require.NoError(t, err)
 	require.True(t, created)
 	return c
@@ -71,12 +70,12 @@ func TestCycleStatusMachineRefuses(t *testing.T) {
 	for i, tc := range refused {
 		c := e.cycle(t, fmt.Sprintf("c%d", i))
 		for _, st := range how[tc.from] {
-			require.NoError(t, e.store.SetCycleStatus(e.ctx, c.ID, st), "%s: step to %s", tc.from, st)
+			require.NoError(t, e.store.SetCycleStatus(e.ctx, c.ID, apoyo.CycleStatus(st)), "%s: step to %s", tc.from, st)
 		}
 		before, err := e.store.Cycle(e.ctx, c.ID)
 		require.NoError(t, err)
 
-		err = e.store.SetCycleStatus(e.ctx, c.ID, tc.to)
+		err = e.store.SetCycleStatus(e.ctx, c.ID, apoyo.CycleStatus(tc.to))
 		if tc.to == "cancelled" && tc.from == "cancelled+closed" {
 			// Already cancelled: repeating it is no change and no error.
 			require.NoError(t, err)
@@ -86,7 +85,7 @@ func TestCycleStatusMachineRefuses(t *testing.T) {
 		}
 		// The database itself refuses it, whatever code writes.
 		_, err = e.db.Exec(e.ctx, "UPDATE cycles SET status = $2 WHERE id = $1", c.ID, tc.to)
-		if before.Status != tc.to {
+		if string(before.Status) != tc.to {
 			require.Error(t, err, "database: %s → %s must be refused", tc.from, tc.to)
 		}
 		after, err := e.store.Cycle(e.ctx, c.ID)
@@ -99,34 +98,34 @@ func TestTransitionCycle(t *testing.T) {
 	t.Parallel()
 	e := newCycleEnv(t)
 	c := e.cycle(t, "2026-11")
-	require.Equal(t, cases.CycleRunning, c.Status)
+	require.Equal(t, apoyo.CycleRunning, c.Status)
 	require.Zero(t, c.ControlSeq)
 	require.False(t, c.Cancelled())
 
-	step := func(action string, wantStatus string, wantSeq int64, wantApplied bool) cases.CycleTransition {
+	step := func(action apoyo.CycleAction, wantStatus apoyo.CycleStatus, wantSeq int64, wantApplied bool) apoyo.CycleTransition {
 		t.Helper()
 		tr, err := e.store.TransitionCycle(e.ctx, c.ID, action, "presupuesto retirado")
-		require.NoError(t, err, action)
-		require.Equal(t, wantStatus, tr.Cycle.Status, action)
-		require.Equal(t, wantSeq, tr.Seq, action)
-		require.Equal(t, wantSeq, tr.Cycle.ControlSeq, action)
-		require.Equal(t, wantApplied, tr.Applied, action)
+		require.NoError(t, err, string(action))
+		require.Equal(t, wantStatus, tr.Cycle.Status, string(action))
+		require.Equal(t, wantSeq, tr.Seq, string(action))
+		require.Equal(t, wantSeq, tr.Cycle.ControlSeq, string(action))
+		require.Equal(t, wantApplied, tr.Applied, string(action))
 		return tr
 	}
 	// Resuming a running cycle, pausing a paused one: no change, no new
 	// seq, no error (a retried command resends the current seq).
-	step(workflows.ControlResume, cases.CycleRunning, 0, false)
-	step(workflows.ControlPause, cases.CyclePaused, 1, true)
-	step(workflows.ControlPause, cases.CyclePaused, 1, false)
-	step(workflows.ControlResume, cases.CycleRunning, 2, true)
-	step(workflows.ControlPause, cases.CyclePaused, 3, true)
-	tr := step(workflows.ControlCancel, cases.CycleCancelled, 4, true)
+	step(apoyo.CycleResume, apoyo.CycleRunning, 0, false)
+	step(apoyo.CyclePause, apoyo.CyclePaused, 1, true)
+	step(apoyo.CyclePause, apoyo.CyclePaused, 1, false)
+	step(apoyo.CycleResume, apoyo.CycleRunning, 2, true)
+	step(apoyo.CyclePause, apoyo.CyclePaused, 3, true)
+	tr := step(apoyo.CycleCancel, apoyo.CycleCancelled, 4, true)
 	require.True(t, tr.Cycle.Cancelled())
 	require.NotNil(t, tr.Cycle.CancelledAt)
 	require.Equal(t, "presupuesto retirado", tr.Cycle.CancelReason)
-	step(workflows.ControlCancel, cases.CycleCancelled, 4, false)
+	step(apoyo.CycleCancel, apoyo.CycleCancelled, 4, false)
 
-	for _, action := range []string{workflows.ControlPause, workflows.ControlResume} {
+	for _, action := range []apoyo.CycleAction{apoyo.CyclePause, apoyo.CycleResume} {
 		_, err := e.store.TransitionCycle(e.ctx, c.ID, action, "")
 		require.ErrorIs(t, err, cases.ErrBadTransition, action)
 		require.Equal(t, apoyo.ECONFLICT, apoyo.ErrorCodeOf(err))
@@ -136,15 +135,15 @@ func TestTransitionCycle(t *testing.T) {
 	// The close ran: closed, and still known as cancelled.
 	closed, err := e.store.CloseCycle(e.ctx, c.ID, true, "ignored: already cancelled")
 	require.NoError(t, err)
-	require.Equal(t, cases.CycleClosed, closed.Status)
+	require.Equal(t, apoyo.CycleClosed, closed.Status)
 	require.True(t, closed.Cancelled())
 	require.NotNil(t, closed.ClosedAt)
 	require.Equal(t, "presupuesto retirado", closed.CancelReason)
 	again, err := e.store.CloseCycle(e.ctx, c.ID, true, "")
 	require.NoError(t, err)
 	require.Equal(t, closed.ClosedAt, again.ClosedAt, "closing twice changes nothing")
-	step(workflows.ControlCancel, cases.CycleClosed, 4, false)
-	for _, action := range []string{workflows.ControlPause, workflows.ControlResume} {
+	step(apoyo.CycleCancel, apoyo.CycleClosed, 4, false)
+	for _, action := range []apoyo.CycleAction{apoyo.CyclePause, apoyo.CycleResume} {
 		_, err := e.store.TransitionCycle(e.ctx, c.ID, action, "")
 		require.ErrorIs(t, err, cases.ErrBadTransition, action)
 		require.EqualError(t, err, "cycle "+c.ID+" is closed; it cannot be paused, resumed or cancelled")
@@ -154,9 +153,9 @@ func TestTransitionCycle(t *testing.T) {
 	n := e.cycle(t, "2026-12")
 	done, err := e.store.CloseCycle(e.ctx, n.ID, false, "")
 	require.NoError(t, err)
-	require.Equal(t, cases.CycleClosed, done.Status)
+	require.Equal(t, apoyo.CycleClosed, done.Status)
 	require.False(t, done.Cancelled())
-	_, err = e.store.TransitionCycle(e.ctx, n.ID, workflows.ControlCancel, "too late")
+	_, err = e.store.TransitionCycle(e.ctx, n.ID, apoyo.CycleCancel, "too late")
 	require.ErrorIs(t, err, cases.ErrBadTransition)
 	// The old run's status name "done" is a normal close.
 	require.NoError(t, e.store.SetCycleStatus(e.ctx, n.ID, "done"))
@@ -168,7 +167,7 @@ func TestTransitionCycle(t *testing.T) {
 	require.True(t, oc.Cancelled())
 	require.Equal(t, "cycle cancelled", oc.CancelReason)
 
-	_, err = e.store.TransitionCycle(e.ctx, "cyc_nonexistent", workflows.ControlPause, "")
+	_, err = e.store.TransitionCycle(e.ctx, "cyc_nonexistent", apoyo.CyclePause, "")
 	require.ErrorIs(t, err, cases.ErrCycleNotFound)
 	_, err = e.store.TransitionCycle(e.ctx, c.ID, "reopen", "")
 	require.Equal(t, apoyo.EINVALID, apoyo.ErrorCodeOf(err))
@@ -202,7 +201,7 @@ func TestTransitionCycleConcurrentSeqs(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 10; i++ {
-				action := []string{workflows.ControlPause, workflows.ControlResume}[(g+i)%2]
+				action := []apoyo.CycleAction{apoyo.CyclePause, apoyo.CycleResume}[(g+i)%2]
 				tr, err := e.store.TransitionCycle(e.ctx, c.ID, action, "")
 				if err != nil {
 					t.Error(err)
@@ -212,7 +211,7 @@ func TestTransitionCycleConcurrentSeqs(t *testing.T) {
 					continue
 				}
 				mu.Lock()
-				got = append(got, applied{tr.Seq, tr.Cycle.Status})
+				got = append(got, applied{tr.Seq, string(tr.Cycle.Status)})
 				mu.Unlock()
 			}
 		}()
@@ -229,5 +228,5 @@ func TestTransitionCycleConcurrentSeqs(t *testing.T) {
 	final, err := e.store.Cycle(e.ctx, c.ID)
 	require.NoError(t, err)
 	require.Equal(t, got[len(got)-1].seq, final.ControlSeq)
-	require.Equal(t, got[len(got)-1].status, final.Status)
+	require.Equal(t, got[len(got)-1].status, string(final.Status))
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -40,11 +41,11 @@ func (s *Store) SendMayBeInFlight(ctx context.Context, orderID string, window ti
 }
 
 // CasePayments lists one case's payment orders, by attempt.
-func (s *Store) CasePayments(ctx context.Context, caseID string) ([]Payment, error) {
+func (s *Store) CasePayments(ctx context.Context, caseID string) ([]apoyo.Payment, error) {
 	rows, err := s.pool.Query(ctx, `SELECT order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state,
 		coalesce(return_cause, 0), provider_ref, operation_date FROM payments WHERE case_id = $1 ORDER BY attempt`, caseID)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[Payment])
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[apoyo.Payment])
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/ledger"
@@ -48,13 +47,13 @@ var ErrUpdateRejected = apoyo.Errorf(apoyo.ECONFLICT, "case.action_refused", "th
 
 // LaunchResult says what a launch did.
 type LaunchResult struct {
-	Cycle   cases.Cycle `json:"cycle"`
+	Cycle   apoyo.Cycle `json:"cycle"`
 	Created bool        `json:"created"`
 	// Cases is the number of cases the cycle covers (its roster at launch).
-	Cases      int                        `json:"cases"`
-	Reserved   decimal.Decimal            `json:"reserved"`
-	Allocation []workflows.FundAllocation `json:"allocation"`
-	WorkflowID string                     `json:"workflow_id"`
+	Cases      int                    `json:"cases"`
+	Reserved   decimal.Decimal        `json:"reserved"`
+	Allocation []apoyo.FundAllocation `json:"allocation"`
+	WorkflowID string                 `json:"workflow_id"`
 	// WorkflowStatus is the cycle workflow's Temporal status after the
 	// launch: "running", or "completed" for a cycle launched before that
 	// has finished (a workflow that ended any other way is an
@@ -104,8 +103,8 @@ func (s *Service) LaunchCycle(ctx context.Context, programID, name, period strin
 	// The roster is frozen with the cycle, and the reservation sized on
 	// that snapshot, in one transaction: later enrolments wait for the
 	// next cycle. A relaunch finds the cycle, its snapshot and allocation.
-	cyc, created, err := s.Cases.CreateCycleWithRoster(ctx, cases.Cycle{ProgramID: prog.ID, Name: name, Period: period, CycleDate: cycleDate,
-		Amount: prog.BenefitAmount}, func(n int) ([]workflows.FundAllocation, error) { return s.allocate(ctx, prog, n) })
+	cyc, created, err := s.Cases.CreateCycleWithRoster(ctx, apoyo.Cycle{ProgramID: prog.ID, Name: name, Period: period, CycleDate: cycleDate,
+		Amount: prog.BenefitAmount}, func(n int) ([]apoyo.FundAllocation, error) { return s.allocate(ctx, prog, n) })
 	if err != nil {
 		return LaunchResult{}, err
 	}
@@ -119,7 +118,7 @@ func (s *Service) LaunchCycle(ctx context.Context, programID, name, period strin
 			continue
 		}
 		amount := cyc.Amount.Mul(decimal.NewFromInt(int64(a.Cases)))
-		_, err := s.Ledger.Post(ctx, ledger.TransactionRequest{IdempotencyKey: "reserve:" + cyc.ID + ":" + a.Fund, Currency: prog.Currency,
+		_, err := s.Ledger.Post(ctx, ledger.TransactionRequest{IdempotencyKey: program.ReserveKey(cyc.ID, a.Fund), Currency: prog.Currency,
 			Description: fmt.Sprintf("cycle %s reservation: %d × %s", cyc.Name, a.Cases, cyc.Amount.StringFixed(2)),
 			Metadata:    map[string]string{"program": prog.ID, "cycle": cyc.ID},
 			Postings: []ledger.Posting{
@@ -186,9 +185,9 @@ func workflowStatusName(st enumspb.WorkflowExecutionStatus) string {
 // allocate spreads n cases over the programme's funds in order, each fund
 // covering as many whole benefits as its available balance allows, and
 // refuses a cycle that does not fit, naming the shortfall.
-func (s *Service) allocate(ctx context.Context, prog program.Program, n int) ([]workflows.FundAllocation, error) {
+func (s *Service) allocate(ctx context.Context, prog apoyo.Program, n int) ([]apoyo.FundAllocation, error) {
 	left := n
-	var alloc []workflows.FundAllocation
+	var alloc []apoyo.FundAllocation
 	var avail []string
 	for _, f := range prog.Funds {
 		fund := program.LedgerFund(prog.ID, f.Code)
@@ -199,7 +198,7 @@ func (s *Service) allocate(ctx context.Context, prog program.Program, n int) ([]
 		covers := int(bal.Div(prog.BenefitAmount).Floor().IntPart())
 		take := min(covers, left)
 		left -= take
-		alloc = append(alloc, workflows.FundAllocation{Fund: fund, Cases: take})
+		alloc = append(alloc, apoyo.FundAllocation{Fund: fund, Cases: take})
 		avail = append(avail, fmt.Sprintf("%s %s (covers %d)", f.Code, bal.StringFixed(2), covers))
 	}
 	if left > 0 {
@@ -213,7 +212,7 @@ func (s *Service) allocate(ctx context.Context, prog program.Program, n int) ([]
 
 // RulesOf copies a programme's rules into a case's input, with every
 // default filled in: what changes a case's behaviour travels in its input.
-func RulesOf(p program.Program) workflows.CaseRules {
+func RulesOf(p apoyo.Program) workflows.CaseRules {
 	return workflows.CaseRules{Required: p.Approval.Required, Quorum: p.Approval.Quorum, ApprovalSLA: p.Approval.SLA,
 		ReviewDeadline: p.Identity.ReviewDeadline, FollowUp: p.Referrals.FollowUp}.WithDefaults()
 }
@@ -225,12 +224,12 @@ func RulesOf(p program.Program) workflows.CaseRules {
 // controls newer than the last it applied. A repeated command (pause a
 // paused cycle) changes nothing in the database and resends the current
 // seq, so a command retried after a lost signal completes it.
-func (s *Service) controlCycle(ctx context.Context, cycleID, action, reason string) (cases.CycleTransition, error) {
+func (s *Service) controlCycle(ctx context.Context, cycleID string, action apoyo.CycleAction, reason string) (apoyo.CycleTransition, error) {
 	tr, err := s.Cases.TransitionCycle(ctx, cycleID, action, reason)
 	if err != nil {
 		return tr, err
 	}
-	return tr, s.signalCycle(ctx, cycleID, workflows.CycleControl{Action: action, Seq: tr.Seq, Reason: reason})
+	return tr, s.signalCycle(ctx, cycleID, workflows.CycleControl{Action: string(action), Seq: tr.Seq, Reason: reason})
 }
 
 // signalCycle sends a control to a cycle's workflow.
@@ -246,22 +245,22 @@ func (s *Service) signalCycle(ctx context.Context, cycleID string, c workflows.C
 
 // PauseCycle stops a cycle from starting new cases. Errors:
 // cases.ErrBadTransition (a cancelled or closed cycle).
-func (s *Service) PauseCycle(ctx context.Context, cycleID string) (cases.CycleTransition, error) {
-	return s.controlCycle(ctx, cycleID, workflows.ControlPause, "")
+func (s *Service) PauseCycle(ctx context.Context, cycleID string) (apoyo.CycleTransition, error) {
+	return s.controlCycle(ctx, cycleID, apoyo.CyclePause, "")
 }
 
 // ResumeCycle lets a paused cycle start cases again. Errors:
 // cases.ErrBadTransition (a cancelled or closed cycle).
-func (s *Service) ResumeCycle(ctx context.Context, cycleID string) (cases.CycleTransition, error) {
-	return s.controlCycle(ctx, cycleID, workflows.ControlResume, "")
+func (s *Service) ResumeCycle(ctx context.Context, cycleID string) (apoyo.CycleTransition, error) {
+	return s.controlCycle(ctx, cycleID, apoyo.CycleResume, "")
 }
 
 // CancelCycle stops a cycle: no more cases start, unpaid cases stop
 // cleanly (an order already sent is followed to its end), and what the
 // cycle reserved and did not pay goes back to the budget. Errors:
 // cases.ErrBadTransition (a closed cycle that was not cancelled).
-func (s *Service) CancelCycle(ctx context.Context, cycleID, reason string) (cases.CycleTransition, error) {
-	return s.controlCycle(ctx, cycleID, workflows.ControlCancel, reason)
+func (s *Service) CancelCycle(ctx context.Context, cycleID, reason string) (apoyo.CycleTransition, error) {
+	return s.controlCycle(ctx, cycleID, apoyo.CycleCancel, reason)
 }
 
 // CycleProgress asks a cycle workflow for its progress (its result once
@@ -285,25 +284,25 @@ func (s *Service) CycleProgress(ctx context.Context, cycleID string) (workflows.
 
 // update sends a Temporal update to a case and saves the state it returns
 // as the case's projection. updateID makes a retried call the same update.
-func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg any) (workflows.CaseState, error) {
-	if _, _, err := workflows.ParseCaseID(caseID); err != nil {
-		return workflows.CaseState{}, err
+func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg any) (apoyo.CaseState, error) {
+	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {
+		return apoyo.CaseState{}, err
 	}
 	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: caseID, UpdateName: name, UpdateID: updateID, Args: []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {
-		return workflows.CaseState{}, mapTemporal(caseID, err)
+		return apoyo.CaseState{}, mapTemporal(caseID, err)
 	}
-	var st workflows.CaseState
+	var st apoyo.CaseState
 	if err := h.Get(ctx, &st); err != nil {
 		return st, mapTemporal(caseID, err)
 	}
 	if err := s.Cases.SaveState(ctx, st); err != nil {
 		return st, err
 	}
-	return st, s.Cases.ResolveStaleTasks(ctx, caseID, string(st.Step))
+	return st, s.Cases.ResolveStaleTasks(ctx, caseID, st.Step)
 }
 
 func mapTemporal(caseID string, err error) error {
@@ -319,21 +318,21 @@ func mapTemporal(caseID string, err error) error {
 }
 
 // Approve records one secretariat's vote.
-func (s *Service) Approve(ctx context.Context, caseID string, v workflows.ApprovalVote) (workflows.CaseState, error) {
-	return s.update(ctx, caseID, workflows.UpdateApprove, v.UpdateID(), v)
+func (s *Service) Approve(ctx context.Context, caseID string, v apoyo.ApprovalVote) (apoyo.CaseState, error) {
+	return s.update(ctx, caseID, workflows.UpdateApprove, workflows.VoteUpdateID(v), v)
 }
 
 // DecideIdentity records a caseworker's decision on a document. With a new
 // document (docType and number set), the document is stored first,
 // encrypted, and the case checks it again.
-func (s *Service) DecideIdentity(ctx context.Context, caseID string, d workflows.IdentityDecision, docType beneficiary.IDDocumentType, docNumber string) (workflows.CaseState, error) {
-	_, benID, err := workflows.ParseCaseID(caseID)
+func (s *Service) DecideIdentity(ctx context.Context, caseID string, d workflows.IdentityDecision, docType apoyo.IDDocumentType, docNumber string) (apoyo.CaseState, error) {
+	_, benID, err := apoyo.ParseCaseID(caseID)
 	if err != nil {
-		return workflows.CaseState{}, err
+		return apoyo.CaseState{}, err
 	}
 	if d.Decision == "new_document" {
 		if err := s.Beneficiaries.UpdateDocument(ctx, benID, docType, docNumber); err != nil {
-			return workflows.CaseState{}, err
+			return apoyo.CaseState{}, err
 		}
 	}
 	return s.update(ctx, caseID, workflows.UpdateIdentityDecision, "", d)
@@ -341,10 +340,10 @@ func (s *Service) DecideIdentity(ctx context.Context, caseID string, d workflows
 
 // SetPaymentInstrument stores a new payment instrument (encrypted) for a
 // case whose payment came back, and tells the case to pay again.
-func (s *Service) SetPaymentInstrument(ctx context.Context, caseID string, method beneficiary.PaymentMethod, clabe, card, caseworker string) (workflows.CaseState, error) {
-	_, benID, err := workflows.ParseCaseID(caseID)
+func (s *Service) SetPaymentInstrument(ctx context.Context, caseID string, method apoyo.Rail, clabe, card, caseworker string) (apoyo.CaseState, error) {
+	_, benID, err := apoyo.ParseCaseID(caseID)
 	if err != nil {
-		return workflows.CaseState{}, err
+		return apoyo.CaseState{}, err
 	}
 	// The instrument on file changes only for a case that waits for one:
 	// otherwise the update would be refused after the account had changed
@@ -353,31 +352,31 @@ func (s *Service) SetPaymentInstrument(ctx context.Context, caseID string, metho
 	if err != nil {
 		return cur, err
 	}
-	if cur.Step != workflows.StepPayment || cur.Status != workflows.StatusWaiting {
+	if cur.Step != apoyo.StepPayment || cur.Status != apoyo.CaseWaiting {
 		return cur, ErrUpdateRejected.With("case %s is not waiting for a new payment instrument (step %s, status %s); nothing was changed", caseID, cur.Step, cur.Status)
 	}
 	if err := s.Beneficiaries.UpdatePaymentInstrument(ctx, benID, method, clabe, card); err != nil {
-		return workflows.CaseState{}, err
+		return apoyo.CaseState{}, err
 	}
 	return s.update(ctx, caseID, workflows.UpdatePaymentInstrument, "", workflows.InstrumentChange{Caseworker: caseworker})
 }
 
 // RecordReferralOutcome records the outcome of one referral.
-func (s *Service) RecordReferralOutcome(ctx context.Context, caseID string, in workflows.ReferralOutcomeInput) (workflows.CaseState, error) {
+func (s *Service) RecordReferralOutcome(ctx context.Context, caseID string, in workflows.ReferralOutcomeInput) (apoyo.CaseState, error) {
 	return s.update(ctx, caseID, workflows.UpdateReferralOutcome, in.UpdateID(), in)
 }
 
 // Case returns a case's current state: asked of the workflow while it runs,
 // its result once it has finished.
-func (s *Service) Case(ctx context.Context, caseID string) (workflows.CaseState, error) {
-	if _, _, err := workflows.ParseCaseID(caseID); err != nil {
-		return workflows.CaseState{}, err
+func (s *Service) Case(ctx context.Context, caseID string) (apoyo.CaseState, error) {
+	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {
+		return apoyo.CaseState{}, err
 	}
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, caseID, "")
 	if err != nil {
-		return workflows.CaseState{}, mapTemporal(caseID, err)
+		return apoyo.CaseState{}, mapTemporal(caseID, err)
 	}
-	var st workflows.CaseState
+	var st apoyo.CaseState
 	if desc.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		v, err := s.Temporal.QueryWorkflow(ctx, caseID, "", workflows.QueryCase)
 		if err != nil {
@@ -402,7 +401,7 @@ type BulkResult struct {
 // ApprovePending records one secretariat's vote on every case of a cycle
 // waiting for it, with at most concurrency updates in flight, paging
 // through the caseworkers' projection (so it works on any cycle size).
-func (s *Service) ApprovePending(ctx context.Context, cycleID string, v workflows.ApprovalVote, concurrency int) (BulkResult, error) {
+func (s *Service) ApprovePending(ctx context.Context, cycleID string, v apoyo.ApprovalVote, concurrency int) (BulkResult, error) {
 	if concurrency <= 0 {
 		concurrency = 32
 	}
@@ -410,7 +409,7 @@ func (s *Service) ApprovePending(ctx context.Context, cycleID string, v workflow
 	var mu sync.Mutex
 	after := ""
 	for {
-		page, err := s.Cases.ListCases(ctx, cases.CaseFilter{CycleID: cycleID, WaitingOn: string(v.Secretariat), After: after, Limit: 500})
+		page, err := s.Cases.ListCases(ctx, apoyo.CaseFilter{CycleID: cycleID, WaitingOn: string(v.Secretariat), After: after, Limit: 500})
 		if err != nil {
 			return res, err
 		}

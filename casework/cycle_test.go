@@ -51,18 +51,18 @@ func (r *signalRecorder) sent() []workflows.CycleControl {
 	return append([]workflows.CycleControl(nil), r.signals...)
 }
 
-func newControlService(t *testing.T) (*casework.Service, *signalRecorder, cases.Cycle) {
+func newControlService(t *testing.T) (*casework.Service, *signalRecorder, apoyo.Cycle) {
 	t.Helper()
 	ctx := context.Background()
 	db := pgtest.New(t)
 	led := ledger.New(db.Pool, ledger.Options{})
 	t.Cleanup(led.Close)
-	p, err := program.Spec{Name: "Control " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}.Build(time.Now())
+	p, err := program.Build(apoyo.ProgramSpec{Name: "Control " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}, time.Now())
 	require.NoError(t, err)
 	_, err = program.NewStore(db.Pool).Create(ctx, p, led)
 	require.NoError(t, err)
 	cs := cases.NewStore(db.Pool)
-	cyc, _, err := cs.CreateCycle(ctx, cases.Cycle{ProgramID: p.ID, Name: "2026-11", CycleDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
+	cyc, _, err := cs.CreateCycle(ctx, apoyo.Cycle{ProgramID: p.ID, Name: "2026-11", CycleDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
 	require.NoError(t, err)
 	rec := &signalRecorder{}
 	return &casework.Service{Temporal: rec, Cases: cs, Ledger: led}, rec, cyc
@@ -78,7 +78,7 @@ func TestCycleControlsDatabaseFirst(t *testing.T) {
 
 	tr, err := svc.PauseCycle(ctx, cyc.ID)
 	require.NoError(t, err)
-	require.Equal(t, cases.CyclePaused, tr.Cycle.Status)
+	require.Equal(t, apoyo.CyclePaused, tr.Cycle.Status)
 	tr, err = svc.PauseCycle(ctx, cyc.ID) // a retried command: same seq again
 	require.NoError(t, err)
 	require.False(t, tr.Applied)
@@ -93,7 +93,7 @@ func TestCycleControlsDatabaseFirst(t *testing.T) {
 		{Action: workflows.ControlCancel, Seq: 3, Reason: "presupuesto retirado"},
 	}, rec.sent())
 
-	for _, do := range []func(context.Context, string) (cases.CycleTransition, error){svc.PauseCycle, svc.ResumeCycle} {
+	for _, do := range []func(context.Context, string) (apoyo.CycleTransition, error){svc.PauseCycle, svc.ResumeCycle} {
 		_, err := do(ctx, cyc.ID)
 		require.ErrorIs(t, err, cases.ErrBadTransition)
 		require.Equal(t, apoyo.ECONFLICT, apoyo.ErrorCodeOf(err))
@@ -102,7 +102,7 @@ func TestCycleControlsDatabaseFirst(t *testing.T) {
 	require.Len(t, rec.sent(), 4, "a refused control reaches no workflow")
 	got, err := svc.Cases.Cycle(ctx, cyc.ID)
 	require.NoError(t, err)
-	require.Equal(t, cases.CycleCancelled, got.Status)
+	require.Equal(t, apoyo.CycleCancelled, got.Status)
 	require.Equal(t, int64(3), got.ControlSeq)
 }
 

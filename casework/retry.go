@@ -12,6 +12,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/reconcile"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 	"github.com/apoyo-cdmx/apoyo/workflows/searchattr"
@@ -31,13 +32,13 @@ var ErrNothingToRetry = apoyo.Errorf(apoyo.ECONFLICT, "case.not_failed", "the ca
 // otherwise (screening is idempotent).
 //
 // Errors: ErrNothingToRetry; cases.ErrCaseNotFound; ErrUpdateRejected.
-func (s *Service) RetryStep(ctx context.Context, caseID, caseworker, reason string) (workflows.CaseState, error) {
-	if _, _, err := workflows.ParseCaseID(caseID); err != nil {
-		return workflows.CaseState{}, err
+func (s *Service) RetryStep(ctx context.Context, caseID, caseworker, reason string) (apoyo.CaseState, error) {
+	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {
+		return apoyo.CaseState{}, err
 	}
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, caseID, "")
 	if err != nil {
-		return workflows.CaseState{}, mapTemporal(caseID, err)
+		return apoyo.CaseState{}, mapTemporal(caseID, err)
 	}
 	switch desc.WorkflowExecutionInfo.Status {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
@@ -47,33 +48,33 @@ func (s *Service) RetryStep(ctx context.Context, caseID, caseworker, reason stri
 		}
 		return st, err
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
-		return workflows.CaseState{}, ErrNothingToRetry.With("case %s ended with an outcome; nothing to retry", caseID)
+		return apoyo.CaseState{}, ErrNothingToRetry.With("case %s ended with an outcome; nothing to retry", caseID)
 	}
 	in, err := s.caseInput(ctx, caseID)
 	if err != nil {
-		return workflows.CaseState{}, err
+		return apoyo.CaseState{}, err
 	}
 	proj, err := s.Cases.Case(ctx, caseID)
 	if err != nil && !errors.Is(err, cases.ErrCaseNotFound) {
-		return workflows.CaseState{}, err
+		return apoyo.CaseState{}, err
 	}
 	pays, err := s.Cases.CasePayments(ctx, caseID)
 	if err != nil {
-		return workflows.CaseState{}, err
+		return apoyo.CaseState{}, err
 	}
-	if len(pays) > 0 || proj.Step == workflows.StepPayment {
+	if len(pays) > 0 || proj.Step == apoyo.StepPayment {
 		attempt := 1
 		if len(pays) > 0 {
 			attempt = pays[len(pays)-1].Attempt
 		}
-		in.Resume = &workflows.CaseResume{Step: workflows.StepPayment, Attempt: attempt, Version: proj.Version,
+		in.Resume = &workflows.CaseResume{Step: apoyo.StepPayment, Attempt: attempt, Version: proj.Version,
 			Reason: fmt.Sprintf("retry of a run that ended %s", desc.WorkflowExecutionInfo.Status)}
 	}
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, s.caseStartOptions(in, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY),
 		workflows.BeneficiaryWorkflowName, in); err != nil {
-		return workflows.CaseState{}, mapTemporal(caseID, err)
+		return apoyo.CaseState{}, mapTemporal(caseID, err)
 	}
-	return workflows.CaseState{CaseID: caseID, Step: proj.Step, Status: workflows.StatusRunning}, nil
+	return apoyo.CaseState{CaseID: caseID, Step: proj.Step, Status: apoyo.CaseRunning}, nil
 }
 
 // PaymentReturnedAfterSettlement is reconciliation's Reopener: a case
@@ -119,7 +120,7 @@ func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcil
 	if err != nil {
 		return err
 	}
-	in.Resume = &workflows.CaseResume{Step: workflows.StepPayment, Attempt: p.Attempt + 1, WaitForInstrument: true, Reason: reason,
+	in.Resume = &workflows.CaseResume{Step: apoyo.StepPayment, Attempt: p.Attempt + 1, WaitForInstrument: true, Reason: reason,
 		Version: proj.Version}
 	if p.Fund != "" {
 		in.Fund = p.Fund
@@ -133,7 +134,7 @@ func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcil
 // programme and the ledger: the amount and rules as launched, and whether
 // the cycle's reservation covers it (no commit entry of its own).
 func (s *Service) caseInput(ctx context.Context, caseID string) (workflows.BeneficiaryInput, error) {
-	cycleID, benID, err := workflows.ParseCaseID(caseID)
+	cycleID, benID, err := apoyo.ParseCaseID(caseID)
 	if err != nil {
 		return workflows.BeneficiaryInput{}, err
 	}
@@ -151,7 +152,7 @@ func (s *Service) caseInput(ctx context.Context, caseID string) (workflows.Benef
 		in.Amount = prog.BenefitAmount
 	}
 	// The key Disburse commits an unreserved case's entitlement under.
-	commit, err := s.Ledger.TransactionByKey(ctx, "commit:"+cyc.ID+":"+benID)
+	commit, err := s.Ledger.TransactionByKey(ctx, program.CommitKey(cyc.ID, benID))
 	switch {
 	case err == nil:
 		in.Fund = commit.Postings[0].Fund
@@ -174,7 +175,7 @@ func (s *Service) caseInput(ctx context.Context, caseID string) (workflows.Benef
 
 func (s *Service) caseStartOptions(in workflows.BeneficiaryInput, reuse enumspb.WorkflowIdReusePolicy) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
-		ID:                    workflows.CaseID(in.CycleID, in.BeneficiaryID),
+		ID:                    apoyo.CaseID(in.CycleID, in.BeneficiaryID),
 		TaskQueue:             s.TaskQueue,
 		WorkflowIDReusePolicy: reuse,
 		TypedSearchAttributes: temporal.NewSearchAttributes(searchattr.Program.ValueSet(in.ProgramID), searchattr.Cycle.ValueSet(in.CycleID)),

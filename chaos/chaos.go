@@ -36,9 +36,8 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
-	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/demo"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
@@ -180,9 +179,9 @@ func (r *run) play(ctx context.Context) error {
 		}
 	}
 	// Room for the cycle and its re-payments.
-	budget := program.DefaultBenefitAmount.Mul(decimal.NewFromInt(int64(valid)*3/2 + 10))
-	spec := program.Spec{Name: fmt.Sprintf("Chaos %d %s", r.o.Seed, now.Format("2006-01-02 15:04:05.000")), Funds: program.DefaultFunds(budget)}
-	prog, err := spec.Build(now)
+	budget := apoyo.DefaultBenefitAmount.Mul(decimal.NewFromInt(int64(valid)*3/2 + 10))
+	spec := apoyo.ProgramSpec{Name: fmt.Sprintf("Chaos %d %s", r.o.Seed, now.Format("2006-01-02 15:04:05.000")), Funds: program.DefaultFunds(budget)}
+	prog, err := program.Build(spec, now)
 	if err != nil {
 		return err
 	}
@@ -293,7 +292,7 @@ func (r *run) keyFaultsByRow(ctx context.Context, programID string, people []dem
 	}
 	r.st.Bank.SetFaultKey(func(orderID string) string {
 		_, ben, n, ok := sandbox.ParseOrderID(orderID, "")
-		if ok && n >= workflows.DefaultMaxPaymentAttempts {
+		if ok && n >= apoyo.DefaultMaxPaymentAttempts {
 			// The last attempt the programme allows is spared: a person
 			// whose every attempt the bank refused ends payment_failed by
 			// the programme's rule (released, with a task), which is not
@@ -465,11 +464,11 @@ func (r *run) supplyForLateReturns(ctx context.Context, cycleID string, rng *ran
 	}
 	acted := false
 	for _, t := range tasks {
-		if !lateReturnTasks[t.Kind] || r.supplied[taskKey(t)] {
+		if !lateReturnTasks[string(t.Kind)] || r.supplied[taskKey(t)] {
 			continue
 		}
 		clabe := mxid.GenerateCLABE(rng, "072")
-		if _, err := r.d.Work.SetPaymentInstrument(ctx, t.CaseID, beneficiary.PaymentSPEI, clabe, "", "chaos-caseworker"); err != nil {
+		if _, err := r.d.Work.SetPaymentInstrument(ctx, t.CaseID, apoyo.RailSPEI, clabe, "", "chaos-caseworker"); err != nil {
 			r.refused[t.CaseID] = firstLine(err.Error())
 			continue
 		}
@@ -482,7 +481,7 @@ func (r *run) supplyForLateReturns(ctx context.Context, cycleID string, rng *ran
 
 // taskKey names one task: a case can have a second return after settlement
 // (of its re-payment), with a task of its own.
-func taskKey(t cases.Task) string { return fmt.Sprintf("%s#%d", t.CaseID, t.ID) }
+func taskKey(t apoyo.Task) string { return fmt.Sprintf("%s#%d", t.CaseID, t.ID) }
 
 // statementDates are the operation dates of the bank's own record.
 func (r *run) statementDates() []string {
@@ -525,7 +524,7 @@ func (r *run) reconcileAll(ctx context.Context) (int, map[string]int, error) {
 // notEligible are outcomes under which a person is rightly not paid. Only
 // eligibility can say so in a chaos run: people's documents are verified
 // and every secretariat approves.
-var notEligible = map[workflows.Outcome]bool{workflows.OutcomeIneligible: true}
+var notEligible = map[apoyo.Outcome]bool{apoyo.OutcomeIneligible: true}
 
 // check runs every check of the proof.
 func (r *run) check(ctx context.Context, cycleID string, launched int) error {
@@ -540,8 +539,8 @@ func (r *run) check(ctx context.Context, cycleID string, launched int) error {
 		r.miss("statement %s: %d unmatched lines", dt, n)
 	}
 
-	var all []cases.Projection
-	f := cases.CaseFilter{CycleID: cycleID, Limit: 1000}
+	var all []apoyo.Case
+	f := apoyo.CaseFilter{CycleID: cycleID, Limit: 1000}
 	for {
 		page, err := r.d.Cases.ListCases(ctx, f)
 		if err != nil {
@@ -576,7 +575,7 @@ func (r *run) check(ctx context.Context, cycleID string, launched int) error {
 	}
 	open := map[string][]string{}
 	for _, t := range tasks {
-		open[t.CaseID] = append(open[t.CaseID], t.Kind)
+		open[t.CaseID] = append(open[t.CaseID], string(t.Kind))
 	}
 	statuses := r.describe(ctx, all)
 	for _, c := range all {
@@ -603,7 +602,7 @@ func (r *run) check(ctx context.Context, cycleID string, launched int) error {
 		// Finished, or waiting on a person who has a task to act on.
 		wf := statuses[c.CaseID]
 		switch {
-		case c.Step == workflows.StepDone:
+		case c.Step == apoyo.StepDone:
 			if wf != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED.String() {
 				r.res.CasesNotSettled++
 				r.miss("finished in the projection but not completed in Temporal: %s", where)
@@ -637,7 +636,7 @@ func (r *run) check(ctx context.Context, cycleID string, launched int) error {
 }
 
 // describe asks Temporal for the status of every case's workflow.
-func (r *run) describe(ctx context.Context, all []cases.Projection) map[string]string {
+func (r *run) describe(ctx context.Context, all []apoyo.Case) map[string]string {
 	out := make(map[string]string, len(all))
 	var mu sync.Mutex
 	var g errgroup.Group
@@ -645,7 +644,7 @@ func (r *run) describe(ctx context.Context, all []cases.Projection) map[string]s
 	for _, c := range all {
 		g.Go(func() error {
 			status := "unknown"
-			resp, err := r.d.Temporal.DescribeWorkflowExecution(ctx, workflows.CaseID(c.CycleID, c.BeneficiaryID), "")
+			resp, err := r.d.Temporal.DescribeWorkflowExecution(ctx, apoyo.CaseID(c.CycleID, c.BeneficiaryID), "")
 			if err != nil {
 				status = "describe failed: " + firstLine(err.Error())
 			} else {

@@ -24,13 +24,11 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/mxid"
-	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/reconcile"
 	"github.com/apoyo-cdmx/apoyo/workflows"
@@ -115,9 +113,9 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 	}
 
 	// A programme whose budget covers the cycle with room to spare.
-	budget := program.DefaultBenefitAmount.Mul(decimal.NewFromInt(int64(n)*3/2 + 10))
-	spec := program.Spec{Name: fmt.Sprintf("Demo %s", time.Now().UTC().Format("2006-01-02 15:04:05.000")), Funds: program.DefaultFunds(budget)}
-	prog, err := spec.Build(time.Now().UTC())
+	budget := apoyo.DefaultBenefitAmount.Mul(decimal.NewFromInt(int64(n)*3/2 + 10))
+	spec := apoyo.ProgramSpec{Name: fmt.Sprintf("Demo %s", time.Now().UTC().Format("2006-01-02 15:04:05.000")), Funds: program.DefaultFunds(budget)}
+	prog, err := program.Build(spec, time.Now().UTC())
 	if err != nil {
 		return sum, err
 	}
@@ -200,7 +198,7 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 	var mu sync.Mutex // guards acted, sum and r across concurrent caseworkers
 	acted := false
 	// Caseworkers check documents under review.
-	err := eachCase(ctx, d, cases.CaseFilter{CycleID: cycleID, Step: string(workflows.StepIdentity), WaitingOn: "caseworker"}, func(c cases.Projection) error {
+	err := eachCase(ctx, d, apoyo.CaseFilter{CycleID: cycleID, Step: apoyo.StepIdentity, WaitingOn: "caseworker"}, func(c apoyo.Case) error {
 		if _, err := d.Work.DecideIdentity(ctx, c.CaseID, workflows.IdentityDecision{Decision: "verified", Reason: "document checked in person", Caseworker: "demo-caseworker"}, "", ""); err == nil {
 			mu.Lock()
 			sum.IdentityReviewed++
@@ -214,7 +212,7 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 	}
 	// The three secretariats approve what waits for them.
 	for _, s := range apoyo.Secretariats {
-		res, err := d.Work.ApprovePending(ctx, cycleID, workflows.ApprovalVote{Secretariat: s, Approve: true, Approver: "demo-" + string(s)}, 32)
+		res, err := d.Work.ApprovePending(ctx, cycleID, apoyo.ApprovalVote{Secretariat: s, Approve: true, Approver: "demo-" + string(s)}, 32)
 		if err != nil {
 			return acted, err
 		}
@@ -224,11 +222,11 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 		return acted, ctx.Err()
 	}
 	// Returned payments: a caseworker puts a new CLABE on file.
-	err = eachCase(ctx, d, cases.CaseFilter{CycleID: cycleID, Step: string(workflows.StepPayment), WaitingOn: "caseworker"}, func(c cases.Projection) error {
+	err = eachCase(ctx, d, apoyo.CaseFilter{CycleID: cycleID, Step: apoyo.StepPayment, WaitingOn: "caseworker"}, func(c apoyo.Case) error {
 		mu.Lock()
 		clabe := mxid.GenerateCLABE(r, "072")
 		mu.Unlock()
-		if _, err := d.Work.SetPaymentInstrument(ctx, c.CaseID, beneficiary.PaymentSPEI, clabe, "", "demo-caseworker"); err == nil {
+		if _, err := d.Work.SetPaymentInstrument(ctx, c.CaseID, apoyo.RailSPEI, clabe, "", "demo-caseworker"); err == nil {
 			mu.Lock()
 			acted = true
 			mu.Unlock()
@@ -239,7 +237,7 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 		return acted, err
 	}
 	// People collect their cash at the branch.
-	pickups, err := d.Cases.PaymentsIn(ctx, cycleID, string(payment.RailCashPickup), string(payment.StatePending))
+	pickups, err := d.Cases.PaymentsIn(ctx, cycleID, string(apoyo.RailCashPickup), string(apoyo.PaymentPending))
 	if err != nil {
 		return acted, err
 	}
@@ -252,7 +250,7 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 		}
 	}
 	// Referrals: the services report that people attended.
-	err = eachCase(ctx, d, cases.CaseFilter{CycleID: cycleID, Step: string(workflows.StepReferrals)}, func(c cases.Projection) error {
+	err = eachCase(ctx, d, apoyo.CaseFilter{CycleID: cycleID, Step: apoyo.StepReferrals}, func(c apoyo.Case) error {
 		st, err := d.Work.Case(ctx, c.CaseID)
 		if err != nil {
 			return nil
@@ -262,7 +260,7 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 				continue
 			}
 			mu.Lock()
-			outcome := []string{"attended", "attended", "attended", "not_attended", "declined"}[r.IntN(5)]
+			outcome := []apoyo.ReferralOutcome{apoyo.ReferralAttended, apoyo.ReferralAttended, apoyo.ReferralAttended, apoyo.ReferralNotAttended, apoyo.ReferralDeclined}[r.IntN(5)]
 			mu.Unlock()
 			if _, err := d.Work.RecordReferralOutcome(ctx, c.CaseID, workflows.ReferralOutcomeInput{ReferralID: ref.ID, Outcome: outcome, Caseworker: "demo-caseworker"}); err == nil {
 				mu.Lock()
@@ -279,7 +277,7 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 // eachCase pages through the projection and calls fn for each case, 32 at
 // a time, as a team of caseworkers would; fn must be safe for concurrent
 // use.
-func eachCase(ctx context.Context, d Deps, f cases.CaseFilter, fn func(cases.Projection) error) error {
+func eachCase(ctx context.Context, d Deps, f apoyo.CaseFilter, fn func(apoyo.Case) error) error {
 	f.Limit = 500
 	for {
 		page, err := d.Cases.ListCases(ctx, f)
@@ -305,7 +303,7 @@ func tally(ctx context.Context, d Deps, cycleID string, sum *Summary) error {
 	if err != nil {
 		return err
 	}
-	sum.Ineligible = counts.ByOutcome[string(workflows.OutcomeIneligible)]
+	sum.Ineligible = counts.ByOutcome[string(apoyo.OutcomeIneligible)]
 	pays, err := d.Cases.Payments(ctx, cycleID)
 	if err != nil {
 		return err

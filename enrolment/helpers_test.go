@@ -14,6 +14,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
@@ -59,7 +60,7 @@ func (e *env) newProgram(t testing.TB, name string) string {
 	t.Helper()
 	l := ledger.New(e.db.Pool, ledger.Options{})
 	defer l.Close()
-	p, err := program.Spec{Name: name, Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}.Build(fixedNow)
+	p, err := program.Build(apoyo.ProgramSpec{Name: name, Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}, fixedNow)
 	require.NoError(t, err)
 	_, err = program.NewStore(e.db.Pool).Create(context.Background(), p, l)
 	require.NoError(t, err)
@@ -116,7 +117,7 @@ func (g *gen) person(i int) map[string]string {
 		"birth_date":       birth.Format(time.DateOnly),
 		"sex":              sex,
 		"nationality":      []string{"HND", "VEN", "HTI", "SLV", "GTM"}[g.r.IntN(5)],
-		"population_group": string(beneficiary.PopulationGroups[g.r.IntN(5)]),
+		"population_group": string(apoyo.PopulationGroups[g.r.IntN(5)]),
 		"alcaldia":         mxid.Alcaldias[g.r.IntN(16)],
 		"household_size":   "2",
 		"phone":            fmt.Sprintf("55%08d", g.r.IntN(100000000)),

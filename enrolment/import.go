@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/program"
 )
@@ -373,7 +374,7 @@ func (imp *importer) insert(ctx context.Context, batch []pending) error {
 	return nil
 }
 
-func joinNeeds(ns []beneficiary.Need) string {
+func joinNeeds(ns []apoyo.Need) string {
 	if len(ns) == 0 {
 		return ""
 	}

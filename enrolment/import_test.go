@@ -241,7 +241,7 @@ func TestSharedCLABEFlagsBoth(t *testing.T) {
 	var dID string
 	require.NoError(t, e.db.Pool.QueryRow(ctx, "SELECT id FROM beneficiaries WHERE import_id = $1", rep.ImportID).Scan(&dID))
 	newCLABE := mxid.GenerateCLABE(g.r, "012")
-	require.NoError(t, e.store.UpdatePaymentInstrument(ctx, dID, beneficiary.PaymentSPEI, newCLABE, ""))
+	require.NoError(t, e.store.UpdatePaymentInstrument(ctx, dID, apoyo.RailSPEI, newCLABE, ""))
 	p, err := e.store.Profile(ctx, dID)
 	require.NoError(t, err)
 	require.Empty(t, p.ReviewFlags)
@@ -256,7 +256,7 @@ func TestSharedCLABEFlagsBoth(t *testing.T) {
 	p, err = e.store.Profile(ctx, cID)
 	require.NoError(t, err)
 	require.Equal(t, []string{enrolment.FlagSharedCLABE}, p.ReviewFlags)
-	require.Equal(t, beneficiary.PaymentSPEI, p.PaymentMethod)
+	require.Equal(t, apoyo.RailSPEI, p.PaymentMethod)
 }
 
 func TestDryRunStoresNothing(t *testing.T) {
@@ -321,19 +321,19 @@ func TestPersonalDataEncryptedAtRest(t *testing.T) {
 	birth, _ := time.Parse(time.DateOnly, row["birth_date"])
 	require.Equal(t, beneficiary.Record{
 		GivenNames: "Gabriela Sofía", FirstSurname: "Hernández", SecondSurname: "Gutiérrez",
-		BirthDate: birth, Sex: beneficiary.Sex(row["sex"]), Nationality: row["nationality"],
-		PopulationGroup: beneficiary.PopulationGroup(row["population_group"]), Alcaldia: row["alcaldia"],
+		BirthDate: birth, Sex: apoyo.Sex(row["sex"]), Nationality: row["nationality"],
+		PopulationGroup: apoyo.PopulationGroup(row["population_group"]), Alcaldia: row["alcaldia"],
 		HouseholdSize: 2, Phone: "5512345678", Email: "gaby@example.org", CURP: row["curp"],
-		IDDocumentType: beneficiary.DocResidentePermanente, IDDocumentNumber: "RP12345678",
-		PaymentMethod: beneficiary.PaymentSPEI, CLABE: row["clabe"],
-		Needs: []beneficiary.Need{"health", "employment"}, Consent: true,
+		IDDocumentType: apoyo.DocResidentePermanente, IDDocumentNumber: "RP12345678",
+		PaymentMethod: apoyo.RailSPEI, CLABE: row["clabe"],
+		Needs: []apoyo.Need{"health", "employment"}, Consent: true,
 	}, b.Record)
 	require.Empty(t, b.ReviewFlags)
 
 	p, err := e.store.Profile(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, birth, p.BirthDate)
-	require.Equal(t, beneficiary.DocResidentePermanente, p.IDDocumentType)
+	require.Equal(t, apoyo.DocResidentePermanente, p.IDDocumentType)
 	require.True(t, p.HasCURP)
 	require.Equal(t, 2, p.SourceRow)
 	require.Equal(t, 30, p.AgeOn(birth.AddDate(30, 0, 0)))
@@ -476,7 +476,7 @@ func TestUpdateDocument(t *testing.T) {
 	require.NoError(t, e.store.UpdateDocument(ctx, bID, "residente_temporal", "rt98765432"))
 	got, err := e.store.Get(ctx, bID)
 	require.NoError(t, err)
-	require.Equal(t, beneficiary.DocResidenteTemporal, got.Record.IDDocumentType)
+	require.Equal(t, apoyo.DocResidenteTemporal, got.Record.IDDocumentType)
 	require.Equal(t, "RT98765432", got.Record.IDDocumentNumber)
 	require.Equal(t, b["curp"], got.Record.CURP, "the CURP stays")
 
@@ -498,24 +498,24 @@ func TestUpdateDocument(t *testing.T) {
 	require.True(t, errors.As(err, &ae))
 	require.Equal(t, "id_document_type", ae.Field)
 
-	err = e.store.UpdatePaymentInstrument(ctx, aID, beneficiary.PaymentSPEI, "", "")
+	err = e.store.UpdatePaymentInstrument(ctx, aID, apoyo.RailSPEI, "", "")
 	require.ErrorIs(t, err, enrolment.ErrInvalid)
 	require.True(t, errors.As(err, &ae))
 	require.Equal(t, "clabe", ae.Field)
-	err = e.store.UpdatePaymentInstrument(ctx, aID, beneficiary.PaymentCard, "", "4111111111111112")
+	err = e.store.UpdatePaymentInstrument(ctx, aID, apoyo.RailCard, "", "4111111111111112")
 	require.True(t, errors.As(err, &ae))
 	require.Equal(t, "card_number", ae.Field)
-	err = e.store.UpdatePaymentInstrument(ctx, "ben_aaaaaaaaaaaaaaaa", beneficiary.PaymentCashPickup, "", "")
+	err = e.store.UpdatePaymentInstrument(ctx, "ben_aaaaaaaaaaaaaaaa", apoyo.RailCashPickup, "", "")
 	require.ErrorIs(t, err, enrolment.ErrNotFound)
 
 	// The failed updates changed nothing; a good one reseals the row.
 	got, err = e.store.Get(ctx, bID)
 	require.NoError(t, err)
 	require.Equal(t, "RT98765432", got.Record.IDDocumentNumber)
-	require.NoError(t, e.store.UpdatePaymentInstrument(ctx, aID, beneficiary.PaymentCashPickup, "", ""))
+	require.NoError(t, e.store.UpdatePaymentInstrument(ctx, aID, apoyo.RailCashPickup, "", ""))
 	gotA, err := e.store.Get(ctx, aID)
 	require.NoError(t, err)
-	require.Equal(t, beneficiary.PaymentCashPickup, gotA.Record.PaymentMethod)
+	require.Equal(t, apoyo.RailCashPickup, gotA.Record.PaymentMethod)
 	require.Equal(t, "TV1234567", gotA.Record.IDDocumentNumber)
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 )
 
@@ -31,7 +30,7 @@ func TestNewInstrumentSharedCLABERefused(t *testing.T) {
 
 	// b's payment came back; the caseworker types a's CLABE (spaced).
 	spaced := a["clabe"][:6] + " " + a["clabe"][6:]
-	err := e.store.UpdatePaymentInstrument(ctx, bID, beneficiary.PaymentSPEI, spaced, "")
+	err := e.store.UpdatePaymentInstrument(ctx, bID, apoyo.RailSPEI, spaced, "")
 	require.Error(t, err, "a CLABE on file for another beneficiary must be refused")
 	require.Equal(t, "beneficiary.shared_instrument", apoyo.ErrorReasonOf(err), "%v", err)
 	require.Equal(t, apoyo.ECONFLICT, apoyo.ErrorCodeOf(err))
@@ -49,10 +48,10 @@ func TestNewInstrumentSharedCLABERefused(t *testing.T) {
 	}
 
 	// The person's own CLABE again is no sharing.
-	require.NoError(t, e.store.UpdatePaymentInstrument(ctx, bID, beneficiary.PaymentSPEI, b["clabe"], ""))
+	require.NoError(t, e.store.UpdatePaymentInstrument(ctx, bID, apoyo.RailSPEI, b["clabe"], ""))
 	// Once a person has confirmed the account is shared (a family), it is
 	// stored and both are flagged, as import flags them.
-	require.NoError(t, e.store.UpdatePaymentInstrumentShared(ctx, bID, beneficiary.PaymentSPEI, spaced, ""))
+	require.NoError(t, e.store.UpdatePaymentInstrumentShared(ctx, bID, apoyo.RailSPEI, spaced, ""))
 	for _, id := range []string{aID, bID} {
 		p, err := e.store.Profile(ctx, id)
 		require.NoError(t, err)

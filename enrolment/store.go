@@ -57,44 +57,16 @@ func NewStore(pool *pgxpool.Pool, keyring *pii.Keyring, indexer *pii.Indexer) *S
 	return &Store{pool: pool, keyring: keyring, indexer: indexer}
 }
 
-// Beneficiary is an enrolled person with their personal data decrypted.
-// Hold it no longer than needed, and never log it or pass it as a workflow
+// Person is an enrolled person with their personal data unsealed. Hold
+// it no longer than needed, and never log it or pass it as a workflow
 // argument: pass the ID.
-type Beneficiary struct {
+type Person struct {
 	ID          string
 	ProgramID   string
 	Record      beneficiary.Record
 	ReviewFlags []string
 	CreatedAt   time.Time
 }
-
-// Profile is what may be known of a beneficiary without their personal
-// data: enough for eligibility rules, cycles and disaggregated reports.
-type Profile struct {
-	ID              string                      `json:"id"`
-	ProgramID       string                      `json:"program_id"`
-	BirthDate       time.Time                   `json:"birth_date"`
-	Sex             beneficiary.Sex             `json:"sex"`
-	Nationality     string                      `json:"nationality"`
-	PopulationGroup beneficiary.PopulationGroup `json:"population_group"`
-	Alcaldia        string                      `json:"alcaldia"`
-	// HouseholdSize is 0 when the roster did not say.
-	HouseholdSize int `json:"household_size,omitempty"`
-	// IDDocumentType is "" when the person gave only a CURP.
-	IDDocumentType beneficiary.IDDocumentType `json:"id_document_type,omitempty"`
-	// HasCURP tells whether a CURP is on file, without revealing it.
-	HasCURP       bool                      `json:"has_curp"`
-	PaymentMethod beneficiary.PaymentMethod `json:"payment_method"`
-	Needs         []beneficiary.Need        `json:"needs"`
-	Consent       bool                      `json:"consent"`
-	ReviewFlags   []string                  `json:"review_flags"`
-	ImportID      string                    `json:"import_id,omitempty"`
-	SourceRow     int                       `json:"source_row,omitempty"`
-	CreatedAt     time.Time                 `json:"created_at"`
-}
-
-// AgeOn returns the beneficiary's age in whole years on day t.
-func (p Profile) AgeOn(t time.Time) int { return beneficiary.AgeOn(p.BirthDate, t) }
 
 // Columns holding sealed personal data, in the order sealRow fills them.
 var sealedColumns = []string{
@@ -160,7 +132,7 @@ const selectFull = `SELECT id, program_id, birth_date, sex, nationality, populat
 // pii.ErrDecrypt when a stored value does not open (it was altered or
 // moved from another row); pii.ErrUnknownKey when it was sealed under a
 // key no longer configured.
-func (s *Store) Get(ctx context.Context, id string) (Beneficiary, error) {
+func (s *Store) Get(ctx context.Context, id string) (Person, error) {
 	return s.get(ctx, s.pool, id, false)
 }
 
@@ -168,12 +140,12 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-func (s *Store) get(ctx context.Context, q querier, id string, forUpdate bool) (Beneficiary, error) {
+func (s *Store) get(ctx context.Context, q querier, id string, forUpdate bool) (Person, error) {
 	sql := selectFull
 	if forUpdate {
 		sql += " FOR UPDATE"
 	}
-	var b Beneficiary
+	var b Person
 	r := &b.Record
 	var hh int16
 	var needs []string
@@ -186,9 +158,9 @@ func (s *Store) get(ctx context.Context, q querier, id string, forUpdate bool) (
 	dest = append(dest, &b.ReviewFlags, &b.CreatedAt)
 	if err := q.QueryRow(ctx, sql, id).Scan(dest...); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
-			return Beneficiary{}, ErrNotFound.With("no beneficiary with id %q", id)
+			return Person{}, ErrNotFound.With("no beneficiary with id %q", id)
 		}
-		return Beneficiary{}, dbError("reading beneficiary", err)
+		return Person{}, dbError("reading beneficiary", err)
 	}
 	r.HouseholdSize = int(hh)
 	r.BirthDate = r.BirthDate.UTC()
@@ -203,9 +175,9 @@ func (s *Store) get(ctx context.Context, q querier, id string, forUpdate bool) (
 		if err != nil {
 			var e *apoyo.Error
 			if errors.As(err, &e) {
-				return Beneficiary{}, e.With("beneficiary %s, column %s: %s", b.ID, sealedColumns[i], e.Message)
+				return Person{}, e.With("beneficiary %s, column %s: %s", b.ID, sealedColumns[i], e.Message)
 			}
-			return Beneficiary{}, err
+			return Person{}, err
 		}
 		plain[i] = v
 	}
@@ -214,18 +186,18 @@ func (s *Store) get(ctx context.Context, q querier, id string, forUpdate bool) (
 	return b, nil
 }
 
-func toNeeds(ns []string) []beneficiary.Need {
-	out := make([]beneficiary.Need, len(ns))
+func toNeeds(ns []string) []apoyo.Need {
+	out := make([]apoyo.Need, len(ns))
 	for i, n := range ns {
-		out[i] = beneficiary.Need(n)
+		out[i] = apoyo.Need(n)
 	}
 	return out
 }
 
 // Profile returns the beneficiary with id without any personal data; it
 // decrypts nothing. Errors: ErrNotFound.
-func (s *Store) Profile(ctx context.Context, id string) (Profile, error) {
-	var p Profile
+func (s *Store) Profile(ctx context.Context, id string) (apoyo.Beneficiary, error) {
+	var p apoyo.Beneficiary
 	var hh int16
 	var needs []string
 	var importID *string
@@ -237,10 +209,10 @@ func (s *Store) Profile(ctx context.Context, id string) (Profile, error) {
 		&hh, &p.IDDocumentType, &p.HasCURP, &p.PaymentMethod, &needs, &p.Consent,
 		&p.ReviewFlags, &importID, &row, &p.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Profile{}, ErrNotFound.With("no beneficiary with id %q", id)
+		return apoyo.Beneficiary{}, ErrNotFound.With("no beneficiary with id %q", id)
 	}
 	if err != nil {
-		return Profile{}, dbError("reading beneficiary", err)
+		return apoyo.Beneficiary{}, dbError("reading beneficiary", err)
 	}
 	p.HouseholdSize = int(hh)
 	p.Needs = toNeeds(needs)
@@ -300,7 +272,7 @@ func (s *Store) Count(ctx context.Context, programID string) (int64, error) {
 // sharing an account), UpdatePaymentInstrumentShared stores it flagged.
 // Card numbers have no blind index, so they are not checked. Errors:
 // ErrNotFound, ErrInvalid (Field the column), ErrSharedInstrument.
-func (s *Store) UpdatePaymentInstrument(ctx context.Context, id string, method beneficiary.PaymentMethod, clabe, cardNumber string) error {
+func (s *Store) UpdatePaymentInstrument(ctx context.Context, id string, method apoyo.Rail, clabe, cardNumber string) error {
 	return s.update(ctx, id, []string{"payment_method", "clabe", "card_number"}, true, func(r *beneficiary.Record) {
 		r.PaymentMethod, r.CLABE, r.CardNumber = method, clabe, cardNumber
 	})
@@ -310,7 +282,7 @@ func (s *Store) UpdatePaymentInstrument(ctx context.Context, id string, method b
 // instrument a person has confirmed may be shared with another
 // beneficiary: it is stored, and everyone on it gets the shared-CLABE
 // flag, as at import. Errors: ErrNotFound, ErrInvalid.
-func (s *Store) UpdatePaymentInstrumentShared(ctx context.Context, id string, method beneficiary.PaymentMethod, clabe, cardNumber string) error {
+func (s *Store) UpdatePaymentInstrumentShared(ctx context.Context, id string, method apoyo.Rail, clabe, cardNumber string) error {
 	return s.update(ctx, id, []string{"payment_method", "clabe", "card_number"}, false, func(r *beneficiary.Record) {
 		r.PaymentMethod, r.CLABE, r.CardNumber = method, clabe, cardNumber
 	})
@@ -321,10 +293,10 @@ func (s *Store) UpdatePaymentInstrumentShared(ctx context.Context, id string, me
 // replaces the one on file. The document's index is recomputed, so the
 // same document cannot then belong to two beneficiaries of the programme.
 // Errors: ErrNotFound, ErrInvalid (Field the column), ErrDuplicate.
-func (s *Store) UpdateDocument(ctx context.Context, id string, docType beneficiary.IDDocumentType, docNumber string) error {
+func (s *Store) UpdateDocument(ctx context.Context, id string, docType apoyo.IDDocumentType, docNumber string) error {
 	return s.update(ctx, id, []string{"curp", "id_document_type", "id_document_number"}, false, func(r *beneficiary.Record) {
 		r.IDDocumentType, r.IDDocumentNumber = docType, docNumber
-		if beneficiary.IDDocumentType(strings.ToLower(strings.TrimSpace(string(docType)))) == beneficiary.DocCURP {
+		if apoyo.IDDocumentType(strings.ToLower(strings.TrimSpace(string(docType)))) == apoyo.DocCURP {
 			r.CURP = docNumber
 		}
 	})
@@ -423,7 +395,7 @@ func householdSize(n int) *int16 {
 	return &v
 }
 
-func docType(t beneficiary.IDDocumentType) *string {
+func docType(t apoyo.IDDocumentType) *string {
 	if t == "" {
 		return nil
 	}

@@ -22,29 +22,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 )
 
-// Rail is the way money reaches a beneficiary.
-type Rail string
-
-const (
-	// RailSPEI is an interbank transfer to an 18-digit CLABE.
-	RailSPEI Rail = "spei"
-	// RailCashPickup is a reference the beneficiary takes to a branch or
-	// store to collect cash before it expires; for people without a bank
-	// account (most of this programme's population).
-	RailCashPickup Rail = "cash_pickup"
-	// RailCard loads the amount onto a welfare or prepaid card.
-	RailCard Rail = "card"
-)
-
-// Valid reports whether r is one of the known rails.
-func (r Rail) Valid() bool {
-	switch r {
-	case RailSPEI, RailCashPickup, RailCard:
-		return true
-	}
-	return false
-}
-
 // CurrencyMXN is the only currency the programme pays in; SPEI itself is
 // MXN-only (return cause 5 is "other currency").
 const CurrencyMXN = "MXN"
@@ -70,7 +47,7 @@ type Order struct {
 	// IdempotencyKey makes Submit safe to repeat. One key is one payment
 	// attempt: reuse it for every retry of that attempt, never for another.
 	IdempotencyKey string          `json:"idempotency_key"`
-	Rail           Rail            `json:"rail"`
+	Rail           apoyo.Rail      `json:"rail"`
 	Amount         decimal.Decimal `json:"amount"`
 	Currency       string          `json:"currency"`
 	// Concept is the free text the beneficiary sees (≤39 characters, SPEI
@@ -103,29 +80,6 @@ func (o Order) SameAs(p Order) bool {
 		o.Beneficiary == p.Beneficiary
 }
 
-// State is a provider-independent order state.
-type State string
-
-const (
-	// StatePending: accepted, not yet settled.
-	StatePending State = "pending"
-	// StateSettled: the money left the programme's account (SPEI LQ, card
-	// loaded, cash pickup funded and ready to collect).
-	StateSettled State = "settled"
-	// StateReturned: SPEI returned (D) by the receiving bank, before or
-	// after settlement; ReturnCause says why.
-	StateReturned State = "returned"
-	// StateCancelled: cancelled before settlement (SPEI CN).
-	StateCancelled State = "cancelled"
-	// StateCollected: the beneficiary collected the cash.
-	StateCollected State = "collected"
-	// StateExpired: the cash pickup reference expired uncollected and the
-	// money came back.
-	StateExpired State = "expired"
-	// StateRejected: the card issuer refused the load.
-	StateRejected State = "rejected"
-)
-
 // SPEI states as banks report them.
 const (
 	SPEISettled   = "LQ" // liquidada
@@ -135,10 +89,10 @@ const (
 
 // Status is what a provider knows about an order.
 type Status struct {
-	OrderID     string `json:"order_id"`
-	ProviderRef string `json:"provider_ref"`
-	Rail        Rail   `json:"rail"`
-	State       State  `json:"state"`
+	OrderID     string             `json:"order_id"`
+	ProviderRef string             `json:"provider_ref"`
+	Rail        apoyo.Rail         `json:"rail"`
+	State       apoyo.PaymentState `json:"state"`
 	// SPEIState is "LQ", "D" or "CN" for SPEI orders once known, "" for
 	// pending orders and other rails.
 	SPEIState string `json:"spei_state,omitempty"`
@@ -165,15 +119,7 @@ type Status struct {
 // movements and statement, and through callbacks, and is handled as its own
 // event. A settled cash pickup is not final: the money waits at the counter
 // until it is collected or expires.
-func (s Status) Final() bool {
-	switch s.State {
-	case StateReturned, StateCancelled, StateCollected, StateExpired, StateRejected:
-		return true
-	case StateSettled:
-		return s.Rail != RailCashPickup
-	}
-	return false
-}
+func (s Status) Final() bool { return s.Rail.Final(s.State) }
 
 // Provider pays orders on one or more rails.
 //

@@ -22,7 +22,7 @@ func validSPEI() payment.Order {
 	return payment.Order{
 		ID:             id,
 		IdempotencyKey: id,
-		Rail:           payment.RailSPEI,
+		Rail:           apoyo.RailSPEI,
 		Amount:         decimal.RequireFromString("5600.00"),
 		Currency:       payment.CurrencyMXN,
 		Concept:        "Apoyo CDMX ciclo 1",
@@ -37,11 +37,11 @@ func TestValidateOrder(t *testing.T) {
 	require.NoError(t, payment.ValidateOrder(validSPEI()))
 
 	cash := validSPEI()
-	cash.Rail, cash.Beneficiary, cash.TrackingKey, cash.Reference = payment.RailCashPickup, payment.Instrument{}, "", ""
+	cash.Rail, cash.Beneficiary, cash.TrackingKey, cash.Reference = apoyo.RailCashPickup, payment.Instrument{}, "", ""
 	require.NoError(t, payment.ValidateOrder(cash))
 
 	card := validSPEI()
-	card.Rail, card.Beneficiary = payment.RailCard, payment.Instrument{CardNumber: "4111111111111111"}
+	card.Rail, card.Beneficiary = apoyo.RailCard, payment.Instrument{CardNumber: "4111111111111111"}
 	require.NoError(t, payment.ValidateOrder(card))
 
 	cases := map[string]struct {
@@ -66,7 +66,7 @@ func TestValidateOrder(t *testing.T) {
 		"short clabe":      {func(o *payment.Order) { o.Beneficiary.CLABE = "00218070000000001" }, "instrument.clabe"},
 		"alpha clabe":      {func(o *payment.Order) { o.Beneficiary.CLABE = "00218070000000001X" }, "instrument.clabe"},
 		"short card": {func(o *payment.Order) {
-			o.Rail, o.Beneficiary = payment.RailCard, payment.Instrument{CardNumber: "411111111111"}
+			o.Rail, o.Beneficiary = apoyo.RailCard, payment.Instrument{CardNumber: "411111111111"}
 		}, "instrument.card_number"},
 	}
 	for name, c := range cases {
@@ -131,19 +131,19 @@ func TestOrderJSON(t *testing.T) {
 func TestFinal(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		rail  payment.Rail
-		state payment.State
+		rail  apoyo.Rail
+		state apoyo.PaymentState
 		final bool
 	}{
-		{payment.RailSPEI, payment.StatePending, false},
-		{payment.RailSPEI, payment.StateSettled, true},
-		{payment.RailSPEI, payment.StateReturned, true},
-		{payment.RailSPEI, payment.StateCancelled, true},
-		{payment.RailCard, payment.StateSettled, true},
-		{payment.RailCard, payment.StateRejected, true},
-		{payment.RailCashPickup, payment.StateSettled, false},
-		{payment.RailCashPickup, payment.StateCollected, true},
-		{payment.RailCashPickup, payment.StateExpired, true},
+		{apoyo.RailSPEI, apoyo.PaymentPending, false},
+		{apoyo.RailSPEI, apoyo.PaymentSettled, true},
+		{apoyo.RailSPEI, apoyo.PaymentReturned, true},
+		{apoyo.RailSPEI, apoyo.PaymentCancelled, true},
+		{apoyo.RailCard, apoyo.PaymentSettled, true},
+		{apoyo.RailCard, apoyo.PaymentRejected, true},
+		{apoyo.RailCashPickup, apoyo.PaymentSettled, false},
+		{apoyo.RailCashPickup, apoyo.PaymentCollected, true},
+		{apoyo.RailCashPickup, apoyo.PaymentExpired, true},
 	}
 	for _, c := range cases {
 		require.Equal(t, c.final, payment.Status{Rail: c.rail, State: c.state}.Final(), "%s %s", c.rail, c.state)
@@ -185,7 +185,7 @@ func TestSameAsEveryField(t *testing.T) {
 	t.Parallel()
 	orders := map[string]payment.Order{"spei": validSPEI()}
 	card := validSPEI()
-	card.Rail, card.Beneficiary = payment.RailCard, payment.Instrument{CardNumber: "4111111111111111", HolderName: "A"}
+	card.Rail, card.Beneficiary = apoyo.RailCard, payment.Instrument{CardNumber: "4111111111111111", HolderName: "A"}
 	orders["card"] = card
 
 	changed := func(v reflect.Value) {

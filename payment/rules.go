@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/apoyo-cdmx/apoyo"
 )
 
 // Limits from the SPEI message format.
@@ -64,22 +66,22 @@ func ValidateOrder(o Order) error {
 	if o.Concept == "" || utf8.RuneCountInString(o.Concept) > MaxConceptLen || !isPrintableASCII(o.Concept) {
 		return bad("concept", "concept must be 1-%d printable ASCII characters (no accents)", MaxConceptLen)
 	}
-	if o.TrackingKey != "" || o.Rail == RailSPEI {
+	if o.TrackingKey != "" || o.Rail == apoyo.RailSPEI {
 		if o.TrackingKey == "" || len(o.TrackingKey) > MaxTrackingKeyLen || !isAlnum(o.TrackingKey) {
 			return bad("tracking_key", "tracking key must be 1-%d characters of [A-Za-z0-9]", MaxTrackingKeyLen)
 		}
 	}
-	if o.Reference != "" || o.Rail == RailSPEI {
+	if o.Reference != "" || o.Rail == apoyo.RailSPEI {
 		if o.Reference == "" || len(o.Reference) > MaxReferenceLen || !isDigits(o.Reference) {
 			return bad("reference", "numeric reference must be 1-%d digits", MaxReferenceLen)
 		}
 	}
-	switch o.Rail {
-	case RailSPEI:
+	switch o.Rail.Rules().Instrument {
+	case apoyo.InstrumentCLABE:
 		if len(o.Beneficiary.CLABE) != 18 || !isDigits(o.Beneficiary.CLABE) {
 			return bad("instrument.clabe", "CLABE must be 18 digits")
 		}
-	case RailCard:
+	case apoyo.InstrumentCard:
 		n := len(o.Beneficiary.CardNumber)
 		if n < 13 || n > 19 || !isDigits(o.Beneficiary.CardNumber) {
 			return bad("instrument.card_number", "card number must be 13-19 digits")

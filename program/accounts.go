@@ -49,7 +49,7 @@ func CycleAccount(p, c, state string) string { return "prg:" + p + ":cyc:" + c +
 var zero = decimal.Zero
 
 // programAccounts are the accounts Store.Create opens for a programme.
-func programAccounts(p Program) []ledger.AccountSpec {
+func programAccounts(p apoyo.Program) []ledger.AccountSpec {
 	meta := map[string]string{"program": p.ID}
 	return []ledger.AccountSpec{
 		{Code: FundingAccount(p.ID), Name: p.Name + ": funding", Type: ledger.Equity, Currency: p.Currency, Metadata: meta},
@@ -72,7 +72,7 @@ func EnsureCycleAccounts(ctx context.Context, l *ledger.Ledger, p, c string) err
 			Code:     CycleAccount(p, c, s),
 			Name:     fmt.Sprintf("cycle %s: %s", c, s),
 			Type:     ledger.Asset,
-			Currency: DefaultCurrency,
+			Currency: apoyo.DefaultCurrency,
 			Metadata: map[string]string{"program": p, "cycle": c, "state": s},
 		}
 		if s == CyclePaid {

@@ -8,6 +8,33 @@ import (
 	"github.com/apoyo-cdmx/apoyo/ledger"
 )
 
+// Every ledger idempotency key apoyo uses is made here, from business ids
+// only, so that a retried step posts the same key and the ledger answers
+// with the transaction it already has:
+//
+//	reserve:<cycle>:<fund>            launch: available → committed, the whole cycle's share of a fund
+//	commit:<cycle>:<beneficiary>      a case not covered by a reservation: available → committed
+//	transit|settle|return|late-return:<cycle>:<beneficiary>:<attempt>   one payment attempt (Attempt)
+//	release:<state>:<cycle>:<beneficiary>   an unpaid case's money back to the budget
+//	close:<cycle>:<fund>              the cycle's unspent reservation back to the budget
+
+// ReserveKey is the key of a cycle's reservation in one fund.
+func ReserveKey(cycle, fund string) string { return "reserve:" + cycle + ":" + fund }
+
+// CommitKey is the key of a case's own commitment (cases outside a
+// reservation).
+func CommitKey(cycle, beneficiary string) string { return "commit:" + cycle + ":" + beneficiary }
+
+// ReleaseKey is the key of an unpaid case's money going back to the
+// budget from the cycle account in state from.
+func ReleaseKey(cycle, beneficiary, from string) string {
+	return "release:" + from + ":" + cycle + ":" + beneficiary
+}
+
+// CloseKey is the key of a cycle's unspent reservation in one fund going
+// back to the budget.
+func CloseKey(cycle, fund string) string { return "close:" + cycle + ":" + fund }
+
 // Attempt is one payment attempt of a case as the ledger books it. The
 // worker (Disburse) and reconciliation both book through it: the same event
 // is then the same request — same key, same content — whichever of them

@@ -12,66 +12,8 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 )
-
-// Spec is what a programme manager writes to create a programme, on the
-// command line or in a YAML file (LoadSpecYAML). Unset fields take the
-// programme's defaults in Build; pointers tell "unset" from an explicit
-// zero, which Build then judges like any other value.
-type Spec struct {
-	Name string
-	// Currency defaults to MXN, the only currency programmes pay in.
-	Currency string
-	// BenefitAmount defaults to 5,600.00.
-	BenefitAmount *decimal.Decimal
-	// Funds: at least one. DefaultFunds splits a single budget.
-	Funds       []Fund
-	Eligibility EligibilitySpec
-	Approval    ApprovalSpec
-	Identity    IdentitySpec
-	Referrals   ReferralSpec
-}
-
-// EligibilitySpec is the eligibility part of a Spec.
-type EligibilitySpec struct {
-	// MinAge defaults to 18.
-	MinAge *int
-	// Alcaldias default to all 16; any spelling CanonicalAlcaldia accepts.
-	Alcaldias []string
-	// PopulationGroups default to all five.
-	PopulationGroups []beneficiary.PopulationGroup
-	// RequireConsent defaults to true.
-	RequireConsent *bool
-}
-
-// ApprovalSpec is the approval part of a Spec.
-type ApprovalSpec struct {
-	// Required defaults to all three secretariats.
-	Required []apoyo.Secretariat
-	// Quorum defaults to len(Required): every secretariat must approve.
-	Quorum *int
-	// SLA defaults to 5 days.
-	SLA *time.Duration
-}
-
-// IdentitySpec is the identity part of a Spec.
-type IdentitySpec struct {
-	// AutoVerify nil defaults to [curp]; an empty, non-nil list means every
-	// document goes to a caseworker.
-	AutoVerify []beneficiary.IDDocumentType
-	// ReviewDeadline defaults to 7 days.
-	ReviewDeadline *time.Duration
-}
-
-// ReferralSpec is the referrals part of a Spec.
-type ReferralSpec struct {
-	// FollowUp defaults to 30 days.
-	FollowUp *time.Duration
-	// Catalogue nil defaults to DefaultCatalogue(); a given one replaces it.
-	Catalogue []ReferralService
-}
 
 // invalid is an ErrInvalid at a key path.
 func invalid(field, format string, args ...any) *apoyo.Error {
@@ -82,16 +24,16 @@ func invalid(field, format string, args ...any) *apoyo.Error {
 // enum case) and validates the result, returning a new Program with a
 // fresh id created at now. Errors are ErrInvalid with Field the YAML key
 // path of the offending value.
-func (s Spec) Build(now time.Time) (Program, error) {
-	p := Program{
+func Build(s apoyo.ProgramSpec, now time.Time) (apoyo.Program, error) {
+	p := apoyo.Program{
 		ID:            NewID(),
 		Name:          strings.TrimSpace(s.Name),
 		Currency:      strings.ToUpper(strings.TrimSpace(s.Currency)),
-		BenefitAmount: DefaultBenefitAmount,
+		BenefitAmount: apoyo.DefaultBenefitAmount,
 		CreatedAt:     now.UTC().Truncate(time.Microsecond),
 	}
 	if p.Currency == "" {
-		p.Currency = DefaultCurrency
+		p.Currency = apoyo.DefaultCurrency
 	}
 	if s.BenefitAmount != nil {
 		p.BenefitAmount = *s.BenefitAmount
@@ -106,7 +48,7 @@ func (s Spec) Build(now time.Time) (Program, error) {
 	}
 
 	e := &p.Eligibility
-	e.MinAge = DefaultMinAge
+	e.MinAge = apoyo.DefaultMinAge
 	if s.Eligibility.MinAge != nil {
 		e.MinAge = *s.Eligibility.MinAge
 	}
@@ -116,18 +58,18 @@ func (s Spec) Build(now time.Time) (Program, error) {
 	for i, a := range s.Eligibility.Alcaldias {
 		c, ok := mxid.CanonicalAlcaldia(a)
 		if !ok {
-			return Program{}, invalid(fmt.Sprintf("eligibility.alcaldias[%d]", i), "%q is not one of Mexico City's 16 alcaldías", a)
+			return apoyo.Program{}, invalid(fmt.Sprintf("eligibility.alcaldias[%d]", i), "%q is not one of Mexico City's 16 alcaldías", a)
 		}
 		if slices.Contains(e.Alcaldias, c) {
-			return Program{}, invalid(fmt.Sprintf("eligibility.alcaldias[%d]", i), "%q is listed twice", c)
+			return apoyo.Program{}, invalid(fmt.Sprintf("eligibility.alcaldias[%d]", i), "%q is listed twice", c)
 		}
 		e.Alcaldias = append(e.Alcaldias, c)
 	}
 	if len(s.Eligibility.PopulationGroups) == 0 {
-		e.PopulationGroups = slices.Clone(beneficiary.PopulationGroups)
+		e.PopulationGroups = slices.Clone(apoyo.PopulationGroups)
 	}
 	for _, g := range s.Eligibility.PopulationGroups {
-		e.PopulationGroups = append(e.PopulationGroups, beneficiary.PopulationGroup(normEnum(string(g))))
+		e.PopulationGroups = append(e.PopulationGroups, apoyo.PopulationGroup(normEnum(string(g))))
 	}
 	e.RequireConsent = true
 	if s.Eligibility.RequireConsent != nil {
@@ -145,36 +87,36 @@ func (s Spec) Build(now time.Time) (Program, error) {
 	if s.Approval.Quorum != nil {
 		a.Quorum = *s.Approval.Quorum
 	}
-	a.SLA = orDefault(s.Approval.SLA, DefaultApprovalSLA)
+	a.SLA = orDefault(s.Approval.SLA, apoyo.DefaultApprovalSLA)
 
 	id := &p.Identity
 	if s.Identity.AutoVerify == nil {
-		id.AutoVerify = []beneficiary.IDDocumentType{beneficiary.DocCURP}
+		id.AutoVerify = []apoyo.IDDocumentType{apoyo.DocCURP}
 	} else {
-		id.AutoVerify = []beneficiary.IDDocumentType{}
+		id.AutoVerify = []apoyo.IDDocumentType{}
 		for _, t := range s.Identity.AutoVerify {
-			id.AutoVerify = append(id.AutoVerify, beneficiary.IDDocumentType(normEnum(string(t))))
+			id.AutoVerify = append(id.AutoVerify, apoyo.IDDocumentType(normEnum(string(t))))
 		}
 	}
-	id.ReviewDeadline = orDefault(s.Identity.ReviewDeadline, DefaultReviewDeadline)
+	id.ReviewDeadline = orDefault(s.Identity.ReviewDeadline, apoyo.DefaultReviewDeadline)
 
 	r := &p.Referrals
 	if s.Referrals.Catalogue == nil {
 		r.Catalogue = DefaultCatalogue()
 	} else {
-		r.Catalogue = []ReferralService{}
+		r.Catalogue = []apoyo.ReferralService{}
 		for _, c := range s.Referrals.Catalogue {
 			c.Code = strings.TrimSpace(c.Code)
-			c.Need = beneficiary.Need(normEnum(string(c.Need)))
+			c.Need = apoyo.Need(normEnum(string(c.Need)))
 			c.Secretariat = strings.ToUpper(strings.TrimSpace(c.Secretariat))
 			c.Name = strings.TrimSpace(c.Name)
 			r.Catalogue = append(r.Catalogue, c)
 		}
 	}
-	r.FollowUp = orDefault(s.Referrals.FollowUp, DefaultFollowUp)
+	r.FollowUp = orDefault(s.Referrals.FollowUp, apoyo.DefaultFollowUp)
 
-	if err := p.Validate(); err != nil {
-		return Program{}, err
+	if err := Validate(p); err != nil {
+		return apoyo.Program{}, err
 	}
 	return p, nil
 }
@@ -202,14 +144,14 @@ var codeRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
 // Validate checks every rule of a built programme; Store.Create calls it
 // again, so a Program assembled by hand is held to the same rules. The
 // first problem is returned as ErrInvalid with Field its key path.
-func (p Program) Validate() error {
+func Validate(p apoyo.Program) error {
 	if !validID(p.ID) {
 		return invalid("id", "programme id %q is not of the form prg_<16 lowercase letters or digits>", p.ID)
 	}
 	if n := utf8.RuneCountInString(p.Name); n == 0 || n > 200 || strings.TrimSpace(p.Name) != p.Name {
 		return invalid("name", "name is required: 1 to 200 characters without surrounding spaces")
 	}
-	if p.Currency != DefaultCurrency {
+	if p.Currency != apoyo.DefaultCurrency {
 		return invalid("currency", "currency %q: programmes pay in MXN", p.Currency)
 	}
 	if err := checkMoney("benefit_amount", p.BenefitAmount, false); err != nil {
@@ -259,7 +201,7 @@ func (p Program) Validate() error {
 	for i, g := range e.PopulationGroups {
 		path := fmt.Sprintf("eligibility.population_groups[%d]", i)
 		if !g.Valid() {
-			return invalid(path, "population group %q is not one of %s", g, joinAny(beneficiary.PopulationGroups))
+			return invalid(path, "population group %q is not one of %s", g, joinAny(apoyo.PopulationGroups))
 		}
 		if slices.Contains(e.PopulationGroups[:i], g) {
 			return invalid(path, "population group %q is listed twice", g)
@@ -289,7 +231,7 @@ func (p Program) Validate() error {
 	for i, t := range p.Identity.AutoVerify {
 		path := fmt.Sprintf("identity.auto_verify[%d]", i)
 		if !t.Valid() {
-			return invalid(path, "document type %q is not one of %s", t, joinAny(beneficiary.IDDocumentTypes))
+			return invalid(path, "document type %q is not one of %s", t, joinAny(apoyo.IDDocumentTypes))
 		}
 		if slices.Contains(p.Identity.AutoVerify[:i], t) {
 			return invalid(path, "document type %q is listed twice", t)
@@ -313,9 +255,9 @@ func (p Program) Validate() error {
 			}
 		}
 		if !c.Need.Valid() {
-			return invalid(path+".need", "need %q is not one of %s", c.Need, joinAny(beneficiary.Needs))
+			return invalid(path+".need", "need %q is not one of %s", c.Need, joinAny(apoyo.Needs))
 		}
-		if c.Secretariat != NGO && !apoyo.Secretariat(c.Secretariat).Valid() {
+		if c.Secretariat != apoyo.NGO && !apoyo.Secretariat(c.Secretariat).Valid() {
 			return invalid(path+".secretariat", "%q is not one of STYFE, SIBISO, SEDESA, NGO", c.Secretariat)
 		}
 		if n := utf8.RuneCountInString(c.Name); n == 0 || n > 200 {

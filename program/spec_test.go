@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/program"
 )
@@ -32,7 +31,7 @@ func requireField(t *testing.T, err error, field string) *apoyo.Error {
 
 func TestBuildDefaults(t *testing.T) {
 	t.Parallel()
-	p, err := program.Spec{Name: "  Protección al Ingreso  ", Funds: program.DefaultFunds(d("1000000"))}.Build(now)
+	p, err := program.Build(apoyo.ProgramSpec{Name: "  Protección al Ingreso  ", Funds: program.DefaultFunds(d("1000000"))}, now)
 	require.NoError(t, err)
 	require.Regexp(t, `^prg_[a-z2-7]{16}$`, p.ID)
 	require.Equal(t, "Protección al Ingreso", p.Name)
@@ -40,37 +39,37 @@ func TestBuildDefaults(t *testing.T) {
 	require.True(t, p.BenefitAmount.Equal(d("5600")))
 	require.Equal(t, 18, p.Eligibility.MinAge)
 	require.Equal(t, mxid.Alcaldias[:], p.Eligibility.Alcaldias)
-	require.Equal(t, beneficiary.PopulationGroups, p.Eligibility.PopulationGroups)
+	require.Equal(t, apoyo.PopulationGroups, p.Eligibility.PopulationGroups)
 	require.True(t, p.Eligibility.RequireConsent)
 	require.Equal(t, apoyo.Secretariats, p.Approval.Required)
 	require.Equal(t, 3, p.Approval.Quorum)
 	require.Equal(t, 5*24*time.Hour, p.Approval.SLA)
-	require.Equal(t, []beneficiary.IDDocumentType{beneficiary.DocCURP}, p.Identity.AutoVerify)
+	require.Equal(t, []apoyo.IDDocumentType{apoyo.DocCURP}, p.Identity.AutoVerify)
 	require.Equal(t, 7*24*time.Hour, p.Identity.ReviewDeadline)
 	require.Equal(t, program.DefaultCatalogue(), p.Referrals.Catalogue)
 	require.Equal(t, 30*24*time.Hour, p.Referrals.FollowUp)
 	require.Equal(t, now, p.CreatedAt)
 
 	// Two builds, two ids.
-	q, err := program.Spec{Name: "x", Funds: program.DefaultFunds(d("1"))}.Build(now)
+	q, err := program.Build(apoyo.ProgramSpec{Name: "x", Funds: program.DefaultFunds(d("1"))}, now)
 	require.NoError(t, err)
 	require.NotEqual(t, p.ID, q.ID)
 
 	// Explicit values, canonicalised.
 	zero := 0
-	p, err = program.Spec{
-		Name: "p", Funds: []program.Fund{{Code: "city", Budget: d("0")}},
+	p, err = program.Build(apoyo.ProgramSpec{
+		Name: "p", Funds: []apoyo.Fund{{Code: "city", Budget: d("0")}},
 		BenefitAmount: new(d("1500.50")),
-		Eligibility: program.EligibilitySpec{MinAge: &zero, Alcaldias: []string{"cuauhtemoc", "GAM"},
-			PopulationGroups: []beneficiary.PopulationGroup{"Asylum seeker"}, RequireConsent: new(false)},
-		Approval: program.ApprovalSpec{Required: []apoyo.Secretariat{"styfe", "SIBISO"}, Quorum: new(1)},
-		Identity: program.IdentitySpec{AutoVerify: []beneficiary.IDDocumentType{}},
-	}.Build(now)
+		Eligibility: apoyo.EligibilitySpec{MinAge: &zero, Alcaldias: []string{"cuauhtemoc", "GAM"},
+			PopulationGroups: []apoyo.PopulationGroup{"Asylum seeker"}, RequireConsent: new(false)},
+		Approval: apoyo.ApprovalSpec{Required: []apoyo.Secretariat{"styfe", "SIBISO"}, Quorum: new(1)},
+		Identity: apoyo.IdentitySpec{AutoVerify: []apoyo.IDDocumentType{}},
+	}, now)
 	require.NoError(t, err)
 	require.Equal(t, "city", p.Funds[0].Name, "fund name defaults to its code")
 	require.Equal(t, 0, p.Eligibility.MinAge)
 	require.Equal(t, []string{"Cuauhtémoc", "Gustavo A. Madero"}, p.Eligibility.Alcaldias)
-	require.Equal(t, []beneficiary.PopulationGroup{beneficiary.PopulationAsylumSeeker}, p.Eligibility.PopulationGroups)
+	require.Equal(t, []apoyo.PopulationGroup{apoyo.PopulationAsylumSeeker}, p.Eligibility.PopulationGroups)
 	require.False(t, p.Eligibility.RequireConsent)
 	require.Equal(t, []apoyo.Secretariat{apoyo.STyFE, apoyo.SIBISO}, p.Approval.Required)
 	require.Equal(t, 1, p.Approval.Quorum)
@@ -79,53 +78,53 @@ func TestBuildDefaults(t *testing.T) {
 
 func TestBuildErrorsNameTheKey(t *testing.T) {
 	t.Parallel()
-	ok := func() program.Spec {
-		return program.Spec{Name: "p", Funds: []program.Fund{{Code: "city", Budget: d("100")}, {Code: "gcf", Budget: d("50")}}}
+	ok := func() apoyo.ProgramSpec {
+		return apoyo.ProgramSpec{Name: "p", Funds: []apoyo.Fund{{Code: "city", Budget: d("100")}, {Code: "gcf", Budget: d("50")}}}
 	}
 	neg := -time.Hour
 	for _, tc := range []struct {
 		field string
-		edit  func(s *program.Spec)
+		edit  func(s *apoyo.ProgramSpec)
 	}{
-		{"name", func(s *program.Spec) { s.Name = " " }},
-		{"name", func(s *program.Spec) { s.Name = strings.Repeat("a", 201) }},
-		{"currency", func(s *program.Spec) { s.Currency = "USD" }},
-		{"benefit_amount", func(s *program.Spec) { s.BenefitAmount = new(d("0")) }},
-		{"benefit_amount", func(s *program.Spec) { s.BenefitAmount = new(d("5600.001")) }},
-		{"funds", func(s *program.Spec) { s.Funds = nil }},
-		{"funds[1].code", func(s *program.Spec) { s.Funds[1].Code = "GCF" }},
-		{"funds[1].code", func(s *program.Spec) { s.Funds[1].Code = "city" }},
-		{"funds[1].code", func(s *program.Spec) { s.Funds[1].Code = strings.Repeat("a", 44) }},
-		{"funds[0].budget", func(s *program.Spec) { s.Funds[0].Budget = d("-1") }},
-		{"funds[0].budget", func(s *program.Spec) { s.Funds[0].Budget = d("0.001") }},
-		{"eligibility.min_age", func(s *program.Spec) { s.Eligibility.MinAge = new(-1) }},
-		{"eligibility.alcaldias[1]", func(s *program.Spec) { s.Eligibility.Alcaldias = []string{"Tlalpan", "Ecatepec"} }},
-		{"eligibility.alcaldias[1]", func(s *program.Spec) { s.Eligibility.Alcaldias = []string{"Tlalpan", "tlalpan"} }},
-		{"eligibility.population_groups[0]", func(s *program.Spec) { s.Eligibility.PopulationGroups = []beneficiary.PopulationGroup{"tourist"} }},
-		{"approval.required[1]", func(s *program.Spec) { s.Approval.Required = []apoyo.Secretariat{"STYFE", "SEP"} }},
-		{"approval.required[1]", func(s *program.Spec) { s.Approval.Required = []apoyo.Secretariat{"STYFE", "styfe"} }},
-		{"approval.quorum", func(s *program.Spec) { s.Approval.Quorum = new(4) }},
-		{"approval.quorum", func(s *program.Spec) { s.Approval.Quorum = new(0) }},
-		{"approval.sla", func(s *program.Spec) { s.Approval.SLA = &neg }},
-		{"identity.auto_verify[0]", func(s *program.Spec) { s.Identity.AutoVerify = []beneficiary.IDDocumentType{"ine"} }},
-		{"identity.review_deadline", func(s *program.Spec) { s.Identity.ReviewDeadline = new(time.Duration(0)) }},
-		{"referrals.follow_up", func(s *program.Spec) { s.Referrals.FollowUp = &neg }},
-		{"referrals.catalogue[0].need", func(s *program.Spec) {
-			s.Referrals.Catalogue = []program.ReferralService{{Code: "x", Need: "food", Secretariat: "NGO", Name: "X"}}
+		{"name", func(s *apoyo.ProgramSpec) { s.Name = " " }},
+		{"name", func(s *apoyo.ProgramSpec) { s.Name = strings.Repeat("a", 201) }},
+		{"currency", func(s *apoyo.ProgramSpec) { s.Currency = "USD" }},
+		{"benefit_amount", func(s *apoyo.ProgramSpec) { s.BenefitAmount = new(d("0")) }},
+		{"benefit_amount", func(s *apoyo.ProgramSpec) { s.BenefitAmount = new(d("5600.001")) }},
+		{"funds", func(s *apoyo.ProgramSpec) { s.Funds = nil }},
+		{"funds[1].code", func(s *apoyo.ProgramSpec) { s.Funds[1].Code = "GCF" }},
+		{"funds[1].code", func(s *apoyo.ProgramSpec) { s.Funds[1].Code = "city" }},
+		{"funds[1].code", func(s *apoyo.ProgramSpec) { s.Funds[1].Code = strings.Repeat("a", 44) }},
+		{"funds[0].budget", func(s *apoyo.ProgramSpec) { s.Funds[0].Budget = d("-1") }},
+		{"funds[0].budget", func(s *apoyo.ProgramSpec) { s.Funds[0].Budget = d("0.001") }},
+		{"eligibility.min_age", func(s *apoyo.ProgramSpec) { s.Eligibility.MinAge = new(-1) }},
+		{"eligibility.alcaldias[1]", func(s *apoyo.ProgramSpec) { s.Eligibility.Alcaldias = []string{"Tlalpan", "Ecatepec"} }},
+		{"eligibility.alcaldias[1]", func(s *apoyo.ProgramSpec) { s.Eligibility.Alcaldias = []string{"Tlalpan", "tlalpan"} }},
+		{"eligibility.population_groups[0]", func(s *apoyo.ProgramSpec) { s.Eligibility.PopulationGroups = []apoyo.PopulationGroup{"tourist"} }},
+		{"approval.required[1]", func(s *apoyo.ProgramSpec) { s.Approval.Required = []apoyo.Secretariat{"STYFE", "SEP"} }},
+		{"approval.required[1]", func(s *apoyo.ProgramSpec) { s.Approval.Required = []apoyo.Secretariat{"STYFE", "styfe"} }},
+		{"approval.quorum", func(s *apoyo.ProgramSpec) { s.Approval.Quorum = new(4) }},
+		{"approval.quorum", func(s *apoyo.ProgramSpec) { s.Approval.Quorum = new(0) }},
+		{"approval.sla", func(s *apoyo.ProgramSpec) { s.Approval.SLA = &neg }},
+		{"identity.auto_verify[0]", func(s *apoyo.ProgramSpec) { s.Identity.AutoVerify = []apoyo.IDDocumentType{"ine"} }},
+		{"identity.review_deadline", func(s *apoyo.ProgramSpec) { s.Identity.ReviewDeadline = new(time.Duration(0)) }},
+		{"referrals.follow_up", func(s *apoyo.ProgramSpec) { s.Referrals.FollowUp = &neg }},
+		{"referrals.catalogue[0].need", func(s *apoyo.ProgramSpec) {
+			s.Referrals.Catalogue = []apoyo.ReferralService{{Code: "x", Need: "food", Secretariat: "NGO", Name: "X"}}
 		}},
-		{"referrals.catalogue[0].secretariat", func(s *program.Spec) {
-			s.Referrals.Catalogue = []program.ReferralService{{Code: "x", Need: "health", Secretariat: "IMSS", Name: "X"}}
+		{"referrals.catalogue[0].secretariat", func(s *apoyo.ProgramSpec) {
+			s.Referrals.Catalogue = []apoyo.ReferralService{{Code: "x", Need: "health", Secretariat: "IMSS", Name: "X"}}
 		}},
 	} {
 		s := ok()
 		tc.edit(&s)
-		_, err := s.Build(now)
+		_, err := program.Build(s, now)
 		requireField(t, err, tc.field)
 	}
 	e := requireField(t, func() error {
 		s := ok()
 		s.Eligibility.Alcaldias = []string{"Ecatepec"}
-		_, err := s.Build(now)
+		_, err := program.Build(s, now)
 		return err
 	}(), "eligibility.alcaldias[0]")
 	require.Contains(t, e.Message, "Ecatepec", "the error names the unknown alcaldía")
@@ -154,8 +153,8 @@ func TestDefaultFundsSumExactly(t *testing.T) {
 
 func TestReferralFor(t *testing.T) {
 	t.Parallel()
-	r := program.ReferralRules{Catalogue: program.DefaultCatalogue()}
-	got := r.For([]beneficiary.Need{"education", "employment", "legal_aid", "employment", "health"})
+	r := apoyo.ReferralRules{Catalogue: program.DefaultCatalogue()}
+	got := r.For([]apoyo.Need{"education", "employment", "legal_aid", "employment", "health"})
 	var codes []string
 	for _, s := range got {
 		codes = append(codes, s.Code)
@@ -166,8 +165,8 @@ func TestReferralFor(t *testing.T) {
 	require.Empty(t, r.For(nil))
 
 	// Every need has a service in the default catalogue.
-	for _, n := range beneficiary.Needs {
-		require.Len(t, r.For([]beneficiary.Need{n}), 1, "need %s", n)
+	for _, n := range apoyo.Needs {
+		require.Len(t, r.For([]apoyo.Need{n}), 1, "need %s", n)
 	}
 }
 
@@ -195,7 +194,7 @@ referrals:
     - {code: ngo.x, need: legal_aid, secretariat: ngo, name: Sin Fronteras IAP}
 `))
 	require.NoError(t, err)
-	p, err := s.Build(now)
+	p, err := program.Build(s, now)
 	require.NoError(t, err)
 	require.Equal(t, "5600.1", p.BenefitAmount.String())
 	require.Equal(t, "MXN", p.Currency)
@@ -209,14 +208,14 @@ referrals:
 	require.Empty(t, p.Identity.AutoVerify)
 	require.Equal(t, 36*time.Hour, p.Identity.ReviewDeadline)
 	require.Equal(t, 30*24*time.Hour, p.Referrals.FollowUp)
-	require.Equal(t, []program.ReferralService{{Code: "ngo.x", Need: "legal_aid", Secretariat: "NGO", Name: "Sin Fronteras IAP"}}, p.Referrals.Catalogue)
+	require.Equal(t, []apoyo.ReferralService{{Code: "ngo.x", Need: "legal_aid", Secretariat: "NGO", Name: "Sin Fronteras IAP"}}, p.Referrals.Catalogue)
 
 	// Absent sections take defaults.
 	s, err = program.LoadSpecYAML(strings.NewReader("name: p\nfunds: [{code: city, budget: 10}]\n"))
 	require.NoError(t, err)
-	p, err = s.Build(now)
+	p, err = program.Build(s, now)
 	require.NoError(t, err)
-	require.Equal(t, []beneficiary.IDDocumentType{beneficiary.DocCURP}, p.Identity.AutoVerify)
+	require.Equal(t, []apoyo.IDDocumentType{apoyo.DocCURP}, p.Identity.AutoVerify)
 	require.Equal(t, 3, p.Approval.Quorum)
 }
 
@@ -245,11 +244,11 @@ func TestLoadSpecYAMLErrorsNameTheKey(t *testing.T) {
 	// Errors found by Build name YAML keys too.
 	s, err := program.LoadSpecYAML(strings.NewReader("name: p\nfunds: [{code: city, budget: 10}, {code: City, budget: 1}]\n"))
 	require.NoError(t, err)
-	_, err = s.Build(now)
+	_, err = program.Build(s, now)
 	requireField(t, err, "funds[1].code")
 	s, err = program.LoadSpecYAML(strings.NewReader(base + "eligibility: {alcaldias: [Tlalpan, Neza]}\n"))
 	require.NoError(t, err)
-	_, err = s.Build(now)
+	_, err = program.Build(s, now)
 	e := requireField(t, err, "eligibility.alcaldias[1]")
 	require.Contains(t, e.Message, "Neza")
 

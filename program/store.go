@@ -33,16 +33,16 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // same Program (same id) finishes the job and returns the stored programme.
 // Errors: ErrInvalid; ErrExists when another programme has the name (names
 // compare case-insensitively); ledger errors.
-func (s *Store) Create(ctx context.Context, p Program, l *ledger.Ledger) (Program, error) {
-	if err := p.Validate(); err != nil {
-		return Program{}, err
+func (s *Store) Create(ctx context.Context, p apoyo.Program, l *ledger.Ledger) (apoyo.Program, error) {
+	if err := Validate(p); err != nil {
+		return apoyo.Program{}, err
 	}
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = time.Now().UTC().Truncate(time.Microsecond)
 	}
 	cfg, err := json.Marshal(p)
 	if err != nil {
-		return Program{}, apoyo.Errorf(apoyo.EINTERNAL, "program.encode", "encoding programme: %v", err)
+		return apoyo.Program{}, apoyo.Errorf(apoyo.EINTERNAL, "program.encode", "encoding programme: %v", err)
 	}
 	tag, err := s.pool.Exec(ctx, `INSERT INTO programs (id, name, currency, benefit_amount, config, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
@@ -50,29 +50,29 @@ func (s *Store) Create(ctx context.Context, p Program, l *ledger.Ledger) (Progra
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-			return Program{}, ErrExists.With("a programme named %q already exists", p.Name).At(0, "name")
+			return apoyo.Program{}, ErrExists.With("a programme named %q already exists", p.Name).At(0, "name")
 		}
-		return Program{}, dbError("creating programme", err)
+		return apoyo.Program{}, dbError("creating programme", err)
 	}
 	if tag.RowsAffected() == 0 {
 		// Same id: a retry. Carry on with what was stored, not with p,
 		// so a retry cannot change a programme's definition.
 		stored, err := s.Get(ctx, p.ID)
 		if err != nil {
-			return Program{}, err
+			return apoyo.Program{}, err
 		}
 		if stored.Name != p.Name {
-			return Program{}, ErrExists.With("programme id %s is already used by %q", p.ID, stored.Name).At(0, "id")
+			return apoyo.Program{}, ErrExists.With("programme id %s is already used by %q", p.ID, stored.Name).At(0, "id")
 		}
 		p = stored
 	}
 	if err := openLedger(ctx, l, p); err != nil {
-		return Program{}, err
+		return apoyo.Program{}, err
 	}
 	return p, nil
 }
 
-func openLedger(ctx context.Context, l *ledger.Ledger, p Program) error {
+func openLedger(ctx context.Context, l *ledger.Ledger, p apoyo.Program) error {
 	for _, f := range p.Funds {
 		if err := l.CreateFund(ctx, ledger.Fund{Code: LedgerFund(p.ID, f.Code), Name: p.Name + ": " + f.Name}); err != nil {
 			return err
@@ -101,26 +101,26 @@ func openLedger(ctx context.Context, l *ledger.Ledger, p Program) error {
 const selectProgram = `SELECT id, name, config, created_at FROM programs`
 
 // Get returns the programme with id. Errors: ErrNotFound.
-func (s *Store) Get(ctx context.Context, id string) (Program, error) {
+func (s *Store) Get(ctx context.Context, id string) (apoyo.Program, error) {
 	p, err := s.one(ctx, selectProgram+" WHERE id = $1", id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Program{}, ErrNotFound.With("no programme with id %q", id)
+		return apoyo.Program{}, ErrNotFound.With("no programme with id %q", id)
 	}
 	return p, err
 }
 
 // ByName returns the programme named name (case-insensitively). Errors:
 // ErrNotFound.
-func (s *Store) ByName(ctx context.Context, name string) (Program, error) {
+func (s *Store) ByName(ctx context.Context, name string) (apoyo.Program, error) {
 	p, err := s.one(ctx, selectProgram+" WHERE lower(name) = lower($1)", name)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Program{}, ErrNotFound.With("no programme named %q", name)
+		return apoyo.Program{}, ErrNotFound.With("no programme named %q", name)
 	}
 	return p, err
 }
 
 // List returns every programme, by name.
-func (s *Store) List(ctx context.Context) ([]Program, error) {
+func (s *Store) List(ctx context.Context) ([]apoyo.Program, error) {
 	rows, err := s.pool.Query(ctx, selectProgram+" ORDER BY lower(name), id")
 	if err != nil {
 		return nil, dbError("listing programmes", err)
@@ -132,28 +132,28 @@ func (s *Store) List(ctx context.Context) ([]Program, error) {
 	return ps, nil
 }
 
-func (s *Store) one(ctx context.Context, sql string, arg any) (Program, error) {
+func (s *Store) one(ctx context.Context, sql string, arg any) (apoyo.Program, error) {
 	rows, err := s.pool.Query(ctx, sql, arg)
 	if err != nil {
-		return Program{}, dbError("reading programme", err)
+		return apoyo.Program{}, dbError("reading programme", err)
 	}
 	p, err := pgx.CollectExactlyOneRow(rows, scanProgram)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return Program{}, dbError("reading programme", err)
+		return apoyo.Program{}, dbError("reading programme", err)
 	}
 	return p, err
 }
 
-func scanProgram(r pgx.CollectableRow) (Program, error) {
-	var p Program
+func scanProgram(r pgx.CollectableRow) (apoyo.Program, error) {
+	var p apoyo.Program
 	var cfg []byte
 	var id, name string
 	if err := r.Scan(&id, &name, &cfg, &p.CreatedAt); err != nil {
-		return Program{}, err
+		return apoyo.Program{}, err
 	}
 	created := p.CreatedAt
 	if err := json.Unmarshal(cfg, &p); err != nil {
-		return Program{}, apoyo.Errorf(apoyo.EINTERNAL, "program.decode", "programme %s: stored config does not decode: %v", id, err)
+		return apoyo.Program{}, apoyo.Errorf(apoyo.EINTERNAL, "program.decode", "programme %s: stored config does not decode: %v", id, err)
 	}
 	// The columns are authoritative for what has one.
 	p.ID, p.Name, p.CreatedAt = id, name, created.UTC()

@@ -41,7 +41,7 @@ import (
 // bytes, and every key and value must pass textcheck.Check with
 // textcheck.ProgrammeLimit: YAML's escapes ("\0", "\u202e") can put in a
 // value what the file itself may not hold.
-func LoadSpecYAML(r io.Reader) (Spec, error) {
+func LoadSpecYAML(r io.Reader) (apoyo.ProgramSpec, error) {
 	text, err := textcheck.RequireUTF8(r)
 	if err != nil {
 		msg := err.Error()
@@ -49,39 +49,39 @@ func LoadSpecYAML(r io.Reader) (Spec, error) {
 		if errors.As(err, &ae) {
 			msg = ae.Message
 		}
-		return Spec{}, ErrInvalid.With("the programme file: %s", msg).Wrap(err)
+		return apoyo.ProgramSpec{}, ErrInvalid.With("the programme file: %s", msg).Wrap(err)
 	}
 	data, err := io.ReadAll(io.LimitReader(text, MaxSpecYAMLSize+1))
 	if err != nil {
-		return Spec{}, ErrInvalid.With("reading the programme file: %v", err).Wrap(err)
+		return apoyo.ProgramSpec{}, ErrInvalid.With("reading the programme file: %v", err).Wrap(err)
 	}
 	if len(data) > MaxSpecYAMLSize {
-		return Spec{}, ErrInvalid.With("the programme file is larger than %d bytes", MaxSpecYAMLSize)
+		return apoyo.ProgramSpec{}, ErrInvalid.With("the programme file is larger than %d bytes", MaxSpecYAMLSize)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
-			return Spec{}, ErrInvalid.With("the programme file is empty")
+			return apoyo.ProgramSpec{}, ErrInvalid.With("the programme file is empty")
 		}
-		return Spec{}, ErrInvalid.With("the programme file is not valid YAML: %v", err).Wrap(err)
+		return apoyo.ProgramSpec{}, ErrInvalid.With("the programme file is not valid YAML: %v", err).Wrap(err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return Spec{}, ErrInvalid.With("the programme file must hold one YAML document")
+		return apoyo.ProgramSpec{}, ErrInvalid.With("the programme file must hold one YAML document")
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
 		root = root.Content[0]
 	}
-	var s Spec
+	var s apoyo.ProgramSpec
 	err = mapping(root, "", fields{
 		"name":           str(&s.Name),
 		"currency":       str(&s.Currency),
 		"benefit_amount": func(n *yaml.Node, path string) error { return decimalPtr(n, path, &s.BenefitAmount) },
 		"funds": func(n *yaml.Node, path string) error {
 			return sequence(n, path, func(n *yaml.Node, path string) error {
-				var f Fund
+				var f apoyo.Fund
 				hasBudget := false
 				err := mapping(n, path, fields{
 					"code": str(&f.Code),
@@ -127,9 +127,9 @@ func LoadSpecYAML(r io.Reader) (Spec, error) {
 			return mapping(n, path, fields{
 				"follow_up": durationPtr(&r.FollowUp),
 				"catalogue": func(n *yaml.Node, path string) error {
-					r.Catalogue = []ReferralService{}
+					r.Catalogue = []apoyo.ReferralService{}
 					return sequence(n, path, func(n *yaml.Node, path string) error {
-						var c ReferralService
+						var c apoyo.ReferralService
 						err := mapping(n, path, fields{
 							"code":        str(&c.Code),
 							"need":        str(&c.Need),
@@ -144,7 +144,7 @@ func LoadSpecYAML(r io.Reader) (Spec, error) {
 		},
 	})
 	if err != nil {
-		return Spec{}, err
+		return apoyo.ProgramSpec{}, err
 	}
 	return s, nil
 }

@@ -61,7 +61,7 @@ func FuzzLoadSpecYAML(f *testing.F) {
 				t.Fatalf("loaded spec holds invalid text %q", x)
 			}
 		}
-		if _, err := s.Build(now); err != nil && apoyo.ErrorCodeOf(err) != apoyo.EINVALID {
+		if _, err := program.Build(s, now); err != nil && apoyo.ErrorCodeOf(err) != apoyo.EINVALID {
 			t.Fatalf("Build of a loaded spec: %v", err)
 		}
 	})

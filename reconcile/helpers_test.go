@@ -11,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
@@ -18,7 +19,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/reconcile"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -39,8 +39,8 @@ type fixture struct {
 	cs    *cases.Store
 	progs *program.Store
 	rec   *reconcile.Reconciler
-	prog  program.Program
-	cycle cases.Cycle
+	prog  apoyo.Program
+	cycle apoyo.Cycle
 	fund  string
 	n     int
 }
@@ -52,11 +52,11 @@ func newFixture(t *testing.T) *fixture {
 	l := ledger.New(db.Pool, ledger.Options{})
 	t.Cleanup(l.Close)
 	f := &fixture{db: db, l: l, cs: cases.NewStore(db.Pool), progs: program.NewStore(db.Pool)}
-	p, err := program.Spec{Name: "Protección al Ingreso", Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}.Build(monday10)
+	p, err := program.Build(apoyo.ProgramSpec{Name: "Protección al Ingreso", Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}, monday10)
 	require.NoError(t, err)
 	f.prog, err = f.progs.Create(ctx, p, l)
 	require.NoError(t, err)
-	f.cycle, _, err = f.cs.CreateCycle(ctx, cases.Cycle{ProgramID: p.ID, Name: "2025-03", Period: "2025-03", CycleDate: monday10})
+	f.cycle, _, err = f.cs.CreateCycle(ctx, apoyo.Cycle{ProgramID: p.ID, Name: "2025-03", Period: "2025-03", CycleDate: monday10})
 	require.NoError(t, err)
 	require.NoError(t, program.EnsureCycleAccounts(ctx, l, p.ID, f.cycle.ID))
 	f.fund = program.LedgerFund(p.ID, p.Funds[0].Code)
@@ -75,8 +75,8 @@ func (f *fixture) beneficiary(t *testing.T, method string) string {
 		payment_method, consent, given_names, first_surname, key_id)
 		VALUES ($1, $2, '1990-05-17', 'M', 'HND', 'migrant', 'Iztapalapa', $3, true, '\x00', '\x00', 'test')`, id, f.prog.ID, method)
 	require.NoError(t, err)
-	require.NoError(t, f.cs.Save(ctx, cases.Projection{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: id,
-		Step: workflows.StepPayment, Status: "running", Version: 1}))
+	require.NoError(t, f.cs.Save(ctx, apoyo.Case{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: id,
+		Step: apoyo.StepPayment, Status: "running", Version: 1}))
 	return id
 }
 
@@ -99,7 +99,7 @@ func (f *fixture) post(t *testing.T, key, debit, credit, desc string, meta map[s
 
 // inTransit does what the Disburse activity does up to the bank's answer:
 // commit the entitlement, move it in transit, record the pending order.
-func (f *fixture) inTransit(t *testing.T, rail payment.Rail) cases.Payment {
+func (f *fixture) inTransit(t *testing.T, rail apoyo.Rail) apoyo.Payment {
 	t.Helper()
 	method := string(rail)
 	b := f.beneficiary(t, method)
@@ -107,14 +107,14 @@ func (f *fixture) inTransit(t *testing.T, rail payment.Rail) cases.Payment {
 	f.post(t, "commit:"+c+":"+b, f.account(program.CycleCommitted), program.AvailableAccount(f.prog.ID), "entitlement committed", f.meta(b))
 	f.post(t, fmt.Sprintf("transit:%s:%s:1", c, b), f.account(program.CycleInTransit), f.account(program.CycleCommitted), "payment order, attempt 1", f.meta(b))
 	orderID := activities.OrderID(c, b, 1)
-	p := cases.Payment{OrderID: orderID, CaseID: workflows.CaseID(c, b), ProgramID: f.prog.ID, CycleID: c, BeneficiaryID: b, Attempt: 1,
-		Rail: method, Amount: benefit, Fund: f.fund, TrackingKey: payment.NewTrackingKey(orderID), State: string(payment.StatePending)}
+	p := apoyo.Payment{OrderID: orderID, CaseID: apoyo.CaseID(c, b), ProgramID: f.prog.ID, CycleID: c, BeneficiaryID: b, Attempt: 1,
+		Rail: rail, Amount: benefit, Fund: f.fund, TrackingKey: payment.NewTrackingKey(orderID), State: apoyo.PaymentPending}
 	require.NoError(t, f.cs.RecordPayment(context.Background(), p))
 	return p
 }
 
 // workerSettled books a settlement as Disburse does when the bank answers.
-func (f *fixture) workerSettled(t *testing.T, p cases.Payment) {
+func (f *fixture) workerSettled(t *testing.T, p apoyo.Payment) {
 	t.Helper()
 	f.post(t, fmt.Sprintf("settle:%s:%s:1", p.CycleID, p.BeneficiaryID), f.account(program.CyclePaid), f.account(program.CycleInTransit),
 		"payment settled", f.meta(p.BeneficiaryID))
@@ -122,14 +122,14 @@ func (f *fixture) workerSettled(t *testing.T, p cases.Payment) {
 }
 
 // workerUnpaid books an attempt that did not pay, as Disburse does.
-func (f *fixture) workerUnpaid(t *testing.T, p cases.Payment, state string, cause int) {
+func (f *fixture) workerUnpaid(t *testing.T, p apoyo.Payment, state string, cause int) {
 	t.Helper()
 	f.post(t, fmt.Sprintf("return:%s:%s:1", p.CycleID, p.BeneficiaryID), f.account(program.CycleReturned), f.account(program.CycleInTransit),
 		"payment "+state, f.meta(p.BeneficiaryID))
 	require.NoError(t, f.cs.UpdatePayment(context.Background(), p.OrderID, state, cause, "SBX0000000001", day1))
 }
 
-func orderLine(p cases.Payment, date, state string) payment.StatementLine {
+func orderLine(p apoyo.Payment, date, state string) payment.StatementLine {
 	l := payment.StatementLine{OperationDate: date, TrackingKey: p.TrackingKey, OrderID: p.OrderID, Amount: p.Amount, State: state,
 		CreatedAt: monday10.Add(-time.Minute)}
 	if state == payment.SPEISettled {
@@ -140,7 +140,7 @@ func orderLine(p cases.Payment, date, state string) payment.StatementLine {
 
 // returnLine is a return of p; settledAt is zero for an order refused
 // outright.
-func returnLine(p cases.Payment, date string, cause int, settledAt, returnedAt time.Time) payment.StatementLine {
+func returnLine(p apoyo.Payment, date string, cause int, settledAt, returnedAt time.Time) payment.StatementLine {
 	return payment.StatementLine{OperationDate: date, TrackingKey: p.TrackingKey, OrderID: p.OrderID, Amount: p.Amount, State: payment.SPEIReturned,
 		ReturnTrackingKey: "DEV" + p.TrackingKey[:20], ReturnCause: cause, CreatedAt: monday10.Add(-time.Minute), SettledAt: settledAt, ReturnedAt: returnedAt}
 }
@@ -166,7 +166,7 @@ func (f *fixture) transactions(t *testing.T) int64 {
 	return n
 }
 
-func (f *fixture) payment(t *testing.T, orderID string) cases.Payment {
+func (f *fixture) payment(t *testing.T, orderID string) apoyo.Payment {
 	t.Helper()
 	ps, err := f.cs.Payments(context.Background(), f.cycle.ID)
 	require.NoError(t, err)
@@ -176,7 +176,7 @@ func (f *fixture) payment(t *testing.T, orderID string) cases.Payment {
 		}
 	}
 	t.Fatalf("no payment %s", orderID)
-	return cases.Payment{}
+	return apoyo.Payment{}
 }
 
 // balance is the cycle account's balance in state, in the fixture's fund.

@@ -85,10 +85,6 @@ func (c Class) Unmatched() bool {
 	return false
 }
 
-// TaskReturnedAfterSettlement is the caseworker task raised on a case whose
-// settled payment came back: a new payment instrument is needed.
-const TaskReturnedAfterSettlement = "returned_after_settlement"
-
 // Finding is one statement line's class, or one payment missing from the
 // statement. It carries business ids and amounts only: never a name or an
 // account number.

@@ -27,11 +27,11 @@ func TestAllMatchedPostsOnceThenNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	a := f.inTransit(t, payment.RailSPEI)
-	b := f.inTransit(t, payment.RailSPEI)
-	c := f.inTransit(t, payment.RailSPEI)
+	a := f.inTransit(t, apoyo.RailSPEI)
+	b := f.inTransit(t, apoyo.RailSPEI)
+	c := f.inTransit(t, apoyo.RailSPEI)
 	f.workerSettled(t, c) // the worker saw this one
-	d := f.inTransit(t, payment.RailCard)
+	d := f.inTransit(t, apoyo.RailCard)
 	csv := statement(t, orderLine(a, day1, "LQ"), orderLine(b, day1, "LQ"), orderLine(c, day1, "LQ"), orderLine(d, day1, "CN"))
 
 	before := f.transactions(t)
@@ -47,10 +47,10 @@ func TestAllMatchedPostsOnceThenNothing(t *testing.T) {
 	for c, ps := range rep.Problems {
 		require.Empty(t, ps, c)
 	}
-	require.Equal(t, "settled", f.payment(t, a.OrderID).State)
+	require.Equal(t, apoyo.PaymentState("settled"), f.payment(t, a.OrderID).State)
 	require.Equal(t, day1, f.payment(t, a.OrderID).OperationDate)
-	require.Equal(t, "settled", f.payment(t, b.OrderID).State)
-	require.Equal(t, "rejected", f.payment(t, d.OrderID).State, "a card load the issuer refused shows CN")
+	require.Equal(t, apoyo.PaymentState("settled"), f.payment(t, b.OrderID).State)
+	require.Equal(t, apoyo.PaymentState("rejected"), f.payment(t, d.OrderID).State, "a card load the issuer refused shows CN")
 	require.Equal(t, "16800.00", f.balance(t, program.CyclePaid))
 	require.Equal(t, "5600.00", f.balance(t, program.CycleReturned))
 	require.Equal(t, "0.00", f.balance(t, program.CycleInTransit))
@@ -99,7 +99,7 @@ func TestAllMatchedPostsOnceThenNothing(t *testing.T) {
 func TestAmountMismatchPostsNothing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := f.inTransit(t, payment.RailSPEI)
+	a := f.inTransit(t, apoyo.RailSPEI)
 	l := orderLine(a, day1, "LQ")
 	l.Amount = decimal.NewFromInt(5599)
 	before := f.transactions(t)
@@ -114,17 +114,17 @@ func TestAmountMismatchPostsNothing(t *testing.T) {
 	require.Equal(t, a.OrderID, p.OrderID)
 	require.Equal(t, "5599.00", p.Amount)
 	require.Equal(t, "5600.00", p.ExpectedAmount)
-	require.Equal(t, "pending", f.payment(t, a.OrderID).State)
+	require.Equal(t, apoyo.PaymentState("pending"), f.payment(t, a.OrderID).State)
 }
 
 func TestMissingFromStatement(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := f.inTransit(t, payment.RailSPEI)
-	b := f.inTransit(t, payment.RailSPEI)
+	a := f.inTransit(t, apoyo.RailSPEI)
+	b := f.inTransit(t, apoyo.RailSPEI)
 	f.workerSettled(t, a)
 	f.workerSettled(t, b)
-	f.inTransit(t, payment.RailSPEI) // still pending: no operation date, not expected on any statement
+	f.inTransit(t, apoyo.RailSPEI) // still pending: no operation date, not expected on any statement
 	rep := f.reconcile(t, "s.csv", statement(t, orderLine(a, day1, "LQ")))
 	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 1, reconcile.MissingFromStatement: 1}, counts(rep))
 	require.Equal(t, 1, rep.Unmatched)
@@ -143,7 +143,7 @@ func TestMissingFromStatement(t *testing.T) {
 func TestUnknownInStatement(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := f.inTransit(t, payment.RailSPEI)
+	a := f.inTransit(t, apoyo.RailSPEI)
 	stranger := orderLine(a, day1, "LQ")
 	stranger.TrackingKey, stranger.OrderID = "APOYOZZZZZZZZZZZZZZZZZZZZZZZZZ", "pay_someone_else_1"
 	wrongOrder := orderLine(a, day1, "LQ")
@@ -163,7 +163,7 @@ func TestUnknownInStatement(t *testing.T) {
 func TestDuplicateLine(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := f.inTransit(t, payment.RailSPEI)
+	a := f.inTransit(t, apoyo.RailSPEI)
 	rep := f.reconcile(t, "s.csv", statement(t, orderLine(a, day1, "LQ"), orderLine(a, day1, "LQ")))
 	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 1, reconcile.Duplicate: 1}, counts(rep))
 	require.Equal(t, 1, rep.Unmatched)
@@ -182,10 +182,10 @@ func TestReturnAfterSettlement(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	f := newFixture(t)
-	booked := f.inTransit(t, payment.RailSPEI) // the worker booked the settlement
+	booked := f.inTransit(t, apoyo.RailSPEI) // the worker booked the settlement
 	f.workerSettled(t, booked)
-	unseen := f.inTransit(t, payment.RailSPEI) // nobody booked anything; the file has both days
-	late := f.inTransit(t, payment.RailSPEI)   // nobody booked anything; only the return is on file
+	unseen := f.inTransit(t, apoyo.RailSPEI) // nobody booked anything; the file has both days
+	late := f.inTransit(t, apoyo.RailSPEI)   // nobody booked anything; only the return is on file
 	returnedAt := monday10.Add(24 * time.Hour)
 	csv := statement(t,
 		orderLine(booked, day1, "LQ"),
@@ -203,7 +203,7 @@ func TestReturnAfterSettlement(t *testing.T) {
 	require.Equal(t, before+4, f.transactions(t))
 	for _, p := range []string{booked.OrderID, unseen.OrderID, late.OrderID} {
 		got := f.payment(t, p)
-		require.Equal(t, "returned", got.State, p)
+		require.Equal(t, apoyo.PaymentState("returned"), got.State, p)
 		require.Equal(t, 13, got.ReturnCause, p)
 	}
 	lr, err := f.l.TransactionByKey(ctx, fmt.Sprintf("late-return:%s:%s:1", booked.CycleID, booked.BeneficiaryID))
@@ -224,7 +224,7 @@ func TestReturnAfterSettlement(t *testing.T) {
 	require.NoError(t, err)
 	var got []string
 	for _, tk := range tasks {
-		require.Equal(t, reconcile.TaskReturnedAfterSettlement, tk.Kind)
+		require.Equal(t, apoyo.TaskReturnedAfterSettlement, tk.Kind)
 		require.Contains(t, tk.Detail, "cause 13")
 		got = append(got, tk.CaseID)
 	}
@@ -232,7 +232,7 @@ func TestReturnAfterSettlement(t *testing.T) {
 
 	// Again: nothing new, same classes, no second task even after the
 	// caseworker closed the first.
-	require.NoError(t, f.cs.ResolveTasks(ctx, booked.CaseID, reconcile.TaskReturnedAfterSettlement))
+	require.NoError(t, f.cs.ResolveTasks(ctx, booked.CaseID, apoyo.TaskReturnedAfterSettlement))
 	again := f.reconcile(t, "s.csv", csv)
 	require.Zero(t, again.Posted)
 	require.Equal(t, rep.Counts, again.Counts)
@@ -245,7 +245,7 @@ func TestReturnAfterSettlement(t *testing.T) {
 	rep = f.reconcile(t, "day1.csv", statement(t, orderLine(booked, day1, "LQ"), orderLine(unseen, day1, "LQ")))
 	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 2}, counts(rep))
 	require.Zero(t, rep.Posted)
-	require.Equal(t, "returned", f.payment(t, booked.OrderID).State)
+	require.Equal(t, apoyo.PaymentState("returned"), f.payment(t, booked.OrderID).State)
 	f.verify(t)
 }
 
@@ -261,9 +261,9 @@ func postings(t ledger.Transaction) []string {
 func TestStateMismatch(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	cancelled := f.inTransit(t, payment.RailSPEI)
+	cancelled := f.inTransit(t, apoyo.RailSPEI)
 	f.workerUnpaid(t, cancelled, "cancelled", 0)
-	settled := f.inTransit(t, payment.RailSPEI)
+	settled := f.inTransit(t, apoyo.RailSPEI)
 	f.workerSettled(t, settled)
 	before := f.transactions(t)
 	rep := f.reconcile(t, "s.csv", statement(t, orderLine(cancelled, day1, "LQ"), orderLine(settled, day1, "D")))
@@ -271,8 +271,8 @@ func TestStateMismatch(t *testing.T) {
 	require.Equal(t, 2, rep.Unmatched)
 	require.Zero(t, rep.Posted)
 	require.Equal(t, before, f.transactions(t))
-	require.Equal(t, "cancelled", f.payment(t, cancelled.OrderID).State)
-	require.Equal(t, "settled", f.payment(t, settled.OrderID).State)
+	require.Equal(t, apoyo.PaymentState("cancelled"), f.payment(t, cancelled.OrderID).State)
+	require.Equal(t, apoyo.PaymentState("settled"), f.payment(t, settled.OrderID).State)
 	f.verify(t)
 }
 
@@ -281,8 +281,8 @@ func TestStateMismatch(t *testing.T) {
 func TestBadStatementPostsNothing(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := f.inTransit(t, payment.RailSPEI)
-	b := f.inTransit(t, payment.RailSPEI)
+	a := f.inTransit(t, apoyo.RailSPEI)
+	b := f.inTransit(t, apoyo.RailSPEI)
 	good := statement(t, orderLine(a, day1, "LQ"), orderLine(b, day1, "LQ"))
 	goodLines := strings.SplitAfter(good, "\n")
 	header, lineA, lineB := goodLines[0], goodLines[1], goodLines[2]
@@ -320,7 +320,7 @@ func TestBadStatementPostsNothing(t *testing.T) {
 		})
 	}
 	require.Equal(t, before, f.transactions(t), "nothing is posted from a file that does not parse")
-	require.Equal(t, "pending", f.payment(t, a.OrderID).State)
+	require.Equal(t, apoyo.PaymentState("pending"), f.payment(t, a.OrderID).State)
 	var failed int
 	require.NoError(t, f.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM statement_imports WHERE status = 'failed'").Scan(&failed))
 	require.Equal(t, len(cases), failed, "refused files are in the audit trail")
@@ -334,7 +334,7 @@ func TestBadStatementPostsNothing(t *testing.T) {
 func TestReportJSON(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	a := f.inTransit(t, payment.RailSPEI)
+	a := f.inTransit(t, apoyo.RailSPEI)
 	l := orderLine(a, day1, "LQ")
 	l.TrackingKey = "APOYOUNKNOWN"
 	rep := f.reconcile(t, "s.csv", statement(t, l))

@@ -16,15 +16,15 @@ import (
 	"github.com/apoyo-cdmx/apoyo/program"
 )
 
-// Payment states as the payments table holds them (payment.State values).
+// Payment states as the payments table holds them (apoyo.PaymentState values).
 const (
-	statePending   = string(payment.StatePending)
-	stateSettled   = string(payment.StateSettled)
-	stateReturned  = string(payment.StateReturned)
-	stateCancelled = string(payment.StateCancelled)
-	stateCollected = string(payment.StateCollected)
-	stateExpired   = string(payment.StateExpired)
-	stateRejected  = string(payment.StateRejected)
+	statePending   = string(apoyo.PaymentPending)
+	stateSettled   = string(apoyo.PaymentSettled)
+	stateReturned  = string(apoyo.PaymentReturned)
+	stateCancelled = string(apoyo.PaymentCancelled)
+	stateCollected = string(apoyo.PaymentCollected)
+	stateExpired   = string(apoyo.PaymentExpired)
+	stateRejected  = string(apoyo.PaymentRejected)
 )
 
 // Ledger keys of a payment attempt. settle and return are the Disburse
@@ -67,15 +67,11 @@ func (p *pay) lateReturnRequest(l line) ledger.TransactionRequest {
 // unpaidState is the final state Disburse records for an order line or a
 // return line that did not pay: what the bank's status API says for it.
 func unpaidState(rail string, l line) string {
-	switch {
-	case l.State == payment.SPEICancelled && rail == string(payment.RailCard):
-		return stateRejected
-	case l.State == payment.SPEICancelled:
-		return stateCancelled
-	case rail == string(payment.RailCashPickup):
-		return stateExpired
+	rules := apoyo.Rail(rail).Rules()
+	if l.State == payment.SPEICancelled {
+		return string(rules.Refused)
 	}
-	return stateReturned
+	return string(rules.Unpaid)
 }
 
 // plan is what one line asks for once its class is known.
@@ -235,7 +231,8 @@ func (c *classifier) classify(l line, p *pay, f Finding) *plan {
 			}
 		}
 	}
-	cash := p.rail == string(payment.RailCashPickup)
+	// A rail paid only on collection (cash pickup) is not paid when funded.
+	cash := apoyo.Rail(p.rail).Rules().PaidState == apoyo.PaymentCollected
 
 	switch {
 	case !l.IsReturn() && l.State == payment.SPEISettled && cash:
@@ -433,7 +430,7 @@ func differs(t ledger.Transaction, r ledger.TransactionRequest) string {
 func (r *Reconciler) apply(ctx context.Context, plans []*plan) error {
 	for _, pl := range plans {
 		if pl.task != "" {
-			if err := r.cases.RaiseTask(ctx, pl.pay.caseID, TaskReturnedAfterSettlement, pl.task); err != nil {
+			if err := r.cases.RaiseTask(ctx, pl.pay.caseID, apoyo.TaskReturnedAfterSettlement, pl.task); err != nil {
 				return err
 			}
 		}

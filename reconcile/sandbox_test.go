@@ -13,9 +13,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
@@ -79,14 +79,14 @@ func TestSandboxStatementsAfterRealDisburse(t *testing.T) {
 		b, err := enrol.Get(ctx, id)
 		require.NoError(t, err)
 		byName[b.Record.GivenNames] = id
-		require.NoError(t, f.cs.Save(ctx, cases.Projection{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: id,
-			Step: workflows.StepPayment, Status: "running", Version: 1}))
+		require.NoError(t, f.cs.Save(ctx, apoyo.Case{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: id,
+			Step: apoyo.StepPayment, Status: "running", Version: 1}))
 	}
 	for _, p := range people {
 		res, err := acts.Disburse(ctx, workflows.DisburseInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: byName[p.given],
 			Amount: benefit, Attempt: 1, Version: 2})
 		require.NoError(t, err)
-		require.Equal(t, p.want, res.State, p.given)
+		require.Equal(t, p.want, string(res.State), p.given)
 	}
 	josue := activities.OrderID(f.cycle.ID, byName["Josué"], 1)
 
@@ -119,14 +119,14 @@ func TestSandboxStatementsAfterRealDisburse(t *testing.T) {
 	require.True(t, got.OK())
 	require.Equal(t, josue, got.Problems[reconcile.ReturnedAfterSettlement][0].OrderID)
 	p := f.payment(t, josue)
-	require.Equal(t, "returned", p.State)
+	require.Equal(t, apoyo.PaymentState("returned"), p.State)
 	require.Equal(t, 13, p.ReturnCause)
 	require.Equal(t, day1, p.OperationDate, "the order's operation date stays the settlement's")
 	tasks, err := f.cs.OpenTasks(ctx, f.cycle.ID, 0)
 	require.NoError(t, err)
 	require.Len(t, tasks, 1)
-	require.Equal(t, workflows.CaseID(f.cycle.ID, byName["Josué"]), tasks[0].CaseID)
-	require.Equal(t, reconcile.TaskReturnedAfterSettlement, tasks[0].Kind)
+	require.Equal(t, apoyo.CaseID(f.cycle.ID, byName["Josué"]), tasks[0].CaseID)
+	require.Equal(t, apoyo.TaskReturnedAfterSettlement, tasks[0].Kind)
 
 	// Both days again: nothing new.
 	before = f.transactions(t)

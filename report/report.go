@@ -3,6 +3,7 @@ package report
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,7 +15,6 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/program"
@@ -116,7 +116,7 @@ type Totals struct {
 	PaymentFailed int64 `json:"payment_failed"`
 	Cancelled     int64 `json:"cancelled"`
 	Completed     int64 `json:"completed"`
-	// ByOutcome counts cases per workflows.Outcome; "in_progress" for
+	// ByOutcome counts cases per apoyo.Outcome; "in_progress" for
 	// cases without one.
 	ByOutcome      map[string]int64 `json:"by_outcome"`
 	AmountPaid     decimal.Decimal  `json:"amount_paid"`
@@ -171,21 +171,48 @@ type Category struct {
 	AmountPaid Amount `json:"amount_paid"`
 }
 
-// Payment states, as payment.State writes them: paid means the money
-// reached the person; returned means the order is over and the money came
-// back to the cycle's returned account (activities.Disburse posts every
-// unpaid final state there).
-const (
-	paidStates     = `('settled', 'collected')`
-	returnedStates = `('returned', 'rejected', 'expired', 'cancelled')`
+// The SQL below names steps, outcomes and payment states only through
+// the domain's typed enums (sqlSet, sqlText): renaming one in package
+// apoyo renames it here.
+var (
+	// paidStates: the money reached the person.
+	paidStates = sqlSet(apoyo.PaymentSettled, apoyo.PaymentCollected)
+	// returnedStates: the order is over and the money came back to the
+	// cycle's returned account (activities.Disburse posts every unpaid
+	// final state there).
+	returnedStates = sqlSet(apoyo.PaymentReturned, apoyo.PaymentRejected, apoyo.PaymentExpired, apoyo.PaymentCancelled)
+	// approvedSQL says whether case k (joined with its payments p) passed
+	// approval: it is at payment or after, it ended in a way only an
+	// approved case can, it has a payment order, or — a case cancelled
+	// while waiting to be paid — its timeline has the quorum's "approved"
+	// event.
+	approvedSQL = `(k.step IN ` + sqlSet(apoyo.StepPayment, apoyo.StepReferrals) +
+		` OR k.outcome IN ` + sqlSet(apoyo.OutcomeCompleted, apoyo.OutcomePaymentFailed) + ` OR p.beneficiary_id IS NOT NULL
+	OR (k.outcome = ` + sqlText(apoyo.OutcomeCancelled) + ` AND coalesce(k.state->'timeline' @> '[{"step": "` + string(apoyo.StepApproval) +
+		`", "outcome": "approved", "actor": "system"}]', false)))`
+	stepDone = sqlText(apoyo.StepDone)
 )
 
-// approvedSQL says whether case k (joined with its payments p) passed
-// approval: it is at payment or after, it ended in a way only an approved
-// case can, it has a payment order, or — a case cancelled while waiting to
-// be paid — its timeline has the quorum's "approved" event.
-const approvedSQL = `(k.step IN ('payment', 'referrals') OR k.outcome IN ('completed', 'payment_failed') OR p.beneficiary_id IS NOT NULL
-	OR (k.outcome = 'cancelled' AND coalesce(k.state->'timeline' @> '[{"step": "approval", "outcome": "approved", "actor": "system"}]', false)))`
+// sqlText quotes an enum value as an SQL literal. Enum values are
+// constants of the domain made of [a-z_]; anything else is a programming
+// error.
+func sqlText[T ~string](v T) string {
+	for _, r := range v {
+		if (r < 'a' || r > 'z') && r != '_' {
+			panic(fmt.Sprintf("report: enum value %q is not [a-z_]", string(v)))
+		}
+	}
+	return "'" + string(v) + "'"
+}
+
+// sqlSet is an SQL list of enum values: ('a', 'b').
+func sqlSet[T ~string](vs ...T) string {
+	q := make([]string, len(vs))
+	for i, v := range vs {
+		q[i] = sqlText(v)
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
 
 // Cycle computes cycle cycleID's report. Everything is counted by
 // PostgreSQL (GROUP BY over the cycle's cases and payments, in one
@@ -268,7 +295,7 @@ func queryGroups(ctx context.Context, tx pgx.Tx, cycleID string, cycleDate time.
 			       CASE WHEN a.age < 18 THEN 'under 18' WHEN a.age < 25 THEN '18-24' WHEN a.age < 35 THEN '25-34'
 			            WHEN a.age < 45 THEN '35-44' WHEN a.age < 60 THEN '45-59' ELSE '60+' END AS age_band,
 			       CASE WHEN k.outcome = '' THEN 'in_progress' ELSE k.outcome END AS outcome,
-			       k.step <> 'done' AS in_progress,
+			       k.step <> `+stepDone+` AS in_progress,
 			       `+approvedSQL+` AS approved,
 			       coalesce(p.paid, false) AS paid, p.paid_amount
 			FROM cases k
@@ -307,13 +334,13 @@ func (r *CycleReport) fillTotals(ctx context.Context, tx pgx.Tx, groups []group)
 			t.ByOutcome[g.value] = g.enrolled
 		}
 	}
-	t.IdentityRejected = t.ByOutcome["identity_rejected"]
-	t.IdentityReviewExpired = t.ByOutcome["identity_review_expired"]
-	t.Ineligible = t.ByOutcome["ineligible"]
-	t.ApprovalRejected = t.ByOutcome["approval_rejected"]
-	t.PaymentFailed = t.ByOutcome["payment_failed"]
-	t.Cancelled = t.ByOutcome["cancelled"]
-	t.Completed = t.ByOutcome["completed"]
+	t.IdentityRejected = t.ByOutcome[string(apoyo.OutcomeIdentityRejected)]
+	t.IdentityReviewExpired = t.ByOutcome[string(apoyo.OutcomeIdentityExpired)]
+	t.Ineligible = t.ByOutcome[string(apoyo.OutcomeIneligible)]
+	t.ApprovalRejected = t.ByOutcome[string(apoyo.OutcomeApprovalRejected)]
+	t.PaymentFailed = t.ByOutcome[string(apoyo.OutcomePaymentFailed)]
+	t.Cancelled = t.ByOutcome[string(apoyo.OutcomeCancelled)]
+	t.Completed = t.ByOutcome[string(apoyo.OutcomeCompleted)]
 	// People, not orders: a person returned twice and then paid counts
 	// once in each.
 	return tx.QueryRow(ctx, `SELECT count(DISTINCT beneficiary_id) FILTER (WHERE state IN `+paidStates+`),
@@ -337,7 +364,7 @@ func ineligibleByRule(ctx context.Context, tx pgx.Tx, cycleID string, k int64) (
 			FROM unnest(CASE WHEN k.reason = '' THEN ARRAY[''] ELSE string_to_array(k.reason, ';') END) x,
 			     LATERAL (SELECT btrim(split_part(x, ':', 1)) AS r) s
 		) f
-		WHERE k.cycle_id = $1 AND k.outcome = 'ineligible'
+		WHERE k.cycle_id = $1 AND k.outcome = `+sqlText(apoyo.OutcomeIneligible)+`
 		GROUP BY f.rule ORDER BY f.rule = 'other', f.rule`, cycleID)
 	if err != nil {
 		return nil, err
@@ -354,7 +381,7 @@ func ineligibleByRule(ctx context.Context, tx pgx.Tx, cycleID string, k int64) (
 // approver's words after the colon are never read.
 func rejectedBySecretariat(ctx context.Context, tx pgx.Tx, cycleID string, k int64) ([]Breakdown, error) {
 	rows, err := tx.Query(ctx, `SELECT coalesce(substring(reason FROM '^rejected by ([A-Z]+):'), ''), count(*)
-		FROM cases WHERE cycle_id = $1 AND outcome = 'approval_rejected' GROUP BY 1`, cycleID)
+		FROM cases WHERE cycle_id = $1 AND outcome = `+sqlText(apoyo.OutcomeApprovalRejected)+` GROUP BY 1`, cycleID)
 	if err != nil {
 		return nil, err
 	}
@@ -513,13 +540,13 @@ type dimension struct {
 }
 
 var dimensionDefs = []dimension{
-	{name: DimSex, query: "sex", fixed: []string{string(beneficiary.SexMale), string(beneficiary.SexFemale), string(beneficiary.SexNonBinary)},
-		lookup: func(s string) string { return ifValid(beneficiary.Sex(s).Valid(), s) }},
+	{name: DimSex, query: "sex", fixed: []string{string(apoyo.SexMale), string(apoyo.SexFemale), string(apoyo.SexNonBinary)},
+		lookup: func(s string) string { return ifValid(apoyo.Sex(s).Valid(), s) }},
 	{name: DimAgeBand, query: "age_band", fixed: AgeBands,
 		lookup: func(s string) string { return ifValid(slices.Contains(AgeBands, s), s) }},
 	{name: DimNationalityRegion, query: "nationality", fixed: Regions, lookup: Region},
 	{name: DimPopulationGroup, query: "population_group", fixed: populationGroups(),
-		lookup: func(s string) string { return ifValid(beneficiary.PopulationGroup(s).Valid(), s) }},
+		lookup: func(s string) string { return ifValid(apoyo.PopulationGroup(s).Valid(), s) }},
 	{name: DimAlcaldia, query: "alcaldia", fixed: append(mxid.Alcaldias[:], OtherUnknown),
 		lookup: func(s string) string { c, _ := mxid.CanonicalAlcaldia(s); return c }},
 }
@@ -532,8 +559,8 @@ func ifValid(ok bool, s string) string {
 }
 
 func populationGroups() []string {
-	out := make([]string, len(beneficiary.PopulationGroups))
-	for i, g := range beneficiary.PopulationGroups {
+	out := make([]string, len(apoyo.PopulationGroups))
+	for i, g := range apoyo.PopulationGroups {
 		out[i] = string(g)
 	}
 	return out

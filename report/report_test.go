@@ -20,7 +20,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/report"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -63,7 +62,7 @@ func newFixture(t *testing.T) *fixture {
 	db := pgtest.New(t)
 	l := ledger.New(db.Pool, ledger.Options{})
 	t.Cleanup(l.Close)
-	p, err := program.Spec{Name: "Protección al Ingreso", Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}.Build(cycleDate)
+	p, err := program.Build(apoyo.ProgramSpec{Name: "Protección al Ingreso", Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}, cycleDate)
 	require.NoError(t, err)
 	_, err = program.NewStore(db.Pool).Create(ctx, p, l)
 	require.NoError(t, err)
@@ -93,7 +92,7 @@ func (f *fixture) add(t *testing.T, n int, p person) {
 	ctx := context.Background()
 	for range n {
 		b := f.enrol(t, p)
-		caseID := workflows.CaseID(cycleID, b)
+		caseID := apoyo.CaseID(cycleID, b)
 		var state []byte
 		if p.state != nil {
 			var err error
@@ -181,13 +180,13 @@ func seed(t *testing.T) *fixture {
 	pending := coyo
 	pending.step, pending.status, pending.outcome, pending.reason, pending.payments = "payment", "running", "", "", []pay{{"city", "pending"}}
 	f.add(t, 1, pending)
-	timeline := func(approved bool) workflows.CaseState {
-		st := workflows.CaseState{Step: workflows.StepDone, Outcome: workflows.OutcomeCancelled, Timeline: []workflows.Event{
-			{At: cycleDate, Step: workflows.StepApproval, Outcome: "requested", Actor: "system"},
-			{At: cycleDate, Step: workflows.StepApproval, Outcome: "approved", Actor: "STYFE"},
+	timeline := func(approved bool) apoyo.CaseState {
+		st := apoyo.CaseState{Step: apoyo.StepDone, Outcome: apoyo.OutcomeCancelled, Timeline: []apoyo.Event{
+			{At: cycleDate, Step: apoyo.StepApproval, Outcome: "requested", Actor: "system"},
+			{At: cycleDate, Step: apoyo.StepApproval, Outcome: "approved", Actor: "STYFE"},
 		}}
 		if approved {
-			st.Timeline = append(st.Timeline, workflows.Event{At: cycleDate, Step: workflows.StepApproval, Outcome: "approved", Reason: "1 of 3 approvals", Actor: "system"})
+			st.Timeline = append(st.Timeline, apoyo.Event{At: cycleDate, Step: apoyo.StepApproval, Outcome: "approved", Reason: "1 of 3 approvals", Actor: "system"})
 		}
 		return st
 	}

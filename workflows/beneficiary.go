@@ -13,12 +13,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 )
 
-// Defaults for rules a launch leaves at zero.
-const (
-	DefaultInstrumentWait     = 30 * 24 * time.Hour
-	DefaultMaxPaymentAttempts = 3
-)
-
 // Retry policies. Transient failures (database or bank unreachable) retry
 // with backoff; invalid input, missing records and conflicts are
 // non-retryable by construction (the activities map them in one place).
@@ -75,7 +69,7 @@ const (
 type caseRun struct {
 	ctx   workflow.Context
 	in    BeneficiaryInput
-	st    CaseState
+	st    apoyo.CaseState
 	rules CaseRules
 
 	version workflow.Version
@@ -103,10 +97,10 @@ type caseRun struct {
 // follow-up timer, and one update per referral outcome. Projections for
 // caseworkers are written by those activities and by the callers of the
 // updates (with the version the update returns), not by extra activities.
-func BeneficiaryCase(ctx workflow.Context, in BeneficiaryInput) (CaseState, error) {
+func BeneficiaryCase(ctx workflow.Context, in BeneficiaryInput) (apoyo.CaseState, error) {
 	c := &caseRun{ctx: ctx, in: in, rules: withDefaults(in.Rules)}
 	c.version = workflow.GetVersion(ctx, caseVersionChange, caseV1, caseV2)
-	c.st = CaseState{CaseID: CaseID(in.CycleID, in.BeneficiaryID), Step: StepIdentity, Status: "running", Timeline: []Event{}}
+	c.st = apoyo.CaseState{CaseID: apoyo.CaseID(in.CycleID, in.BeneficiaryID), Step: apoyo.StepIdentity, Status: "running", Timeline: []apoyo.Event{}}
 	if err := c.register(); err != nil {
 		return c.st, err
 	}
@@ -143,25 +137,25 @@ func withDefaults(r CaseRules) CaseRules {
 		r.Quorum = len(r.Required)
 	}
 	if r.ApprovalSLA <= 0 {
-		r.ApprovalSLA = 5 * 24 * time.Hour
+		r.ApprovalSLA = apoyo.DefaultApprovalSLA
 	}
 	if r.ReviewDeadline <= 0 {
-		r.ReviewDeadline = 7 * 24 * time.Hour
+		r.ReviewDeadline = apoyo.DefaultReviewDeadline
 	}
 	if r.FollowUp <= 0 {
-		r.FollowUp = 30 * 24 * time.Hour
+		r.FollowUp = apoyo.DefaultFollowUp
 	}
 	if r.InstrumentWait <= 0 {
-		r.InstrumentWait = DefaultInstrumentWait
+		r.InstrumentWait = apoyo.DefaultInstrumentWait
 	}
 	if r.MaxPaymentAttempt <= 0 {
-		r.MaxPaymentAttempt = DefaultMaxPaymentAttempts
+		r.MaxPaymentAttempt = apoyo.DefaultMaxPaymentAttempts
 	}
 	return r
 }
 
 func (c *caseRun) register() error {
-	if err := workflow.SetQueryHandler(c.ctx, QueryCase, func() (CaseState, error) { return c.st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(c.ctx, QueryCase, func() (apoyo.CaseState, error) { return c.st, nil }); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateApprove, c.approve,
@@ -210,15 +204,15 @@ func (c *caseRun) register() error {
 
 // event appends to the timeline and bumps the version, so projections
 // written from older states never overwrite newer ones.
-func (c *caseRun) event(step Step, outcome, reason, actor string) {
-	c.st.Timeline = append(c.st.Timeline, Event{At: workflow.Now(c.ctx).UTC(), Step: step, Outcome: outcome, Reason: reason, Actor: actor})
+func (c *caseRun) event(step apoyo.Step, outcome, reason, actor string) {
+	c.st.Timeline = append(c.st.Timeline, apoyo.Event{At: workflow.Now(c.ctx).UTC(), Step: step, Outcome: outcome, Reason: reason, Actor: actor})
 	c.st.Version++
 }
 
-func (c *caseRun) finish(outcome Outcome, reason string) {
-	c.st.Step, c.st.Status, c.st.Outcome, c.st.Reason = StepDone, "done", outcome, reason
+func (c *caseRun) finish(outcome apoyo.Outcome, reason string) {
+	c.st.Step, c.st.Status, c.st.Outcome, c.st.Reason = apoyo.StepDone, "done", outcome, reason
 	c.st.WaitingOn, c.st.Overdue = nil, false
-	c.event(StepDone, string(outcome), reason, "system")
+	c.event(apoyo.StepDone, string(outcome), reason, "system")
 }
 
 func (c *caseRun) activity(opts workflow.ActivityOptions, name string, in, out any) error {
@@ -228,7 +222,7 @@ func (c *caseRun) activity(opts workflow.ActivityOptions, name string, in, out a
 // record writes the projection (and raises a caseworker task) for
 // transitions no activity records: timers, cancellation, and (from caseV2)
 // the ends decided by a person's update.
-func (c *caseRun) record(task string) error {
+func (c *caseRun) record(task apoyo.TaskKind) error {
 	in := RecordInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID, BeneficiaryID: c.in.BeneficiaryID, State: c.st, Task: task}
 	if c.version >= caseV2 {
 		return c.activity(recordActivity, ActivityRecord, in, nil)
@@ -273,11 +267,11 @@ func (c *caseRun) act(opts workflow.ActivityOptions, name string, in, out any, s
 func (c *caseRun) failed(activityName string, cause error, stoppable bool) (retried bool, err error) {
 	reason, msg := failureOf(cause)
 	status, waiting := c.st.Status, c.st.WaitingOn
-	c.st.Status, c.st.WaitingOn = StatusFailed, []string{"caseworker"}
-	c.st.Failure = &StepFailure{Step: c.st.Step, Activity: activityName, Reason: reason, Message: msg}
+	c.st.Status, c.st.WaitingOn = apoyo.CaseFailed, []string{apoyo.WaitingOnCaseworker}
+	c.st.Failure = &apoyo.StepFailure{Step: c.st.Step, Activity: activityName, Reason: reason, Message: msg}
 	c.event(c.st.Step, "failed", activityName+": "+reason+": "+msg, "system")
 	if err := c.activity(recordActivity, ActivityRecord, RecordInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
-		BeneficiaryID: c.in.BeneficiaryID, State: c.st, Task: TaskStepFailed}, nil); err != nil {
+		BeneficiaryID: c.in.BeneficiaryID, State: c.st, Task: apoyo.TaskStepFailed}, nil); err != nil {
 		return false, err
 	}
 	cancelWakes := func() bool { return c.cancel != nil && (stoppable || !c.cancelRetried) }
@@ -324,13 +318,13 @@ func failureOf(err error) (reason, msg string) {
 }
 
 func (c *caseRun) validateRetry(RetryRequest) error {
-	if c.st.Status != StatusFailed || c.st.Failure == nil {
+	if c.st.Status != apoyo.CaseFailed || c.st.Failure == nil {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_failed", "case is not waiting for a retry (step %s, status %s)", c.st.Step, c.st.Status)
 	}
 	return nil
 }
 
-func (c *caseRun) retryStep(ctx workflow.Context, r RetryRequest) (CaseState, error) {
+func (c *caseRun) retryStep(ctx workflow.Context, r RetryRequest) (apoyo.CaseState, error) {
 	if c.retry == nil {
 		c.retry = &r
 	}
@@ -340,9 +334,9 @@ func (c *caseRun) retryStep(ctx workflow.Context, r RetryRequest) (CaseState, er
 // runV2 is run for caseV2: the same steps, with failures kept open, the
 // terminal state recorded here, and returns after settlement paid again.
 func (c *caseRun) runV2() error {
-	if r := c.in.Resume; r != nil && r.Step == StepPayment {
-		c.st.Step, c.st.Version = StepPayment, r.Version
-		c.event(StepPayment, "reopened", r.Reason, "system")
+	if r := c.in.Resume; r != nil && r.Step == apoyo.StepPayment {
+		c.st.Step, c.st.Version = apoyo.StepPayment, r.Version
+		c.event(apoyo.StepPayment, "reopened", r.Reason, "system")
 		done, err := c.pay(max(r.Attempt, 1), r.WaitForInstrument, r.Reason)
 		if done || err != nil {
 			return err
@@ -358,7 +352,7 @@ func (c *caseRun) runV2() error {
 	if done, err := c.pay(1, false, ""); done || err != nil {
 		return err
 	}
-	if err := c.followUpV2(); err != nil || c.st.Step == StepDone && c.st.Outcome != OutcomeCompleted {
+	if err := c.followUpV2(); err != nil || c.st.Step == apoyo.StepDone && c.st.Outcome != apoyo.OutcomeCompleted {
 		return err
 	}
 	// A return may have come in as the case ended: pay again before the
@@ -401,8 +395,8 @@ func (c *caseRun) repay() (done bool, err error) {
 		reason = fmt.Sprintf("cause %d: %s", r.ReturnCause, r.Reason)
 	}
 	step, status, waiting, outcome := c.st.Step, c.st.Status, c.st.WaitingOn, c.st.Outcome
-	c.st.Step, c.st.Outcome, c.st.Reason = StepPayment, "", ""
-	c.event(StepPayment, "returned_after_settlement", reason, "bank")
+	c.st.Step, c.st.Outcome, c.st.Reason = apoyo.StepPayment, "", ""
+	c.event(apoyo.StepPayment, "returned_after_settlement", reason, "bank")
 	if done, err := c.pay(r.Attempt+1, true, reason); done || err != nil {
 		return done, err
 	}
@@ -415,7 +409,7 @@ func (c *caseRun) repay() (done bool, err error) {
 
 // paidAgain ends a case whose re-payment after a late return settled.
 func (c *caseRun) paidAgain() error {
-	c.finish(OutcomeCompleted, "paid again after a return")
+	c.finish(apoyo.OutcomeCompleted, "paid again after a return")
 	if err := c.record(""); err != nil {
 		return err
 	}
@@ -460,18 +454,18 @@ func (c *caseRun) screen() (done bool, err error) {
 			return true, err
 		}
 		if res.CycleCancelled {
-			c.finish(OutcomeCancelled, "cycle cancelled")
+			c.finish(apoyo.OutcomeCancelled, "cycle cancelled")
 			return true, nil // Screen recorded it
 		}
 		if !skipIdentity {
-			c.event(StepIdentity, string(res.Identity), res.IdentityReason, "system")
+			c.event(apoyo.StepIdentity, string(res.Identity), res.IdentityReason, "system")
 		}
 		switch res.Identity {
-		case IdentityRejected:
-			c.finish(OutcomeIdentityRejected, res.IdentityReason)
+		case apoyo.IdentityRejected:
+			c.finish(apoyo.OutcomeIdentityRejected, res.IdentityReason)
 			return true, nil // Screen recorded it
-		case IdentityNeedsReview:
-			c.st.Step, c.st.Status, c.st.WaitingOn = StepIdentity, "waiting", []string{"caseworker"}
+		case apoyo.IdentityNeedsReview:
+			c.st.Step, c.st.Status, c.st.WaitingOn = apoyo.StepIdentity, "waiting", []string{apoyo.WaitingOnCaseworker}
 			ok, err := workflow.AwaitWithTimeout(c.ctx, c.rules.ReviewDeadline, func() bool { return c.identityDecision != nil || c.cancel != nil })
 			if err != nil {
 				return true, err
@@ -480,8 +474,8 @@ func (c *caseRun) screen() (done bool, err error) {
 				return true, c.cancelCase()
 			}
 			if !ok {
-				c.finish(OutcomeIdentityExpired, fmt.Sprintf("no caseworker decision within %s", c.rules.ReviewDeadline))
-				return true, c.record("identity_review_expired")
+				c.finish(apoyo.OutcomeIdentityExpired, fmt.Sprintf("no caseworker decision within %s", c.rules.ReviewDeadline))
+				return true, c.record(apoyo.TaskIdentityReviewExpired)
 			}
 			d := *c.identityDecision
 			c.identityDecision = nil
@@ -499,7 +493,7 @@ func (c *caseRun) screen() (done bool, err error) {
 			if !r.Passed {
 				outcome = "failed"
 			}
-			c.event(StepEligibility, outcome, ruleReason(r), "system")
+			c.event(apoyo.StepEligibility, outcome, ruleReason(r), "system")
 		}
 		if !res.Eligible {
 			var failed []string
@@ -508,7 +502,7 @@ func (c *caseRun) screen() (done bool, err error) {
 					failed = append(failed, ruleReason(r))
 				}
 			}
-			c.finish(OutcomeIneligible, strings.Join(failed, "; "))
+			c.finish(apoyo.OutcomeIneligible, strings.Join(failed, "; "))
 			return true, nil // Screen recorded it
 		}
 		c.st.Referrals = res.Referrals
@@ -516,7 +510,7 @@ func (c *caseRun) screen() (done bool, err error) {
 	}
 }
 
-func ruleReason(r RuleOutcome) string {
+func ruleReason(r apoyo.RuleOutcome) string {
 	if r.Reason == "" {
 		return r.Rule
 	}
@@ -525,11 +519,11 @@ func ruleReason(r RuleOutcome) string {
 
 // approval waits for the quorum of secretariats, or one rejection.
 func (c *caseRun) approval() (done bool, err error) {
-	c.st.Step, c.st.Status = StepApproval, "waiting"
-	c.st.Votes = map[apoyo.Secretariat]ApprovalVote{}
+	c.st.Step, c.st.Status = apoyo.StepApproval, "waiting"
+	c.st.Votes = map[apoyo.Secretariat]apoyo.ApprovalVote{}
 	c.st.WaitingOn = secretariatNames(c.rules.Required)
-	c.event(StepApproval, "requested", fmt.Sprintf("quorum %d of %s", c.rules.Quorum, strings.Join(c.st.WaitingOn, ", ")), "system")
-	decided := func() bool { return c.st.Step != StepApproval || c.cancel != nil }
+	c.event(apoyo.StepApproval, "requested", fmt.Sprintf("quorum %d of %s", c.rules.Quorum, strings.Join(c.st.WaitingOn, ", ")), "system")
+	decided := func() bool { return c.st.Step != apoyo.StepApproval || c.cancel != nil }
 	ok, err := workflow.AwaitWithTimeout(c.ctx, c.rules.ApprovalSLA, decided)
 	if err != nil {
 		return true, err
@@ -537,18 +531,18 @@ func (c *caseRun) approval() (done bool, err error) {
 	if !ok {
 		// SLA passed: mark overdue and escalate, then keep waiting.
 		c.st.Overdue = true
-		c.event(StepApproval, "overdue", "SLA of "+c.rules.ApprovalSLA.String()+" passed; waiting on "+strings.Join(c.st.WaitingOn, ", "), "system")
-		if err := c.record("approval_overdue"); err != nil {
+		c.event(apoyo.StepApproval, "overdue", "SLA of "+c.rules.ApprovalSLA.String()+" passed; waiting on "+strings.Join(c.st.WaitingOn, ", "), "system")
+		if err := c.record(apoyo.TaskApprovalOverdue); err != nil {
 			return true, err
 		}
 		if err := workflow.Await(c.ctx, decided); err != nil {
 			return true, err
 		}
 	}
-	if c.st.Step == StepApproval && c.cancel != nil {
+	if c.st.Step == apoyo.StepApproval && c.cancel != nil {
 		return true, c.cancelCase()
 	}
-	if c.st.Step == StepDone { // a rejection finished the case in the handler
+	if c.st.Step == apoyo.StepDone { // a rejection finished the case in the handler
 		return true, c.recordEnd()
 	}
 	return false, nil
@@ -562,7 +556,7 @@ func secretariatNames(ss []apoyo.Secretariat) []string {
 	return out
 }
 
-func (c *caseRun) validateVote(v ApprovalVote) error {
+func (c *caseRun) validateVote(v apoyo.ApprovalVote) error {
 	if !v.Secretariat.Valid() {
 		return apoyo.Errorf(apoyo.EINVALID, "case.bad_secretariat", "unknown secretariat %q", v.Secretariat)
 	}
@@ -575,7 +569,7 @@ func (c *caseRun) validateVote(v ApprovalVote) error {
 		}
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.vote_changed", "%s already voted %s; a vote cannot be changed", v.Secretariat, voteWord(prev.Approve))
 	}
-	if c.st.Step != StepApproval {
+	if c.st.Step != apoyo.StepApproval {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_approval", "case is at step %s, not awaiting approval", c.st.Step)
 	}
 	if !v.Approve && strings.TrimSpace(v.Reason) == "" {
@@ -591,7 +585,7 @@ func voteWord(approve bool) string {
 	return "reject"
 }
 
-func (c *caseRun) approve(ctx workflow.Context, v ApprovalVote) (CaseState, error) {
+func (c *caseRun) approve(ctx workflow.Context, v apoyo.ApprovalVote) (apoyo.CaseState, error) {
 	if _, ok := c.st.Votes[v.Secretariat]; ok {
 		return c.st, nil // the same vote again
 	}
@@ -601,9 +595,9 @@ func (c *caseRun) approve(ctx workflow.Context, v ApprovalVote) (CaseState, erro
 	if !v.Approve {
 		outcome = "rejected"
 	}
-	c.event(StepApproval, outcome, v.Reason, string(v.Secretariat))
+	c.event(apoyo.StepApproval, outcome, v.Reason, string(v.Secretariat))
 	if !v.Approve {
-		c.finish(OutcomeApprovalRejected, fmt.Sprintf("rejected by %s: %s", v.Secretariat, v.Reason))
+		c.finish(apoyo.OutcomeApprovalRejected, fmt.Sprintf("rejected by %s: %s", v.Secretariat, v.Reason))
 		return c.st, nil
 	}
 	approvals := 0
@@ -613,14 +607,14 @@ func (c *caseRun) approve(ctx workflow.Context, v ApprovalVote) (CaseState, erro
 		}
 	}
 	if approvals >= c.rules.Quorum {
-		c.st.Step, c.st.Status, c.st.WaitingOn, c.st.Overdue = StepPayment, "running", nil, false
-		c.event(StepApproval, "approved", fmt.Sprintf("%d of %d approvals", approvals, len(c.rules.Required)), "system")
+		c.st.Step, c.st.Status, c.st.WaitingOn, c.st.Overdue = apoyo.StepPayment, "running", nil, false
+		c.event(apoyo.StepApproval, "approved", fmt.Sprintf("%d of %d approvals", approvals, len(c.rules.Required)), "system")
 	}
 	return c.st, nil
 }
 
 func (c *caseRun) validateIdentityDecision(d IdentityDecision) error {
-	if c.st.Step != StepIdentity || c.st.Status != "waiting" || c.identityDecision != nil {
+	if c.st.Step != apoyo.StepIdentity || c.st.Status != "waiting" || c.identityDecision != nil {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_identity", "case is not waiting for an identity decision (step %s)", c.st.Step)
 	}
 	switch d.Decision {
@@ -635,19 +629,19 @@ func (c *caseRun) validateIdentityDecision(d IdentityDecision) error {
 	return nil
 }
 
-func (c *caseRun) decideIdentity(ctx workflow.Context, d IdentityDecision) (CaseState, error) {
+func (c *caseRun) decideIdentity(ctx workflow.Context, d IdentityDecision) (apoyo.CaseState, error) {
 	c.identityDecision = &d
 	c.st.WaitingOn = nil
 	switch d.Decision {
 	case "rejected":
-		c.event(StepIdentity, "rejected", d.Reason, "caseworker")
-		c.finish(OutcomeIdentityRejected, d.Reason)
+		c.event(apoyo.StepIdentity, "rejected", d.Reason, "caseworker")
+		c.finish(apoyo.OutcomeIdentityRejected, d.Reason)
 	case "verified":
 		c.st.Status = "running"
-		c.event(StepIdentity, "verified", d.Reason, "caseworker")
+		c.event(apoyo.StepIdentity, "verified", d.Reason, "caseworker")
 	default:
 		c.st.Status = "running"
-		c.event(StepIdentity, "new_document", d.Reason, "caseworker")
+		c.event(apoyo.StepIdentity, "new_document", d.Reason, "caseworker")
 	}
 	return c.st, nil
 }
@@ -657,7 +651,7 @@ func (c *caseRun) decideIdentity(ctx workflow.Context, d IdentityDecision) (Case
 // starts with attempt first (1 for a new case); with waitFirst it asks for
 // a new instrument before that attempt (a return after settlement).
 func (c *caseRun) pay(first int, waitFirst bool, reason string) (done bool, err error) {
-	c.st.Step, c.st.Status = StepPayment, "running"
+	c.st.Step, c.st.Status = apoyo.StepPayment, "running"
 	limit := max(c.rules.MaxPaymentAttempt, first)
 	if waitFirst {
 		if done, err := c.awaitInstrument(reason, ""); done || err != nil {
@@ -670,7 +664,7 @@ func (c *caseRun) pay(first int, waitFirst bool, reason string) (done bool, err 
 			// flight, so the case stops cleanly.
 			return true, c.cancelCase()
 		}
-		var res PaymentResult
+		var res apoyo.PaymentResult
 		if _, err := c.act(paymentActivity, ActivityDisburse, DisburseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
 			BeneficiaryID: c.in.BeneficiaryID, Amount: c.in.Amount, Attempt: attempt, Reserved: c.in.Reserved, Fund: c.in.Fund,
 			Referrals: c.st.Referrals, Version: c.st.Version + 2}, &res, false); err != nil {
@@ -678,22 +672,22 @@ func (c *caseRun) pay(first int, waitFirst bool, reason string) (done bool, err 
 		}
 		if res.CycleCancelled || (c.version < caseV2 && res.State == "cancelled") {
 			// The cycle was cancelled before this attempt's order left.
-			return true, c.release(OutcomeCancelled, "cycle cancelled", "")
+			return true, c.release(apoyo.OutcomeCancelled, "cycle cancelled", "")
 		}
 		c.st.Payments = append(c.st.Payments, res)
 		if res.Paid() {
-			c.event(StepPayment, res.State, fmt.Sprintf("%s %s via %s", c.in.Amount.StringFixed(2), "MXN", res.Rail), "bank")
+			c.event(apoyo.StepPayment, string(res.State), fmt.Sprintf("%s %s via %s", c.in.Amount.StringFixed(2), "MXN", res.Rail), "bank")
 			return false, nil
 		}
 		reason := res.Reason
 		if res.ReturnCause != 0 {
 			reason = fmt.Sprintf("cause %d: %s", res.ReturnCause, res.Reason)
 		}
-		c.event(StepPayment, res.State, reason, "bank")
+		c.event(apoyo.StepPayment, string(res.State), reason, "bank")
 		if attempt >= limit {
-			return true, c.release(OutcomePaymentFailed, fmt.Sprintf("%d payment attempts failed", attempt), "payment_failed")
+			return true, c.release(apoyo.OutcomePaymentFailed, fmt.Sprintf("%d payment attempts failed", attempt), apoyo.TaskPaymentFailed)
 		}
-		if done, err := c.awaitInstrument(reason, TaskNeedsNewInstrument); done || err != nil {
+		if done, err := c.awaitInstrument(reason, apoyo.TaskNeedsNewInstrument); done || err != nil {
 			return done, err
 		}
 	}
@@ -702,10 +696,10 @@ func (c *caseRun) pay(first int, waitFirst bool, reason string) (done bool, err 
 // awaitInstrument waits for a caseworker to put a new payment instrument on
 // file (raising task, if set); done is true when the case ended instead
 // (cancelled, or no instrument in time: the money goes back).
-func (c *caseRun) awaitInstrument(reason, task string) (done bool, err error) {
-	c.st.Status, c.st.WaitingOn = "waiting", []string{"caseworker"}
+func (c *caseRun) awaitInstrument(reason string, task apoyo.TaskKind) (done bool, err error) {
+	c.st.Status, c.st.WaitingOn = "waiting", []string{apoyo.WaitingOnCaseworker}
 	c.instrumentReady = false
-	c.event(StepPayment, "needs_new_instrument", reason, "system")
+	c.event(apoyo.StepPayment, "needs_new_instrument", reason, "system")
 	if err := c.record(task); err != nil {
 		return true, err
 	}
@@ -714,31 +708,31 @@ func (c *caseRun) awaitInstrument(reason, task string) (done bool, err error) {
 		return true, err
 	}
 	if c.cancel != nil && !c.instrumentReady {
-		return true, c.release(OutcomeCancelled, c.cancel.Reason, "")
+		return true, c.release(apoyo.OutcomeCancelled, c.cancel.Reason, "")
 	}
 	if !ok {
-		return true, c.release(OutcomePaymentFailed, "no new payment instrument within "+c.rules.InstrumentWait.String(), "payment_failed")
+		return true, c.release(apoyo.OutcomePaymentFailed, "no new payment instrument within "+c.rules.InstrumentWait.String(), apoyo.TaskPaymentFailed)
 	}
 	c.st.Status, c.st.WaitingOn = "running", nil
 	return false, nil
 }
 
 func (c *caseRun) validateInstrument(InstrumentChange) error {
-	if c.st.Step != StepPayment || c.st.Status != "waiting" {
+	if c.st.Step != apoyo.StepPayment || c.st.Status != "waiting" {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_instrument", "case is not waiting for a new payment instrument (step %s)", c.st.Step)
 	}
 	return nil
 }
 
-func (c *caseRun) newInstrument(ctx workflow.Context, ch InstrumentChange) (CaseState, error) {
+func (c *caseRun) newInstrument(ctx workflow.Context, ch InstrumentChange) (apoyo.CaseState, error) {
 	c.instrumentReady = true
 	c.st.Status, c.st.WaitingOn = "running", nil
-	c.event(StepPayment, "new_instrument", "", "caseworker")
+	c.event(apoyo.StepPayment, "new_instrument", "", "caseworker")
 	return c.st, nil
 }
 
 // release gives the unpaid entitlement back to the budget and ends the case.
-func (c *caseRun) release(outcome Outcome, reason, task string) error {
+func (c *caseRun) release(outcome apoyo.Outcome, reason string, task apoyo.TaskKind) error {
 	if _, err := c.act(shortActivity, ActivityRelease, ReleaseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
 		BeneficiaryID: c.in.BeneficiaryID, Reason: reason, Reserved: c.in.Reserved, Fund: c.in.Fund}, nil, false); err != nil {
 		return err
@@ -748,14 +742,14 @@ func (c *caseRun) release(outcome Outcome, reason, task string) error {
 }
 
 func (c *caseRun) cancelCase() error {
-	return c.release(OutcomeCancelled, c.cancel.Reason, "")
+	return c.release(apoyo.OutcomeCancelled, c.cancel.Reason, "")
 }
 
 // followUp waits until every referral has an outcome; past the follow-up
 // deadline the open ones are marked overdue and a caseworker task raised.
 func (c *caseRun) followUp() error {
 	if len(c.st.Referrals) == 0 {
-		c.finish(OutcomeCompleted, "paid; no referrals")
+		c.finish(apoyo.OutcomeCompleted, "paid; no referrals")
 		return nil // Disburse recorded the final state
 	}
 	c.referred()
@@ -765,7 +759,7 @@ func (c *caseRun) followUp() error {
 	}
 	if !ok {
 		c.referralsOverdue()
-		if err := c.record("referral_overdue"); err != nil {
+		if err := c.record(apoyo.TaskReferralOverdue); err != nil {
 			return err
 		}
 		if err := workflow.Await(c.ctx, c.referralsClosed); err != nil {
@@ -779,7 +773,7 @@ func (c *caseRun) followUp() error {
 // return after settlement that comes in meanwhile is paid again at once.
 func (c *caseRun) followUpV2() error {
 	if len(c.st.Referrals) == 0 {
-		c.finish(OutcomeCompleted, "paid; no referrals")
+		c.finish(apoyo.OutcomeCompleted, "paid; no referrals")
 		return nil // Disburse recorded the final state
 	}
 	c.referred()
@@ -808,7 +802,7 @@ func (c *caseRun) followUpV2() error {
 		}
 		overdue = true
 		c.referralsOverdue()
-		if err := c.record("referral_overdue"); err != nil {
+		if err := c.record(apoyo.TaskReferralOverdue); err != nil {
 			return err
 		}
 	}
@@ -816,12 +810,12 @@ func (c *caseRun) followUpV2() error {
 
 // referred opens the follow-up step.
 func (c *caseRun) referred() {
-	c.st.Step, c.st.Status, c.st.WaitingOn = StepReferrals, "waiting", []string{"caseworker"}
+	c.st.Step, c.st.Status, c.st.WaitingOn = apoyo.StepReferrals, "waiting", []string{apoyo.WaitingOnCaseworker}
 	names := make([]string, len(c.st.Referrals))
 	for i, r := range c.st.Referrals {
 		names[i] = r.Service
 	}
-	c.event(StepReferrals, "referred", strings.Join(names, ", "), "system")
+	c.event(apoyo.StepReferrals, "referred", strings.Join(names, ", "), "system")
 }
 
 // referralsOverdue marks the referrals still without an outcome overdue.
@@ -834,7 +828,7 @@ func (c *caseRun) referralsOverdue() {
 		}
 	}
 	c.st.Overdue = true
-	c.event(StepReferrals, "overdue", "no outcome yet: "+strings.Join(open, ", "), "system")
+	c.event(apoyo.StepReferrals, "overdue", "no outcome yet: "+strings.Join(open, ", "), "system")
 }
 
 func (c *caseRun) referralsClosed() bool {
@@ -846,13 +840,11 @@ func (c *caseRun) referralsClosed() bool {
 	return true
 }
 
-var referralOutcomes = []string{"attended", "not_attended", "declined"}
-
 func (c *caseRun) validateReferralOutcome(in ReferralOutcomeInput) error {
-	if !slices.Contains(referralOutcomes, in.Outcome) {
+	if !in.Outcome.Valid() {
 		return apoyo.Errorf(apoyo.EINVALID, "case.bad_referral_outcome", "outcome %q: use attended, not_attended or declined", in.Outcome)
 	}
-	if c.st.Step != StepReferrals {
+	if c.st.Step != apoyo.StepReferrals {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_in_referrals", "case is at step %s, not in follow-up", c.st.Step)
 	}
 	for _, r := range c.st.Referrals {
@@ -866,17 +858,17 @@ func (c *caseRun) validateReferralOutcome(in ReferralOutcomeInput) error {
 	return apoyo.Errorf(apoyo.ENOTFOUND, "case.unknown_referral", "case has no referral %q", in.ReferralID)
 }
 
-func (c *caseRun) referralOutcome(ctx workflow.Context, in ReferralOutcomeInput) (CaseState, error) {
+func (c *caseRun) referralOutcome(ctx workflow.Context, in ReferralOutcomeInput) (apoyo.CaseState, error) {
 	for i := range c.st.Referrals {
 		r := &c.st.Referrals[i]
 		if r.ID != in.ReferralID || r.Outcome != "" {
 			continue
 		}
 		r.Outcome, r.Overdue = in.Outcome, false
-		c.event(StepReferrals, in.Outcome, r.Service, "caseworker")
+		c.event(apoyo.StepReferrals, string(in.Outcome), r.Service, "caseworker")
 	}
-	if c.referralsClosed() && c.st.Step == StepReferrals {
-		c.finish(OutcomeCompleted, "paid; all referrals closed")
+	if c.referralsClosed() && c.st.Step == apoyo.StepReferrals {
+		c.finish(apoyo.OutcomeCompleted, "paid; all referrals closed")
 	}
 	return c.st, nil
 }

@@ -33,36 +33,36 @@ var start = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 
 var ruleNames = []string{"age", "alcaldia", "population_group", "consent", "already_paid"}
 
-func referrals() []wf.Referral {
-	return []wf.Referral{
+func referrals() []apoyo.Referral {
+	return []apoyo.Referral{
 		{ID: "ref-1", Service: "bolsa_de_trabajo", Need: "employment", Secretariat: "STYFE"},
 		{ID: "ref-2", Service: "centro_de_salud", Need: "health", Secretariat: "SEDESA"},
 	}
 }
 
-func passedRules() []wf.RuleOutcome {
-	out := make([]wf.RuleOutcome, len(ruleNames))
+func passedRules() []apoyo.RuleOutcome {
+	out := make([]apoyo.RuleOutcome, len(ruleNames))
 	for i, r := range ruleNames {
-		out[i] = wf.RuleOutcome{Rule: r, Passed: true}
+		out[i] = apoyo.RuleOutcome{Rule: r, Passed: true}
 	}
 	return out
 }
 
 // verified is what Screen finds for an eligible person with two referrals.
 func verified() wf.ScreenResult {
-	return wf.ScreenResult{Identity: wf.IdentityVerified, Eligible: true, Rules: passedRules(), Referrals: referrals()}
+	return wf.ScreenResult{Identity: apoyo.IdentityVerified, Eligible: true, Rules: passedRules(), Referrals: referrals()}
 }
 
 func needsReview() wf.ScreenResult {
-	return wf.ScreenResult{Identity: wf.IdentityNeedsReview, IdentityReason: "document photo unreadable"}
+	return wf.ScreenResult{Identity: apoyo.IdentityNeedsReview, IdentityReason: "document photo unreadable"}
 }
 
-func settled() wf.PaymentResult {
-	return wf.PaymentResult{OrderID: "ord-1", Rail: "spei", State: "settled", Fund: "city"}
+func settled() apoyo.PaymentResult {
+	return apoyo.PaymentResult{OrderID: "ord-1", Rail: "spei", State: "settled", Fund: "city"}
 }
 
-func returned() wf.PaymentResult {
-	return wf.PaymentResult{OrderID: "ord-r", Rail: "spei", State: "returned", ReturnCause: 1, Reason: "cuenta inexistente"}
+func returned() apoyo.PaymentResult {
+	return apoyo.PaymentResult{OrderID: "ord-r", Rail: "spei", State: "returned", ReturnCause: 1, Reason: "cuenta inexistente"}
 }
 
 func input() wf.BeneficiaryInput {
@@ -91,7 +91,7 @@ type harness struct {
 	mu sync.Mutex
 	// screen and disburse answer the n-th call (from 1); set them before run.
 	screen    func(n int, in wf.ScreenInput) (wf.ScreenResult, error)
-	disburse  func(n int, in wf.DisburseInput) (wf.PaymentResult, error)
+	disburse  func(n int, in wf.DisburseInput) (apoyo.PaymentResult, error)
 	screens   []wf.ScreenInput
 	disburses []disburseCall
 	records   []wf.RecordInput
@@ -110,7 +110,7 @@ func newHarness(t *testing.T) *harness {
 	// (CI runs many test binaries at once); a real deadlock still fails.
 	h.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 	h.screen = func(int, wf.ScreenInput) (wf.ScreenResult, error) { return verified(), nil }
-	h.disburse = func(int, wf.DisburseInput) (wf.PaymentResult, error) { return settled(), nil }
+	h.disburse = func(int, wf.DisburseInput) (apoyo.PaymentResult, error) { return settled(), nil }
 	h.env.SetStartTime(start)
 	h.env.RegisterWorkflowWithOptions(wf.BeneficiaryCase, workflow.RegisterOptions{Name: wf.BeneficiaryWorkflowName})
 	h.env.RegisterActivityWithOptions(func(ctx context.Context, in wf.ScreenInput) (wf.ScreenResult, error) {
@@ -120,7 +120,7 @@ func newHarness(t *testing.T) *harness {
 		h.mu.Unlock()
 		return f(n, in)
 	}, activity.RegisterOptions{Name: wf.ActivityScreen})
-	h.env.RegisterActivityWithOptions(func(ctx context.Context, in wf.DisburseInput) (wf.PaymentResult, error) {
+	h.env.RegisterActivityWithOptions(func(ctx context.Context, in wf.DisburseInput) (apoyo.PaymentResult, error) {
 		h.mu.Lock()
 		h.disburses = append(h.disburses, disburseCall{In: in, Try: activity.GetInfo(ctx).Attempt})
 		n, f := len(h.disburses), h.disburse
@@ -144,12 +144,12 @@ func newHarness(t *testing.T) *harness {
 
 // run executes the case to its end and returns its final state, or the
 // workflow's error.
-func (h *harness) run(in wf.BeneficiaryInput) (wf.CaseState, error) {
+func (h *harness) run(in wf.BeneficiaryInput) (apoyo.CaseState, error) {
 	h.t.Helper()
 	h.env.ExecuteWorkflow(wf.BeneficiaryWorkflowName, in)
 	require.True(h.t, h.env.IsWorkflowCompleted(), "workflow did not complete")
 	require.Empty(h.t, h.asyncErr)
-	var st wf.CaseState
+	var st apoyo.CaseState
 	if err := h.env.GetWorkflowError(); err != nil {
 		return st, err
 	}
@@ -158,7 +158,7 @@ func (h *harness) run(in wf.BeneficiaryInput) (wf.CaseState, error) {
 }
 
 // mustRun is run for cases that end without a workflow error.
-func (h *harness) mustRun(in wf.BeneficiaryInput) wf.CaseState {
+func (h *harness) mustRun(in wf.BeneficiaryInput) apoyo.CaseState {
 	h.t.Helper()
 	st, err := h.run(in)
 	require.NoError(h.t, err)
@@ -172,7 +172,7 @@ type updateResult struct {
 	Accepted  bool
 	Rejected  error
 	Completed bool
-	State     wf.CaseState
+	State     apoyo.CaseState
 	Err       error
 }
 
@@ -188,7 +188,7 @@ func (h *harness) update(at time.Duration, name string, arg any) *updateResult {
 			OnReject: func(err error) { r.Rejected = err },
 			OnComplete: func(v any, err error) {
 				r.Completed, r.Err = true, err
-				if s, ok := v.(wf.CaseState); ok {
+				if s, ok := v.(apoyo.CaseState); ok {
 					r.State = s
 				}
 			},
@@ -198,7 +198,7 @@ func (h *harness) update(at time.Duration, name string, arg any) *updateResult {
 }
 
 func (h *harness) vote(at time.Duration, s apoyo.Secretariat, approve bool, reason string) *updateResult {
-	return h.update(at, wf.UpdateApprove, wf.ApprovalVote{Secretariat: s, Approve: approve, Reason: reason, Approver: "usr-" + string(s)})
+	return h.update(at, wf.UpdateApprove, apoyo.ApprovalVote{Secretariat: s, Approve: approve, Reason: reason, Approver: "usr-" + string(s)})
 }
 
 // approveAll has the three secretariats approve at from, from+1h, from+2h.
@@ -211,7 +211,7 @@ func (h *harness) approveAll(from time.Duration) []*updateResult {
 }
 
 func (h *harness) referral(at time.Duration, id, outcome string) *updateResult {
-	return h.update(at, wf.UpdateReferralOutcome, wf.ReferralOutcomeInput{ReferralID: id, Outcome: outcome, Caseworker: "cw-1"})
+	return h.update(at, wf.UpdateReferralOutcome, wf.ReferralOutcomeInput{ReferralID: id, Outcome: apoyo.ReferralOutcome(outcome), Caseworker: "cw-1"})
 }
 
 func (h *harness) identity(at time.Duration, decision, reason string) *updateResult {
@@ -227,8 +227,8 @@ func (h *harness) cancel(at time.Duration, reason string) {
 }
 
 // query returns the state the case reports at offset at.
-func (h *harness) query(at time.Duration) *wf.CaseState {
-	st := &wf.CaseState{}
+func (h *harness) query(at time.Duration) *apoyo.CaseState {
+	st := &apoyo.CaseState{}
 	h.env.RegisterDelayedCallback(func() {
 		v, err := h.env.QueryWorkflow(wf.QueryCase)
 		if err == nil {
@@ -246,7 +246,7 @@ func (h *harness) recordTasks() []string {
 	defer h.mu.Unlock()
 	out := []string{}
 	for _, r := range h.records {
-		out = append(out, r.Task)
+		out = append(out, string(r.Task))
 	}
 	return out
 }
@@ -264,7 +264,7 @@ func (h *harness) disburseAttempts() []int {
 // requireRecordedEnd asserts that the case recorded its own end with its
 // own RecordCase activity (not leaving it to the caller of an update):
 // the last record carries the final state and raises no task.
-func requireRecordedEnd(t *testing.T, h *harness, st wf.CaseState) {
+func requireRecordedEnd(t *testing.T, h *harness, st apoyo.CaseState) {
 	t.Helper()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -296,7 +296,7 @@ func refused(t *testing.T, r *updateResult, code apoyo.ErrorCode, reason string)
 }
 
 // events renders the timeline as step/outcome/actor.
-func events(st wf.CaseState) []string {
+func events(st apoyo.CaseState) []string {
 	out := make([]string, len(st.Timeline))
 	for i, e := range st.Timeline {
 		out[i] = string(e.Step) + "/" + e.Outcome + "/" + e.Actor
@@ -304,7 +304,7 @@ func events(st wf.CaseState) []string {
 	return out
 }
 
-func eventAt(t *testing.T, st wf.CaseState, step wf.Step, outcome string) wf.Event {
+func eventAt(t *testing.T, st apoyo.CaseState, step apoyo.Step, outcome string) apoyo.Event {
 	t.Helper()
 	for _, e := range st.Timeline {
 		if e.Step == step && e.Outcome == outcome {
@@ -312,7 +312,7 @@ func eventAt(t *testing.T, st wf.CaseState, step wf.Step, outcome string) wf.Eve
 		}
 	}
 	t.Fatalf("no %s/%s event in %v", step, outcome, events(st))
-	return wf.Event{}
+	return apoyo.Event{}
 }
 
 func eligibilityPassed() []string {
@@ -344,11 +344,11 @@ func TestHappyPath(t *testing.T) {
 	r2 := h.referral(5*time.Hour, "ref-2", "declined")
 	st := h.mustRun(input())
 
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
-	require.Equal(t, wf.StepDone, st.Step)
-	require.Equal(t, "done", st.Status)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.StepDone, st.Step)
+	require.Equal(t, apoyo.CaseStatus("done"), st.Status)
 	require.Equal(t, "paid; all referrals closed", st.Reason)
-	require.Equal(t, wf.CaseID("cyc-1", "ben-1"), st.CaseID)
+	require.Equal(t, apoyo.CaseID("cyc-1", "ben-1"), st.CaseID)
 	require.False(t, st.Overdue)
 	require.Empty(t, st.WaitingOn)
 	require.Equal(t, concat(
@@ -356,13 +356,13 @@ func TestHappyPath(t *testing.T) {
 		[]string{"payment/settled/bank", "referrals/referred/system", "referrals/attended/caseworker",
 			"referrals/declined/caseworker", "done/completed/system"},
 	), events(st))
-	require.Equal(t, start.Add(3*time.Hour), eventAt(t, st, wf.StepPayment, "settled").At)
-	require.Equal(t, "5600.00 MXN via spei", eventAt(t, st, wf.StepPayment, "settled").Reason)
+	require.Equal(t, start.Add(3*time.Hour), eventAt(t, st, apoyo.StepPayment, "settled").At)
+	require.Equal(t, "5600.00 MXN via spei", eventAt(t, st, apoyo.StepPayment, "settled").Reason)
 	require.Equal(t, "3 of 3 approvals", st.Timeline[10].Reason)
 	require.Equal(t, start.Add(5*time.Hour), st.Timeline[len(st.Timeline)-1].At)
 	require.Len(t, st.Votes, 3)
-	require.Equal(t, []wf.PaymentResult{settled()}, st.Payments)
-	require.Equal(t, []wf.Referral{
+	require.Equal(t, []apoyo.PaymentResult{settled()}, st.Payments)
+	require.Equal(t, []apoyo.Referral{
 		{ID: "ref-1", Service: "bolsa_de_trabajo", Need: "employment", Secretariat: "STYFE", Outcome: "attended"},
 		{ID: "ref-2", Service: "centro_de_salud", Need: "health", Secretariat: "SEDESA", Outcome: "declined"},
 	}, st.Referrals)
@@ -374,9 +374,9 @@ func TestHappyPath(t *testing.T) {
 	accepted(t, r2)
 	// Each update returns the state with its version, for the caller's projection.
 	require.Less(t, votes[0].State.Version, votes[1].State.Version)
-	require.Equal(t, wf.StepPayment, votes[2].State.Step)
+	require.Equal(t, apoyo.StepPayment, votes[2].State.Step)
 	require.Equal(t, st.Version, r2.State.Version)
-	require.Equal(t, wf.OutcomeCompleted, r2.State.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, r2.State.Outcome)
 
 	require.Len(t, h.screens, 1)
 	require.Equal(t, wf.ScreenInput{ProgramID: "prg-1", CycleID: "cyc-1", BeneficiaryID: "ben-1", CycleDate: start,
@@ -404,7 +404,7 @@ func TestNoReferralsCompletesOnPayment(t *testing.T) {
 	}
 	h.approveAll(time.Hour)
 	st := h.mustRun(input())
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Equal(t, "paid; no referrals", st.Reason)
 	require.Equal(t, concat([]string{"identity/verified/system"}, eligibilityPassed(), approvedByAll,
 		[]string{"payment/settled/bank", "done/completed/system"}), events(st))
@@ -433,18 +433,18 @@ func TestIdentityReviewVerified(t *testing.T) {
 	h.referral(10*time.Hour, "ref-2", "not_attended")
 	st := h.mustRun(input())
 
-	require.Equal(t, wf.StepIdentity, waiting.Step)
-	require.Equal(t, "waiting", waiting.Status)
+	require.Equal(t, apoyo.StepIdentity, waiting.Step)
+	require.Equal(t, apoyo.CaseStatus("waiting"), waiting.Status)
 	require.Equal(t, []string{"caseworker"}, waiting.WaitingOn)
 
 	accepted(t, d)
-	require.Equal(t, "running", d.State.Status)
+	require.Equal(t, apoyo.CaseStatus("running"), d.State.Status)
 	require.Len(t, h.screens, 2)
 	require.False(t, h.screens[0].SkipIdentity)
 	require.True(t, h.screens[1].SkipIdentity)
 	require.Greater(t, h.screens[1].Version, h.screens[0].Version)
 
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Equal(t, concat(
 		[]string{"identity/needs_review/system", "identity/verified/caseworker"}, eligibilityPassed(), approvedByAll,
 		[]string{"payment/settled/bank", "referrals/referred/system", "referrals/attended/caseworker",
@@ -477,12 +477,12 @@ func TestIdentityReviewNewDocument(t *testing.T) {
 	require.Len(t, h.screens, 2)
 	require.False(t, h.screens[0].SkipIdentity)
 	require.False(t, h.screens[1].SkipIdentity)
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Equal(t, concat(
 		[]string{"identity/needs_review/system", "identity/new_document/caseworker", "identity/verified/system"},
 		eligibilityPassed(), approvedByAll, []string{"payment/settled/bank", "done/completed/system"},
 	), events(st))
-	require.Equal(t, start.Add(5*time.Hour), eventAt(t, st, wf.StepIdentity, "verified").At)
+	require.Equal(t, start.Add(5*time.Hour), eventAt(t, st, apoyo.StepIdentity, "verified").At)
 	require.Equal(t, []int{1}, h.disburseAttempts())
 }
 
@@ -491,13 +491,13 @@ func TestIdentityRejectedByScreen(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.screen = func(int, wf.ScreenInput) (wf.ScreenResult, error) {
-		return wf.ScreenResult{Identity: wf.IdentityRejected, IdentityReason: "CURP does not match RENAPO"}, nil
+		return wf.ScreenResult{Identity: apoyo.IdentityRejected, IdentityReason: "CURP does not match RENAPO"}, nil
 	}
 	early := h.vote(0, apoyo.STyFE, true, "")
 	st := h.mustRun(input())
 
-	require.Equal(t, wf.OutcomeIdentityRejected, st.Outcome)
-	require.Equal(t, wf.StepDone, st.Step)
+	require.Equal(t, apoyo.OutcomeIdentityRejected, st.Outcome)
+	require.Equal(t, apoyo.StepDone, st.Step)
 	require.Equal(t, "CURP does not match RENAPO", st.Reason)
 	require.Equal(t, []string{"identity/rejected/system", "done/identity_rejected/system"}, events(st))
 	require.Nil(t, st.Votes)
@@ -522,9 +522,9 @@ func TestIdentityRejectedByCaseworker(t *testing.T) {
 	refused(t, noReason, apoyo.EINVALID, "case.reason_required")
 	refused(t, badWord, apoyo.EINVALID, "case.bad_decision")
 	accepted(t, ok)
-	require.Equal(t, wf.OutcomeIdentityRejected, ok.State.Outcome)
+	require.Equal(t, apoyo.OutcomeIdentityRejected, ok.State.Outcome)
 
-	require.Equal(t, wf.OutcomeIdentityRejected, st.Outcome)
+	require.Equal(t, apoyo.OutcomeIdentityRejected, st.Outcome)
 	require.Equal(t, "document is forged", st.Reason)
 	require.Equal(t, []string{"identity/needs_review/system", "identity/rejected/caseworker", "done/identity_rejected/system"}, events(st))
 	require.Equal(t, start.Add(3*time.Hour), st.Timeline[2].At)
@@ -544,7 +544,7 @@ func TestIdentityDecisionRefusedWhenNotUnderReview(t *testing.T) {
 	h.referral(4*time.Hour, "ref-2", "attended")
 	st := h.mustRun(input())
 	refused(t, d, apoyo.ECONFLICT, "case.not_awaiting_identity")
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Len(t, h.screens, 1)
 }
 
@@ -557,14 +557,14 @@ func TestIdentityReviewExpires(t *testing.T) {
 	st := h.mustRun(input())
 
 	require.False(t, late.Sent, "the case ended at the deadline")
-	require.Equal(t, wf.OutcomeIdentityExpired, st.Outcome)
+	require.Equal(t, apoyo.OutcomeIdentityExpired, st.Outcome)
 	require.Equal(t, "no caseworker decision within 72h0m0s", st.Reason)
 	require.Equal(t, []string{"identity/needs_review/system", "done/identity_review_expired/system"}, events(st))
 	require.Equal(t, start.Add(72*time.Hour), st.Timeline[1].At)
 	require.Equal(t, []string{"identity_review_expired"}, h.recordTasks())
 	rec := h.records[0]
 	require.Equal(t, "ben-1", rec.BeneficiaryID)
-	require.Equal(t, wf.OutcomeIdentityExpired, rec.State.Outcome)
+	require.Equal(t, apoyo.OutcomeIdentityExpired, rec.State.Outcome)
 	require.Equal(t, st.Version, rec.State.Version)
 	require.Len(t, h.screens, 1)
 	require.Empty(t, h.disburses)
@@ -597,7 +597,7 @@ func TestIneligible(t *testing.T) {
 			}
 			st := h.mustRun(input())
 
-			require.Equal(t, wf.OutcomeIneligible, st.Outcome)
+			require.Equal(t, apoyo.OutcomeIneligible, st.Outcome)
 			require.Equal(t, rule+": "+reasons[rule], st.Reason)
 			var want []string
 			want = append(want, "identity/verified/system")
@@ -632,7 +632,7 @@ func TestIneligibleNamesEveryFailedRule(t *testing.T) {
 		return r, nil
 	}
 	st := h.mustRun(input())
-	require.Equal(t, wf.OutcomeIneligible, st.Outcome)
+	require.Equal(t, apoyo.OutcomeIneligible, st.Outcome)
 	require.Equal(t, "age; consent: withdrawn", st.Reason)
 	require.Empty(t, st.Referrals)
 }
@@ -649,14 +649,14 @@ func TestApprovalRejected(t *testing.T) {
 	accepted(t, v1)
 	refused(t, noReason, apoyo.EINVALID, "case.reason_required")
 	accepted(t, v2)
-	require.Equal(t, wf.OutcomeApprovalRejected, v2.State.Outcome)
+	require.Equal(t, apoyo.OutcomeApprovalRejected, v2.State.Outcome)
 
-	require.Equal(t, wf.OutcomeApprovalRejected, st.Outcome)
+	require.Equal(t, apoyo.OutcomeApprovalRejected, st.Outcome)
 	require.Equal(t, "rejected by SIBISO: already registered in another programme", st.Reason)
 	require.Equal(t, concat([]string{"identity/verified/system"}, eligibilityPassed(), []string{
 		"approval/requested/system", "approval/approved/STYFE", "approval/rejected/SIBISO", "done/approval_rejected/system",
 	}), events(st))
-	require.Equal(t, "already registered in another programme", eventAt(t, st, wf.StepApproval, "rejected").Reason)
+	require.Equal(t, "already registered in another programme", eventAt(t, st, apoyo.StepApproval, "rejected").Reason)
 	require.Len(t, st.Votes, 2)
 	require.False(t, st.Votes[apoyo.SIBISO].Approve)
 	require.Empty(t, h.disburses)
@@ -679,7 +679,7 @@ func TestApprovalOverdue(t *testing.T) {
 
 	require.False(t, before.Overdue)
 	require.True(t, overdue.Overdue)
-	require.Equal(t, wf.StepApproval, overdue.Step)
+	require.Equal(t, apoyo.StepApproval, overdue.Step)
 	require.Equal(t, []string{"STYFE", "SIBISO"}, overdue.WaitingOn)
 	accepted(t, v1)
 	require.True(t, v1.State.Overdue)
@@ -689,16 +689,16 @@ func TestApprovalOverdue(t *testing.T) {
 	require.Equal(t, []string{"approval_overdue", ""}, h.recordTasks())
 	rec := h.records[0]
 	require.True(t, rec.State.Overdue)
-	require.Equal(t, wf.StepApproval, rec.State.Step)
+	require.Equal(t, apoyo.StepApproval, rec.State.Step)
 	require.Equal(t, []string{"STYFE", "SIBISO"}, rec.State.WaitingOn)
 
-	e := eventAt(t, st, wf.StepApproval, "overdue")
+	e := eventAt(t, st, apoyo.StepApproval, "overdue")
 	require.Equal(t, start.Add(48*time.Hour), e.At)
 	require.Contains(t, e.Reason, "48h0m0s")
 	require.Contains(t, e.Reason, "STYFE, SIBISO")
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.False(t, st.Overdue)
-	require.Equal(t, start.Add(51*time.Hour), eventAt(t, st, wf.StepPayment, "settled").At)
+	require.Equal(t, start.Add(51*time.Hour), eventAt(t, st, apoyo.StepPayment, "settled").At)
 	require.Equal(t, []int{1}, h.disburseAttempts())
 	require.Empty(t, h.releases)
 }
@@ -721,9 +721,9 @@ func TestApprovalVoteCannotChange(t *testing.T) {
 	refused(t, changed, apoyo.ECONFLICT, "case.vote_changed")
 	accepted(t, again)
 	require.Equal(t, first.State.Version, again.State.Version, "a repeated vote changes nothing")
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Equal(t, 1, countOf(events(st), "approval/approved/STYFE"))
-	require.Equal(t, start.Add(time.Hour), eventAt(t, st, wf.StepApproval, "approved").At)
+	require.Equal(t, start.Add(time.Hour), eventAt(t, st, apoyo.StepApproval, "approved").At)
 	require.Equal(t, []int{1}, h.disburseAttempts())
 }
 
@@ -754,10 +754,10 @@ func TestApprovalVoteFromSecretariatNotRequired(t *testing.T) {
 
 	refused(t, sedesa, apoyo.EINVALID, "case.not_required")
 	refused(t, unknown, apoyo.EINVALID, "case.bad_secretariat")
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
-	require.Equal(t, "quorum 2 of STYFE, SIBISO", eventAt(t, st, wf.StepApproval, "requested").Reason)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
+	require.Equal(t, "quorum 2 of STYFE, SIBISO", eventAt(t, st, apoyo.StepApproval, "requested").Reason)
 	require.Equal(t, "2 of 2 approvals", st.Timeline[slices.Index(events(st), "approval/approved/system")].Reason)
-	require.Equal(t, start.Add(3*time.Hour), eventAt(t, st, wf.StepPayment, "settled").At)
+	require.Equal(t, start.Add(3*time.Hour), eventAt(t, st, apoyo.StepPayment, "settled").At)
 	require.Equal(t, in.Rules.Required, h.screens[0].Required)
 }
 
@@ -779,8 +779,8 @@ func TestApprovalVoteBeforeApprovalStep(t *testing.T) {
 	st := h.mustRun(input())
 
 	refused(t, early, apoyo.ECONFLICT, "case.not_awaiting_approval")
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
-	require.Equal(t, start.Add(3*time.Hour), eventAt(t, st, wf.StepApproval, "approved").At)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
+	require.Equal(t, start.Add(3*time.Hour), eventAt(t, st, apoyo.StepApproval, "approved").At)
 }
 
 // 11. Quorum 2 of 3: two approvals carry the case; the third vote comes too
@@ -798,13 +798,13 @@ func TestApprovalQuorumTwoOfThree(t *testing.T) {
 	st := h.mustRun(in)
 
 	accepted(t, second)
-	require.Equal(t, wf.StepPayment, second.State.Step)
+	require.Equal(t, apoyo.StepPayment, second.State.Step)
 	require.Empty(t, second.State.WaitingOn)
 	refused(t, third, apoyo.ECONFLICT, "case.not_awaiting_approval")
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Len(t, st.Votes, 2)
 	require.Equal(t, "2 of 3 approvals", st.Timeline[slices.Index(events(st), "approval/approved/system")].Reason)
-	require.Equal(t, start.Add(2*time.Hour), eventAt(t, st, wf.StepPayment, "settled").At)
+	require.Equal(t, start.Add(2*time.Hour), eventAt(t, st, apoyo.StepPayment, "settled").At)
 	require.Equal(t, []int{1}, h.disburseAttempts())
 }
 
@@ -812,7 +812,7 @@ func TestApprovalQuorumTwoOfThree(t *testing.T) {
 func TestPaymentReturnedThenRepaid(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
+	h.disburse = func(n int, in wf.DisburseInput) (apoyo.PaymentResult, error) {
 		if n == 1 {
 			return returned(), nil
 		}
@@ -828,31 +828,31 @@ func TestPaymentReturnedThenRepaid(t *testing.T) {
 
 	refused(t, tooEarly, apoyo.ECONFLICT, "case.not_awaiting_instrument")
 	accepted(t, ok)
-	require.Equal(t, wf.StepPayment, waiting.Step)
-	require.Equal(t, "waiting", waiting.Status)
+	require.Equal(t, apoyo.StepPayment, waiting.Step)
+	require.Equal(t, apoyo.CaseStatus("waiting"), waiting.Status)
 	require.Equal(t, []string{"caseworker"}, waiting.WaitingOn)
 
 	require.Equal(t, []int{1, 2}, h.disburseAttempts())
 	require.Equal(t, []string{"needs_new_instrument", ""}, h.recordTasks())
-	require.Equal(t, "waiting", h.records[0].State.Status)
+	require.Equal(t, apoyo.CaseStatus("waiting"), h.records[0].State.Status)
 	require.Empty(t, h.releases)
 
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
-	require.Equal(t, []wf.PaymentResult{returned(), settled()}, st.Payments)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
+	require.Equal(t, []apoyo.PaymentResult{returned(), settled()}, st.Payments)
 	require.Equal(t, concat([]string{"identity/verified/system"}, eligibilityPassed(), approvedByAll, []string{
 		"payment/returned/bank", "payment/needs_new_instrument/system", "payment/new_instrument/caseworker",
 		"payment/settled/bank", "referrals/referred/system", "referrals/attended/caseworker",
 		"referrals/attended/caseworker", "done/completed/system",
 	}), events(st))
-	require.Equal(t, "cause 1: cuenta inexistente", eventAt(t, st, wf.StepPayment, "returned").Reason)
-	require.Equal(t, start.Add(10*time.Hour), eventAt(t, st, wf.StepPayment, "settled").At)
+	require.Equal(t, "cause 1: cuenta inexistente", eventAt(t, st, apoyo.StepPayment, "returned").Reason)
+	require.Equal(t, start.Add(10*time.Hour), eventAt(t, st, apoyo.StepPayment, "settled").At)
 }
 
 // 13. Every attempt returned: the entitlement is released.
 func TestPaymentReturnedEveryAttempt(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(int, wf.DisburseInput) (wf.PaymentResult, error) { return returned(), nil }
+	h.disburse = func(int, wf.DisburseInput) (apoyo.PaymentResult, error) { return returned(), nil }
 	in := input()
 	in.Reserved = true
 	h.approveAll(time.Hour)
@@ -870,9 +870,9 @@ func TestPaymentReturnedEveryAttempt(t *testing.T) {
 	require.Equal(t, wf.ReleaseInput{ProgramID: "prg-1", CycleID: "cyc-1", BeneficiaryID: "ben-1",
 		Reason: "3 payment attempts failed", Reserved: true}, h.releases[0])
 	require.Equal(t, []string{"needs_new_instrument", "needs_new_instrument", "payment_failed"}, h.recordTasks())
-	require.Equal(t, wf.OutcomePaymentFailed, h.records[2].State.Outcome)
+	require.Equal(t, apoyo.OutcomePaymentFailed, h.records[2].State.Outcome)
 
-	require.Equal(t, wf.OutcomePaymentFailed, st.Outcome)
+	require.Equal(t, apoyo.OutcomePaymentFailed, st.Outcome)
 	require.Equal(t, "3 payment attempts failed", st.Reason)
 	require.Len(t, st.Payments, 3)
 	require.Equal(t, 3, countOf(events(st), "payment/returned/bank"))
@@ -885,7 +885,7 @@ func TestPaymentReturnedEveryAttempt(t *testing.T) {
 func TestPaymentNoNewInstrument(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(int, wf.DisburseInput) (wf.PaymentResult, error) { return returned(), nil }
+	h.disburse = func(int, wf.DisburseInput) (apoyo.PaymentResult, error) { return returned(), nil }
 	h.approveAll(time.Hour)
 	st := h.mustRun(input())
 
@@ -893,7 +893,7 @@ func TestPaymentNoNewInstrument(t *testing.T) {
 	require.Len(t, h.releases, 1)
 	require.Equal(t, "no new payment instrument within 240h0m0s", h.releases[0].Reason)
 	require.Equal(t, []string{"needs_new_instrument", "payment_failed"}, h.recordTasks())
-	require.Equal(t, wf.OutcomePaymentFailed, st.Outcome)
+	require.Equal(t, apoyo.OutcomePaymentFailed, st.Outcome)
 	require.Equal(t, "no new payment instrument within 240h0m0s", st.Reason)
 	require.Equal(t, start.Add(3*time.Hour+240*time.Hour), st.Timeline[len(st.Timeline)-1].At)
 }
@@ -908,7 +908,7 @@ func TestCancelWhileAwaitingApproval(t *testing.T) {
 	st := h.mustRun(input())
 
 	require.False(t, late.Sent)
-	require.Equal(t, wf.OutcomeCancelled, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCancelled, st.Outcome)
 	require.Equal(t, "person left the city", st.Reason)
 	require.Equal(t, start.Add(time.Hour), st.Timeline[len(st.Timeline)-1].At)
 	require.Equal(t, "done/cancelled/system", events(st)[len(st.Timeline)-1])
@@ -916,7 +916,7 @@ func TestCancelWhileAwaitingApproval(t *testing.T) {
 	require.Len(t, h.releases, 1)
 	require.Equal(t, "person left the city", h.releases[0].Reason)
 	require.Equal(t, []string{""}, h.recordTasks())
-	require.Equal(t, wf.OutcomeCancelled, h.records[0].State.Outcome)
+	require.Equal(t, apoyo.OutcomeCancelled, h.records[0].State.Outcome)
 }
 
 // Cancelled while a caseworker reviews the identity.
@@ -927,7 +927,7 @@ func TestCancelDuringIdentityReview(t *testing.T) {
 	h.cancel(time.Hour, "duplicate enrolment")
 	st := h.mustRun(input())
 
-	require.Equal(t, wf.OutcomeCancelled, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCancelled, st.Outcome)
 	require.Equal(t, []string{"identity/needs_review/system", "done/cancelled/system"}, events(st))
 	require.Len(t, h.releases, 1)
 	require.Equal(t, []string{""}, h.recordTasks())
@@ -938,12 +938,12 @@ func TestCancelDuringIdentityReview(t *testing.T) {
 func TestCancelWhileAwaitingInstrument(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(int, wf.DisburseInput) (wf.PaymentResult, error) { return returned(), nil }
+	h.disburse = func(int, wf.DisburseInput) (apoyo.PaymentResult, error) { return returned(), nil }
 	h.approveAll(time.Hour)
 	h.cancel(5*time.Hour, "person asked to stop")
 	st := h.mustRun(input())
 
-	require.Equal(t, wf.OutcomeCancelled, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCancelled, st.Outcome)
 	require.Equal(t, "person asked to stop", st.Reason)
 	require.Equal(t, []int{1}, h.disburseAttempts())
 	require.Len(t, h.releases, 1)
@@ -960,7 +960,7 @@ func TestCancelAfterPaymentIgnored(t *testing.T) {
 	h.referral(5*time.Hour, "ref-2", "attended")
 	st := h.mustRun(input())
 
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Empty(t, h.releases)
 	requireRecordedEnd(t, h, st)
 }
@@ -992,7 +992,7 @@ func TestReferralOverdue(t *testing.T) {
 	accepted(t, r2)
 
 	require.True(t, overdue.Overdue)
-	require.Equal(t, wf.StepReferrals, overdue.Step)
+	require.Equal(t, apoyo.StepReferrals, overdue.Step)
 	require.False(t, overdue.Referrals[0].Overdue, "closed referrals are not overdue")
 	require.True(t, overdue.Referrals[1].Overdue)
 
@@ -1002,13 +1002,13 @@ func TestReferralOverdue(t *testing.T) {
 	require.False(t, rec.Referrals[0].Overdue)
 	require.True(t, rec.Referrals[1].Overdue)
 
-	e := eventAt(t, st, wf.StepReferrals, "overdue")
+	e := eventAt(t, st, apoyo.StepReferrals, "overdue")
 	require.Equal(t, "no outcome yet: centro_de_salud", e.Reason)
 	require.Equal(t, start.Add(3*time.Hour+30*day), e.At)
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.False(t, st.Overdue)
-	require.Equal(t, "attended", st.Referrals[0].Outcome)
-	require.Equal(t, "not_attended", st.Referrals[1].Outcome)
+	require.Equal(t, apoyo.ReferralOutcome("attended"), st.Referrals[0].Outcome)
+	require.Equal(t, apoyo.ReferralOutcome("not_attended"), st.Referrals[1].Outcome)
 	require.False(t, st.Referrals[1].Overdue)
 	require.Equal(t, start.Add(32*day), st.Timeline[len(st.Timeline)-1].At)
 	require.Equal(t, 1, countOf(events(st), "referrals/attended/caseworker"))
@@ -1020,9 +1020,9 @@ func TestReferralOverdue(t *testing.T) {
 func TestDisburseRetriesKeepTheAttempt(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
+	h.disburse = func(n int, in wf.DisburseInput) (apoyo.PaymentResult, error) {
 		if n <= 2 {
-			return wf.PaymentResult{}, errors.New("bank unreachable")
+			return apoyo.PaymentResult{}, errors.New("bank unreachable")
 		}
 		return settled(), nil
 	}
@@ -1037,9 +1037,9 @@ func TestDisburseRetriesKeepTheAttempt(t *testing.T) {
 		require.Equal(t, int32(i+1), d.Try)
 		require.Equal(t, h.disburses[0].In, d.In, "every try carries the same input")
 	}
-	require.Equal(t, []wf.PaymentResult{settled()}, st.Payments)
+	require.Equal(t, []apoyo.PaymentResult{settled()}, st.Payments)
 	require.Equal(t, 1, countOf(events(st), "payment/settled/bank"))
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	requireRecordedEnd(t, h, st)
 }
 
@@ -1050,9 +1050,9 @@ func TestDisburseRetriesKeepTheAttempt(t *testing.T) {
 func TestDisburseFailureWaitsForRetry(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
+	h.disburse = func(n int, in wf.DisburseInput) (apoyo.PaymentResult, error) {
 		if n == 1 {
-			return wf.PaymentResult{}, temporal.NewNonRetryableApplicationError("budget of prg-1 cannot cover cyc-1/ben-1", "budget.exhausted", nil)
+			return apoyo.PaymentResult{}, temporal.NewNonRetryableApplicationError("budget of prg-1 cannot cover cyc-1/ben-1", "budget.exhausted", nil)
 		}
 		return settled(), nil
 	}
@@ -1066,25 +1066,25 @@ func TestDisburseFailureWaitsForRetry(t *testing.T) {
 
 	refused(t, early, apoyo.ECONFLICT, "case.not_failed")
 	accepted(t, retry)
-	require.Equal(t, wf.StepPayment, stuck.Step)
-	require.Equal(t, wf.StatusFailed, stuck.Status)
+	require.Equal(t, apoyo.StepPayment, stuck.Step)
+	require.Equal(t, apoyo.CaseFailed, stuck.Status)
 	require.Equal(t, []string{"caseworker"}, stuck.WaitingOn)
-	require.Equal(t, &wf.StepFailure{Step: wf.StepPayment, Activity: wf.ActivityDisburse, Reason: "budget.exhausted",
+	require.Equal(t, &apoyo.StepFailure{Step: apoyo.StepPayment, Activity: wf.ActivityDisburse, Reason: "budget.exhausted",
 		Message: "budget of prg-1 cannot cover cyc-1/ben-1"}, stuck.Failure)
 
 	require.Len(t, h.disburses, 2)
 	require.Equal(t, h.disburses[0].In, h.disburses[1].In, "the retry is the same attempt, same keys")
-	require.Equal(t, []string{wf.TaskStepFailed, "", ""}, h.recordTasks(), "failure with its task, the retry (closing it), the end")
-	require.Equal(t, wf.StatusFailed, h.records[0].State.Status)
-	require.Equal(t, wf.StatusRunning, h.records[1].State.Status)
+	require.Equal(t, []string{string(string(string(apoyo.TaskStepFailed))), "", ""}, h.recordTasks(), "failure with its task, the retry (closing it), the end")
+	require.Equal(t, apoyo.CaseFailed, h.records[0].State.Status)
+	require.Equal(t, apoyo.CaseRunning, h.records[1].State.Status)
 	require.Nil(t, h.records[1].State.Failure)
 	requireRecordedEnd(t, h, st)
 	require.Empty(t, h.releases)
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Nil(t, st.Failure)
 	require.Equal(t, 1, countOf(events(st), "payment/failed/system"))
 	require.Equal(t, 1, countOf(events(st), "payment/retry/caseworker"))
-	require.Equal(t, []wf.PaymentResult{settled()}, st.Payments)
+	require.Equal(t, []apoyo.PaymentResult{settled()}, st.Payments)
 }
 
 // A failed screen waits too; a cancel then stops the case cleanly, with
@@ -1101,11 +1101,11 @@ func TestScreenFailureThenCancel(t *testing.T) {
 	require.Len(t, h.screens, 1)
 	require.Empty(t, h.disburses)
 	require.Len(t, h.releases, 1)
-	require.Equal(t, []string{wf.TaskStepFailed, ""}, h.recordTasks())
-	require.Equal(t, wf.StepIdentity, h.records[0].State.Failure.Step)
+	require.Equal(t, []string{string(string(apoyo.TaskStepFailed)), ""}, h.recordTasks())
+	require.Equal(t, apoyo.StepIdentity, h.records[0].State.Failure.Step)
 	requireRecordedEnd(t, h, st)
-	require.Equal(t, wf.OutcomeCancelled, st.Outcome)
-	require.Equal(t, wf.StepDone, st.Step)
+	require.Equal(t, apoyo.OutcomeCancelled, st.Outcome)
+	require.Equal(t, apoyo.StepDone, st.Step)
 }
 
 // A cancel while a payment step has failed runs the step once more rather
@@ -1114,11 +1114,11 @@ func TestScreenFailureThenCancel(t *testing.T) {
 func TestCancelWhileDisburseFailedRerunsOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
+	h.disburse = func(n int, in wf.DisburseInput) (apoyo.PaymentResult, error) {
 		if n < 3 {
-			return wf.PaymentResult{}, temporal.NewNonRetryableApplicationError("bank answered 409", "payment.idempotency_conflict", nil)
+			return apoyo.PaymentResult{}, temporal.NewNonRetryableApplicationError("bank answered 409", "payment.idempotency_conflict", nil)
 		}
-		return wf.PaymentResult{OrderID: "ord-1", State: "cancelled", CycleCancelled: true, Reason: "cycle cancelled"}, nil
+		return apoyo.PaymentResult{OrderID: "ord-1", State: "cancelled", CycleCancelled: true, Reason: "cycle cancelled"}, nil
 	}
 	h.approveAll(time.Hour)
 	h.cancel(5*time.Hour, "cycle cancelled")
@@ -1127,10 +1127,10 @@ func TestCancelWhileDisburseFailedRerunsOnce(t *testing.T) {
 	st := h.mustRun(input())
 
 	accepted(t, retry)
-	require.Equal(t, wf.StatusFailed, stuck.Status, "the cancel re-ran the step once; it failed again and waits")
+	require.Equal(t, apoyo.CaseFailed, stuck.Status, "the cancel re-ran the step once; it failed again and waits")
 	require.Equal(t, []int{1, 1, 1}, h.disburseAttempts())
 	require.Len(t, h.releases, 1)
-	require.Equal(t, wf.OutcomeCancelled, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCancelled, st.Outcome)
 	requireRecordedEnd(t, h, st)
 }
 
@@ -1140,9 +1140,9 @@ func TestCancelWhileDisburseFailedRerunsOnce(t *testing.T) {
 func TestBankCancellationIsNotACycleCancel(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
+	h.disburse = func(n int, in wf.DisburseInput) (apoyo.PaymentResult, error) {
 		if n == 1 {
-			return wf.PaymentResult{OrderID: "ord-1", Rail: "spei", State: "cancelled", Reason: "cancelled by the bank (CN)"}, nil
+			return apoyo.PaymentResult{OrderID: "ord-1", Rail: "spei", State: "cancelled", Reason: "cancelled by the bank (CN)"}, nil
 		}
 		return settled(), nil
 	}
@@ -1153,12 +1153,12 @@ func TestBankCancellationIsNotACycleCancel(t *testing.T) {
 	h.referral(20*time.Hour, "ref-2", "attended")
 	st := h.mustRun(input())
 
-	require.Equal(t, wf.StepPayment, waiting.Step)
-	require.Equal(t, "waiting", waiting.Status)
+	require.Equal(t, apoyo.StepPayment, waiting.Step)
+	require.Equal(t, apoyo.CaseStatus("waiting"), waiting.Status)
 	require.Empty(t, h.releases, "nothing released: the case pays again")
 	require.Equal(t, []int{1, 2}, h.disburseAttempts())
-	require.Equal(t, wf.TaskNeedsNewInstrument, h.recordTasks()[0])
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, string(apoyo.TaskNeedsNewInstrument), h.recordTasks()[0])
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Equal(t, 1, countOf(events(st), "payment/cancelled/bank"))
 }
 
@@ -1172,8 +1172,8 @@ func (h *harness) returnedLate(at time.Duration, r wf.PaymentReturned) {
 func TestReturnAfterSettlementDuringFollowUp(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(n int, in wf.DisburseInput) (wf.PaymentResult, error) {
-		return wf.PaymentResult{OrderID: fmt.Sprintf("ord-%d", in.Attempt), Rail: "spei", State: "settled", Fund: "city"}, nil
+	h.disburse = func(n int, in wf.DisburseInput) (apoyo.PaymentResult, error) {
+		return apoyo.PaymentResult{OrderID: fmt.Sprintf("ord-%d", in.Attempt), Rail: "spei", State: "settled", Fund: "city"}, nil
 	}
 	h.approveAll(time.Hour)
 	ret := wf.PaymentReturned{Attempt: 1, OrderID: "ord-1", ReturnCause: 13, Reason: "beneficiario no reconoce el pago"}
@@ -1185,13 +1185,13 @@ func TestReturnAfterSettlementDuringFollowUp(t *testing.T) {
 	h.referral(50*time.Hour, "ref-2", "attended")
 	st := h.mustRun(input())
 
-	require.Equal(t, wf.StepPayment, waiting.Step)
-	require.Equal(t, "waiting", waiting.Status)
+	require.Equal(t, apoyo.StepPayment, waiting.Step)
+	require.Equal(t, apoyo.CaseStatus("waiting"), waiting.Status)
 	require.Equal(t, []int{1, 2}, h.disburseAttempts(), "exactly one re-payment")
 	require.Empty(t, h.releases)
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Len(t, st.Payments, 2)
-	require.Equal(t, "returned", st.Payments[0].State)
+	require.Equal(t, apoyo.PaymentState("returned"), st.Payments[0].State)
 	require.Equal(t, 13, st.Payments[0].ReturnCause)
 	require.Equal(t, 1, countOf(events(st), "payment/returned_after_settlement/bank"))
 	requireRecordedEnd(t, h, st)
@@ -1203,7 +1203,7 @@ func TestResumeAfterReturnPaysOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	in := input()
-	in.Resume = &wf.CaseResume{Step: wf.StepPayment, Attempt: 2, WaitForInstrument: true, Reason: "cause 13: beneficiario no reconoce el pago",
+	in.Resume = &wf.CaseResume{Step: apoyo.StepPayment, Attempt: 2, WaitForInstrument: true, Reason: "cause 13: beneficiario no reconoce el pago",
 		Version: 40}
 	early := h.query(time.Hour)
 	h.instrument(2 * time.Hour)
@@ -1217,11 +1217,11 @@ func TestResumeAfterReturnPaysOnce(t *testing.T) {
 	require.Greater(t, h.disburses[0].In.Version, int64(40))
 	require.Equal(t, int64(40+len(st.Timeline)), st.Version)
 
-	require.Equal(t, wf.StepPayment, early.Step)
-	require.Equal(t, "waiting", early.Status)
+	require.Equal(t, apoyo.StepPayment, early.Step)
+	require.Equal(t, apoyo.CaseStatus("waiting"), early.Status)
 	require.Empty(t, h.screens, "identity, eligibility and approval were done by the first run")
 	require.Equal(t, []int{2}, h.disburseAttempts())
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Equal(t, "paid again after a return", st.Reason)
 	requireRecordedEnd(t, h, st)
 }
@@ -1232,12 +1232,12 @@ func TestResumeAfterReturnNoInstrumentReleases(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	in := input()
-	in.Resume = &wf.CaseResume{Step: wf.StepPayment, Attempt: 2, WaitForInstrument: true}
+	in.Resume = &wf.CaseResume{Step: apoyo.StepPayment, Attempt: 2, WaitForInstrument: true}
 	st := h.mustRun(in)
 
 	require.Empty(t, h.disburses)
 	require.Len(t, h.releases, 1)
-	require.Equal(t, wf.OutcomePaymentFailed, st.Outcome)
+	require.Equal(t, apoyo.OutcomePaymentFailed, st.Outcome)
 	require.Equal(t, "payment_failed", h.recordTasks()[len(h.recordTasks())-1])
 }
 
@@ -1254,9 +1254,9 @@ func TestQueryMidRun(t *testing.T) {
 	h.referral(5*time.Hour, "ref-2", "attended")
 	st := h.mustRun(input())
 
-	require.Equal(t, wf.CaseID("cyc-1", "ben-1"), mid.CaseID)
-	require.Equal(t, wf.StepApproval, mid.Step)
-	require.Equal(t, "waiting", mid.Status)
+	require.Equal(t, apoyo.CaseID("cyc-1", "ben-1"), mid.CaseID)
+	require.Equal(t, apoyo.StepApproval, mid.Step)
+	require.Equal(t, apoyo.CaseStatus("waiting"), mid.Status)
 	require.Equal(t, []string{"SIBISO", "SEDESA"}, mid.WaitingOn)
 	require.Len(t, mid.Votes, 1)
 	require.True(t, mid.Votes[apoyo.STyFE].Approve)
@@ -1265,10 +1265,10 @@ func TestQueryMidRun(t *testing.T) {
 	require.Equal(t, int64(len(mid.Timeline)), mid.Version)
 	require.Equal(t, "approval/approved/STYFE", events(*mid)[len(mid.Timeline)-1])
 
-	require.Equal(t, wf.StepReferrals, inReferrals.Step)
-	require.Equal(t, "waiting", inReferrals.Status)
+	require.Equal(t, apoyo.StepReferrals, inReferrals.Step)
+	require.Equal(t, apoyo.CaseStatus("waiting"), inReferrals.Status)
 	require.Len(t, inReferrals.Payments, 1)
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 }
 
 // 19. Replay of a recorded history with worker.NewWorkflowReplayer is not
@@ -1281,17 +1281,17 @@ func TestQueryMidRun(t *testing.T) {
 func TestResumedRunIgnoresTheEarlierRunsReturn(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	h.disburse = func(int, wf.DisburseInput) (wf.PaymentResult, error) {
-		return wf.PaymentResult{OrderID: "ord-2", Rail: "spei", State: "settled", Fund: "city"}, nil
+	h.disburse = func(int, wf.DisburseInput) (apoyo.PaymentResult, error) {
+		return apoyo.PaymentResult{OrderID: "ord-2", Rail: "spei", State: "settled", Fund: "city"}, nil
 	}
 	in := input()
-	in.Resume = &wf.CaseResume{Step: wf.StepPayment, Attempt: 2, WaitForInstrument: true}
+	in.Resume = &wf.CaseResume{Step: apoyo.StepPayment, Attempt: 2, WaitForInstrument: true}
 	h.returnedLate(time.Minute, wf.PaymentReturned{Attempt: 1, OrderID: "ord-1", ReturnCause: 13})
 	h.instrument(2 * time.Hour)
 	h.returnedLate(3*time.Hour, wf.PaymentReturned{Attempt: 1, OrderID: "ord-1", ReturnCause: 13})
 	st := h.mustRun(in)
 
 	require.Equal(t, []int{2}, h.disburseAttempts())
-	require.Equal(t, wf.OutcomeCompleted, st.Outcome)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Equal(t, "paid again after a return", st.Reason)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/workflows/searchattr"
 )
 
@@ -40,20 +41,14 @@ const (
 // launching the same cycle twice finds the running one.
 func CycleWorkflowID(cycleID string) string { return "cycle/" + cycleID }
 
-// FundAllocation says how many cases a fund's reservation covers.
-type FundAllocation struct {
-	Fund  string `json:"fund"` // ledger fund code
-	Cases int    `json:"cases"`
-}
-
 // CycleInput starts (or continues) a payment cycle.
 type CycleInput struct {
-	ProgramID  string           `json:"program_id"`
-	CycleID    string           `json:"cycle_id"`
-	CycleDate  time.Time        `json:"cycle_date"`
-	Amount     decimal.Decimal  `json:"amount"`
-	Rules      CaseRules        `json:"rules"`
-	Allocation []FundAllocation `json:"allocation"`
+	ProgramID  string                 `json:"program_id"`
+	CycleID    string                 `json:"cycle_id"`
+	CycleDate  time.Time              `json:"cycle_date"`
+	Amount     decimal.Decimal        `json:"amount"`
+	Rules      CaseRules              `json:"rules"`
+	Allocation []apoyo.FundAllocation `json:"allocation"`
 	// StartWindow bounds case starts in flight. Cases wait days for
 	// approvers, so what must be bounded is the rate of starts (and the
 	// worker's activity slots), not the number of unfinished cases.
@@ -137,8 +132,8 @@ type CloseCycleInput struct {
 
 // CaseDone is a case's report to its cycle.
 type CaseDone struct {
-	BeneficiaryID string  `json:"beneficiary_id"`
-	Outcome       Outcome `json:"outcome"`
+	BeneficiaryID string        `json:"beneficiary_id"`
+	Outcome       apoyo.Outcome `json:"outcome"`
 }
 
 // Versions of the cycle workflow, read once at the start of each run
@@ -355,7 +350,7 @@ func startCases(ctx workflow.Context, in *CycleInput, page []string, drain, wait
 		}
 		fund := assignFund(in)
 		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:            CaseID(in.CycleID, id),
+			WorkflowID:            apoyo.CaseID(in.CycleID, id),
 			ParentClosePolicy:     enumspb.PARENT_CLOSE_POLICY_ABANDON,
 			WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 			TypedSearchAttributes: temporal.NewSearchAttributes(searchattr.Program.ValueSet(in.ProgramID), searchattr.Cycle.ValueSet(in.CycleID)),

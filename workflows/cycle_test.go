@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/apoyo-cdmx/apoyo"
 	wf "github.com/apoyo-cdmx/apoyo/workflows"
 )
 
@@ -55,7 +56,7 @@ func cycleInput() wf.CycleInput {
 		ProgramID: cycleProgram, CycleID: cycleID, CycleDate: cycleStart,
 		Amount: decimal.RequireFromString("5600"),
 		Rules:  wf.CaseRules{Quorum: 3, ApprovalSLA: 48 * time.Hour},
-		Allocation: []wf.FundAllocation{
+		Allocation: []apoyo.FundAllocation{
 			{Fund: "fundA", Cases: 4},
 			{Fund: "fundB", Cases: 3},
 		},
@@ -86,7 +87,7 @@ type cycleHarness struct {
 	// caseTime is how long a case runs before it reports; outcome is what
 	// it reports.
 	caseTime func(id string) time.Duration
-	outcome  func(id string) wf.Outcome
+	outcome  func(id string) apoyo.Outcome
 
 	mu       sync.Mutex
 	pages    []wf.RosterPageInput
@@ -114,7 +115,7 @@ func newCycleHarness(t *testing.T, roster []string) *cycleHarness {
 	// (CI runs many test binaries at once); a real deadlock still fails.
 	h.env.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 	h.caseTime = func(string) time.Duration { return 0 }
-	h.outcome = func(string) wf.Outcome { return wf.OutcomeCompleted }
+	h.outcome = func(string) apoyo.Outcome { return apoyo.OutcomeCompleted }
 	h.env.SetStartTime(cycleStart)
 	// Cases are abandoned children: the run ends with the cycle, not with
 	// the cases it leaves running (a continue-as-new).
@@ -158,7 +159,7 @@ func (h *cycleHarness) rosterPage(_ context.Context, in wf.RosterPageInput) ([]s
 
 // fakeCase stands in for BeneficiaryCase: it records its start, runs for
 // caseTime, and reports to its cycle the way the real case does.
-func (h *cycleHarness) fakeCase(ctx workflow.Context, in wf.BeneficiaryInput) (wf.CaseState, error) {
+func (h *cycleHarness) fakeCase(ctx workflow.Context, in wf.BeneficiaryInput) (apoyo.CaseState, error) {
 	h.mu.Lock()
 	h.starts = append(h.starts, caseStart{WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID, In: in, At: workflow.Now(ctx)})
 	h.log = append(h.log, "start "+in.BeneficiaryID)
@@ -169,7 +170,7 @@ func (h *cycleHarness) fakeCase(ctx workflow.Context, in wf.BeneficiaryInput) (w
 
 	if d > 0 {
 		if err := workflow.Sleep(ctx, d); err != nil {
-			return wf.CaseState{}, err
+			return apoyo.CaseState{}, err
 		}
 	}
 	h.mu.Lock()
@@ -183,7 +184,7 @@ func (h *cycleHarness) fakeCase(ctx workflow.Context, in wf.BeneficiaryInput) (w
 		h.reported = append(h.reported, in.BeneficiaryID)
 		h.mu.Unlock()
 	}
-	return wf.CaseState{CaseID: wf.CaseID(in.CycleID, in.BeneficiaryID), Step: wf.StepDone, Status: "done", Outcome: outcome}, nil
+	return apoyo.CaseState{CaseID: apoyo.CaseID(in.CycleID, in.BeneficiaryID), Step: apoyo.StepDone, Status: "done", Outcome: outcome}, nil
 }
 
 // signal sends a signal to the cycle at offset at from its start.
@@ -289,11 +290,11 @@ func TestCycleStartsOneCasePerBeneficiary(t *testing.T) {
 	h := newCycleHarness(t, roster)
 	hours := map[string]int{"b01": 3, "b02": 1, "b03": 0, "b04": 2, "b05": 5, "b06": 0, "b07": 1}
 	h.caseTime = func(id string) time.Duration { return time.Duration(hours[id]) * time.Hour }
-	h.outcome = func(id string) wf.Outcome {
+	h.outcome = func(id string) apoyo.Outcome {
 		if id == "b02" {
-			return wf.OutcomeIneligible
+			return apoyo.OutcomeIneligible
 		}
-		return wf.OutcomeCompleted
+		return apoyo.OutcomeCompleted
 	}
 	in := cycleInput()
 	p := h.run(in)
@@ -302,7 +303,7 @@ func TestCycleStartsOneCasePerBeneficiary(t *testing.T) {
 	funds := map[string]string{"b01": "fundA", "b02": "fundA", "b03": "fundA", "b04": "fundA", "b05": "fundB", "b06": "fundB", "b07": "fundB"}
 	for _, s := range h.starts {
 		id := s.In.BeneficiaryID
-		require.Equal(t, wf.CaseID(cycleID, id), s.WorkflowID)
+		require.Equal(t, apoyo.CaseID(cycleID, id), s.WorkflowID)
 		require.Equal(t, wf.BeneficiaryInput{
 			ProgramID: cycleProgram, CycleID: cycleID, BeneficiaryID: id, CycleDate: cycleStart,
 			Amount: in.Amount, Rules: in.Rules, Reserved: true, Fund: funds[id],
@@ -404,7 +405,7 @@ func testContinueAsNew(t *testing.T, pageDelay, caseTime time.Duration) {
 					return
 				}
 				delivered = append(delivered, id)
-				h.env.SignalWorkflow(wf.SignalCaseDone, wf.CaseDone{BeneficiaryID: id, Outcome: wf.OutcomeCompleted})
+				h.env.SignalWorkflow(wf.SignalCaseDone, wf.CaseDone{BeneficiaryID: id, Outcome: apoyo.OutcomeCompleted})
 			}, 30*time.Minute)
 		}
 		h.execute(in)
@@ -504,7 +505,7 @@ func TestCycleContinueAsNewWhileWaitingForCases(t *testing.T) {
 
 	h2 := newCycleHarness(t, rosterOf(3))
 	h2.env.RegisterDelayedCallback(func() {
-		h2.env.SignalWorkflow(wf.SignalCaseDone, wf.CaseDone{BeneficiaryID: "b03", Outcome: wf.OutcomeCompleted})
+		h2.env.SignalWorkflow(wf.SignalCaseDone, wf.CaseDone{BeneficiaryID: "b03", Outcome: apoyo.OutcomeCompleted})
 	}, 20*time.Minute)
 	p := h2.run(next)
 	require.Empty(t, h2.pages, "the roster was already read")
@@ -590,7 +591,7 @@ func TestCycleCancel(t *testing.T) {
 	h := newCycleHarness(t, roster)
 	h.pageDelay = time.Minute
 	h.caseTime = func(string) time.Duration { return time.Hour }
-	h.outcome = func(string) wf.Outcome { return wf.OutcomeCancelled }
+	h.outcome = func(string) apoyo.Outcome { return apoyo.OutcomeCancelled }
 	// The first page's cases start at 1m; the second page is in flight.
 	h.signal(90*time.Second, wf.SignalCancelCycle, wf.CancelRequest{Reason: "budget withdrawn"})
 	h.signal(2*time.Hour, wf.SignalCancelCycle, wf.CancelRequest{Reason: "again"})
@@ -733,7 +734,7 @@ func TestCycleCancelKeepsReportsThatArriveDuringCancelCases(t *testing.T) {
 	t.Parallel()
 	h := newCycleHarness(t, rosterOf(3))
 	h.caseTime = func(string) time.Duration { return 10 * time.Minute }
-	h.outcome = func(string) wf.Outcome { return wf.OutcomeCancelled }
+	h.outcome = func(string) apoyo.Outcome { return apoyo.OutcomeCancelled }
 	h.env.OnActivity(wf.ActivityCancelCases, mock.Anything, mock.Anything).Return(func(_ context.Context, in wf.CancelCasesInput) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()

@@ -9,8 +9,6 @@
 package workflows
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -54,62 +52,6 @@ const (
 	QueryCase = "case"
 )
 
-// CaseID is the workflow id of beneficiary b's case in cycle c: opaque ids only.
-func CaseID(cycleID, beneficiaryID string) string {
-	return fmt.Sprintf("case/%s/%s", cycleID, beneficiaryID)
-}
-
-// ParseCaseID splits a CaseID back into its cycle and beneficiary ids.
-func ParseCaseID(caseID string) (cycleID, beneficiaryID string, err error) {
-	parts := strings.Split(caseID, "/")
-	if len(parts) != 3 || parts[0] != "case" || parts[1] == "" || parts[2] == "" {
-		return "", "", apoyo.Errorf(apoyo.EINVALID, "case.bad_id", "case id %q: expected case/<cycle>/<beneficiary>", caseID)
-	}
-	return parts[1], parts[2], nil
-}
-
-// Step is where a case stands.
-type Step string
-
-const (
-	StepIdentity    Step = "identity"
-	StepEligibility Step = "eligibility"
-	StepApproval    Step = "approval"
-	StepPayment     Step = "payment"
-	StepReferrals   Step = "referrals"
-	StepDone        Step = "done"
-)
-
-// Case statuses.
-const (
-	StatusRunning = "running"
-	StatusWaiting = "waiting"
-	// StatusFailed: a step's activity failed in a way retries could not
-	// cure; the case waits for a caseworker's retry (UpdateRetry), with a
-	// step_failed task open.
-	StatusFailed = "failed"
-	StatusDone   = "done"
-)
-
-// Task kinds the workflow raises for a person.
-const (
-	TaskStepFailed         = "step_failed"
-	TaskNeedsNewInstrument = "needs_new_instrument"
-)
-
-// Outcome is how a case ended (or "" while it runs).
-type Outcome string
-
-const (
-	OutcomeCompleted        Outcome = "completed" // paid, all referrals closed
-	OutcomeIdentityRejected Outcome = "identity_rejected"
-	OutcomeIdentityExpired  Outcome = "identity_review_expired"
-	OutcomeIneligible       Outcome = "ineligible"
-	OutcomeApprovalRejected Outcome = "approval_rejected"
-	OutcomePaymentFailed    Outcome = "payment_failed"
-	OutcomeCancelled        Outcome = "cancelled"
-)
-
 // CaseRules are the programme's rules a case runs by, copied at launch so a
 // running case does not change when the programme is edited.
 type CaseRules struct {
@@ -146,7 +88,7 @@ type BeneficiaryInput struct {
 
 // CaseResume says where a new run of a case starts.
 type CaseResume struct {
-	Step Step `json:"step"` // only StepPayment for now
+	Step apoyo.Step `json:"step"` // only StepPayment for now
 	// Attempt is the payment attempt the run starts with: the same one to
 	// re-run it (its order id and ledger keys), the next one to pay again.
 	Attempt int `json:"attempt"`
@@ -174,40 +116,14 @@ type ScreenInput struct {
 	Version int64 `json:"version"`
 }
 
-// IdentityOutcome of an identity check.
-type IdentityOutcome string
-
-const (
-	IdentityVerified    IdentityOutcome = "verified"
-	IdentityNeedsReview IdentityOutcome = "needs_review"
-	IdentityRejected    IdentityOutcome = "rejected"
-)
-
-// RuleOutcome is one eligibility rule's result.
-type RuleOutcome struct {
-	Rule   string `json:"rule"`
-	Passed bool   `json:"passed"`
-	Reason string `json:"reason,omitempty"`
-}
-
-// Referral is one follow-up referral of a case.
-type Referral struct {
-	ID          string `json:"id"`
-	Service     string `json:"service"`
-	Need        string `json:"need"`
-	Secretariat string `json:"secretariat"`
-	Outcome     string `json:"outcome,omitempty"` // attended, not_attended, declined
-	Overdue     bool   `json:"overdue,omitempty"`
-}
-
 // ScreenResult is what Screen found.
 type ScreenResult struct {
-	Identity       IdentityOutcome `json:"identity"`
-	IdentityReason string          `json:"identity_reason,omitempty"`
+	Identity       apoyo.IdentityOutcome `json:"identity"`
+	IdentityReason string                `json:"identity_reason,omitempty"`
 	// Eligibility is set when identity was verified.
-	Eligible  bool          `json:"eligible"`
-	Rules     []RuleOutcome `json:"rules,omitempty"`
-	Referrals []Referral    `json:"referrals,omitempty"`
+	Eligible  bool                `json:"eligible"`
+	Rules     []apoyo.RuleOutcome `json:"rules,omitempty"`
+	Referrals []apoyo.Referral    `json:"referrals,omitempty"`
 	// CycleCancelled: the cycle was cancelled before this case got going.
 	CycleCancelled bool `json:"cycle_cancelled,omitempty"`
 }
@@ -224,27 +140,10 @@ type DisburseInput struct {
 	// Fund is the reservation's fund when Reserved.
 	Fund string `json:"fund,omitempty"`
 	// Referrals to open once the payment is made.
-	Referrals []Referral `json:"referrals,omitempty"`
+	Referrals []apoyo.Referral `json:"referrals,omitempty"`
 	// Version the projection written by Disburse carries.
 	Version int64 `json:"version"`
 }
-
-// PaymentResult is the final outcome of one attempt.
-type PaymentResult struct {
-	OrderID     string `json:"order_id"`
-	Rail        string `json:"rail"`
-	State       string `json:"state"` // settled, collected, returned, expired, rejected
-	ReturnCause int    `json:"return_cause,omitempty"`
-	Reason      string `json:"reason,omitempty"`
-	Fund        string `json:"fund,omitempty"`
-	// CycleCancelled: the cycle was cancelled before this attempt's order
-	// could leave; nothing was sent. Not to be confused with State
-	// "cancelled", which is the bank cancelling an order (SPEI CN).
-	CycleCancelled bool `json:"cycle_cancelled,omitempty"`
-}
-
-// Paid reports whether the money reached the person.
-func (r PaymentResult) Paid() bool { return r.State == "settled" || r.State == "collected" }
 
 // ReleaseInput gives an unpaid case's money back to the budget.
 type ReleaseInput struct {
@@ -258,28 +157,12 @@ type ReleaseInput struct {
 
 // RecordInput writes the case's projection for caseworkers and reports.
 type RecordInput struct {
-	ProgramID     string    `json:"program_id"`
-	CycleID       string    `json:"cycle_id"`
-	BeneficiaryID string    `json:"beneficiary_id"`
-	State         CaseState `json:"state"`
+	ProgramID     string          `json:"program_id"`
+	CycleID       string          `json:"cycle_id"`
+	BeneficiaryID string          `json:"beneficiary_id"`
+	State         apoyo.CaseState `json:"state"`
 	// Task, when set, raises a caseworker task (e.g. "approval_overdue").
-	Task string `json:"task,omitempty"`
-}
-
-// ApprovalVote is one secretariat's decision on a case.
-type ApprovalVote struct {
-	Secretariat apoyo.Secretariat `json:"secretariat"`
-	Approve     bool              `json:"approve"`
-	Reason      string            `json:"reason,omitempty"`
-	// Approver is the approver's opaque user id (for the audit trail).
-	Approver string `json:"approver,omitempty"`
-}
-
-// UpdateID identifies the vote as a Temporal update: a retried call is the
-// same update (answered once), a changed vote is another one, which the
-// case's validator refuses.
-func (v ApprovalVote) UpdateID() string {
-	return "approve/" + string(v.Secretariat) + "/" + voteWord(v.Approve)
+	Task apoyo.TaskKind `json:"task,omitempty"`
 }
 
 // IdentityDecision is a caseworker's decision on a document under review.
@@ -299,15 +182,15 @@ type InstrumentChange struct {
 
 // ReferralOutcomeInput records a referral's outcome.
 type ReferralOutcomeInput struct {
-	ReferralID string `json:"referral_id"`
-	Outcome    string `json:"outcome"` // attended, not_attended, declined
-	Caseworker string `json:"caseworker,omitempty"`
-	Note       string `json:"note,omitempty"`
+	ReferralID string                `json:"referral_id"`
+	Outcome    apoyo.ReferralOutcome `json:"outcome"`
+	Caseworker string                `json:"caseworker,omitempty"`
+	Note       string                `json:"note,omitempty"`
 }
 
 // UpdateID identifies the outcome as a Temporal update, as ApprovalVote's.
 func (in ReferralOutcomeInput) UpdateID() string {
-	return "referral/" + in.ReferralID + "/" + in.Outcome
+	return "referral/" + in.ReferralID + "/" + string(in.Outcome)
 }
 
 // RetryRequest asks a case to run its failed step again.
@@ -325,46 +208,14 @@ type PaymentReturned struct {
 	Reason      string `json:"reason,omitempty"`
 }
 
-// StepFailure is why a case's step could not go on.
-type StepFailure struct {
-	Step     Step   `json:"step"`
-	Activity string `json:"activity"`
-	// Reason is the error's reason code (e.g. budget.exhausted); Message
-	// its text, ids only.
-	Reason  string `json:"reason"`
-	Message string `json:"message,omitempty"`
-}
-
 // CancelRequest stops a case that has not been paid.
 type CancelRequest struct {
 	Reason string `json:"reason"`
 }
 
-// Event is one entry of a case's timeline.
-type Event struct {
-	At      time.Time `json:"at"`
-	Step    Step      `json:"step"`
-	Outcome string    `json:"outcome"`
-	Reason  string    `json:"reason,omitempty"`
-	Actor   string    `json:"actor,omitempty"`
-}
-
-// CaseState is what a case knows about itself (QueryCase).
-type CaseState struct {
-	CaseID string `json:"case_id"`
-	// Version grows with every change, so a projection written from an
-	// older state never overwrites a newer one.
-	Version   int64                              `json:"version"`
-	Step      Step                               `json:"step"`
-	Status    string                             `json:"status"` // running, waiting, done
-	WaitingOn []string                           `json:"waiting_on,omitempty"`
-	Overdue   bool                               `json:"overdue,omitempty"`
-	Outcome   Outcome                            `json:"outcome,omitempty"`
-	Reason    string                             `json:"reason,omitempty"`
-	Votes     map[apoyo.Secretariat]ApprovalVote `json:"votes,omitempty"`
-	Payments  []PaymentResult                    `json:"payments,omitempty"`
-	Referrals []Referral                         `json:"referrals,omitempty"`
-	Timeline  []Event                            `json:"timeline"`
-	// Failure is set while the case waits for a retry (StatusFailed).
-	Failure *StepFailure `json:"failure,omitempty"`
+// VoteUpdateID identifies a vote as a Temporal update: a retried call is
+// the same update (answered once), a changed vote is another one, which
+// the case's validator refuses.
+func VoteUpdateID(v apoyo.ApprovalVote) string {
+	return "approve/" + string(v.Secretariat) + "/" + voteWord(v.Approve)
 }

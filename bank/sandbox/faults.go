@@ -67,7 +67,7 @@ func applicableFaults(o payment.Order) []FaultKind {
 	if o.CallbackURL != "" {
 		out = append(out, FaultDuplicateCallback, FaultOutOfOrderCallback)
 	}
-	if o.Rail == payment.RailSPEI {
+	if o.Rail == apoyo.RailSPEI {
 		out = append(out, FaultCancelled, FaultReturnAfterSettlement)
 	}
 	return out

@@ -78,7 +78,7 @@ func TestFaultUnavailableBeforeAccept(t *testing.T) {
 
 	st, err := e.client.Submit(ctx, o)
 	require.NoError(t, err, "the retry with the same key is taken")
-	require.Equal(t, payment.StatePending, st.State)
+	require.Equal(t, apoyo.PaymentPending, st.State)
 	e.advance(t, "")
 	require.Equal(t, []sandbox.MovementKind{sandbox.MovementAccepted, sandbox.MovementSettled}, kinds(e.movements(t, ""), o.ID))
 	require.Equal(t, map[sandbox.FaultKind]int{sandbox.FaultUnavailableBeforeAccept: 1}, e.bank.FaultCounts())
@@ -115,7 +115,7 @@ func TestFaultCancelledIsACN(t *testing.T) {
 	e.advance(t, "")
 	st, err := e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateCancelled, st.State)
+	require.Equal(t, apoyo.PaymentCancelled, st.State)
 	require.Equal(t, payment.SPEICancelled, st.SPEIState)
 	require.True(t, st.Final())
 	require.Equal(t, []sandbox.MovementKind{sandbox.MovementAccepted, sandbox.MovementCancelled}, kinds(e.movements(t, ""), o.ID))
@@ -140,13 +140,13 @@ func TestFaultReturnAfterSettlement(t *testing.T) {
 	e.advance(t, "")
 	st, err := e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateSettled, st.State, "settles first (LQ)")
+	require.Equal(t, apoyo.PaymentSettled, st.State, "settles first (LQ)")
 	require.Zero(t, e.bank.Faults(), "the return has not happened yet")
 
 	e.advance(t, "24h")
 	st, err = e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateReturned, st.State)
+	require.Equal(t, apoyo.PaymentReturned, st.State)
 	require.NotZero(t, st.ReturnCause)
 	require.NotEmpty(t, st.ReturnTrackingKey)
 	require.Equal(t, []sandbox.MovementKind{sandbox.MovementReturned}, kinds(e.movements(t, "2025-03-11"), o.ID))
@@ -163,9 +163,9 @@ func TestFaultReturnAfterSettlement(t *testing.T) {
 }
 
 // callbackRecorder is a callback endpoint that keeps the states it gets.
-func callbackRecorder(t *testing.T) (string, func() []payment.State) {
+func callbackRecorder(t *testing.T) (string, func() []apoyo.PaymentState) {
 	var mu sync.Mutex
-	var got []payment.State
+	var got []apoyo.PaymentState
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var st payment.Status
 		if err := json.NewDecoder(r.Body).Decode(&st); err != nil {
@@ -177,7 +177,7 @@ func callbackRecorder(t *testing.T) (string, func() []payment.State) {
 		mu.Unlock()
 	}))
 	t.Cleanup(hook.Close)
-	return hook.URL + "/hook", func() []payment.State {
+	return hook.URL + "/hook", func() []apoyo.PaymentState {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(got)
@@ -188,10 +188,10 @@ func TestFaultCallbacks(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		kind sandbox.FaultKind
-		want []payment.State
+		want []apoyo.PaymentState
 	}{
-		{sandbox.FaultDuplicateCallback, []payment.State{payment.StatePending, payment.StatePending, payment.StateSettled, payment.StateSettled}},
-		{sandbox.FaultOutOfOrderCallback, []payment.State{payment.StatePending, payment.StateSettled, payment.StatePending}},
+		{sandbox.FaultDuplicateCallback, []apoyo.PaymentState{apoyo.PaymentPending, apoyo.PaymentPending, apoyo.PaymentSettled, apoyo.PaymentSettled}},
+		{sandbox.FaultOutOfOrderCallback, []apoyo.PaymentState{apoyo.PaymentPending, apoyo.PaymentSettled, apoyo.PaymentPending}},
 	} {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			t.Parallel()

@@ -37,7 +37,7 @@ type Movement struct {
 	OperationDate string          `json:"operation_date"`
 	OrderID       string          `json:"order_id"`
 	ProviderRef   string          `json:"provider_ref"`
-	Rail          payment.Rail    `json:"rail"`
+	Rail          apoyo.Rail      `json:"rail"`
 	Amount        decimal.Decimal `json:"amount"`
 	TrackingKey   string          `json:"tracking_key,omitempty"`
 	// ReturnTrackingKey and ReturnCause are set on returned and expired
@@ -111,7 +111,7 @@ func (b *Bank) apply(m Movement) *order {
 			dueAt:     after(m.At, b.cfg.SettleDelay),
 			st: payment.Status{
 				OrderID: m.OrderID, ProviderRef: m.ProviderRef, Rail: m.Rail,
-				State: payment.StatePending, PickupReference: m.PickupReference,
+				State: apoyo.PaymentPending, PickupReference: m.PickupReference,
 				ExpiresAt: m.ExpiresAt, UpdatedAt: m.At,
 			},
 		}
@@ -134,17 +134,17 @@ func (b *Bank) apply(m Movement) *order {
 	st.UpdatedAt = m.At
 	switch m.Kind {
 	case MovementSettled:
-		st.State = payment.StateSettled
+		st.State = apoyo.PaymentSettled
 		st.OperationDate = m.OperationDate
 		ord.settledAt = m.At
-		if ord.o.Rail == payment.RailSPEI {
+		if ord.o.Rail == apoyo.RailSPEI {
 			st.SPEIState = payment.SPEISettled
 		}
 		if b.returnsAfterSettlement(ord.o) {
 			ord.lateReturnAt = after(m.At, b.cfg.ReturnDelay)
 		}
 	case MovementReturned:
-		st.State = payment.StateReturned
+		st.State = apoyo.PaymentReturned
 		st.SPEIState = payment.SPEIReturned
 		st.ReturnCause = m.ReturnCause
 		st.ReturnCauseText = payment.ReturnCauseText(m.ReturnCause)
@@ -155,16 +155,16 @@ func (b *Bank) apply(m Movement) *order {
 		ord.returnedAt = m.At
 		ord.lateReturnAt = time.Time{}
 	case MovementCollected:
-		st.State = payment.StateCollected
+		st.State = apoyo.PaymentCollected
 	case MovementExpired:
-		st.State = payment.StateExpired
+		st.State = apoyo.PaymentExpired
 		st.ReturnTrackingKey = m.ReturnTrackingKey
 		ord.returnedAt = m.At
 	case MovementRejected:
-		st.State = payment.StateRejected
+		st.State = apoyo.PaymentRejected
 		st.OperationDate = m.OperationDate
 	case MovementCancelled:
-		st.State = payment.StateCancelled
+		st.State = apoyo.PaymentCancelled
 		st.SPEIState = payment.SPEICancelled
 		st.OperationDate = m.OperationDate
 	}
@@ -185,11 +185,11 @@ func checkOrder(o payment.Order) error {
 		return err
 	}
 	switch o.Rail {
-	case payment.RailSPEI:
+	case apoyo.RailSPEI:
 		if !validCLABE(o.Beneficiary.CLABE) {
 			return payment.ErrInvalidOrder.With("CLABE check digit is wrong").At(0, "instrument.clabe")
 		}
-	case payment.RailCard:
+	case apoyo.RailCard:
 		if !luhnValid(o.Beneficiary.CardNumber) {
 			return payment.ErrInvalidOrder.With("card number fails the Luhn check").At(0, "instrument.card_number")
 		}
@@ -242,7 +242,7 @@ func (b *Bank) Submit(o payment.Order) (st payment.Status, created, gatewayTimeo
 		ProviderRef: b.providerRef(), Rail: o.Rail, Amount: o.Amount,
 		TrackingKey: o.TrackingKey, Order: &oc,
 	}
-	if o.Rail == payment.RailCashPickup {
+	if o.Rail == apoyo.RailCashPickup {
 		m.PickupReference = b.newPickupReference(o.ID)
 		exp := now.Add(b.cfg.PickupExpiry)
 		m.ExpiresAt = &exp
@@ -292,13 +292,13 @@ func (b *Bank) Collect(orderID string) (payment.Status, error) {
 	if ord == nil {
 		return payment.Status{}, payment.ErrUnknownOrder.With("no order %q", orderID)
 	}
-	if ord.o.Rail != payment.RailCashPickup {
+	if ord.o.Rail != apoyo.RailCashPickup {
 		return payment.Status{}, ErrNotCashPickup.With("order %s is %s, not a cash pickup", orderID, ord.o.Rail)
 	}
 	switch ord.st.State {
-	case payment.StateCollected:
+	case apoyo.PaymentCollected:
 		return ord.st, nil
-	case payment.StateSettled:
+	case apoyo.PaymentSettled:
 		if err := b.record(movementFor(MovementCollected, ord, b.now())); err != nil {
 			return payment.Status{}, err
 		}
@@ -332,7 +332,7 @@ func (b *Bank) Advance(d time.Duration) (time.Time, error) {
 func (b *Bank) processLocked(force bool) error {
 	now := b.now()
 	for _, ord := range b.list {
-		if ord.st.State != payment.StatePending || (!force && now.Before(ord.dueAt)) {
+		if ord.st.State != apoyo.PaymentPending || (!force && now.Before(ord.dueAt)) {
 			continue
 		}
 		if err := b.settle(ord, now); err != nil {
@@ -340,7 +340,7 @@ func (b *Bank) processLocked(force bool) error {
 		}
 	}
 	for _, ord := range b.list {
-		if ord.st.State == payment.StateSettled && !ord.lateReturnAt.IsZero() && !now.Before(ord.lateReturnAt) {
+		if ord.st.State == apoyo.PaymentSettled && !ord.lateReturnAt.IsZero() && !now.Before(ord.lateReturnAt) {
 			m := movementFor(MovementReturned, ord, now)
 			m.ReturnCause = b.lateReturnCause(ord.o)
 			m.ReturnTrackingKey = returnTrackingKey(ord.o.ID)
@@ -357,14 +357,14 @@ func (b *Bank) processLocked(force bool) error {
 		if exp == nil || now.Before(*exp) {
 			continue
 		}
-		if ord.st.State == payment.StatePending {
+		if ord.st.State == apoyo.PaymentPending {
 			// Only with a settle delay longer than the expiry; fund it
 			// first so the money that comes back had left.
 			if err := b.settle(ord, now); err != nil {
 				return err
 			}
 		}
-		if ord.st.State == payment.StateSettled {
+		if ord.st.State == apoyo.PaymentSettled {
 			m := movementFor(MovementExpired, ord, now)
 			m.ReturnTrackingKey = returnTrackingKey(ord.o.ID)
 			if err := b.record(m); err != nil {
@@ -386,13 +386,13 @@ func (b *Bank) settle(ord *order, now time.Time) error {
 	if cardRejected(ord.o) {
 		return b.record(movementFor(MovementRejected, ord, now))
 	}
-	if ord.o.Rail == payment.RailSPEI && b.injectLocked(ord.o, FaultCancelled) {
+	if ord.o.Rail == apoyo.RailSPEI && b.injectLocked(ord.o, FaultCancelled) {
 		return b.record(movementFor(MovementCancelled, ord, now))
 	}
 	if err := b.record(movementFor(MovementSettled, ord, now)); err != nil {
 		return err
 	}
-	if ord.o.Rail == payment.RailCashPickup && b.cfg.AutoCollect {
+	if ord.o.Rail == apoyo.RailCashPickup && b.cfg.AutoCollect {
 		return b.record(movementFor(MovementCollected, ord, now))
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 	_ "time/tzdata" // the dev stack may run in a container without zoneinfo
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/payment"
 )
 
@@ -46,7 +47,7 @@ func accountEnding(clabe string) string {
 // immediateReturnCause is the cause of the return that replaces settlement
 // for o, or 0 if o settles (or is not SPEI).
 func immediateReturnCause(o payment.Order) int {
-	if o.Rail != payment.RailSPEI {
+	if o.Rail != apoyo.RailSPEI {
 		return 0
 	}
 	return immediateReturns[accountEnding(o.Beneficiary.CLABE)]
@@ -54,15 +55,15 @@ func immediateReturnCause(o payment.Order) int {
 
 // returnsLater reports whether o, once settled, is returned with cause 13.
 func returnsLater(o payment.Order) bool {
-	return o.Rail == payment.RailSPEI && accountEnding(o.Beneficiary.CLABE) == AccountReturnLater
+	return o.Rail == apoyo.RailSPEI && accountEnding(o.Beneficiary.CLABE) == AccountReturnLater
 }
 
 func gatewayTimesOut(o payment.Order) bool {
-	return o.Rail == payment.RailSPEI && accountEnding(o.Beneficiary.CLABE) == AccountGatewayTimeout
+	return o.Rail == apoyo.RailSPEI && accountEnding(o.Beneficiary.CLABE) == AccountGatewayTimeout
 }
 
 func cardRejected(o payment.Order) bool {
-	return o.Rail == payment.RailCard && strings.HasSuffix(o.Beneficiary.CardNumber, CardRejected)
+	return o.Rail == apoyo.RailCard && strings.HasSuffix(o.Beneficiary.CardNumber, CardRejected)
 }
 
 // clabeCheckDigit computes the CLABE check digit of the first 17 digits.

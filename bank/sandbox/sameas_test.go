@@ -33,7 +33,7 @@ func TestResubmitWithAnotherInstrumentIsAConflict(t *testing.T) {
 	otherCard := card
 	otherCard.Beneficiary = payment.Instrument{CardNumber: sandbox.CardNumber("1881")}
 	cardToSPEI := card
-	cardToSPEI.Rail, cardToSPEI.Beneficiary = payment.RailSPEI, payment.Instrument{CLABE: sandbox.CLABE("12345")}
+	cardToSPEI.Rail, cardToSPEI.Beneficiary = apoyo.RailSPEI, payment.Instrument{CLABE: sandbox.CLABE("12345")}
 	cardToSPEI.Reference = payment.NewReference(card.ID)
 	conflicts := map[string]payment.Order{
 		"another CLABE":        otherCLABE,

@@ -125,7 +125,7 @@ var amount = decimal.RequireFromString("5600.00")
 
 func speiOrder(id, account string) payment.Order {
 	return payment.Order{
-		ID: id, IdempotencyKey: "key-" + id, Rail: payment.RailSPEI,
+		ID: id, IdempotencyKey: "key-" + id, Rail: apoyo.RailSPEI,
 		Amount: amount, Currency: payment.CurrencyMXN, Concept: "Apoyo CDMX ciclo 1",
 		TrackingKey: payment.NewTrackingKey(id), Reference: payment.NewReference(id),
 		Beneficiary: payment.Instrument{CLABE: sandbox.CLABE(account)},
@@ -134,7 +134,7 @@ func speiOrder(id, account string) payment.Order {
 
 func cashOrder(id string) payment.Order {
 	return payment.Order{
-		ID: id, IdempotencyKey: "key-" + id, Rail: payment.RailCashPickup,
+		ID: id, IdempotencyKey: "key-" + id, Rail: apoyo.RailCashPickup,
 		Amount: amount, Currency: payment.CurrencyMXN, Concept: "Apoyo CDMX ciclo 1",
 		TrackingKey: payment.NewTrackingKey(id),
 	}
@@ -142,7 +142,7 @@ func cashOrder(id string) payment.Order {
 
 func cardOrder(id, suffix string) payment.Order {
 	return payment.Order{
-		ID: id, IdempotencyKey: "key-" + id, Rail: payment.RailCard,
+		ID: id, IdempotencyKey: "key-" + id, Rail: apoyo.RailCard,
 		Amount: amount, Currency: payment.CurrencyMXN, Concept: "Apoyo CDMX ciclo 1",
 		TrackingKey: payment.NewTrackingKey(id),
 		Beneficiary: payment.Instrument{CardNumber: sandbox.CardNumber(suffix)},
@@ -156,19 +156,19 @@ func TestSubmitSettle(t *testing.T) {
 
 	st, err := e.client.Submit(ctx, speiOrder("pay_1_b1_1", "12345"))
 	require.NoError(t, err)
-	require.Equal(t, payment.StatePending, st.State)
+	require.Equal(t, apoyo.PaymentPending, st.State)
 	require.Equal(t, "pay_1_b1_1", st.OrderID)
 	require.NotEmpty(t, st.ProviderRef)
 	require.False(t, st.Final())
 
 	st, err = e.client.Status(ctx, "pay_1_b1_1")
 	require.NoError(t, err)
-	require.Equal(t, payment.StatePending, st.State, "settlement is asynchronous")
+	require.Equal(t, apoyo.PaymentPending, st.State, "settlement is asynchronous")
 
 	e.advance(t, "")
 	st, err = e.client.Status(ctx, "pay_1_b1_1")
 	require.NoError(t, err)
-	require.Equal(t, payment.StateSettled, st.State)
+	require.Equal(t, apoyo.PaymentSettled, st.State)
 	require.Equal(t, payment.SPEISettled, st.SPEIState)
 	require.Equal(t, "2025-03-10", st.OperationDate)
 	require.True(t, st.Final())
@@ -190,14 +190,14 @@ func TestSettlesWhenDelayPassesOnTheClock(t *testing.T) {
 	e.clock.mu.Unlock()
 	st, err := e.client.Status(ctx, "pay_1_b1_1")
 	require.NoError(t, err)
-	require.Equal(t, payment.StatePending, st.State)
+	require.Equal(t, apoyo.PaymentPending, st.State)
 
 	e.clock.mu.Lock()
 	e.clock.t = e.clock.t.Add(time.Second)
 	e.clock.mu.Unlock()
 	st, err = e.client.Status(ctx, "pay_1_b1_1")
 	require.NoError(t, err)
-	require.Equal(t, payment.StateSettled, st.State)
+	require.Equal(t, apoyo.PaymentSettled, st.State)
 }
 
 func TestBackgroundSettlementOnRealClock(t *testing.T) {
@@ -209,7 +209,7 @@ func TestBackgroundSettlementOnRealClock(t *testing.T) {
 	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var st payment.Status
 		_ = json.NewDecoder(r.Body).Decode(&st)
-		if st.State == payment.StateSettled {
+		if st.State == apoyo.PaymentSettled {
 			once.Do(func() { close(settled) })
 		}
 	}))
@@ -244,7 +244,7 @@ func TestIdempotency(t *testing.T) {
 	e.advance(t, "")
 	settled, err := e.client.Submit(ctx, o)
 	require.NoError(t, err, "a repeat after settlement returns the settled status")
-	require.Equal(t, payment.StateSettled, settled.State)
+	require.Equal(t, apoyo.PaymentSettled, settled.State)
 	require.Equal(t, first.ProviderRef, settled.ProviderRef)
 
 	other := o
@@ -312,7 +312,7 @@ func TestReturnRules(t *testing.T) {
 			e.advance(t, "")
 			st, err := e.client.Status(ctx, o.ID)
 			require.NoError(t, err)
-			require.Equal(t, payment.StateReturned, st.State)
+			require.Equal(t, apoyo.PaymentReturned, st.State)
 			require.Equal(t, payment.SPEIReturned, st.SPEIState)
 			require.Equal(t, c.cause, st.ReturnCause)
 			require.Equal(t, payment.ReturnCauseText(c.cause), st.ReturnCauseText)
@@ -337,12 +337,12 @@ func TestReturnAfterSettlement(t *testing.T) {
 	e.advance(t, "")
 	st, err := e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateSettled, st.State, "settles first")
+	require.Equal(t, apoyo.PaymentSettled, st.State, "settles first")
 
 	e.advance(t, "24h") // the return arrives the next business day
 	st, err = e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateReturned, st.State)
+	require.Equal(t, apoyo.PaymentReturned, st.State)
 	require.Equal(t, payment.CauseNotRecognised, st.ReturnCause)
 	require.NotEmpty(t, st.ReturnTrackingKey)
 	require.Equal(t, "2025-03-10", st.OperationDate, "the transfer keeps its own fecha de operación")
@@ -377,7 +377,7 @@ func TestGatewayTimeoutThenStatus(t *testing.T) {
 	// The rule for callers: ask before submitting again.
 	st, err := e.client.Status(ctx, o.ID)
 	require.NoError(t, err, "the bank has the order although the response was lost")
-	require.Equal(t, payment.StatePending, st.State)
+	require.Equal(t, apoyo.PaymentPending, st.State)
 
 	again, err := e.client.Submit(ctx, o)
 	require.NoError(t, err, "a repeat with the same key is answered normally")
@@ -386,7 +386,7 @@ func TestGatewayTimeoutThenStatus(t *testing.T) {
 	e.advance(t, "")
 	st, err = e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateSettled, st.State)
+	require.Equal(t, apoyo.PaymentSettled, st.State)
 	require.Equal(t, []sandbox.MovementKind{sandbox.MovementAccepted, sandbox.MovementSettled},
 		kinds(e.movements(t, ""), o.ID), "one order, paid once")
 }
@@ -409,7 +409,7 @@ func TestCashPickupCollect(t *testing.T) {
 	e.advance(t, "")
 	st, err = e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateSettled, st.State)
+	require.Equal(t, apoyo.PaymentSettled, st.State)
 	require.False(t, st.Final(), "the cash waits at the counter")
 	require.Empty(t, st.SPEIState)
 
@@ -417,7 +417,7 @@ func TestCashPickupCollect(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, string(body))
 	var collected payment.Status
 	require.NoError(t, json.Unmarshal(body, &collected))
-	require.Equal(t, payment.StateCollected, collected.State)
+	require.Equal(t, apoyo.PaymentCollected, collected.State)
 	require.True(t, collected.Final())
 
 	code, _ = e.post(t, "/v1/cash/"+o.ID+"/collect")
@@ -425,7 +425,7 @@ func TestCashPickupCollect(t *testing.T) {
 	e.advance(t, "100h")
 	st, err = e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateCollected, st.State, "a collected order does not expire")
+	require.Equal(t, apoyo.PaymentCollected, st.State, "a collected order does not expire")
 
 	require.Equal(t, []sandbox.MovementKind{sandbox.MovementAccepted, sandbox.MovementSettled, sandbox.MovementCollected},
 		kinds(e.movements(t, ""), o.ID))
@@ -450,12 +450,12 @@ func TestCashPickupExpiry(t *testing.T) {
 	e.advance(t, "71h")
 	st, err := e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateSettled, st.State)
+	require.Equal(t, apoyo.PaymentSettled, st.State)
 
 	e.advance(t, "1h")
 	st, err = e.client.Status(ctx, o.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateExpired, st.State)
+	require.Equal(t, apoyo.PaymentExpired, st.State)
 	require.True(t, st.Final())
 	require.NotEmpty(t, st.ReturnTrackingKey)
 
@@ -480,7 +480,7 @@ func TestCashPickupAutoCollect(t *testing.T) {
 	e.advance(t, "")
 	st, err := e.client.Status(ctx, "pay_1_b1_1")
 	require.NoError(t, err)
-	require.Equal(t, payment.StateCollected, st.State)
+	require.Equal(t, apoyo.PaymentCollected, st.State)
 }
 
 func TestCard(t *testing.T) {
@@ -495,11 +495,11 @@ func TestCard(t *testing.T) {
 	e.advance(t, "")
 	st, err := e.client.Status(ctx, rejected.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateRejected, st.State)
+	require.Equal(t, apoyo.PaymentRejected, st.State)
 	require.True(t, st.Final())
 	st, err = e.client.Status(ctx, loaded.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateSettled, st.State)
+	require.Equal(t, apoyo.PaymentSettled, st.State)
 	require.True(t, st.Final())
 
 	bad := cardOrder("pay_1_b3_1", "4242")
@@ -555,7 +555,7 @@ func TestStatementTotals(t *testing.T) {
 	for _, o := range orders {
 		st, err := e.client.Status(ctx, o.ID)
 		require.NoError(t, err)
-		if st.State == payment.StateSettled || st.State == payment.StateCollected {
+		if st.State == apoyo.PaymentSettled || st.State == apoyo.PaymentCollected {
 			paid = paid.Add(o.Amount)
 		}
 	}
@@ -653,10 +653,10 @@ func TestJournalReplay(t *testing.T) {
 	require.NoError(t, err)
 	st, err := c2.Status(ctx, pending.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateSettled, st.State)
+	require.Equal(t, apoyo.PaymentSettled, st.State)
 	st, err = c2.Status(ctx, lateReturn.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateReturned, st.State)
+	require.Equal(t, apoyo.PaymentReturned, st.State)
 	require.Len(t, kinds(b2.Movements(""), settled.ID), 2, "nothing replayed twice")
 	require.NoError(t, b2.Close())
 
@@ -668,7 +668,7 @@ func TestJournalReplay(t *testing.T) {
 	require.False(t, b3.Now().Before(monday10.Add(time.Hour)))
 	st, err = b3.Status(lateReturn.ID)
 	require.NoError(t, err)
-	require.Equal(t, payment.StateReturned, st.State)
+	require.Equal(t, apoyo.PaymentReturned, st.State)
 }
 
 func TestJournalCorruptionIsAnError(t *testing.T) {
@@ -744,7 +744,7 @@ func TestCallbacks(t *testing.T) {
 	e.advance(t, "")
 	e.advance(t, "1m")
 
-	want := []payment.State{payment.StatePending, payment.StateSettled, payment.StateReturned}
+	want := []apoyo.PaymentState{apoyo.PaymentPending, apoyo.PaymentSettled, apoyo.PaymentReturned}
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -811,7 +811,7 @@ func TestListenAndServe(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		st, err := c.Status(ctx, o.ID)
-		return err == nil && st.State == payment.StateSettled
+		return err == nil && st.State == apoyo.PaymentSettled
 	}, 5*time.Second, 5*time.Millisecond)
 
 	require.NoError(t, b.Close())

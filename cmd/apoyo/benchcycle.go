@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/bench"
 	"github.com/apoyo-cdmx/apoyo/demo"
@@ -27,7 +28,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/platform/migrations"
 	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
 	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 // CycleBenchRow is one cycle size's result.
@@ -216,7 +216,7 @@ func sampleActions(ctx context.Context, s *services, raw client.Client, cycleID 
 		if count >= k {
 			break
 		}
-		it := raw.GetWorkflowHistory(ctx, workflows.CaseID(cycleID, p.BeneficiaryID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		it := raw.GetWorkflowHistory(ctx, apoyo.CaseID(cycleID, p.BeneficiaryID), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		var hist []*historypb.HistoryEvent
 		for it.HasNext() {
 			e, err := it.Next()

@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
-	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
@@ -110,7 +108,7 @@ ends the case without payment.`,
 			}
 			defer s.close()
 			if allPending {
-				res, err := s.work.ApprovePending(cmd.Context(), cycle, workflows.ApprovalVote{Secretariat: secretariat, Approve: !reject, Reason: reason, Approver: approver}, concurrency)
+				res, err := s.work.ApprovePending(cmd.Context(), cycle, apoyo.ApprovalVote{Secretariat: secretariat, Approve: !reject, Reason: reason, Approver: approver}, concurrency)
 				if err != nil {
 					return err
 				}
@@ -124,9 +122,9 @@ ends the case without payment.`,
 				return nil
 			}
 			var failed int
-			var states []workflows.CaseState
+			var states []apoyo.CaseState
 			for _, id := range args {
-				st, err := s.work.Approve(cmd.Context(), id, workflows.ApprovalVote{Secretariat: secretariat, Approve: !reject, Reason: reason, Approver: approver})
+				st, err := s.work.Approve(cmd.Context(), id, apoyo.ApprovalVote{Secretariat: secretariat, Approve: !reject, Reason: reason, Approver: approver})
 				if err != nil {
 					failed++
 					fmt.Fprintf(a.errOut, "%s: %v\n", id, err)
@@ -198,7 +196,7 @@ func newCaseCmd(a *app) *cobra.Command {
 	so.add(show, "table or json")
 
 	var lo output
-	var f cases.CaseFilter
+	var f apoyo.CaseFilter
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "Find cases: by cycle, step, who they wait on, overdue",
@@ -226,7 +224,7 @@ func newCaseCmd(a *app) *cobra.Command {
 	}
 	lo.add(list, "table or json")
 	list.Flags().StringVar(&f.CycleID, "cycle", "", "cycle id")
-	list.Flags().StringVar(&f.Step, "step", "", "identity, approval, payment, referrals, done")
+	list.Flags().StringVar((*string)(&f.Step), "step", "", "identity, approval, payment, referrals, done")
 	list.Flags().StringVar(&f.WaitingOn, "waiting-on", "", "STYFE, SIBISO, SEDESA or caseworker")
 	list.Flags().BoolVar(&f.Overdue, "overdue", false, "only overdue cases")
 	list.Flags().IntVar(&f.Limit, "limit", 1000, "at most this many")
@@ -238,10 +236,10 @@ func newCaseCmd(a *app) *cobra.Command {
 		Short: "Decide on a document under review: --decision verified|rejected|new_document",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.caseAction(cmd, &vo, func(ctx context.Context, w *casework.Service) (workflows.CaseState, error) {
+			return a.caseAction(cmd, &vo, func(ctx context.Context, w *casework.Service) (apoyo.CaseState, error) {
 				return w.DecideIdentity(ctx, args[0], workflows.IdentityDecision{Decision: decision, Reason: reason, Caseworker: worker},
-					beneficiary.IDDocumentType(docType), docNumber)
-			}, func(st workflows.CaseState) string {
+					apoyo.IDDocumentType(docType), docNumber)
+			}, func(st apoyo.CaseState) string {
 				return fmt.Sprintf("%s  identity %s  step %s", args[0], decision, st.Step)
 			})
 		},
@@ -260,9 +258,9 @@ func newCaseCmd(a *app) *cobra.Command {
 		Short: "Put a new payment instrument on file for a case whose payment came back; the case pays again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.caseAction(cmd, &io, func(ctx context.Context, w *casework.Service) (workflows.CaseState, error) {
-				return w.SetPaymentInstrument(ctx, args[0], beneficiary.PaymentMethod(method), clabe, card, worker)
-			}, func(workflows.CaseState) string {
+			return a.caseAction(cmd, &io, func(ctx context.Context, w *casework.Service) (apoyo.CaseState, error) {
+				return w.SetPaymentInstrument(ctx, args[0], apoyo.Rail(method), clabe, card, worker)
+			}, func(apoyo.CaseState) string {
 				return fmt.Sprintf("%s  new %s instrument on file; paying again", args[0], method)
 			})
 		},
@@ -280,9 +278,9 @@ func newCaseCmd(a *app) *cobra.Command {
 		Short: "Run a case's failed step again (a step_failed task), under the same keys: nothing is done twice",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.caseAction(cmd, &ro, func(ctx context.Context, w *casework.Service) (workflows.CaseState, error) {
+			return a.caseAction(cmd, &ro, func(ctx context.Context, w *casework.Service) (apoyo.CaseState, error) {
 				return w.RetryStep(ctx, args[0], worker, retryReason)
-			}, func(st workflows.CaseState) string {
+			}, func(st apoyo.CaseState) string {
 				return fmt.Sprintf("%s  retrying step %s", args[0], st.Step)
 			})
 		},
@@ -325,7 +323,7 @@ func newCaseCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func printCase(a *app, st workflows.CaseState) {
+func printCase(a *app, st apoyo.CaseState) {
 	fmt.Fprintf(a.out, "case      %s\nstep      %s (%s)\n", st.CaseID, st.Step, st.Status)
 	if len(st.WaitingOn) > 0 {
 		fmt.Fprintf(a.out, "waiting   %s%s\n", strings.Join(st.WaitingOn, ", "), map[bool]string{true: "  OVERDUE"}[st.Overdue])
@@ -360,9 +358,9 @@ func newReferralCmd(a *app) *cobra.Command {
 		Short: "Record a referral's outcome: --outcome attended|not_attended|declined",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.caseAction(cmd, &o, func(ctx context.Context, w *casework.Service) (workflows.CaseState, error) {
-				return w.RecordReferralOutcome(ctx, args[0], workflows.ReferralOutcomeInput{ReferralID: args[1], Outcome: outcome, Caseworker: worker, Note: note})
-			}, func(st workflows.CaseState) string {
+			return a.caseAction(cmd, &o, func(ctx context.Context, w *casework.Service) (apoyo.CaseState, error) {
+				return w.RecordReferralOutcome(ctx, args[0], workflows.ReferralOutcomeInput{ReferralID: args[1], Outcome: apoyo.ReferralOutcome(outcome), Caseworker: worker, Note: note})
+			}, func(st apoyo.CaseState) string {
 				return fmt.Sprintf("%s  referral %s %s  step %s", args[0], args[1], outcome, st.Step)
 			})
 		},
@@ -378,7 +376,7 @@ func newReferralCmd(a *app) *cobra.Command {
 
 // caseAction runs one caseworker action on a case and prints the case's
 // new state: a one-line summary, or the whole state with -o json.
-func (a *app) caseAction(cmd *cobra.Command, o *output, act func(context.Context, *casework.Service) (workflows.CaseState, error), line func(workflows.CaseState) string) error {
+func (a *app) caseAction(cmd *cobra.Command, o *output, act func(context.Context, *casework.Service) (apoyo.CaseState, error), line func(apoyo.CaseState) string) error {
 	if err := o.check("table", "json"); err != nil {
 		return err
 	}

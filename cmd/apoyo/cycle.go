@@ -11,7 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
-	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/workflows"
@@ -19,9 +19,9 @@ import (
 
 // CycleStatus is what `apoyo cycle status` shows.
 type CycleStatus struct {
-	Cycle    cases.Cycle             `json:"cycle"`
+	Cycle    apoyo.Cycle             `json:"cycle"`
 	Progress workflows.CycleProgress `json:"progress"`
-	Cases    cases.Counts            `json:"cases"`
+	Cases    apoyo.CycleCounts       `json:"cases"`
 	// Amounts per money state (committed, in_transit, paid, returned), in
 	// total and per fund.
 	Amounts       map[string]decimal.Decimal            `json:"amounts"`
@@ -67,15 +67,15 @@ func cycleStatus(ctx context.Context, s *services, cycleID string) (CycleStatus,
 	}
 	st.OpenTasks = map[string]int{}
 	for _, t := range tasks {
-		st.OpenTasks[t.Kind]++
+		st.OpenTasks[string(t.Kind)]++
 	}
 	return st, nil
 }
 
 func printCycleStatus(a *app, st CycleStatus) {
 	p := st.Progress
-	status := st.Cycle.Status
-	if st.Cycle.Status == cases.CycleClosed && st.Cycle.Cancelled() {
+	status := string(st.Cycle.Status)
+	if st.Cycle.Status == apoyo.CycleClosed && st.Cycle.Cancelled() {
 		status += " (cancelled: " + st.Cycle.CancelReason + ")"
 	}
 	fmt.Fprintf(a.out, "cycle     %s (%s) %s\n", st.Cycle.ID, st.Cycle.Name, status)
@@ -118,7 +118,7 @@ func mapLine(m map[string]int) string {
 }
 
 func newCycleControlCmds(a *app) []*cobra.Command {
-	control := func(use, short string, do func(ctx context.Context, s *services, id string) (cases.CycleTransition, error)) *cobra.Command {
+	control := func(use, short string, do func(ctx context.Context, s *services, id string) (apoyo.CycleTransition, error)) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " CYCLE_ID", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
@@ -144,7 +144,7 @@ func newCycleControlCmds(a *app) []*cobra.Command {
 	}
 	var reason string
 	cancel := control("cancel", "Cancel a cycle: no more cases start, unpaid cases stop cleanly, unspent reservation goes back to the budget",
-		func(ctx context.Context, s *services, id string) (cases.CycleTransition, error) {
+		func(ctx context.Context, s *services, id string) (apoyo.CycleTransition, error) {
 			return s.work.CancelCycle(ctx, id, reason)
 		})
 	cancel.Flags().StringVar(&reason, "reason", "cancelled by the programme manager", "reason recorded on every stopped case")
@@ -185,10 +185,10 @@ func newCycleControlCmds(a *app) []*cobra.Command {
 	status.Flags().DurationVar(&every, "every", time.Second, "refresh interval with --watch")
 
 	return []*cobra.Command{
-		control("pause", "Stop starting new cases", func(ctx context.Context, s *services, id string) (cases.CycleTransition, error) {
+		control("pause", "Stop starting new cases", func(ctx context.Context, s *services, id string) (apoyo.CycleTransition, error) {
 			return s.work.PauseCycle(ctx, id)
 		}),
-		control("resume", "Start cases again", func(ctx context.Context, s *services, id string) (cases.CycleTransition, error) {
+		control("resume", "Start cases again", func(ctx context.Context, s *services, id string) (apoyo.CycleTransition, error) {
 			return s.work.ResumeCycle(ctx, id)
 		}),
 		cancel, status,

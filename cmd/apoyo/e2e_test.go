@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/bench"
 	"github.com/apoyo-cdmx/apoyo/cases"
@@ -153,7 +154,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	// Programme, import, launch — as a program manager would.
 	code, out, errOut := run(ctx, t, "program", "create", "--name", "Ingreso Inclusivo E2E", "--budget", "1000000", "-o", "json")
 	require.Equal(t, 0, code, errOut)
-	var prog program.Program
+	var prog apoyo.Program
 	require.NoError(t, json.Unmarshal([]byte(out), &prog))
 
 	code, out, _ = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
@@ -194,7 +195,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	code, out, errOut = run(ctx, t, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var launch struct {
-		Cycle cases.Cycle `json:"cycle"`
+		Cycle apoyo.Cycle `json:"cycle"`
 		Cases int         `json:"cases"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &launch))
@@ -204,23 +205,23 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Contains(t, out, `"created": false`, "launching the same cycle twice gives one cycle")
 
-	caseOf := func(p *person) string { return workflows.CaseID(cycleID, p.id) }
-	show := func(p *person) workflows.CaseState {
+	caseOf := func(p *person) string { return apoyo.CaseID(cycleID, p.id) }
+	show := func(p *person) apoyo.CaseState {
 		code, out, errOut := run(ctx, t, "case", "show", caseOf(p), "-o", "json")
 		require.Equal(t, 0, code, errOut)
-		var st workflows.CaseState
+		var st apoyo.CaseState
 		require.NoError(t, json.Unmarshal([]byte(out), &st))
 		return st
 	}
-	waitFor := func(p *person, what string, ok func(workflows.CaseState) bool) workflows.CaseState {
-		var st workflows.CaseState
+	waitFor := func(p *person, what string, ok func(apoyo.CaseState) bool) apoyo.CaseState {
+		var st apoyo.CaseState
 		require.Eventually(t, func() bool {
 			// The cycle starts cases asynchronously: "not found" at first.
 			code, out, _ := run(ctx, t, "case", "show", caseOf(p), "-o", "json")
 			if code != 0 {
 				return false
 			}
-			st = workflows.CaseState{}
+			st = apoyo.CaseState{}
 			return json.Unmarshal([]byte(out), &st) == nil && ok(st)
 		}, 60*time.Second, 100*time.Millisecond,
 			"case %s never reached %s; last state %+v", p.key, what, st)
@@ -228,22 +229,22 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	}
 
 	// Identity: C's TVRH needs a caseworker's look.
-	waitFor(people[2], "identity review", func(s workflows.CaseState) bool { return s.Step == workflows.StepIdentity && s.Status == "waiting" })
+	waitFor(people[2], "identity review", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepIdentity && s.Status == "waiting" })
 	code, _, errOut = run(ctx, t, "case", "verify-identity", caseOf(people[2]), "--decision", "verified", "--caseworker", "cw-7")
 	require.Equal(t, 0, code, errOut)
 	// E is under age.
-	st := waitFor(people[4], "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
-	require.Equal(t, workflows.OutcomeIneligible, st.Outcome)
+	st := waitFor(people[4], "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+	require.Equal(t, apoyo.OutcomeIneligible, st.Outcome)
 	require.Contains(t, st.Reason, "age")
 
 	// Approval: each secretariat approves every case waiting on it.
 	for _, p := range people[:4] {
-		waitFor(p, "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+		waitFor(p, "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	}
 	for _, sec := range []string{"STYFE", "SIBISO", "SEDESA"} {
 		code, out, errOut := run(ctx, t, "case", "list", "--cycle", cycleID, "--waiting-on", sec, "-o", "json")
 		require.Equal(t, 0, code, errOut)
-		var waiting []cases.Projection
+		var waiting []apoyo.Case
 		require.NoError(t, json.Unmarshal([]byte(out), &waiting))
 		require.Len(t, waiting, 4, sec)
 		args := []string{"approve", "--secretariat", sec, "--approver", "u-" + strings.ToLower(sec)}
@@ -260,7 +261,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 
 	// D's payment comes back (account does not exist): a caseworker puts a
 	// new CLABE on file and the same case pays again, once.
-	st = waitFor(people[3], "needs new instrument", func(s workflows.CaseState) bool { return s.Step == workflows.StepPayment && s.Status == "waiting" })
+	st = waitFor(people[3], "needs new instrument", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepPayment && s.Status == "waiting" })
 	require.Equal(t, 1, st.Payments[0].ReturnCause)
 	newCLABE := mxid.GenerateCLABE(r, "014")
 	code, _, errOut = run(ctx, t, "case", "set-payment-instrument", caseOf(people[3]), "--method", "spei", "--clabe", newCLABE)
@@ -268,7 +269,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 
 	// Referrals: A has two, D one; B and C none and finish when paid.
 	for _, p := range []*person{people[0], people[3]} {
-		st := waitFor(p, "referrals", func(s workflows.CaseState) bool { return s.Step == workflows.StepReferrals })
+		st := waitFor(p, "referrals", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepReferrals })
 		for i, ref := range st.Referrals {
 			outcome := []string{"attended", "declined"}[i%2]
 			code, _, errOut := run(ctx, t, "referral", "outcome", caseOf(p), ref.ID, "--outcome", outcome)
@@ -276,8 +277,8 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		}
 	}
 	for _, p := range people[:4] {
-		st := waitFor(p, "completed", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
-		require.Equal(t, workflows.OutcomeCompleted, st.Outcome, "%s: %s", p.key, st.Reason)
+		st := waitFor(p, "completed", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+		require.Equal(t, apoyo.OutcomeCompleted, st.Outcome, "%s: %s", p.key, st.Reason)
 	}
 	// The cycle ends when every case has; its unspent reservation (E's
 	// share) goes back to the budget.
@@ -608,12 +609,12 @@ func startGoldenStack(ctx context.Context, t *testing.T) *goldenStack {
 
 // enrolPeople creates a programme (extra flags for `program create`),
 // imports people into it and fills in their ids.
-func (g *goldenStack) enrolPeople(ctx context.Context, t *testing.T, name string, people []*person, flags ...string) program.Program {
+func (g *goldenStack) enrolPeople(ctx context.Context, t *testing.T, name string, people []*person, flags ...string) apoyo.Program {
 	t.Helper()
 	args := append([]string{"program", "create", "--name", name, "--budget", "1000000", "-o", "json"}, flags...)
 	code, out, errOut := run(ctx, t, args...)
 	require.Equal(t, 0, code, errOut)
-	var prog program.Program
+	var prog apoyo.Program
 	require.NoError(t, json.Unmarshal([]byte(out), &prog))
 	csvPath := filepath.Join(t.TempDir(), "roster.csv")
 	f, err := os.Create(csvPath)
@@ -649,22 +650,22 @@ func launchCycle(ctx context.Context, t *testing.T, args ...string) string {
 	code, out, errOut := run(ctx, t, append([]string{"cycle", "launch", "-o", "json"}, args...)...)
 	require.Equal(t, 0, code, errOut)
 	var launch struct {
-		Cycle cases.Cycle `json:"cycle"`
+		Cycle apoyo.Cycle `json:"cycle"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &launch))
 	return launch.Cycle.ID
 }
 
 // waitCase waits until the case's state satisfies ok.
-func waitCase(ctx context.Context, t *testing.T, caseID, what string, ok func(workflows.CaseState) bool) workflows.CaseState {
+func waitCase(ctx context.Context, t *testing.T, caseID, what string, ok func(apoyo.CaseState) bool) apoyo.CaseState {
 	t.Helper()
-	var st workflows.CaseState
+	var st apoyo.CaseState
 	require.Eventually(t, func() bool {
 		code, out, _ := run(ctx, t, "case", "show", caseID, "-o", "json")
 		if code != 0 {
 			return false // the cycle starts cases asynchronously
 		}
-		st = workflows.CaseState{}
+		st = apoyo.CaseState{}
 		return json.Unmarshal([]byte(out), &st) == nil && ok(st)
 	}, 60*time.Second, 100*time.Millisecond, "case %s never reached %s; last state %+v", caseID, what, st)
 	return st
@@ -724,28 +725,28 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 		method: "spei", clabe: sandbox.CLABE("70000000001")})
 	prog := g.enrolPeople(ctx, t, "Golden endings", []*person{rejected, expired, failing}, "--review-deadline", "2s")
 	cyc := launchCycle(ctx, t, "--program", prog.ID, "--period", "2026-11")
-	caseOf := func(p *person) string { return workflows.CaseID(cyc, p.id) }
+	caseOf := func(p *person) string { return apoyo.CaseID(cyc, p.id) }
 
-	waitCase(ctx, t, caseOf(rejected), "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+	waitCase(ctx, t, caseOf(rejected), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	code, out, errOut := run(ctx, t, "approve", "--secretariat", "SIBISO", "--reject", "--reason", "not resident in the city", "--approver", "u-sibiso", caseOf(rejected))
 	require.Equal(t, 0, code, out+errOut)
-	st := waitCase(ctx, t, caseOf(rejected), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
-	require.Equal(t, workflows.OutcomeApprovalRejected, st.Outcome, st.Reason)
+	st := waitCase(ctx, t, caseOf(rejected), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+	require.Equal(t, apoyo.OutcomeApprovalRejected, st.Outcome, st.Reason)
 
-	st = waitCase(ctx, t, caseOf(expired), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
-	require.Equal(t, workflows.OutcomeIdentityExpired, st.Outcome, st.Reason)
+	st = waitCase(ctx, t, caseOf(expired), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+	require.Equal(t, apoyo.OutcomeIdentityExpired, st.Outcome, st.Reason)
 
-	waitCase(ctx, t, caseOf(failing), "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+	waitCase(ctx, t, caseOf(failing), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	approveAll(ctx, t, cyc, false)
 	for n, next := range []string{sandbox.CLABE("70000000002"), sandbox.CLABE("70000000003")} {
-		waitCase(ctx, t, caseOf(failing), fmt.Sprintf("attempt %d returned", n+1), func(s workflows.CaseState) bool {
-			return s.Step == workflows.StepPayment && s.Status == "waiting" && len(s.Payments) == n+1
+		waitCase(ctx, t, caseOf(failing), fmt.Sprintf("attempt %d returned", n+1), func(s apoyo.CaseState) bool {
+			return s.Step == apoyo.StepPayment && s.Status == "waiting" && len(s.Payments) == n+1
 		})
 		code, out, errOut := run(ctx, t, "case", "set-payment-instrument", caseOf(failing), "--method", "spei", "--clabe", next)
 		require.Equal(t, 0, code, out+errOut)
 	}
-	st = waitCase(ctx, t, caseOf(failing), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
-	require.Equal(t, workflows.OutcomePaymentFailed, st.Outcome, st.Reason)
+	st = waitCase(ctx, t, caseOf(failing), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+	require.Equal(t, apoyo.OutcomePaymentFailed, st.Outcome, st.Reason)
 	require.Len(t, st.Payments, 3)
 	cst := waitCycleClosed(ctx, t, cyc)
 	require.Equal(t, 3, cst.Progress.Done)
@@ -763,18 +764,18 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 	prog2 := g.enrolPeople(ctx, t, "Golden cancel", []*person{waiting, other})
 	cyc2 := launchCycle(ctx, t, "--program", prog2.ID, "--period", "2026-11")
 	for _, p := range []*person{waiting, other} {
-		waitCase(ctx, t, workflows.CaseID(cyc2, p.id), "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+		waitCase(ctx, t, apoyo.CaseID(cyc2, p.id), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	}
 	code, out, errOut = run(ctx, t, "cycle", "cancel", cyc2, "--reason", "programme suspended")
 	require.Equal(t, 0, code, out+errOut)
 	for _, p := range []*person{waiting, other} {
-		st := waitCase(ctx, t, workflows.CaseID(cyc2, p.id), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
-		require.Equal(t, workflows.OutcomeCancelled, st.Outcome, st.Reason)
+		st := waitCase(ctx, t, apoyo.CaseID(cyc2, p.id), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+		require.Equal(t, apoyo.OutcomeCancelled, st.Outcome, st.Reason)
 	}
 	cst = waitCycleClosed(ctx, t, cyc2)
 	require.Equal(t, 2, cst.Progress.Done)
 	require.Equal(t, "0", cst.Amounts["committed"].String(), "the cancelled cycle's reservation is released")
-	recorded["case-cycle-cancelled"] = workflows.CaseID(cyc2, waiting.id)
+	recorded["case-cycle-cancelled"] = apoyo.CaseID(cyc2, waiting.id)
 	recorded["cycle-cancelled"] = workflows.CycleWorkflowID(cyc2)
 
 	// 3. A cycle that continues as new after every case it starts.
@@ -799,12 +800,12 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 	require.NoError(t, err)
 	cyc3 := launch3.Cycle.ID
 	for _, p := range many {
-		waitCase(ctx, t, workflows.CaseID(cyc3, p.id), "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+		waitCase(ctx, t, apoyo.CaseID(cyc3, p.id), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	}
 	approveAll(ctx, t, cyc3, false)
 	for _, p := range many {
-		st := waitCase(ctx, t, workflows.CaseID(cyc3, p.id), "done", func(s workflows.CaseState) bool { return s.Step == workflows.StepDone })
-		require.Equal(t, workflows.OutcomeCompleted, st.Outcome, st.Reason)
+		st := waitCase(ctx, t, apoyo.CaseID(cyc3, p.id), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+		require.Equal(t, apoyo.OutcomeCompleted, st.Outcome, st.Reason)
 	}
 	cst = waitCycleClosed(ctx, t, cyc3)
 	require.Equal(t, 3, cst.Progress.Done)

@@ -32,7 +32,7 @@ func newProgramCmd(a *app) *cobra.Command {
 			if err := o.check("table", "json"); err != nil {
 				return err
 			}
-			var spec program.Spec
+			var spec apoyo.ProgramSpec
 			if file != "" {
 				f, err := os.Open(file)
 				if err != nil {
@@ -74,7 +74,7 @@ func newProgramCmd(a *app) *cobra.Command {
 				}
 				*dst = &d
 			}
-			p, err := spec.Build(time.Now().UTC())
+			p, err := program.Build(spec, time.Now().UTC())
 			if err != nil {
 				return err
 			}
@@ -133,7 +133,7 @@ func newProgramCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func printProgram(a *app, p program.Program) {
+func printProgram(a *app, p apoyo.Program) {
 	fmt.Fprintf(a.out, "id        %s\nname      %s\nbenefit   %s %s\n", p.ID, p.Name, p.BenefitAmount.StringFixed(2), p.Currency)
 	for _, f := range p.Funds {
 		fmt.Fprintf(a.out, "fund      %-8s %14s  %s\n", f.Code, f.Budget.StringFixed(2), f.Name)
@@ -146,7 +146,7 @@ func printProgram(a *app, p program.Program) {
 }
 
 // resolveProgram accepts a programme id or name.
-func resolveProgram(cmd *cobra.Command, s *services, ref string) (program.Program, error) {
+func resolveProgram(cmd *cobra.Command, s *services, ref string) (apoyo.Program, error) {
 	if strings.HasPrefix(ref, "prg_") {
 		return s.programs.Get(cmd.Context(), ref)
 	}

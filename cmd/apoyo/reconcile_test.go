@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
@@ -20,7 +21,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/reconcile"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 // runWithReconcile is run, after checking that the root wires the
@@ -41,12 +41,12 @@ func TestReconcileCommand(t *testing.T) {
 	db := pgtest.New(t)
 	l := ledger.New(db.Pool, ledger.Options{})
 	day := time.Date(2025, 3, 10, 16, 0, 0, 0, time.UTC)
-	p, err := program.Spec{Name: "Ingreso Inclusivo", Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}.Build(day)
+	p, err := program.Build(apoyo.ProgramSpec{Name: "Ingreso Inclusivo", Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}, day)
 	require.NoError(t, err)
 	_, err = program.NewStore(db.Pool).Create(ctx, p, l)
 	require.NoError(t, err)
 	cs := cases.NewStore(db.Pool)
-	cyc, _, err := cs.CreateCycle(ctx, cases.Cycle{ProgramID: p.ID, Name: "2025-03", CycleDate: day})
+	cyc, _, err := cs.CreateCycle(ctx, apoyo.Cycle{ProgramID: p.ID, Name: "2025-03", CycleDate: day})
 	require.NoError(t, err)
 	require.NoError(t, program.EnsureCycleAccounts(ctx, l, p.ID, cyc.ID))
 	ben := "ben_0000000000000001"
@@ -54,7 +54,7 @@ func TestReconcileCommand(t *testing.T) {
 		payment_method, consent, given_names, first_surname, key_id)
 		VALUES ($1, $2, '1990-05-17', 'M', 'HND', 'migrant', 'Iztapalapa', 'spei', true, '\x00', '\x00', 'test')`, ben, p.ID)
 	require.NoError(t, err)
-	require.NoError(t, cs.Save(ctx, cases.Projection{ProgramID: p.ID, CycleID: cyc.ID, BeneficiaryID: ben, Step: workflows.StepPayment, Status: "running", Version: 1}))
+	require.NoError(t, cs.Save(ctx, apoyo.Case{ProgramID: p.ID, CycleID: cyc.ID, BeneficiaryID: ben, Step: apoyo.StepPayment, Status: "running", Version: 1}))
 	// What Disburse books before the bank answers.
 	fund, amount := program.LedgerFund(p.ID, p.Funds[0].Code), decimal.NewFromInt(5600)
 	acct := func(s string) string { return program.CycleAccount(p.ID, cyc.ID, s) }
@@ -67,7 +67,7 @@ func TestReconcileCommand(t *testing.T) {
 	}
 	l.Close()
 	orderID := activities.OrderID(cyc.ID, ben, 1)
-	pay := cases.Payment{OrderID: orderID, CaseID: workflows.CaseID(cyc.ID, ben), ProgramID: p.ID, CycleID: cyc.ID, BeneficiaryID: ben, Attempt: 1,
+	pay := apoyo.Payment{OrderID: orderID, CaseID: apoyo.CaseID(cyc.ID, ben), ProgramID: p.ID, CycleID: cyc.ID, BeneficiaryID: ben, Attempt: 1,
 		Rail: "spei", Amount: amount, Fund: fund, TrackingKey: payment.NewTrackingKey(orderID), State: "pending"}
 	require.NoError(t, cs.RecordPayment(ctx, pay))
 

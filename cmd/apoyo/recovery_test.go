@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 	historypb "go.temporal.io/api/history/v1"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/cases"
@@ -34,7 +35,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/worker"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 // conflictOnce answers the first Submit of one order with the bank's 409
@@ -135,7 +135,7 @@ func TestNothingLostNothingStranded(t *testing.T) {
 
 	code, out, errOut := run(ctx, t, "program", "create", "--name", "Ingreso Inclusivo recuperación", "--budget", "100000", "-o", "json")
 	require.Equal(t, 0, code, errOut)
-	var prog program.Program
+	var prog apoyo.Program
 	require.NoError(t, json.Unmarshal([]byte(out), &prog))
 	code, _, errOut = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID)
 	require.Equal(t, 0, code, errOut)
@@ -162,7 +162,7 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	code, out, errOut = run(ctx, t, "cycle", "launch", "--program", prog.ID, "--period", "2026-12", "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var launch struct {
-		Cycle cases.Cycle `json:"cycle"`
+		Cycle apoyo.Cycle `json:"cycle"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(out), &launch))
 	cycleID := launch.Cycle.ID
@@ -182,13 +182,13 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	require.NoError(t, wk.Start())
 	t.Cleanup(wk.Stop)
 
-	caseOf := func(p *person) string { return workflows.CaseID(cycleID, p.id) }
-	waitFor := func(p *person, what string, ok func(workflows.CaseState) bool) workflows.CaseState {
-		var st workflows.CaseState
+	caseOf := func(p *person) string { return apoyo.CaseID(cycleID, p.id) }
+	waitFor := func(p *person, what string, ok func(apoyo.CaseState) bool) apoyo.CaseState {
+		var st apoyo.CaseState
 		var last string
 		reached := assert.Eventually(t, func() bool {
 			code, out, errOut := run(ctx, t, "case", "show", caseOf(p), "-o", "json")
-			st = workflows.CaseState{}
+			st = apoyo.CaseState{}
 			err := json.Unmarshal([]byte(out), &st)
 			last = fmt.Sprintf("exit %d, json %v, stderr %q", code, err, errOut)
 			return code == 0 && err == nil && ok(st)
@@ -217,14 +217,14 @@ func TestNothingLostNothingStranded(t *testing.T) {
 		kinds := map[string]bool{}
 		for _, task := range ts {
 			if task.CaseID == caseOf(p) {
-				kinds[task.Kind] = true
+				kinds[string(task.Kind)] = true
 			}
 		}
 		return kinds
 	}
 
 	for _, p := range people {
-		waitFor(p, "approval", func(s workflows.CaseState) bool { return s.Step == workflows.StepApproval })
+		waitFor(p, "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	}
 	for _, s := range []string{"STYFE", "SIBISO", "SEDESA"} {
 		code, _, errOut := run(ctx, t, "approve", "--cycle", cycleID, "--all-pending", "--secretariat", s, "--approver", "usr-"+s)
@@ -232,26 +232,26 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	}
 
 	// Tomás: the 409 leaves the case failed, waiting, with a task.
-	failed := waitFor(tomas, "a failed payment step", func(s workflows.CaseState) bool { return s.Status == workflows.StatusFailed })
-	require.Equal(t, workflows.StepPayment, failed.Step)
+	failed := waitFor(tomas, "a failed payment step", func(s apoyo.CaseState) bool { return s.Status == apoyo.CaseFailed })
+	require.Equal(t, apoyo.StepPayment, failed.Step)
 	require.Equal(t, payment.ErrIdempotencyConflict.Reason, failed.Failure.Reason)
 	// The query sees the failure as the case decides it; the task and the
 	// projection come with the activity that records it, a moment later.
 	require.Eventually(t, func() bool {
 		proj, err := store.Case(ctx, caseOf(tomas))
-		return openTasks(tomas)[workflows.TaskStepFailed] && err == nil && proj.Status == workflows.StatusFailed
+		return openTasks(tomas)[string(apoyo.TaskStepFailed)] && err == nil && proj.Status == apoyo.CaseFailed
 	}, 30*time.Second, 50*time.Millisecond, "a person is told: a step_failed task, and the projection says failed")
 	code, _, errOut = run(ctx, t, "case", "retry", caseOf(tomas), "--caseworker", "cw-3", "--reason", "bank confirmed the 409 was theirs")
 	require.Equal(t, 0, code, errOut)
-	done := waitFor(tomas, "completed", func(s workflows.CaseState) bool { return s.Outcome == workflows.OutcomeCompleted })
+	done := waitFor(tomas, "completed", func(s apoyo.CaseState) bool { return s.Outcome == apoyo.OutcomeCompleted })
 	require.Len(t, done.Payments, 1, "the retry was the same attempt")
-	require.Eventually(t, func() bool { return !openTasks(tomas)[workflows.TaskStepFailed] }, 30*time.Second, 50*time.Millisecond,
+	require.Eventually(t, func() bool { return !openTasks(tomas)[string(apoyo.TaskStepFailed)] }, 30*time.Second, 50*time.Millisecond,
 		"the task closed with the retry")
 	code, _, _ = run(ctx, t, "case", "retry", caseOf(tomas))
 	require.NotEqual(t, 0, code, "nothing to retry on a finished case")
 
 	// Rosa: paid, case completed; then the bank returns the money.
-	waitFor(rosa, "completed", func(s workflows.CaseState) bool { return s.Outcome == workflows.OutcomeCompleted })
+	waitFor(rosa, "completed", func(s apoyo.CaseState) bool { return s.Outcome == apoyo.OutcomeCompleted })
 	rosaFirst := program.Attempt{Cycle: cycleID, Beneficiary: rosa.id, N: 1}.OrderID()
 	require.Eventually(t, func() bool {
 		for _, m := range bank.Movements("") {
@@ -297,8 +297,8 @@ func TestNothingLostNothingStranded(t *testing.T) {
 		}
 	}
 	reconcileAll()
-	reopened := waitFor(rosa, "reopened, waiting for an instrument", func(s workflows.CaseState) bool {
-		return s.Step == workflows.StepPayment && s.Status == workflows.StatusWaiting
+	reopened := waitFor(rosa, "reopened, waiting for an instrument", func(s apoyo.CaseState) bool {
+		return s.Step == apoyo.StepPayment && s.Status == apoyo.CaseWaiting
 	})
 	require.Empty(t, reopened.Outcome)
 	require.True(t, openTasks(rosa)["returned_after_settlement"])
@@ -306,17 +306,17 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	// the reopened case too: the new run's writes are newer than the old's.
 	require.Eventually(t, func() bool {
 		proj, err := store.Case(ctx, caseOf(rosa))
-		return err == nil && proj.Step == workflows.StepPayment && proj.Status == workflows.StatusWaiting
+		return err == nil && proj.Step == apoyo.StepPayment && proj.Status == apoyo.CaseWaiting
 	}, 30*time.Second, 50*time.Millisecond, "the projection still shows the ended case")
 	reconcileAll() // idempotent: no second reopening
 
 	code, _, errOut = run(ctx, t, "case", "set-payment-instrument", caseOf(rosa), "--clabe", good, "--caseworker", "cw-3")
 	require.Equal(t, 0, code, errOut)
-	repaid := waitFor(rosa, "paid again", func(s workflows.CaseState) bool { return s.Outcome == workflows.OutcomeCompleted })
+	repaid := waitFor(rosa, "paid again", func(s apoyo.CaseState) bool { return s.Outcome == apoyo.OutcomeCompleted })
 	require.Equal(t, "paid again after a return", repaid.Reason)
 	require.Eventually(t, func() bool {
 		proj, err := store.Case(ctx, caseOf(rosa))
-		return err == nil && proj.Step == workflows.StepDone && proj.Reason == "paid again after a return"
+		return err == nil && proj.Step == apoyo.StepDone && proj.Reason == "paid again after a return"
 	}, 30*time.Second, 50*time.Millisecond)
 	require.Eventually(t, func() bool { return len(openTasks(rosa)) == 0 }, 30*time.Second, 50*time.Millisecond,
 		"the return's task closed when the money left again")

@@ -9,11 +9,11 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/internal/golden"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
-	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
@@ -41,7 +41,7 @@ func TestRelaunchOfTerminatedCycleSaysSo(t *testing.T) {
 
 	code, out, errOut := run(ctx, t, "program", "create", "--name", "Relanzamiento", "--budget", "100000", "-o", "json")
 	require.Equal(t, 0, code, errOut)
-	var prog program.Program
+	var prog apoyo.Program
 	require.NoError(t, json.Unmarshal([]byte(out), &prog))
 
 	launch := func() (int, casework.LaunchResult, string) {

@@ -12,11 +12,11 @@ import (
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/report"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 // runWithReport is run, after checking that the root wires the report
@@ -36,7 +36,7 @@ func TestReportCycleCommand(t *testing.T) {
 	db := pgtest.New(t)
 	l := ledger.New(db.Pool, ledger.Options{})
 	day := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	p, err := program.Spec{Name: "Protección al Ingreso", Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}.Build(day)
+	p, err := program.Build(apoyo.ProgramSpec{Name: "Protección al Ingreso", Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}, day)
 	require.NoError(t, err)
 	_, err = program.NewStore(db.Pool).Create(ctx, p, l)
 	require.NoError(t, err)
@@ -54,7 +54,7 @@ func TestReportCycleCommand(t *testing.T) {
 				payment_method, consent, given_names, first_surname, key_id)
 			VALUES ($1, $2, '1990-01-15', $3, 'VEN', 'refugee', 'Iztapalapa', 'spei', true, '\x00'::bytea, '\x00'::bytea, 'k1')`, b, p.ID, sex)
 		require.NoError(t, err)
-		caseID := workflows.CaseID(cyc, b)
+		caseID := apoyo.CaseID(cyc, b)
 		_, err = db.Pool.Exec(ctx, `INSERT INTO cases (id, program_id, cycle_id, beneficiary_id, step, status, outcome)
 			VALUES ($1, $2, $3, $4, 'done', 'done', 'completed')`, caseID, p.ID, cyc, b)
 		require.NoError(t, err)

@@ -20,7 +20,7 @@ import (
 func order() payment.Order {
 	id := "pay_1_b1_1"
 	return payment.Order{
-		ID: id, IdempotencyKey: id, Rail: payment.RailSPEI,
+		ID: id, IdempotencyKey: id, Rail: apoyo.RailSPEI,
 		Amount: decimal.RequireFromString("5600"), Currency: payment.CurrencyMXN,
 		Concept: "Apoyo CDMX", TrackingKey: payment.NewTrackingKey(id), Reference: "1",
 		Beneficiary: payment.Instrument{CLABE: "032180000118359719"},
@@ -46,7 +46,7 @@ func TestSubmitSendsTheWireFormat(t *testing.T) {
 		key = r.Header.Get("Idempotency-Key")
 		require.NoError(t, json.NewDecoder(r.Body).Decode(&got))
 		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(payment.Status{OrderID: "pay_1_b1_1", State: payment.StatePending, ProviderRef: "X1"})
+		_ = json.NewEncoder(w).Encode(payment.Status{OrderID: "pay_1_b1_1", State: apoyo.PaymentPending, ProviderRef: "X1"})
 	}))
 	t.Cleanup(srv.Close)
 	st, err := httpprovider.NewClient(srv.URL+"/", nil).Submit(context.Background(), order())

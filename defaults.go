@@ -1,0 +1,37 @@
+package apoyo
+
+import (
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Programme and case defaults, in one place. A programme that leaves a
+// rule at zero gets these; a launch copies the filled-in rules into every
+// case's input, so changing a default here never changes a running case
+// (its history replays) nor a case already launched.
+var (
+	// DefaultBenefitAmount is what the city's 2021 emergency support
+	// paid per person.
+	DefaultBenefitAmount = decimal.RequireFromString("5600.00")
+)
+
+const (
+	// DefaultCurrency: SPEI is MXN-only.
+	DefaultCurrency = "MXN"
+	// DefaultMinAge: adults only, unless the programme says otherwise.
+	DefaultMinAge = 18
+	// DefaultApprovalSLA is how long the secretariats have to decide.
+	DefaultApprovalSLA = 5 * 24 * time.Hour
+	// DefaultReviewDeadline is how long a caseworker has to check a
+	// document under review.
+	DefaultReviewDeadline = 7 * 24 * time.Hour
+	// DefaultFollowUp is when a referral without an outcome is looked at
+	// again.
+	DefaultFollowUp = 30 * 24 * time.Hour
+	// DefaultInstrumentWait is how long a case whose payment came back
+	// waits for a new payment instrument before the money goes back.
+	DefaultInstrumentWait = 30 * 24 * time.Hour
+	// DefaultMaxPaymentAttempts bounds the payment orders of one case.
+	DefaultMaxPaymentAttempts = 3
+)
