@@ -81,7 +81,7 @@ func (a *Activities) CancelCases(ctx context.Context, in workflows.CancelCasesIn
 // close). Running it again changes nothing.
 func (a *Activities) CloseCycle(ctx context.Context, in workflows.CloseCycleInput) error {
 	committed := program.CycleAccount(in.ProgramID, in.CycleID, program.CycleCommitted)
-	bals, err := a.Ledger.Balances(ctx, ledger.BalanceFilter{AccountPrefix: committed})
+	bals, err := a.Ledger.Balances(ctx, apoyo.BalanceFilter{AccountPrefix: committed})
 	if err != nil {
 		return temporalError(err)
 	}

@@ -182,7 +182,7 @@ func (f *fixture) importPeople(people []person) {
 	}
 	w.Flush()
 	require.NoError(t, w.Error())
-	rep, err := f.bens.Import(f.ctx, f.prog.ID, &buf, enrolment.ImportOptions{})
+	rep, err := f.bens.Import(f.ctx, f.prog.ID, &buf, apoyo.ImportOptions{})
 	require.NoError(t, err)
 	require.Equal(t, len(people), rep.Accepted, "import errors: %+v", rep.Errors)
 

@@ -22,6 +22,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/platform/migrations"
 	"github.com/apoyo-cdmx/apoyo/platform/pgdb"
@@ -100,9 +101,9 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 		return LedgerReport{}, err
 	}
 	for _, a := range []ledger.AccountSpec{
-		{Code: "funding", Type: ledger.Equity, Currency: "MXN"},
-		{Code: "budget", Type: ledger.Asset, Currency: "MXN", MinBalance: &zero},
-		{Code: "benefits", Type: ledger.Expense, Currency: "MXN"},
+		{Code: "funding", Type: apoyo.Equity, Currency: "MXN"},
+		{Code: "budget", Type: apoyo.Asset, Currency: "MXN", MinBalance: &zero},
+		{Code: "benefits", Type: apoyo.Expense, Currency: "MXN"},
 	} {
 		if _, err := setup.CreateAccount(ctx, a); err != nil {
 			return LedgerReport{}, err

@@ -78,7 +78,7 @@ func setup(t *testing.T, n int) *env {
 	}
 	w.Flush()
 	require.NoError(t, w.Error())
-	rep, err := bens.Import(ctx, p.ID, &buf, enrolment.ImportOptions{})
+	rep, err := bens.Import(ctx, p.ID, &buf, apoyo.ImportOptions{})
 	require.NoError(t, err)
 	require.Equal(t, n, rep.Accepted, "%+v", rep.Errors)
 	ids, err := bens.ListIDs(ctx, p.ID, "", 1000)

@@ -40,8 +40,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/demo"
-	"github.com/apoyo-cdmx/apoyo/enrolment"
-	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
@@ -192,7 +190,7 @@ func (r *run) play(ctx context.Context) error {
 	if err := demo.WriteCSV(&csvBuf, people); err != nil {
 		return err
 	}
-	rep, err := r.d.Enrol.Import(ctx, prog.ID, &csvBuf, enrolment.ImportOptions{})
+	rep, err := r.d.Enrol.Import(ctx, prog.ID, &csvBuf, apoyo.ImportOptions{})
 	if err != nil {
 		return err
 	}
@@ -395,7 +393,7 @@ func (r *run) breakThings(ctx context.Context, cycleID string, cases int) {
 func (r *run) watchBalances(ctx context.Context, programID string) {
 	reported := 0
 	for sleep(ctx, 250*time.Millisecond) {
-		bs, err := r.d.Ledger.Balances(ctx, ledger.BalanceFilter{AccountPrefix: "prg:" + programID + ":"})
+		bs, err := r.d.Ledger.Balances(ctx, apoyo.BalanceFilter{AccountPrefix: "prg:" + programID + ":"})
 		if err != nil {
 			continue // PostgreSQL restarting
 		}

@@ -128,7 +128,7 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 	if err := WriteCSV(&csvBuf, people); err != nil {
 		return sum, err
 	}
-	rep, err := d.Enrol.Import(ctx, prog.ID, &csvBuf, enrolment.ImportOptions{})
+	rep, err := d.Enrol.Import(ctx, prog.ID, &csvBuf, apoyo.ImportOptions{})
 	if err != nil {
 		return sum, err
 	}

@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/stretchr/testify/require"
-
-	"github.com/apoyo-cdmx/apoyo/enrolment"
 )
 
 // BenchmarkImport measures the import alone (the CSV is generated once,
@@ -33,7 +32,7 @@ func BenchmarkImport(b *testing.B) {
 		prog := e.newProgram(b, fmt.Sprintf("bench %d", i))
 		b.StartTimer()
 		start := time.Now()
-		rep, err := e.store.Import(ctx, prog, bytes.NewReader(data), enrolment.ImportOptions{Now: clock})
+		rep, err := e.store.Import(ctx, prog, bytes.NewReader(data), apoyo.ImportOptions{Now: clock})
 		elapsed += time.Since(start)
 		require.NoError(b, err)
 		require.Equal(b, valid, rep.Accepted)

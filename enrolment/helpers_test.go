@@ -74,7 +74,7 @@ func (e *env) count(t testing.TB) int64 {
 	return n
 }
 
-func (e *env) importCSV(t testing.TB, src string, opts enrolment.ImportOptions) enrolment.Report {
+func (e *env) importCSV(t testing.TB, src string, opts apoyo.ImportOptions) apoyo.ImportReport {
 	t.Helper()
 	if opts.Now == nil {
 		opts.Now = clock

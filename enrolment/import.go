@@ -15,59 +15,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/program"
 )
 
-// ImportOptions tune Import.
-type ImportOptions struct {
-	// DryRun validates every row and checks duplicates and shared CLABEs
-	// against the database, but stores nothing.
-	DryRun bool
-	// Now is the clock birth dates are judged against; nil means time.Now.
-	Now func() time.Time
-	// BatchSize is the number of rows inserted per database transaction;
-	// default 500.
-	BatchSize int
-}
-
-// Report is the outcome of an import. Its JSON is what the CLI and API
-// return; it holds no personal data, only masked hints.
-type Report struct {
-	// Accepted rows were enrolled (or would be, in a dry run).
-	Accepted int `json:"accepted"`
-	// Rejected rows had at least one error.
-	Rejected int `json:"rejected"`
-	// Duplicates are rows whose CURP or document is already enrolled in the
-	// programme, by an earlier import or an earlier row of this file. They
-	// are not errors: re-importing a file is safe.
-	Duplicates int `json:"duplicates"`
-	// Flagged counts rows of this file flagged for review (accepted all the
-	// same), e.g. for sharing a CLABE.
-	Flagged int        `json:"flagged"`
-	Errors  []RowError `json:"errors"`
-	Flags   []RowFlag  `json:"flags"`
-	// Transcoded names the encoding the file was converted from to UTF-8
-	// ("windows-1252", a spreadsheet saved as plain CSV), empty for UTF-8.
-	Transcoded string `json:"transcoded,omitempty"`
-
-	// ImportID names the import in the imports table (empty in a dry run).
-	ImportID string `json:"-"`
-}
-
-// RowError is one problem with one row of the file: row as numbered in the
-// file (header = 1), the column ("" for the whole row), a masked hint of
-// the value and a plain-language message.
-type RowError struct {
-	Row       int    `json:"row"`
-	Field     string `json:"field"`
-	ValueHint string `json:"value_hint"`
-	Message   string `json:"message"`
-}
-
-// RowFlag marks an accepted row that a person should review.
-type RowFlag struct {
-	Row     int    `json:"row"`
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
 const sharedCLABEMessage = "CLABE already used by another beneficiary of this programme; flagged for review"
 
 // pending is a valid row waiting for its batch.
@@ -96,26 +43,26 @@ type pending struct {
 // If reading fails half way (a broken upload), the batches already
 // committed stay, the import is recorded as failed, and the error is
 // returned with the report so far; importing the file again completes it.
-func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts ImportOptions) (Report, error) {
+func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts apoyo.ImportOptions) (apoyo.ImportReport, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 500
 	}
 	var exists bool
 	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM programs WHERE id = $1)", programID).Scan(&exists); err != nil {
-		return Report{}, dbError("reading programme", err)
+		return apoyo.ImportReport{}, dbError("reading programme", err)
 	}
 	if !exists {
-		return Report{}, program.ErrNotFound.With("no programme with id %q", programID)
+		return apoyo.ImportReport{}, program.ErrNotFound.With("no programme with id %q", programID)
 	}
 
 	hash := sha256.New()
 	rd, err := beneficiary.NewReader(io.TeeReader(r, hash), opts.Now)
 	if err != nil {
-		return Report{}, err
+		return apoyo.ImportReport{}, err
 	}
 
 	imp := &importer{s: s, programID: programID, importID: newID("imp_"), dry: opts.DryRun,
-		rep: Report{Errors: []RowError{}, Flags: []RowFlag{}, Transcoded: rd.Transcoded()}}
+		rep: apoyo.ImportReport{Errors: []apoyo.ImportRowError{}, Flags: []apoyo.ImportRowFlag{}, Transcoded: rd.Transcoded()}}
 	if opts.DryRun {
 		// A dry run does the real inserts in one transaction and rolls it
 		// back, so it reports exactly what the import would do (duplicates
@@ -123,7 +70,7 @@ func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts 
 		// keeping every key of the file in memory.
 		tx, err := s.pool.Begin(ctx)
 		if err != nil {
-			return Report{}, dbError("starting dry run", err)
+			return apoyo.ImportReport{}, dbError("starting dry run", err)
 		}
 		defer tx.Rollback(context.Background()) //nolint:errcheck
 		imp.dryTx = tx
@@ -131,7 +78,7 @@ func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts 
 		imp.rep.ImportID = imp.importID
 	}
 	if err := imp.exec(ctx, "INSERT INTO imports (id, program_id) VALUES ($1, $2)", imp.importID, programID); err != nil {
-		return Report{}, dbError("recording import", err)
+		return apoyo.ImportReport{}, dbError("recording import", err)
 	}
 
 	batch := make([]pending, 0, opts.BatchSize)
@@ -160,7 +107,7 @@ func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts 
 		if len(errs) > 0 {
 			imp.rep.Rejected++
 			for _, fe := range errs {
-				imp.rep.Errors = append(imp.rep.Errors, RowError{Row: fe.Row, Field: fe.Field, ValueHint: fe.ValueHint, Message: fe.Message})
+				imp.rep.Errors = append(imp.rep.Errors, apoyo.ImportRowError{Row: fe.Row, Field: fe.Field, ValueHint: fe.ValueHint, Message: fe.Message})
 			}
 			continue
 		}
@@ -174,7 +121,7 @@ func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts 
 	if err := flush(); err != nil {
 		return imp.fail(ctx, err)
 	}
-	slices.SortStableFunc(imp.rep.Flags, func(a, b RowFlag) int { return a.Row - b.Row })
+	slices.SortStableFunc(imp.rep.Flags, func(a, b apoyo.ImportRowFlag) int { return a.Row - b.Row })
 	if !opts.DryRun {
 		if err := imp.finish(ctx, "completed", hash.Sum(nil)); err != nil {
 			return imp.rep, dbError("recording import", err)
@@ -205,7 +152,7 @@ type importer struct {
 	importID  string
 	dry       bool
 	dryTx     pgx.Tx
-	rep       Report
+	rep       apoyo.ImportReport
 }
 
 func (imp *importer) exec(ctx context.Context, sql string, args ...any) error {
@@ -219,12 +166,12 @@ func (imp *importer) exec(ctx context.Context, sql string, args ...any) error {
 
 // fail records a failed import (when something was stored) and returns
 // the report so far with err.
-func (imp *importer) fail(ctx context.Context, err error) (Report, error) {
+func (imp *importer) fail(ctx context.Context, err error) (apoyo.ImportReport, error) {
 	if !imp.dry {
 		// A cancelled ctx must not stop the audit trail from saying so.
 		_ = imp.finish(context.WithoutCancel(ctx), "failed", nil)
 	}
-	slices.SortStableFunc(imp.rep.Flags, func(a, b RowFlag) int { return a.Row - b.Row })
+	slices.SortStableFunc(imp.rep.Flags, func(a, b apoyo.ImportRowFlag) int { return a.Row - b.Row })
 	return imp.rep, dbError("importing", err)
 }
 
@@ -369,7 +316,7 @@ func (imp *importer) insert(ctx context.Context, batch []pending) error {
 			continue // an earlier import's row: flagged, but not a row of this file
 		}
 		imp.rep.Flagged++
-		imp.rep.Flags = append(imp.rep.Flags, RowFlag{Row: f.sourceRow, Field: "clabe", Message: sharedCLABEMessage})
+		imp.rep.Flags = append(imp.rep.Flags, apoyo.ImportRowFlag{Row: f.sourceRow, Field: "clabe", Message: sharedCLABEMessage})
 	}
 	return nil
 }

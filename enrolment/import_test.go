@@ -43,7 +43,7 @@ func TestImportMixedFile(t *testing.T) {
 	)
 	src += "only,three,fields\n" // row 10: wrong number of fields
 
-	rep := e.importCSV(t, src, enrolment.ImportOptions{})
+	rep := e.importCSV(t, src, apoyo.ImportOptions{})
 	require.Equal(t, 4, rep.Accepted)
 	require.Equal(t, 5, rep.Rejected)
 	require.Equal(t, 0, rep.Duplicates)
@@ -111,7 +111,7 @@ func TestImportMixedFile(t *testing.T) {
 func TestEmptyErrorsAreEmptyLists(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	rep := e.importCSV(t, buildCSV(t, newGen(2).person(1)), enrolment.ImportOptions{})
+	rep := e.importCSV(t, buildCSV(t, newGen(2).person(1)), apoyo.ImportOptions{})
 	js, err := json.Marshal(rep)
 	require.NoError(t, err)
 	require.JSONEq(t, `{"accepted":1,"rejected":0,"duplicates":0,"flagged":0,"errors":[],"flags":[]}`, string(js))
@@ -120,7 +120,7 @@ func TestEmptyErrorsAreEmptyLists(t *testing.T) {
 func TestHeaderErrorStoresNothing(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	_, err := e.store.Import(context.Background(), e.prog, strings.NewReader("given_names,first_surname\nAna,López\n"), enrolment.ImportOptions{Now: clock})
+	_, err := e.store.Import(context.Background(), e.prog, strings.NewReader("given_names,first_surname\nAna,López\n"), apoyo.ImportOptions{Now: clock})
 	require.ErrorIs(t, err, beneficiary.ErrMissingColumn)
 	var ae *apoyo.Error
 	require.True(t, errors.As(err, &ae))
@@ -130,7 +130,7 @@ func TestHeaderErrorStoresNothing(t *testing.T) {
 	require.Zero(t, n)
 	require.Zero(t, e.count(t))
 
-	_, err = e.store.Import(context.Background(), "prg_aaaaaaaaaaaaaaaa", strings.NewReader(buildCSV(t)), enrolment.ImportOptions{})
+	_, err = e.store.Import(context.Background(), "prg_aaaaaaaaaaaaaaaa", strings.NewReader(buildCSV(t)), apoyo.ImportOptions{})
 	require.ErrorIs(t, err, program.ErrNotFound)
 }
 
@@ -145,13 +145,13 @@ func TestReimportChangesNothing(t *testing.T) {
 	rows = append(rows, with(g.person(30), "curp", "bad"))
 	src := buildCSV(t, rows...)
 
-	first := e.importCSV(t, src, enrolment.ImportOptions{BatchSize: 7})
+	first := e.importCSV(t, src, apoyo.ImportOptions{BatchSize: 7})
 	require.Equal(t, 30, first.Accepted)
 	require.Equal(t, 1, first.Rejected)
 	ids1, err := e.store.ListIDs(context.Background(), e.prog, "", 100)
 	require.NoError(t, err)
 
-	second := e.importCSV(t, src, enrolment.ImportOptions{BatchSize: 7})
+	second := e.importCSV(t, src, apoyo.ImportOptions{BatchSize: 7})
 	require.Equal(t, 0, second.Accepted)
 	require.Equal(t, first.Accepted, second.Duplicates)
 	require.Equal(t, 1, second.Rejected)
@@ -169,7 +169,7 @@ func TestReimportChangesNothing(t *testing.T) {
 
 	// Another programme is a separate roster: the same people enrol there.
 	other := e.newProgram(t, "Otro programa")
-	rep, err := e.store.Import(context.Background(), other, strings.NewReader(src), enrolment.ImportOptions{Now: clock})
+	rep, err := e.store.Import(context.Background(), other, strings.NewReader(src), apoyo.ImportOptions{Now: clock})
 	require.NoError(t, err)
 	require.Equal(t, 30, rep.Accepted)
 }
@@ -188,7 +188,7 @@ func TestDuplicatesWithinFile(t *testing.T) {
 	// The CURP written as the document number is the same person too.
 	curpAsDoc := with(g.person(8), "curp", "", "id_document_type", "curp", "id_document_number", strings.ToLower(a["curp"]))
 
-	rep := e.importCSV(t, buildCSV(t, a, sameCURP, passport, samePassport, otherType, comar, sameComar, curpAsDoc), enrolment.ImportOptions{})
+	rep := e.importCSV(t, buildCSV(t, a, sameCURP, passport, samePassport, otherType, comar, sameComar, curpAsDoc), apoyo.ImportOptions{})
 	require.Empty(t, rep.Errors)
 	require.Equal(t, 4, rep.Accepted)
 	require.Equal(t, 4, rep.Duplicates)
@@ -196,7 +196,7 @@ func TestDuplicatesWithinFile(t *testing.T) {
 
 	// The first of two rows wins, also across batches.
 	e2 := setup(t)
-	rep = e2.importCSV(t, buildCSV(t, a, sameCURP), enrolment.ImportOptions{BatchSize: 1})
+	rep = e2.importCSV(t, buildCSV(t, a, sameCURP), apoyo.ImportOptions{BatchSize: 1})
 	require.Equal(t, 1, rep.Accepted)
 	require.Equal(t, 1, rep.Duplicates)
 	ids, err := e2.store.ListIDs(context.Background(), e2.prog, "", 10)
@@ -213,10 +213,10 @@ func TestSharedCLABEFlagsBoth(t *testing.T) {
 	g := newGen(5)
 	a, b, c := g.person(0), g.person(3), g.person(1) // a and b pay by SPEI
 	b["clabe"] = a["clabe"]
-	rep := e.importCSV(t, buildCSV(t, a, c, b), enrolment.ImportOptions{})
+	rep := e.importCSV(t, buildCSV(t, a, c, b), apoyo.ImportOptions{})
 	require.Equal(t, 3, rep.Accepted)
 	require.Equal(t, 2, rep.Flagged)
-	require.Equal(t, []enrolment.RowFlag{
+	require.Equal(t, []apoyo.ImportRowFlag{
 		{Row: 2, Field: "clabe", Message: "CLABE already used by another beneficiary of this programme; flagged for review"},
 		{Row: 4, Field: "clabe", Message: "CLABE already used by another beneficiary of this programme; flagged for review"},
 	}, rep.Flags)
@@ -230,7 +230,7 @@ func TestSharedCLABEFlagsBoth(t *testing.T) {
 	// A later file with a third person on that CLABE: its row is flagged and
 	// counted; the earlier two keep their single flag.
 	d := with(g.person(6), "clabe", a["clabe"])
-	rep = e.importCSV(t, buildCSV(t, d), enrolment.ImportOptions{})
+	rep = e.importCSV(t, buildCSV(t, d), apoyo.ImportOptions{})
 	require.Equal(t, 1, rep.Flagged)
 	require.Equal(t, 2, rep.Flags[0].Row)
 	require.NoError(t, e.db.Pool.QueryRow(ctx,
@@ -268,7 +268,7 @@ func TestDryRunStoresNothing(t *testing.T) {
 	rows := []map[string]string{a, b, with(g.person(1), "curp", a["curp"]), with(g.person(2), "sex", "?")}
 	src := buildCSV(t, rows...)
 
-	dry := e.importCSV(t, src, enrolment.ImportOptions{DryRun: true, BatchSize: 1})
+	dry := e.importCSV(t, src, apoyo.ImportOptions{DryRun: true, BatchSize: 1})
 	require.Equal(t, 2, dry.Accepted)
 	require.Equal(t, 1, dry.Duplicates)
 	require.Equal(t, 1, dry.Rejected)
@@ -279,12 +279,12 @@ func TestDryRunStoresNothing(t *testing.T) {
 	require.NoError(t, e.db.Pool.QueryRow(context.Background(), "SELECT count(*) FROM imports").Scan(&n))
 	require.Zero(t, n)
 
-	real := e.importCSV(t, src, enrolment.ImportOptions{BatchSize: 1})
+	real := e.importCSV(t, src, apoyo.ImportOptions{BatchSize: 1})
 	dry.ImportID = real.ImportID
 	require.Equal(t, dry, real, "a dry run reports what the import does")
 
 	// Against the database: everyone is already there.
-	dry = e.importCSV(t, src, enrolment.ImportOptions{DryRun: true})
+	dry = e.importCSV(t, src, apoyo.ImportOptions{DryRun: true})
 	require.Equal(t, 0, dry.Accepted)
 	require.Equal(t, 3, dry.Duplicates)
 	require.EqualValues(t, 2, e.count(t))
@@ -298,7 +298,7 @@ func TestPersonalDataEncryptedAtRest(t *testing.T) {
 		"given_names", "Gabriela  Sofía", "first_surname", "Hernández", "second_surname", "Gutiérrez",
 		"email", "gaby@example.org", "phone", "55 1234 5678", "id_document_type", "residente_permanente",
 		"id_document_number", "RP12345678", "needs", "health;Employment")
-	rep := e.importCSV(t, buildCSV(t, row), enrolment.ImportOptions{})
+	rep := e.importCSV(t, buildCSV(t, row), apoyo.ImportOptions{})
 	require.Equal(t, 1, rep.Accepted)
 	ids, err := e.store.ListIDs(ctx, e.prog, "", 1)
 	require.NoError(t, err)
@@ -357,7 +357,7 @@ func TestCiphertextBoundToRowAndColumn(t *testing.T) {
 	e := setup(t)
 	ctx := context.Background()
 	g := newGen(8)
-	rep := e.importCSV(t, buildCSV(t, g.person(0), g.person(3)), enrolment.ImportOptions{})
+	rep := e.importCSV(t, buildCSV(t, g.person(0), g.person(3)), apoyo.ImportOptions{})
 	require.Equal(t, 2, rep.Accepted)
 	ids, err := e.store.ListIDs(ctx, e.prog, "", 2)
 	require.NoError(t, err)
@@ -391,12 +391,12 @@ func TestConcurrentImportsOfSameFile(t *testing.T) {
 	src := buildCSV(t, rows...)
 
 	const n = 3
-	reps := make([]enrolment.Report, n)
+	reps := make([]apoyo.ImportReport, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			reps[i], errs[i] = e.store.Import(context.Background(), e.prog, strings.NewReader(src), enrolment.ImportOptions{Now: clock, BatchSize: 25})
+			reps[i], errs[i] = e.store.Import(context.Background(), e.prog, strings.NewReader(src), apoyo.ImportOptions{Now: clock, BatchSize: 25})
 		})
 	}
 	wg.Wait()
@@ -432,7 +432,7 @@ func TestStreamingImport(t *testing.T) {
 	const rows = 20_000
 	src, counts := generated(rows, 10)
 	start := time.Now()
-	rep, err := e.store.Import(context.Background(), e.prog, src, enrolment.ImportOptions{Now: clock})
+	rep, err := e.store.Import(context.Background(), e.prog, src, apoyo.ImportOptions{Now: clock})
 	require.NoError(t, err)
 	valid, bad, dups := counts()
 	t.Logf("imported %d rows in %v", rows, time.Since(start))
@@ -468,7 +468,7 @@ func TestUpdateDocument(t *testing.T) {
 	g := newGen(11)
 	a := with(g.person(1), "id_document_type", "tvrh", "id_document_number", "TV1234567")
 	b := g.person(2)
-	e.importCSV(t, buildCSV(t, a, b), enrolment.ImportOptions{})
+	e.importCSV(t, buildCSV(t, a, b), apoyo.ImportOptions{})
 	var aID, bID string
 	require.NoError(t, e.db.Pool.QueryRow(ctx, "SELECT id FROM beneficiaries WHERE source_row = 2").Scan(&aID))
 	require.NoError(t, e.db.Pool.QueryRow(ctx, "SELECT id FROM beneficiaries WHERE source_row = 3").Scan(&bID))
@@ -603,7 +603,7 @@ func TestImportStreams(t *testing.T) {
 		writerDone <- ""
 		pw.CloseWithError(errors.New("upload interrupted"))
 	}()
-	rep, err := e.store.Import(ctx, e.prog, pr, enrolment.ImportOptions{Now: clock, BatchSize: batchSize})
+	rep, err := e.store.Import(ctx, e.prog, pr, apoyo.ImportOptions{Now: clock, BatchSize: batchSize})
 	pr.CloseWithError(io.ErrClosedPipe) // unblocks the writer if the import stopped reading early
 	require.Empty(t, <-writerDone)
 	require.Error(t, err)
@@ -614,7 +614,7 @@ func TestImportStreams(t *testing.T) {
 	require.NoError(t, e.db.Pool.QueryRow(ctx, "SELECT status FROM imports WHERE id = $1", rep.ImportID).Scan(&status))
 	require.Equal(t, "failed", status)
 
-	rep = e.importCSV(t, buildCSV(t, rows...), enrolment.ImportOptions{})
+	rep = e.importCSV(t, buildCSV(t, rows...), apoyo.ImportOptions{})
 	require.Equal(t, total-breakAt, rep.Accepted)
 	require.Equal(t, breakAt, rep.Duplicates)
 }

@@ -21,7 +21,7 @@ func TestNewInstrumentSharedCLABERefused(t *testing.T) {
 	ctx := context.Background()
 	g := newGen(11)
 	a, b := g.person(0), g.person(3) // both pay by SPEI, own CLABEs
-	rep := e.importCSV(t, buildCSV(t, a, b), enrolment.ImportOptions{})
+	rep := e.importCSV(t, buildCSV(t, a, b), apoyo.ImportOptions{})
 	require.Equal(t, 2, rep.Accepted)
 	require.Zero(t, rep.Flagged)
 	var aID, bID string

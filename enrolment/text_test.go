@@ -3,10 +3,9 @@ package enrolment_test
 import (
 	"testing"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/text/encoding/charmap"
-
-	"github.com/apoyo-cdmx/apoyo/enrolment"
 )
 
 // TestImportRefusesTextPostgresWouldNot: NUL and invalid UTF-8 are refused
@@ -25,7 +24,7 @@ func TestImportRefusesTextPostgresWouldNot(t *testing.T) {
 		with(g.person(4), "phone", "55\x1b[2J1234"),   // row 6: an escape sequence
 		g.person(5),
 	)
-	rep := e.importCSV(t, src, enrolment.ImportOptions{})
+	rep := e.importCSV(t, src, apoyo.ImportOptions{})
 	require.Equal(t, 3, rep.Accepted)
 	require.Equal(t, 3, rep.Rejected)
 	type loc struct {
@@ -51,7 +50,7 @@ func TestImportTranscodesWindows1252(t *testing.T) {
 	src := buildCSV(t, with(g.person(0), "first_surname", "Peña", "alcaldia", "Álvaro Obregón"), g.person(1))
 	cp1252, err := charmap.Windows1252.NewEncoder().String(src)
 	require.NoError(t, err)
-	rep := e.importCSV(t, cp1252, enrolment.ImportOptions{})
+	rep := e.importCSV(t, cp1252, apoyo.ImportOptions{})
 	require.Equal(t, 2, rep.Accepted, "%v", rep.Errors)
 	require.Equal(t, "windows-1252", rep.Transcoded)
 }

@@ -58,41 +58,41 @@ func (l *Ledger) Funds(ctx context.Context) ([]Fund, error) {
 // CreateAccount records an account, or returns the existing one when it
 // has the same definition. Errors: ErrInvalidAccount, ErrUnknownCurrency,
 // ErrAccountExists.
-func (l *Ledger) CreateAccount(ctx context.Context, s AccountSpec) (Account, error) {
+func (l *Ledger) CreateAccount(ctx context.Context, s AccountSpec) (apoyo.LedgerAccount, error) {
 	if !accountCodeRe.MatchString(s.Code) {
-		return Account{}, ErrInvalidAccount.With("account code %q: use 1–%d of letters, digits, _ : . -", s.Code, MaxAccountCodeLen)
+		return apoyo.LedgerAccount{}, ErrInvalidAccount.With("account code %q: use 1–%d of letters, digits, _ : . -", s.Code, MaxAccountCodeLen)
 	}
 	if !s.Type.Valid() {
-		return Account{}, ErrInvalidAccount.With("account %q: type %q is not one of asset, liability, equity, income, expense", s.Code, s.Type)
+		return apoyo.LedgerAccount{}, ErrInvalidAccount.With("account %q: type %q is not one of asset, liability, equity, income, expense", s.Code, s.Type)
 	}
 	if _, err := l.scale(ctx, s.Currency); err != nil {
-		return Account{}, err
+		return apoyo.LedgerAccount{}, err
 	}
 	if s.Name == "" {
 		s.Name = s.Code
 	}
 	if err := checkText("name", s.Name, MaxNameLen); err != nil {
-		return Account{}, err
+		return apoyo.LedgerAccount{}, err
 	}
 	if err := checkMetadata(s.Metadata); err != nil {
-		return Account{}, err
+		return apoyo.LedgerAccount{}, err
 	}
 	metaJSON, err := encodeMetadata(s.Metadata)
 	if err != nil {
-		return Account{}, err
+		return apoyo.LedgerAccount{}, err
 	}
 	_, err = l.pool.Exec(ctx, `INSERT INTO ledger_accounts (code, name, type, currency, min_balance, metadata)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (code) DO NOTHING`, s.Code, s.Name, s.Type, s.Currency, s.MinBalance, string(metaJSON))
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23514" {
-			return Account{}, ErrInvalidAccount.With("account %q: %s", s.Code, pgErr.Message)
+			return apoyo.LedgerAccount{}, ErrInvalidAccount.With("account %q: %s", s.Code, pgErr.Message)
 		}
-		return Account{}, err
+		return apoyo.LedgerAccount{}, err
 	}
 	a, err := l.Account(ctx, s.Code)
 	if err != nil {
-		return Account{}, err
+		return apoyo.LedgerAccount{}, err
 	}
 	same := a.Type == s.Type && a.Currency == s.Currency && a.Name == s.Name &&
 		((a.MinBalance == nil) == (s.MinBalance == nil)) && (a.MinBalance == nil || a.MinBalance.Equal(*s.MinBalance))
@@ -103,13 +103,13 @@ func (l *Ledger) CreateAccount(ctx context.Context, s AccountSpec) (Account, err
 }
 
 // Account returns the account with code. Errors: ErrUnknownAccount.
-func (l *Ledger) Account(ctx context.Context, code string) (Account, error) {
-	var a Account
+func (l *Ledger) Account(ctx context.Context, code string) (apoyo.LedgerAccount, error) {
+	var a apoyo.LedgerAccount
 	var meta map[string]string
 	err := l.pool.QueryRow(ctx, `SELECT id, code, name, type, currency, min_balance, metadata, created_at, closed_at
 		FROM ledger_accounts WHERE code = $1`, code).Scan(&a.ID, &a.Code, &a.Name, &a.Type, &a.Currency, &a.MinBalance, &meta, &a.CreatedAt, &a.ClosedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Account{}, ErrUnknownAccount.With("unknown account %q", code)
+		return apoyo.LedgerAccount{}, ErrUnknownAccount.With("unknown account %q", code)
 	}
 	if len(meta) > 0 {
 		a.Metadata = meta

@@ -64,7 +64,7 @@ func TestIdempotencyKeyReusedWithOtherContent(t *testing.T) {
 			ctx := context.Background()
 			f.fund(t, "city", "20000")
 			f.fund(t, "gcf", "20000")
-			_, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "other", Type: ledger.Expense, Currency: "MXN"})
+			_, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "other", Type: apoyo.Expense, Currency: "MXN"})
 			require.NoError(t, err)
 
 			first, err := f.l.Post(ctx, base())

@@ -16,40 +16,11 @@ import (
 	"sort"
 	"time"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/shopspring/decimal"
 )
-
-// AccountType is the accounting nature of an account.
-type AccountType string
-
-const (
-	Asset     AccountType = "asset"
-	Liability AccountType = "liability"
-	Equity    AccountType = "equity"
-	Income    AccountType = "income"
-	Expense   AccountType = "expense"
-)
-
-// Valid reports whether t is one of the five account types.
-func (t AccountType) Valid() bool {
-	switch t {
-	case Asset, Liability, Equity, Income, Expense:
-		return true
-	}
-	return false
-}
-
-// NormalSign is +1 for debit-normal accounts (assets, expenses) and -1 for
-// credit-normal ones: balances are shown and ruled on the normal side, so a
-// budget (asset) of 1,000 reads 1,000, and so does a liability of 1,000.
-func (t AccountType) NormalSign() int64 {
-	if t == Asset || t == Expense {
-		return 1
-	}
-	return -1
-}
 
 // Direction says which side of an account a posting is on.
 type Direction string
@@ -70,25 +41,12 @@ type AccountSpec struct {
 	// Code is the account's unique name, e.g. "program:p1:budget".
 	Code     string
 	Name     string
-	Type     AccountType
+	Type     apoyo.AccountType
 	Currency string
 	// MinBalance, when set, is the lowest normal-side balance the account
 	// may have in any fund; 0 means "never below zero".
 	MinBalance *decimal.Decimal
 	Metadata   map[string]string
-}
-
-// Account is a ledger account.
-type Account struct {
-	ID         int64             `json:"id"`
-	Code       string            `json:"code"`
-	Name       string            `json:"name"`
-	Type       AccountType       `json:"type"`
-	Currency   string            `json:"currency"`
-	MinBalance *decimal.Decimal  `json:"min_balance,omitempty"`
-	Metadata   map[string]string `json:"metadata,omitempty"`
-	CreatedAt  time.Time         `json:"created_at"`
-	ClosedAt   *time.Time        `json:"closed_at,omitempty"`
 }
 
 // Posting moves Amount (always positive) of Fund to one side of Account.
@@ -148,17 +106,6 @@ func Transfer(key, debit, credit, fund string, amount decimal.Decimal, descripti
 			{Account: credit, Fund: fund, Direction: Credit, Amount: amount},
 		},
 	}
-}
-
-// Balance is an account's balance in one fund, on its normal side.
-type Balance struct {
-	Account  string          `json:"account"`
-	Type     AccountType     `json:"type"`
-	Currency string          `json:"currency"`
-	Fund     string          `json:"fund"`
-	Debits   decimal.Decimal `json:"debits"`
-	Credits  decimal.Decimal `json:"credits"`
-	Balance  decimal.Decimal `json:"balance"`
 }
 
 func sortedKeys(m map[string]string) []string {

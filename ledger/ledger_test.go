@@ -39,10 +39,10 @@ func setup(t *testing.T, opts ledger.Options) *fixture {
 		require.NoError(t, l.CreateFund(ctx, f))
 	}
 	for _, a := range []ledger.AccountSpec{
-		{Code: "funding", Type: ledger.Equity, Currency: "MXN"},
-		{Code: "budget", Type: ledger.Asset, Currency: "MXN", MinBalance: &zero},
-		{Code: "benefits", Type: ledger.Expense, Currency: "MXN"},
-		{Code: "usd-cash", Type: ledger.Asset, Currency: "USD"},
+		{Code: "funding", Type: apoyo.Equity, Currency: "MXN"},
+		{Code: "budget", Type: apoyo.Asset, Currency: "MXN", MinBalance: &zero},
+		{Code: "benefits", Type: apoyo.Expense, Currency: "MXN"},
+		{Code: "usd-cash", Type: apoyo.Asset, Currency: "USD"},
 	} {
 		_, err := l.CreateAccount(ctx, a)
 		require.NoError(t, err)
@@ -56,7 +56,7 @@ func (f *fixture) fund(t *testing.T, fund string, amount string) {
 	require.NoError(t, err)
 }
 
-func requireVerified(t *testing.T, l *ledger.Ledger) ledger.VerifyReport {
+func requireVerified(t *testing.T, l *ledger.Ledger) apoyo.LedgerVerifyReport {
 	t.Helper()
 	rep, err := l.Verify(context.Background())
 	require.NoError(t, err)
@@ -88,7 +88,7 @@ func TestTransferBalancesTrialBalanceStatement(t *testing.T) {
 	require.True(t, tb.Balanced)
 	require.Equal(t, "21200.00", tb.Totals[0].Debits.StringFixed(2))
 
-	st, err := f.l.Statement(ctx, "budget", ledger.StatementOptions{})
+	st, err := f.l.Statement(ctx, "budget", apoyo.StatementOptions{})
 	require.NoError(t, err)
 	require.Len(t, st.Lines, 3)
 	require.Equal(t, "15600.00", st.Lines[1].Balance.StringFixed(2))
@@ -125,7 +125,7 @@ func TestBadInputTypedErrors(t *testing.T) {
 	f := setup(t, ledger.Options{})
 	ctx := context.Background()
 	f.fund(t, "city", "1000")
-	_, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "old", Type: ledger.Expense, Currency: "MXN"})
+	_, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "old", Type: apoyo.Expense, Currency: "MXN"})
 	require.NoError(t, err)
 	require.NoError(t, f.l.CloseAccount(ctx, "old"))
 
@@ -284,7 +284,7 @@ func TestConcurrentRandomTransfers(t *testing.T) {
 	f.fund(t, "city", "100000.00")
 	f.fund(t, "gcf", "50000.00")
 	for i := 0; i < 5; i++ {
-		_, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: fmt.Sprintf("bank:%d", i), Type: ledger.Asset, Currency: "MXN", MinBalance: &zero})
+		_, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: fmt.Sprintf("bank:%d", i), Type: apoyo.Asset, Currency: "MXN", MinBalance: &zero})
 		require.NoError(t, err)
 	}
 
@@ -341,7 +341,7 @@ func TestConcurrentRandomTransfers(t *testing.T) {
 
 	rep := requireVerified(t, f.l)
 	require.Equal(t, int64(len(ids)+2), rep.Transactions, "one transaction per successful key, plus the deposits")
-	bals, err := f.l.Balances(ctx, ledger.BalanceFilter{})
+	bals, err := f.l.Balances(ctx, apoyo.BalanceFilter{})
 	require.NoError(t, err)
 	net := decimal.Zero
 	for _, b := range bals {
@@ -357,12 +357,12 @@ func TestAccountAndFundIdempotentCreate(t *testing.T) {
 	t.Parallel()
 	f := setup(t, ledger.Options{})
 	ctx := context.Background()
-	a, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "budget", Type: ledger.Asset, Currency: "MXN", MinBalance: &zero})
+	a, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "budget", Type: apoyo.Asset, Currency: "MXN", MinBalance: &zero})
 	require.NoError(t, err)
-	require.Equal(t, ledger.Asset, a.Type)
-	_, err = f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "budget", Type: ledger.Liability, Currency: "MXN"})
+	require.Equal(t, apoyo.Asset, a.Type)
+	_, err = f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "budget", Type: apoyo.Liability, Currency: "MXN"})
 	require.ErrorIs(t, err, ledger.ErrAccountExists)
-	_, err = f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "bad code!", Type: ledger.Asset, Currency: "MXN"})
+	_, err = f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "bad code!", Type: apoyo.Asset, Currency: "MXN"})
 	require.ErrorIs(t, err, ledger.ErrInvalidAccount)
 	require.NoError(t, f.l.CreateFund(ctx, ledger.Fund{Code: "city", Name: "City budget"}))
 	require.ErrorIs(t, f.l.CreateFund(ctx, ledger.Fund{Code: "city", Name: "Other"}), ledger.ErrFundExists)

@@ -80,9 +80,9 @@ func TestInvalidTextIsRefusedBeforeTheDatabase(t *testing.T) {
 	require.Equal(t, int64(1), rep.Transactions, "only the deposit is stored")
 
 	// Account and fund definitions follow the same rules.
-	_, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "x", Name: "name\x00", Type: ledger.Expense, Currency: "MXN"})
+	_, err := f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "x", Name: "name\x00", Type: apoyo.Expense, Currency: "MXN"})
 	require.ErrorIs(t, err, ledger.ErrInvalidText)
-	_, err = f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "y", Type: ledger.Expense, Currency: "MXN", Metadata: map[string]string{"k": "\xff"}})
+	_, err = f.l.CreateAccount(ctx, ledger.AccountSpec{Code: "y", Type: apoyo.Expense, Currency: "MXN", Metadata: map[string]string{"k": "\xff"}})
 	require.ErrorIs(t, err, ledger.ErrInvalidText)
 	require.ErrorIs(t, f.l.CreateFund(ctx, ledger.Fund{Code: "z", Name: "Fondo\x07"}), ledger.ErrInvalidText)
 }

@@ -6,32 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/shopspring/decimal"
 )
-
-// Problem is one violation Verify found.
-type Problem struct {
-	// Kind is one of: chain_break, unbalanced, too_few_postings, gap,
-	// head_mismatch, balance_mismatch, balance_rule.
-	Kind          string `json:"kind"`
-	TransactionID int64  `json:"transaction_id,omitempty"`
-	Account       string `json:"account,omitempty"`
-	Fund          string `json:"fund,omitempty"`
-	Detail        string `json:"detail"`
-}
-
-// VerifyReport is the outcome of Verify.
-type VerifyReport struct {
-	OK           bool      `json:"ok"`
-	Transactions int64     `json:"transactions"`
-	Postings     int64     `json:"postings"`
-	Balances     int64     `json:"balances"`
-	HeadHash     string    `json:"head_hash"`
-	Problems     []Problem `json:"problems,omitempty"`
-	// FirstBadTransaction is the lowest transaction id named by a problem,
-	// 0 when none is.
-	FirstBadTransaction int64 `json:"first_bad_transaction,omitempty"`
-}
 
 const maxProblems = 100
 
@@ -41,9 +18,9 @@ const maxProblems = 100
 // the sum of its postings, and every balance rule holds. It streams the
 // journal, so it runs in constant memory on any size of ledger. It does not
 // lock writers out: it reads one consistent snapshot (REPEATABLE READ).
-func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
-	rep := VerifyReport{}
-	add := func(p Problem) {
+func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
+	rep := apoyo.LedgerVerifyReport{}
+	add := func(p apoyo.LedgerProblem) {
 		if len(rep.Problems) < maxProblems {
 			rep.Problems = append(rep.Problems, p)
 		}
@@ -93,11 +70,11 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 		rep.Transactions++
 		rep.Postings += int64(len(accts))
 		if in.ID != expectID {
-			add(Problem{Kind: "gap", TransactionID: in.ID, Detail: fmt.Sprintf("expected transaction %d next, found %d: transactions are missing", expectID, in.ID)})
+			add(apoyo.LedgerProblem{Kind: "gap", TransactionID: in.ID, Detail: fmt.Sprintf("expected transaction %d next, found %d: transactions are missing", expectID, in.ID)})
 		}
 		expectID = in.ID + 1
 		if len(accts) < 2 {
-			add(Problem{Kind: "too_few_postings", TransactionID: in.ID, Detail: fmt.Sprintf("%d posting(s)", len(accts))})
+			add(apoyo.LedgerProblem{Kind: "too_few_postings", TransactionID: in.ID, Detail: fmt.Sprintf("%d posting(s)", len(accts))})
 		}
 		sum := decimal.Zero
 		for i := range accts {
@@ -105,7 +82,7 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 			sum = sum.Add(amts[i])
 		}
 		if !sum.IsZero() {
-			add(Problem{Kind: "unbalanced", TransactionID: in.ID, Detail: fmt.Sprintf("postings sum to %s, not zero", sum)})
+			add(apoyo.LedgerProblem{Kind: "unbalanced", TransactionID: in.ID, Detail: fmt.Sprintf("postings sum to %s, not zero", sum)})
 		}
 		// Two checks, both needed: a row's hash must cover its content and
 		// its prev_hash, and its prev_hash must be the hash of the row
@@ -116,13 +93,13 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 			if prevID != 0 {
 				before = fmt.Sprintf("transaction %d", prevID)
 			}
-			add(Problem{Kind: "chain_break", TransactionID: in.ID, Detail: fmt.Sprintf(
+			add(apoyo.LedgerProblem{Kind: "chain_break", TransactionID: in.ID, Detail: fmt.Sprintf(
 				"transaction %d is not chained to %s: its prev_hash differs from that hash, so %s was rewritten or transaction %d was rewritten, moved or relinked",
 				in.ID, before, before, in.ID)})
 		}
 		want := chainHash(prevHash, &in, scales[in.Currency])
 		if !bytes.Equal(want, h) {
-			add(Problem{Kind: "chain_break", TransactionID: in.ID, Detail: fmt.Sprintf(
+			add(apoyo.LedgerProblem{Kind: "chain_break", TransactionID: in.ID, Detail: fmt.Sprintf(
 				"transaction %d: hash does not match the row's content: the row, its postings or its prev_hash were changed", in.ID)})
 		}
 		prev, prevID = h, in.ID
@@ -138,7 +115,7 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 		return rep, err
 	}
 	if headID != expectID-1 || !bytes.Equal(headHash, prev) {
-		add(Problem{Kind: "head_mismatch", TransactionID: headID, Detail: fmt.Sprintf("chain head says transaction %d, journal ends at transaction %d (or hashes differ): the tail was removed, or rewritten with its hashes recomputed", headID, expectID-1)})
+		add(apoyo.LedgerProblem{Kind: "head_mismatch", TransactionID: headID, Detail: fmt.Sprintf("chain head says transaction %d, journal ends at transaction %d (or hashes differ): the tail was removed, or rewritten with its hashes recomputed", headID, expectID-1)})
 	}
 
 	// Balances against the postings, both ways (a balance with no postings
@@ -166,7 +143,7 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 		}
 		rep.Balances++
 		if !bal.Equal(want) || !deb.Equal(wdeb) || !cred.Equal(wcred) {
-			add(Problem{Kind: "balance_mismatch", TransactionID: lastTx, Account: code, Fund: fund,
+			add(apoyo.LedgerProblem{Kind: "balance_mismatch", TransactionID: lastTx, Account: code, Fund: fund,
 				Detail: fmt.Sprintf("balance %s (debits %s, credits %s) but postings give %s (debits %s, credits %s)", bal, deb, cred, want, wdeb, wcred)})
 		}
 	}
@@ -186,7 +163,7 @@ func (l *Ledger) Verify(ctx context.Context) (VerifyReport, error) {
 		if err := rrows.Scan(&code, &fund, &bal, &min, &lastTx); err != nil {
 			return rep, err
 		}
-		add(Problem{Kind: "balance_rule", TransactionID: lastTx, Account: code, Fund: fund, Detail: fmt.Sprintf("balance %s is below the minimum %s", bal, min)})
+		add(apoyo.LedgerProblem{Kind: "balance_rule", TransactionID: lastTx, Account: code, Fund: fund, Detail: fmt.Sprintf("balance %s is below the minimum %s", bal, min)})
 	}
 	if err := rrows.Err(); err != nil {
 		return rep, err

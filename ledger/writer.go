@@ -366,7 +366,7 @@ type balanceRow struct {
 type accountRow struct {
 	id       int64
 	code     string
-	typ      AccountType
+	typ      apoyo.AccountType
 	currency string
 	min      *decimal.Decimal
 	closed   bool

@@ -52,8 +52,8 @@ var zero = decimal.Zero
 func programAccounts(p apoyo.Program) []ledger.AccountSpec {
 	meta := map[string]string{"program": p.ID}
 	return []ledger.AccountSpec{
-		{Code: FundingAccount(p.ID), Name: p.Name + ": funding", Type: ledger.Equity, Currency: p.Currency, Metadata: meta},
-		{Code: AvailableAccount(p.ID), Name: p.Name + ": available budget", Type: ledger.Asset, Currency: p.Currency, MinBalance: &zero, Metadata: meta},
+		{Code: FundingAccount(p.ID), Name: p.Name + ": funding", Type: apoyo.Equity, Currency: p.Currency, Metadata: meta},
+		{Code: AvailableAccount(p.ID), Name: p.Name + ": available budget", Type: apoyo.Asset, Currency: p.Currency, MinBalance: &zero, Metadata: meta},
 	}
 }
 
@@ -71,12 +71,12 @@ func EnsureCycleAccounts(ctx context.Context, l *ledger.Ledger, p, c string) err
 		spec := ledger.AccountSpec{
 			Code:     CycleAccount(p, c, s),
 			Name:     fmt.Sprintf("cycle %s: %s", c, s),
-			Type:     ledger.Asset,
+			Type:     apoyo.Asset,
 			Currency: apoyo.DefaultCurrency,
 			Metadata: map[string]string{"program": p, "cycle": c, "state": s},
 		}
 		if s == CyclePaid {
-			spec.Type = ledger.Expense
+			spec.Type = apoyo.Expense
 		} else {
 			spec.MinBalance = &zero
 		}

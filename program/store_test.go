@@ -49,7 +49,7 @@ func TestCreateOpensAccountsAndDepositsBudgets(t *testing.T) {
 	}
 	require.ElementsMatch(t, []string{p.ID + ".city", p.ID + ".gcf", p.ID + ".un"}, codes)
 
-	bals, err := l.Balances(ctx, ledger.BalanceFilter{AccountPrefix: "prg:" + p.ID + ":"})
+	bals, err := l.Balances(ctx, apoyo.BalanceFilter{AccountPrefix: "prg:" + p.ID + ":"})
 	require.NoError(t, err)
 	type key struct{ account, fund string }
 	got2 := map[key]string{}
@@ -71,12 +71,12 @@ func TestCreateOpensAccountsAndDepositsBudgets(t *testing.T) {
 
 	a, err := l.Account(ctx, avail)
 	require.NoError(t, err)
-	require.Equal(t, ledger.Asset, a.Type)
+	require.Equal(t, apoyo.Asset, a.Type)
 	require.NotNil(t, a.MinBalance)
 	require.True(t, a.MinBalance.IsZero())
 	a, err = l.Account(ctx, funding)
 	require.NoError(t, err)
-	require.Equal(t, ledger.Equity, a.Type)
+	require.Equal(t, apoyo.Equity, a.Type)
 	requireVerified(t, l)
 
 	// Creating it again (a retry after a crash) changes nothing.
@@ -98,12 +98,12 @@ func TestCreateOpensAccountsAndDepositsBudgets(t *testing.T) {
 	require.NoError(t, err)
 	paid, err := l.Account(ctx, program.CycleAccount(p.ID, "2025-07", program.CyclePaid))
 	require.NoError(t, err)
-	require.Equal(t, ledger.Expense, paid.Type)
+	require.Equal(t, apoyo.Expense, paid.Type)
 	require.Nil(t, paid.MinBalance)
 	for _, st := range []string{program.CycleInTransit, program.CycleReturned} {
 		a, err := l.Account(ctx, program.CycleAccount(p.ID, "2025-07", st))
 		require.NoError(t, err)
-		require.Equal(t, ledger.Asset, a.Type)
+		require.Equal(t, apoyo.Asset, a.Type)
 		require.NotNil(t, a.MinBalance)
 	}
 	require.Error(t, program.EnsureCycleAccounts(ctx, l, p.ID, "bad:cycle"))
@@ -130,7 +130,7 @@ func TestCreateSameNameConflicts(t *testing.T) {
 	funds, err := l.Funds(ctx)
 	require.NoError(t, err)
 	require.Len(t, funds, 3)
-	bals, err := l.Balances(ctx, ledger.BalanceFilter{AccountPrefix: "prg:" + p2.ID})
+	bals, err := l.Balances(ctx, apoyo.BalanceFilter{AccountPrefix: "prg:" + p2.ID})
 	require.NoError(t, err)
 	require.Empty(t, bals)
 

@@ -152,7 +152,7 @@ func statement(t *testing.T, lines ...payment.StatementLine) string {
 	return buf.String()
 }
 
-func (f *fixture) reconcile(t *testing.T, name, csv string) reconcile.Report {
+func (f *fixture) reconcile(t *testing.T, name, csv string) apoyo.ReconcileReport {
 	t.Helper()
 	rep, err := f.rec.Reconcile(context.Background(), name, strings.NewReader(csv))
 	require.NoError(t, err)
@@ -195,8 +195,8 @@ func (f *fixture) verify(t *testing.T) {
 }
 
 // counts lists the non-zero counts, for short assertions.
-func counts(rep reconcile.Report) map[reconcile.Class]int {
-	out := map[reconcile.Class]int{}
+func counts(rep apoyo.ReconcileReport) map[apoyo.FindingClass]int {
+	out := map[apoyo.FindingClass]int{}
 	for c, n := range rep.Counts {
 		if n != 0 {
 			out[c] = n

@@ -52,102 +52,26 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 )
 
-// Class is what reconciliation concluded about a statement line (or a
-// payment missing from the statement).
-type Class string
-
-// The classes; see the package documentation.
-const (
-	Matched                 Class = "matched"
-	AmountMismatch          Class = "amount_mismatch"
-	MissingFromStatement    Class = "missing_from_statement"
-	UnknownInStatement      Class = "unknown_in_statement"
-	Duplicate               Class = "duplicate"
-	ReturnedAfterSettlement Class = "returned_after_settlement"
-	StateMismatch           Class = "state_mismatch"
-)
-
-// Classes lists every class, in report order.
-var Classes = []Class{Matched, AmountMismatch, MissingFromStatement, UnknownInStatement, Duplicate, ReturnedAfterSettlement, StateMismatch}
-
-// Unmatched reports whether a finding of this class needs a person: a
-// disagreement between the bank and apoyo. A return after settlement is
-// not one: reconciliation books it and raises the caseworker task itself.
-func (c Class) Unmatched() bool {
-	switch c {
-	case AmountMismatch, MissingFromStatement, UnknownInStatement, Duplicate, StateMismatch:
-		return true
-	}
-	return false
-}
-
-// Finding is one statement line's class, or one payment missing from the
-// statement. It carries business ids and amounts only: never a name or an
-// account number.
-type Finding struct {
-	Class Class `json:"-"`
-	// Line is the CSV row (header = 1); 0 for a payment missing from the
-	// statement.
-	Line              int    `json:"line,omitempty"`
-	OperationDate     string `json:"operation_date,omitempty"`
-	TrackingKey       string `json:"tracking_key"`
-	OrderID           string `json:"order_id,omitempty"`
-	State             string `json:"state,omitempty"`
-	ReturnTrackingKey string `json:"return_tracking_key,omitempty"`
-	ReturnCause       int    `json:"return_cause,omitempty"`
-	// Amount is the statement's, ExpectedAmount apoyo's (two decimals).
-	Amount         string `json:"amount,omitempty"`
-	ExpectedAmount string `json:"expected_amount,omitempty"`
-	Message        string `json:"message"`
-	// TransactionIDs are the ledger transactions the line made sure of
-	// (posted by this run or found).
-	TransactionIDs []int64 `json:"transaction_ids,omitempty"`
-}
-
-// Report is the outcome of one reconciliation run.
-type Report struct {
-	Statement string `json:"statement"`
-	SHA256    string `json:"sha256"`
-	ImportID  int64  `json:"import_id"`
-	// SeenBefore is set when the same file (same sha256) was reconciled
-	// before, by the runs in PreviousImports.
-	SeenBefore      bool     `json:"seen_before"`
-	PreviousImports []int64  `json:"previous_imports,omitempty"`
-	OperationDates  []string `json:"operation_dates"`
-	Lines           int      `json:"lines"`
-	// Counts has every class, zero or not.
-	Counts map[Class]int `json:"counts"`
-	// Posted is the number of new ledger transactions; 0 when everything
-	// was already booked (a second run of the same file).
-	Posted int `json:"posted"`
-	// Unmatched is the number of findings whose class is Unmatched.
-	Unmatched int `json:"unmatched"`
-	// Problems lists the findings of every class but matched.
-	Problems map[Class][]Finding `json:"problems"`
-}
-
-// OK reports whether nothing is unmatched.
-func (r Report) OK() bool { return r.Unmatched == 0 }
-
-func newReport(name string, sum [32]byte) Report {
-	rep := Report{Statement: name, SHA256: hex.EncodeToString(sum[:]), OperationDates: []string{},
-		Counts: map[Class]int{}, Problems: map[Class][]Finding{}}
-	for _, c := range Classes {
+func newReport(name string, sum [32]byte) apoyo.ReconcileReport {
+	rep := apoyo.ReconcileReport{Statement: name, SHA256: hex.EncodeToString(sum[:]), OperationDates: []string{},
+		Counts: map[apoyo.FindingClass]int{}, Problems: map[apoyo.FindingClass][]apoyo.ReconcileFinding{}}
+	for _, c := range apoyo.FindingClasses {
 		rep.Counts[c] = 0
-		if c != Matched {
-			rep.Problems[c] = []Finding{}
+		if c != apoyo.FindingMatched {
+			rep.Problems[c] = []apoyo.ReconcileFinding{}
 		}
 	}
 	return rep
 }
 
-func (r *Report) add(f Finding) {
+func add(r *apoyo.ReconcileReport, f apoyo.ReconcileFinding) {
 	r.Counts[f.Class]++
-	if f.Class != Matched {
+	if f.Class != apoyo.FindingMatched {
 		r.Problems[f.Class] = append(r.Problems[f.Class], f)
 	}
 	if f.Class.Unmatched() {
@@ -207,10 +131,10 @@ const lockKey int64 = 0x61706f796f726563 // "apoyorec"
 // name). A malformed statement is an EINVALID payment.bad_statement error
 // naming row and field, and nothing is posted. Other errors leave the run
 // recorded as failed; running it again is safe.
-func (r *Reconciler) Reconcile(ctx context.Context, name string, in io.Reader) (Report, error) {
+func (r *Reconciler) Reconcile(ctx context.Context, name string, in io.Reader) (apoyo.ReconcileReport, error) {
 	data, err := io.ReadAll(in)
 	if err != nil {
-		return Report{}, fmt.Errorf("reading statement %s: %w", name, err)
+		return apoyo.ReconcileReport{}, fmt.Errorf("reading statement %s: %w", name, err)
 	}
 	sum := sha256.Sum256(data)
 	rep := newReport(name, sum)
@@ -257,7 +181,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, name string, in io.Reader) (
 	}
 	rep.Posted = posted
 	for _, f := range findings {
-		rep.add(f)
+		add(&rep, f)
 	}
 	if err := r.record(ctx, rep, findings); err != nil {
 		return rep, err
@@ -279,7 +203,7 @@ func operationDates(lines []line) []string {
 }
 
 // record writes the run's findings and totals to the audit trail.
-func (r *Reconciler) record(ctx context.Context, rep Report, findings []Finding) error {
+func (r *Reconciler) record(ctx context.Context, rep apoyo.ReconcileReport, findings []apoyo.ReconcileFinding) error {
 	rows := make([][]any, len(findings))
 	for i, f := range findings {
 		var ln, cause *int

@@ -16,7 +16,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/reconcile"
 )
 
 // TestAllMatchedPostsOnceThenNothing: orders the worker has not booked yet
@@ -36,7 +35,7 @@ func TestAllMatchedPostsOnceThenNothing(t *testing.T) {
 
 	before := f.transactions(t)
 	rep := f.reconcile(t, "2025-03-10.csv", csv)
-	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 4}, counts(rep))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingMatched: 4}, counts(rep))
 	require.Equal(t, 3, rep.Posted, "settle a, settle b, return d")
 	require.Equal(t, before+3, f.transactions(t))
 	require.Zero(t, rep.Unmatched)
@@ -104,11 +103,11 @@ func TestAmountMismatchPostsNothing(t *testing.T) {
 	l.Amount = decimal.NewFromInt(5599)
 	before := f.transactions(t)
 	rep := f.reconcile(t, "s.csv", statement(t, l))
-	require.Equal(t, map[reconcile.Class]int{reconcile.AmountMismatch: 1}, counts(rep))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingAmountMismatch: 1}, counts(rep))
 	require.Equal(t, 1, rep.Unmatched)
 	require.Zero(t, rep.Posted)
 	require.Equal(t, before, f.transactions(t))
-	p := rep.Problems[reconcile.AmountMismatch][0]
+	p := rep.Problems[apoyo.FindingAmountMismatch][0]
 	require.Equal(t, 2, p.Line)
 	require.Equal(t, a.TrackingKey, p.TrackingKey)
 	require.Equal(t, a.OrderID, p.OrderID)
@@ -126,9 +125,9 @@ func TestMissingFromStatement(t *testing.T) {
 	f.workerSettled(t, b)
 	f.inTransit(t, apoyo.RailSPEI) // still pending: no operation date, not expected on any statement
 	rep := f.reconcile(t, "s.csv", statement(t, orderLine(a, day1, "LQ")))
-	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 1, reconcile.MissingFromStatement: 1}, counts(rep))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingMatched: 1, apoyo.FindingMissingFromStatement: 1}, counts(rep))
 	require.Equal(t, 1, rep.Unmatched)
-	m := rep.Problems[reconcile.MissingFromStatement][0]
+	m := rep.Problems[apoyo.FindingMissingFromStatement][0]
 	require.Equal(t, b.OrderID, m.OrderID)
 	require.Equal(t, b.TrackingKey, m.TrackingKey)
 	require.Equal(t, "settled", m.State)
@@ -137,7 +136,7 @@ func TestMissingFromStatement(t *testing.T) {
 
 	// Another day's statement does not expect it.
 	rep = f.reconcile(t, "s2.csv", statement(t, orderLine(a, day2, "LQ")))
-	require.Zero(t, rep.Counts[reconcile.MissingFromStatement])
+	require.Zero(t, rep.Counts[apoyo.FindingMissingFromStatement])
 }
 
 func TestUnknownInStatement(t *testing.T) {
@@ -150,10 +149,10 @@ func TestUnknownInStatement(t *testing.T) {
 	wrongOrder.OrderID = "pay_other_order_1"
 	before := f.transactions(t)
 	rep := f.reconcile(t, "s.csv", statement(t, stranger, wrongOrder))
-	require.Equal(t, map[reconcile.Class]int{reconcile.UnknownInStatement: 2}, counts(rep))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingUnknownInStatement: 2}, counts(rep))
 	require.Equal(t, 2, rep.Unmatched)
 	require.Equal(t, before, f.transactions(t))
-	u := rep.Problems[reconcile.UnknownInStatement]
+	u := rep.Problems[apoyo.FindingUnknownInStatement]
 	require.Equal(t, "APOYOZZZZZZZZZZZZZZZZZZZZZZZZZ", u[0].TrackingKey)
 	require.Equal(t, 2, u[0].Line)
 	require.Contains(t, u[1].Message, a.OrderID)
@@ -165,10 +164,10 @@ func TestDuplicateLine(t *testing.T) {
 	f := newFixture(t)
 	a := f.inTransit(t, apoyo.RailSPEI)
 	rep := f.reconcile(t, "s.csv", statement(t, orderLine(a, day1, "LQ"), orderLine(a, day1, "LQ")))
-	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 1, reconcile.Duplicate: 1}, counts(rep))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingMatched: 1, apoyo.FindingDuplicate: 1}, counts(rep))
 	require.Equal(t, 1, rep.Unmatched)
 	require.Equal(t, 1, rep.Posted, "the settlement is booked once")
-	dup := rep.Problems[reconcile.Duplicate][0]
+	dup := rep.Problems[apoyo.FindingDuplicate][0]
 	require.Equal(t, 3, dup.Line)
 	require.Contains(t, dup.Message, "line 2")
 	require.Equal(t, "5600.00", f.balance(t, program.CyclePaid))
@@ -196,7 +195,7 @@ func TestReturnAfterSettlement(t *testing.T) {
 	)
 	before := f.transactions(t)
 	rep := f.reconcile(t, "s.csv", csv)
-	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 2, reconcile.ReturnedAfterSettlement: 3}, counts(rep))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingMatched: 2, apoyo.FindingReturnedAfterSettlement: 3}, counts(rep))
 	require.Zero(t, rep.Unmatched, "a return after settlement is handled, not a problem")
 	// booked: late-return; unseen: settle + late-return; late: return.
 	require.Equal(t, 4, rep.Posted)
@@ -243,7 +242,7 @@ func TestReturnAfterSettlement(t *testing.T) {
 
 	// Reconciling the first day again does not undo the return.
 	rep = f.reconcile(t, "day1.csv", statement(t, orderLine(booked, day1, "LQ"), orderLine(unseen, day1, "LQ")))
-	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 2}, counts(rep))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingMatched: 2}, counts(rep))
 	require.Zero(t, rep.Posted)
 	require.Equal(t, apoyo.PaymentState("returned"), f.payment(t, booked.OrderID).State)
 	f.verify(t)
@@ -267,7 +266,7 @@ func TestStateMismatch(t *testing.T) {
 	f.workerSettled(t, settled)
 	before := f.transactions(t)
 	rep := f.reconcile(t, "s.csv", statement(t, orderLine(cancelled, day1, "LQ"), orderLine(settled, day1, "D")))
-	require.Equal(t, map[reconcile.Class]int{reconcile.StateMismatch: 2}, counts(rep))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingStateMismatch: 2}, counts(rep))
 	require.Equal(t, 2, rep.Unmatched)
 	require.Zero(t, rep.Posted)
 	require.Equal(t, before, f.transactions(t))
@@ -346,7 +345,7 @@ func TestReportJSON(t *testing.T) {
 		require.Contains(t, got, k)
 	}
 	cs := got["counts"].(map[string]any)
-	for _, c := range reconcile.Classes {
+	for _, c := range apoyo.FindingClasses {
 		require.Contains(t, cs, string(c))
 	}
 	probs := got["problems"].(map[string]any)

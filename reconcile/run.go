@@ -76,7 +76,7 @@ func unpaidState(rail string, l line) string {
 
 // plan is what one line asks for once its class is known.
 type plan struct {
-	finding Finding
+	finding apoyo.ReconcileFinding
 	// ensure are the ledger entries the line proves, in order.
 	ensure []ledger.TransactionRequest
 	// update moves the payment to state when it is in one of from.
@@ -98,7 +98,7 @@ type stateUpdate struct {
 }
 
 // run classifies the lines, posts what they prove and updates payments.
-func (r *Reconciler) run(ctx context.Context, lines []line, dates []string) ([]Finding, int, error) {
+func (r *Reconciler) run(ctx context.Context, lines []line, dates []string) ([]apoyo.ReconcileFinding, int, error) {
 	pays, err := r.loadPayments(ctx, lines, dates)
 	if err != nil {
 		return nil, 0, err
@@ -121,11 +121,11 @@ func (r *Reconciler) run(ctx context.Context, lines []line, dates []string) ([]F
 	plans := make([]*plan, 0, len(lines))
 	seen := map[[3]string]int{}
 	for _, l := range lines {
-		f := Finding{Line: l.row, OperationDate: l.OperationDate, TrackingKey: l.TrackingKey, OrderID: l.OrderID, State: l.State,
+		f := apoyo.ReconcileFinding{Line: l.row, OperationDate: l.OperationDate, TrackingKey: l.TrackingKey, OrderID: l.OrderID, State: l.State,
 			ReturnTrackingKey: l.ReturnTrackingKey, ReturnCause: l.ReturnCause, Amount: money(l.Amount)}
 		k := [3]string{l.TrackingKey, l.State, l.ReturnTrackingKey}
 		if first, dup := seen[k]; dup {
-			f.Class, f.Message = Duplicate, fmt.Sprintf("same tracking key, state and return tracking key as line %d", first)
+			f.Class, f.Message = apoyo.FindingDuplicate, fmt.Sprintf("same tracking key, state and return tracking key as line %d", first)
 			plans = append(plans, &plan{finding: f})
 			continue
 		}
@@ -133,11 +133,11 @@ func (r *Reconciler) run(ctx context.Context, lines []line, dates []string) ([]F
 		p := byTracking[l.TrackingKey]
 		switch {
 		case p == nil && byOrder[l.OrderID] != nil:
-			f.Class, f.Message = UnknownInStatement, fmt.Sprintf("order %s is on record with another tracking key (%s)", l.OrderID, byOrder[l.OrderID].trackingKey)
+			f.Class, f.Message = apoyo.FindingUnknownInStatement, fmt.Sprintf("order %s is on record with another tracking key (%s)", l.OrderID, byOrder[l.OrderID].trackingKey)
 		case p == nil:
-			f.Class, f.Message = UnknownInStatement, "no payment order with this tracking key"
+			f.Class, f.Message = apoyo.FindingUnknownInStatement, "no payment order with this tracking key"
 		case p.orderID != l.OrderID:
-			f.Class, f.Message = UnknownInStatement, fmt.Sprintf("the tracking key belongs to order %s", p.orderID)
+			f.Class, f.Message = apoyo.FindingUnknownInStatement, fmt.Sprintf("the tracking key belongs to order %s", p.orderID)
 		}
 		if f.Class != "" {
 			plans = append(plans, &plan{finding: f})
@@ -148,7 +148,7 @@ func (r *Reconciler) run(ctx context.Context, lines []line, dates []string) ([]F
 		}
 		f.ExpectedAmount = money(p.amount)
 		if !l.Amount.Equal(p.amount) {
-			f.Class, f.Message = AmountMismatch, fmt.Sprintf("the statement says %s, the payment order is for %s", money(l.Amount), money(p.amount))
+			f.Class, f.Message = apoyo.FindingAmountMismatch, fmt.Sprintf("the statement says %s, the payment order is for %s", money(l.Amount), money(p.amount))
 			plans = append(plans, &plan{finding: f})
 			continue
 		}
@@ -165,7 +165,7 @@ func (r *Reconciler) run(ctx context.Context, lines []line, dates []string) ([]F
 		return nil, posted, err
 	}
 
-	findings := make([]Finding, 0, len(plans))
+	findings := make([]apoyo.ReconcileFinding, 0, len(plans))
 	for _, pl := range plans {
 		findings = append(findings, pl.finding)
 	}
@@ -181,7 +181,7 @@ func (r *Reconciler) run(ctx context.Context, lines []line, dates []string) ([]F
 	}
 	sort.Slice(missing, func(i, j int) bool { return missing[i].orderID < missing[j].orderID })
 	for _, p := range missing {
-		findings = append(findings, Finding{Class: MissingFromStatement, OperationDate: p.operationDate, TrackingKey: p.trackingKey, OrderID: p.orderID,
+		findings = append(findings, apoyo.ReconcileFinding{Class: apoyo.FindingMissingFromStatement, OperationDate: p.operationDate, TrackingKey: p.trackingKey, OrderID: p.orderID,
 			State: p.state, ExpectedAmount: money(p.amount),
 			Message: fmt.Sprintf("our records have this order %s on operation date %s; the statement has no order line for it", p.state, p.operationDate)})
 	}
@@ -204,13 +204,13 @@ func (c *classifier) has(key string) bool {
 	return ok
 }
 
-func (c *classifier) classify(l line, p *pay, f Finding) *plan {
+func (c *classifier) classify(l line, p *pay, f apoyo.ReconcileFinding) *plan {
 	pl := &plan{finding: f}
-	pl.finding.Class = Matched
+	pl.finding.Class = apoyo.FindingMatched
 	sk, rk := p.booking().SettleKey(), p.booking().ReturnKey()
 	settled, returned := c.has(sk), c.has(rk)
 	mismatch := func(format string, args ...any) *plan {
-		pl.finding.Class, pl.finding.Message = StateMismatch, fmt.Sprintf(format, args...)
+		pl.finding.Class, pl.finding.Message = apoyo.FindingStateMismatch, fmt.Sprintf(format, args...)
 		return pl
 	}
 	ensure := func(r ledger.TransactionRequest) {
@@ -285,13 +285,13 @@ func (c *classifier) classify(l line, p *pay, f Finding) *plan {
 		// booked as a return (ours or the worker's, whichever comes
 		// second gets the first), and the case's workflow asks for a
 		// new instrument as for any return, so no task is raised.
-		pl.finding.Class = ReturnedAfterSettlement
+		pl.finding.Class = apoyo.FindingReturnedAfterSettlement
 		pl.finding.Message = fmt.Sprintf("settled, then returned (cause %d: %s); booked as a return of the attempt",
 			l.ReturnCause, payment.ReturnCauseText(l.ReturnCause))
 		ensure(p.returnRequest(stateReturned))
 		toState(stateReturned, l.ReturnCause, statePending)
 	default:
-		pl.finding.Class = ReturnedAfterSettlement
+		pl.finding.Class = apoyo.FindingReturnedAfterSettlement
 		pl.finding.Message = fmt.Sprintf("settled, then returned (cause %d: %s); a new payment instrument is needed",
 			l.ReturnCause, payment.ReturnCauseText(l.ReturnCause))
 		ensure(p.settleRequest())
@@ -375,14 +375,14 @@ func (r *Reconciler) post(ctx context.Context, plans []*plan, existing map[strin
 			q := pl.ensure[step]
 			key := q.IdempotencyKey
 			if err := failed[key]; err != nil {
-				pl.fail(StateMismatch, "the ledger refused %s: %v", key, err)
+				pl.fail(apoyo.FindingStateMismatch, "the ledger refused %s: %v", key, err)
 				continue
 			}
 			t := got[key]
 			if why := differs(t, q); why != "" {
-				class := StateMismatch
+				class := apoyo.FindingStateMismatch
 				if why == "amount" {
-					class = AmountMismatch
+					class = apoyo.FindingAmountMismatch
 				}
 				pl.fail(class, "our ledger has %s with another %s (transaction %d)", key, why, t.ID)
 				continue
@@ -393,7 +393,7 @@ func (r *Reconciler) post(ctx context.Context, plans []*plan, existing map[strin
 }
 
 // fail turns a plan into a problem: nothing more is done for its line.
-func (pl *plan) fail(class Class, format string, args ...any) {
+func (pl *plan) fail(class apoyo.FindingClass, format string, args ...any) {
 	pl.failed = true
 	pl.finding.Class, pl.finding.Message = class, fmt.Sprintf(format, args...)
 	pl.finding.TransactionIDs = nil
@@ -449,7 +449,7 @@ func (r *Reconciler) apply(ctx context.Context, plans []*plan) error {
 		if errors.As(err, &pgErr) && pgErr.ConstraintName == "payments_paid_once_per_cycle" {
 			// The ledger now shows the money that left; the payment
 			// record cannot say paid twice, and a person must act.
-			pl.finding.Class = StateMismatch
+			pl.finding.Class = apoyo.FindingStateMismatch
 			pl.finding.Message = "the bank settled this order but another order of the same beneficiary and cycle is already paid: paid twice"
 			continue
 		}

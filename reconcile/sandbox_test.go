@@ -21,7 +21,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
 	"github.com/apoyo-cdmx/apoyo/pii"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/reconcile"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
@@ -66,7 +65,7 @@ func TestSandboxStatementsAfterRealDisburse(t *testing.T) {
 			"5512345678", "", mxid.GenerateCURP(r, birth, "M", "NE"), "", "", p.method, p.clabe, p.card, "", "yes"}))
 	}
 	w.Flush()
-	rep, err := enrol.Import(ctx, f.prog.ID, &buf, enrolment.ImportOptions{Now: func() time.Time { return monday10 }})
+	rep, err := enrol.Import(ctx, f.prog.ID, &buf, apoyo.ImportOptions{Now: func() time.Time { return monday10 }})
 	require.NoError(t, err)
 	require.Equal(t, len(people), rep.Accepted, "%+v", rep.Errors)
 	ids, err := enrol.ListIDs(ctx, f.prog.ID, "", 100)
@@ -104,7 +103,7 @@ func TestSandboxStatementsAfterRealDisburse(t *testing.T) {
 	before := f.transactions(t)
 	got := f.reconcile(t, day1+".csv", monday)
 	require.Equal(t, 6, got.Lines, "four settled, one refused with its return line")
-	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 6}, counts(got))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingMatched: 6}, counts(got))
 	require.Zero(t, got.Posted, "the worker booked everything, with the same requests")
 	require.Equal(t, before, f.transactions(t))
 
@@ -114,10 +113,10 @@ func TestSandboxStatementsAfterRealDisburse(t *testing.T) {
 	tuesday := fetch(day2)
 	got = f.reconcile(t, day2+".csv", tuesday)
 	require.Equal(t, 1, got.Lines)
-	require.Equal(t, map[reconcile.Class]int{reconcile.ReturnedAfterSettlement: 1}, counts(got))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingReturnedAfterSettlement: 1}, counts(got))
 	require.Equal(t, 1, got.Posted, "the late return")
 	require.True(t, got.OK())
-	require.Equal(t, josue, got.Problems[reconcile.ReturnedAfterSettlement][0].OrderID)
+	require.Equal(t, josue, got.Problems[apoyo.FindingReturnedAfterSettlement][0].OrderID)
 	p := f.payment(t, josue)
 	require.Equal(t, apoyo.PaymentState("returned"), p.State)
 	require.Equal(t, 13, p.ReturnCause)
@@ -135,7 +134,7 @@ func TestSandboxStatementsAfterRealDisburse(t *testing.T) {
 	require.True(t, again.SeenBefore)
 	again = f.reconcile(t, day1+".csv", monday)
 	require.Zero(t, again.Posted)
-	require.Equal(t, map[reconcile.Class]int{reconcile.Matched: 6}, counts(again))
+	require.Equal(t, map[apoyo.FindingClass]int{apoyo.FindingMatched: 6}, counts(again))
 	require.Equal(t, before, f.transactions(t))
 
 	// Three paid (SPEI, card, cash), two back (refused, returned late).

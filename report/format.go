@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"text/tabwriter"
 	"unicode/utf8"
+
+	"github.com/apoyo-cdmx/apoyo"
 )
 
 // CSVHeader is the header of WriteCSV's output.
@@ -16,7 +18,7 @@ var CSVHeader = []string{"dimension", "category", "enrolled", "approved", "paid"
 // category), after a first row "total,all" with the cycle's totals (never
 // suppressed). A hidden cell is written as its label ("<5" or "x");
 // amounts have two decimals.
-func (r CycleReport) WriteCSV(w io.Writer) error {
+func WriteCSV(w io.Writer, r apoyo.CycleReport) error {
 	cw := csv.NewWriter(w)
 	t := r.Totals
 	rows := [][]string{CSVHeader, {"total", "all", itoa(t.Enrolled), itoa(t.Approved), itoa(t.Paid), t.AmountPaid.StringFixed(2)}}
@@ -34,7 +36,7 @@ func (r CycleReport) WriteCSV(w io.Writer) error {
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // WriteText writes the report for people to read.
-func (r CycleReport) WriteText(w io.Writer) error {
+func WriteText(w io.Writer, r apoyo.CycleReport) error {
 	c := r.Cycle
 	fmt.Fprintf(w, "Cycle %s (%s) of programme %s, cycle date %s, status %s\n", c.ID, c.Name, c.ProgramID, c.CycleDate, c.Status)
 	fmt.Fprintf(w, "Generated %s. Counts of 1-%d people are shown as <%d; x hides a larger cell (or an amount) so that\n",

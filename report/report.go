@@ -31,15 +31,6 @@ var (
 	ErrInvalid = &apoyo.Error{Code: apoyo.EINVALID, Reason: "report.invalid", Message: "invalid report options"}
 )
 
-// Options tune a report.
-type Options struct {
-	// MinCell is K (0 means DefaultMinCell). It must be at least 2: with
-	// 1 nothing would be hidden.
-	MinCell int
-	// Now stamps the report (GeneratedAt); zero means time.Now.
-	Now time.Time
-}
-
 // Dimension names, in report order.
 const (
 	DimSex               = "sex"
@@ -51,125 +42,6 @@ const (
 
 // AgeBands are the age bands on the cycle date, in report order.
 var AgeBands = []string{"under 18", "18-24", "25-34", "35-44", "45-59", "60+"}
-
-// CycleReport is a cycle's published evidence. Totals and fund amounts
-// are exact; every count that describes a group of people with something
-// in common (a category of a dimension, a failed eligibility rule, a
-// rejecting secretariat) goes through small-cell suppression.
-type CycleReport struct {
-	Cycle       CycleInfo `json:"cycle"`
-	GeneratedAt time.Time `json:"generated_at"`
-	Currency    string    `json:"currency"`
-	// MinCell is the K the report was protected with.
-	MinCell int    `json:"min_cell"`
-	Totals  Totals `json:"totals"`
-	// IneligibleByRule counts ineligible cases per failed rule ("age",
-	// "consent", …; "other" for anything that is not a rule name). A case
-	// that failed two rules counts under both.
-	IneligibleByRule []Breakdown `json:"ineligible_by_rule"`
-	// ApprovalRejectedBySecretariat counts approval rejections per
-	// rejecting secretariat (STYFE, SIBISO, SEDESA; "other" if the reason
-	// does not say).
-	ApprovalRejectedBySecretariat []Breakdown `json:"approval_rejected_by_secretariat"`
-	// Funds are the cycle's money per programme fund, in the programme's
-	// fund order.
-	Funds []FundLine `json:"funds"`
-	// Dimensions: sex, age_band, nationality_region, population_group,
-	// alcaldia, each on its own (no cross-tabulation).
-	Dimensions []Dimension `json:"dimensions"`
-}
-
-// CycleInfo says which cycle a report is about.
-type CycleInfo struct {
-	ID        string `json:"id"`
-	ProgramID string `json:"program_id"`
-	Name      string `json:"name"`
-	Period    string `json:"period,omitempty"`
-	// CycleDate is the date ages are computed on (YYYY-MM-DD).
-	CycleDate string `json:"cycle_date"`
-	Status    string `json:"status"`
-}
-
-// Totals are the cycle's headline numbers. They are never suppressed: each
-// is a count over the whole cycle.
-type Totals struct {
-	// Roster is the number of beneficiaries enrolled in the programme.
-	Roster int64 `json:"roster"`
-	// Enrolled is the number of cases in the cycle (one per beneficiary).
-	Enrolled int64 `json:"enrolled"`
-	// InProgress: cases not done yet.
-	InProgress            int64 `json:"in_progress"`
-	IdentityRejected      int64 `json:"identity_rejected"`
-	IdentityReviewExpired int64 `json:"identity_review_expired"`
-	Ineligible            int64 `json:"ineligible"`
-	ApprovalRejected      int64 `json:"approval_rejected"`
-	// Approved: cases that reached payment or went past it.
-	Approved int64 `json:"approved"`
-	// Paid: people with a settled or collected payment.
-	Paid int64 `json:"paid"`
-	// ReturnedPayments and ReturnedPeople: payment orders that came back
-	// (returned, rejected, expired or cancelled) and the people they were for.
-	ReturnedPayments int64 `json:"returned_payments"`
-	ReturnedPeople   int64 `json:"returned_people"`
-	// Repaid: people paid on a second or later attempt.
-	Repaid        int64 `json:"repaid"`
-	PaymentFailed int64 `json:"payment_failed"`
-	Cancelled     int64 `json:"cancelled"`
-	Completed     int64 `json:"completed"`
-	// ByOutcome counts cases per apoyo.Outcome; "in_progress" for
-	// cases without one.
-	ByOutcome      map[string]int64 `json:"by_outcome"`
-	AmountPaid     decimal.Decimal  `json:"amount_paid"`
-	AmountReturned decimal.Decimal  `json:"amount_returned"`
-}
-
-// Breakdown is one suppressed count of a cycle-wide breakdown.
-type Breakdown struct {
-	Category string `json:"category"`
-	Count    Count  `json:"count"`
-}
-
-// FundLine is one programme fund's money in the cycle: from the payment
-// orders, and from the cycle's ledger accounts.
-type FundLine struct {
-	// Fund is the programme's fund code ("city"); LedgerFund the ledger's
-	// ("<programme>.city").
-	Fund             string          `json:"fund"`
-	LedgerFund       string          `json:"ledger_fund"`
-	PaidPayments     int64           `json:"paid_payments"`
-	AmountPaid       decimal.Decimal `json:"amount_paid"`
-	ReturnedPayments int64           `json:"returned_payments"`
-	AmountReturned   decimal.Decimal `json:"amount_returned"`
-	// Ledger holds the balances of the cycle's accounts in this fund now.
-	// Ledger.Returned is what came back and still waits for a new attempt
-	// or a release, so it can be less than AmountReturned.
-	Ledger CycleBalances `json:"ledger"`
-}
-
-// CycleBalances are the balances of a cycle's four accounts in one fund
-// (program.CycleStates).
-type CycleBalances struct {
-	Committed decimal.Decimal `json:"committed"`
-	InTransit decimal.Decimal `json:"in_transit"`
-	Paid      decimal.Decimal `json:"paid"`
-	Returned  decimal.Decimal `json:"returned"`
-}
-
-// Dimension is one disaggregation: every category of it, zeros included,
-// in a fixed order so reports of different cycles line up.
-type Dimension struct {
-	Name       string     `json:"dimension"`
-	Categories []Category `json:"categories"`
-}
-
-// Category is one row of a dimension.
-type Category struct {
-	Name       string `json:"category"`
-	Enrolled   Count  `json:"enrolled"`
-	Approved   Count  `json:"approved"`
-	Paid       Count  `json:"paid"`
-	AmountPaid Amount `json:"amount_paid"`
-}
 
 // The SQL below names steps, outcomes and payment states only through
 // the domain's typed enums (sqlSet, sqlText): renaming one in package
@@ -218,23 +90,23 @@ func sqlSet[T ~string](vs ...T) string {
 // PostgreSQL (GROUP BY over the cycle's cases and payments, in one
 // read-only snapshot); Go sees a few hundred aggregate rows, whatever the
 // size of the cycle. Errors: ErrCycleNotFound, ErrInvalid.
-func Cycle(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cycleID string, opts Options) (CycleReport, error) {
+func Cycle(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cycleID string, opts apoyo.ReportOptions) (apoyo.CycleReport, error) {
 	k := opts.MinCell
 	if k == 0 {
 		k = DefaultMinCell
 	}
 	if k < 2 {
-		return CycleReport{}, ErrInvalid.With("minimum cell %d: use 2 or more (counts below it are hidden)", opts.MinCell).At(0, "min_cell")
+		return apoyo.CycleReport{}, ErrInvalid.With("minimum cell %d: use 2 or more (counts below it are hidden)", opts.MinCell).At(0, "min_cell")
 	}
 	now := opts.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
-	r := CycleReport{GeneratedAt: now.UTC(), MinCell: k}
+	r := apoyo.CycleReport{GeneratedAt: now.UTC(), MinCell: k}
 
 	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return CycleReport{}, err
+		return apoyo.CycleReport{}, err
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 
@@ -243,31 +115,31 @@ func Cycle(ctx context.Context, pool *pgxpool.Pool, l *ledger.Ledger, cycleID st
 		FROM cycles c JOIN programs p ON p.id = c.program_id WHERE c.id = $1`, cycleID).
 		Scan(&r.Cycle.ID, &r.Cycle.ProgramID, &r.Cycle.Name, &r.Cycle.Period, &cycleDate, &r.Cycle.Status, &r.Currency)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return CycleReport{}, ErrCycleNotFound.With("cycle %q not found", cycleID)
+		return apoyo.CycleReport{}, ErrCycleNotFound.With("cycle %q not found", cycleID)
 	}
 	if err != nil {
-		return CycleReport{}, err
+		return apoyo.CycleReport{}, err
 	}
 	r.Cycle.CycleDate = cycleDate.Format(time.DateOnly)
 
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM beneficiaries WHERE program_id = $1`, r.Cycle.ProgramID).Scan(&r.Totals.Roster); err != nil {
-		return CycleReport{}, err
+		return apoyo.CycleReport{}, err
 	}
 	groups, err := queryGroups(ctx, tx, cycleID, cycleDate)
 	if err != nil {
-		return CycleReport{}, err
+		return apoyo.CycleReport{}, err
 	}
-	if err := r.fillTotals(ctx, tx, groups); err != nil {
-		return CycleReport{}, err
+	if err := fillTotals(ctx, tx, &r, groups); err != nil {
+		return apoyo.CycleReport{}, err
 	}
 	if r.IneligibleByRule, err = ineligibleByRule(ctx, tx, cycleID, int64(k)); err != nil {
-		return CycleReport{}, err
+		return apoyo.CycleReport{}, err
 	}
 	if r.ApprovalRejectedBySecretariat, err = rejectedBySecretariat(ctx, tx, cycleID, int64(k)); err != nil {
-		return CycleReport{}, err
+		return apoyo.CycleReport{}, err
 	}
 	if r.Funds, err = funds(ctx, tx, l, r.Cycle.ProgramID, cycleID); err != nil {
-		return CycleReport{}, err
+		return apoyo.CycleReport{}, err
 	}
 	r.Dimensions = dimensions(groups, int64(k))
 	return r, nil
@@ -322,7 +194,7 @@ func queryGroups(ctx context.Context, tx pgx.Tx, cycleID string, cycleDate time.
 	})
 }
 
-func (r *CycleReport) fillTotals(ctx context.Context, tx pgx.Tx, groups []group) error {
+func fillTotals(ctx context.Context, tx pgx.Tx, r *apoyo.CycleReport, groups []group) error {
 	t := &r.Totals
 	t.ByOutcome = map[string]int64{}
 	t.AmountPaid, t.AmountReturned = decimal.Zero, decimal.Zero
@@ -357,7 +229,7 @@ func (r *CycleReport) fillTotals(ctx context.Context, tx pgx.Tx, groups []group)
 // "rule: detail; rule: detail" (workflows' ruleReason); only the part
 // before ':' is kept, and only when it looks like a rule name, so no
 // detail ("16 on the cycle date", "lives in …") can reach the report.
-func ineligibleByRule(ctx context.Context, tx pgx.Tx, cycleID string, k int64) ([]Breakdown, error) {
+func ineligibleByRule(ctx context.Context, tx pgx.Tx, cycleID string, k int64) ([]apoyo.Breakdown, error) {
 	rows, err := tx.Query(ctx, `SELECT f.rule, count(*)
 		FROM cases k CROSS JOIN LATERAL (
 			SELECT DISTINCT CASE WHEN r ~ '^[a-z][a-z0-9_]{0,39}$' THEN r ELSE 'other' END AS rule
@@ -379,7 +251,7 @@ func ineligibleByRule(ctx context.Context, tx pgx.Tx, cycleID string, k int64) (
 // rejectedBySecretariat counts approval rejections per secretariat, read
 // from the reason the workflow writes ("rejected by SIBISO: …"); the
 // approver's words after the colon are never read.
-func rejectedBySecretariat(ctx context.Context, tx pgx.Tx, cycleID string, k int64) ([]Breakdown, error) {
+func rejectedBySecretariat(ctx context.Context, tx pgx.Tx, cycleID string, k int64) ([]apoyo.Breakdown, error) {
 	rows, err := tx.Query(ctx, `SELECT coalesce(substring(reason FROM '^rejected by ([A-Z]+):'), ''), count(*)
 		FROM cases WHERE cycle_id = $1 AND outcome = `+sqlText(apoyo.OutcomeApprovalRejected)+` GROUP BY 1`, cycleID)
 	if err != nil {
@@ -422,15 +294,15 @@ func collectCounts(rows pgx.Rows) ([]string, []int64, error) {
 }
 
 // breakdown protects a one-column table of counts.
-func breakdown(names []string, counts []int64, k int64) []Breakdown {
+func breakdown(names []string, counts []int64, k int64) []apoyo.Breakdown {
 	vals := make([][]int64, len(counts))
 	for i, c := range counts {
 		vals[i] = []int64{c}
 	}
 	hidden := protect(vals, k)
-	out := make([]Breakdown, len(names))
+	out := make([]apoyo.Breakdown, len(names))
 	for i, n := range names {
-		out[i] = Breakdown{Category: n, Count: count(counts[i], hidden[i][0], k)}
+		out[i] = apoyo.Breakdown{Category: n, Count: count(counts[i], hidden[i][0], k)}
 	}
 	return out
 }
@@ -443,26 +315,26 @@ func label(v, k int64) string {
 	return "x"
 }
 
-func count(v int64, hidden bool, k int64) Count {
+func count(v int64, hidden bool, k int64) apoyo.ReportCount {
 	if hidden {
-		return Count{Suppressed: true, Label: label(v, k)}
+		return apoyo.ReportCount{Suppressed: true, Label: label(v, k)}
 	}
-	return Count{Value: v}
+	return apoyo.ReportCount{Value: v}
 }
 
 // funds sums the cycle's payment orders per fund and reads the cycle's
 // ledger accounts. The ledger's balances come from its own query, so while
 // a cycle runs they may be a moment newer than the payment counts.
-func funds(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, programID, cycleID string) ([]FundLine, error) {
-	byFund := map[string]*FundLine{}
+func funds(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, programID, cycleID string) ([]apoyo.FundLine, error) {
+	byFund := map[string]*apoyo.FundLine{}
 	var order []string
-	line := func(ledgerFund string) *FundLine {
+	line := func(ledgerFund string) *apoyo.FundLine {
 		if f, ok := byFund[ledgerFund]; ok {
 			return f
 		}
-		f := &FundLine{Fund: strings.TrimPrefix(ledgerFund, programID+"."), LedgerFund: ledgerFund,
+		f := &apoyo.FundLine{Fund: strings.TrimPrefix(ledgerFund, programID+"."), LedgerFund: ledgerFund,
 			AmountPaid: decimal.Zero, AmountReturned: decimal.Zero,
-			Ledger: CycleBalances{Committed: decimal.Zero, InTransit: decimal.Zero, Paid: decimal.Zero, Returned: decimal.Zero}}
+			Ledger: apoyo.CycleBalances{Committed: decimal.Zero, InTransit: decimal.Zero, Paid: decimal.Zero, Returned: decimal.Zero}}
 		byFund[ledgerFund] = f
 		order = append(order, ledgerFund)
 		return f
@@ -504,7 +376,7 @@ func funds(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, programID, cycleID 
 	}
 
 	prefix := program.CycleAccount(programID, cycleID, "")
-	bals, err := l.Balances(ctx, ledger.BalanceFilter{AccountPrefix: prefix})
+	bals, err := l.Balances(ctx, apoyo.BalanceFilter{AccountPrefix: prefix})
 	if err != nil {
 		return nil, err
 	}
@@ -524,7 +396,7 @@ func funds(ctx context.Context, tx pgx.Tx, l *ledger.Ledger, programID, cycleID 
 	// Funds found only in the data (none, unless the programme's
 	// definition lost one) follow in code order.
 	sort.Strings(order[known:])
-	out := make([]FundLine, len(order))
+	out := make([]apoyo.FundLine, len(order))
 	for i, f := range order {
 		out[i] = *byFund[f]
 	}
@@ -569,8 +441,8 @@ func populationGroups() []string {
 // dimensions folds the aggregate rows into each dimension's categories (a
 // stored value the dimension does not know counts as OtherUnknown, never
 // under its own name) and protects each dimension's table.
-func dimensions(groups []group, k int64) []Dimension {
-	out := make([]Dimension, 0, len(dimensionDefs))
+func dimensions(groups []group, k int64) []apoyo.Dimension {
+	out := make([]apoyo.Dimension, 0, len(dimensionDefs))
 	for _, d := range dimensionDefs {
 		cats := slices.Clone(d.fixed)
 		idx := map[string]int{}
@@ -609,18 +481,18 @@ func dimensions(groups []group, k int64) []Dimension {
 			}
 		}
 		hidden := protect(vals, k)
-		dim := Dimension{Name: d.name, Categories: make([]Category, len(cats))}
+		dim := apoyo.Dimension{Name: d.name, Categories: make([]apoyo.Category, len(cats))}
 		for i, c := range cats {
-			cat := Category{Name: c,
+			cat := apoyo.Category{Name: c,
 				Enrolled:   count(vals[i][0], hidden[i][0], k),
 				Approved:   count(vals[i][1], hidden[i][1], k),
 				Paid:       count(vals[i][2], hidden[i][2], k),
-				AmountPaid: Amount{Value: amounts[i]},
+				AmountPaid: apoyo.ReportAmount{Value: amounts[i]},
 			}
 			// The amount goes with the people paid: hidden with them. Its
 			// label is "x", never "<K", which would read as pesos.
 			if hidden[i][2] {
-				cat.AmountPaid = Amount{Suppressed: true, Label: "x"}
+				cat.AmountPaid = apoyo.ReportAmount{Suppressed: true, Label: "x"}
 			}
 			dim.Categories[i] = cat
 		}

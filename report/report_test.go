@@ -211,7 +211,7 @@ func seed(t *testing.T) *fixture {
 	return f
 }
 
-func cycleReport(t *testing.T, f *fixture, opts report.Options) report.CycleReport {
+func cycleReport(t *testing.T, f *fixture, opts apoyo.ReportOptions) apoyo.CycleReport {
 	t.Helper()
 	r, err := report.Cycle(context.Background(), f.pool, f.ledger, cycleID, opts)
 	require.NoError(t, err)
@@ -222,9 +222,9 @@ var now = time.Date(2025, 7, 1, 9, 0, 0, 0, time.UTC)
 
 func TestCycleTotalsRejectionsAndFunds(t *testing.T) {
 	f := seed(t)
-	r := cycleReport(t, f, report.Options{Now: now})
+	r := cycleReport(t, f, apoyo.ReportOptions{Now: now})
 
-	require.Equal(t, report.CycleInfo{ID: cycleID, ProgramID: f.prog, Name: "2025-06", Period: "2025-06", CycleDate: "2025-06-01", Status: "running"}, r.Cycle)
+	require.Equal(t, apoyo.ReportCycle{ID: cycleID, ProgramID: f.prog, Name: "2025-06", Period: "2025-06", CycleDate: "2025-06-01", Status: "running"}, r.Cycle)
 	require.Equal(t, now, r.GeneratedAt)
 	require.Equal(t, "MXN", r.Currency)
 	require.Equal(t, 5, r.MinCell)
@@ -252,29 +252,29 @@ func TestCycleTotalsRejectionsAndFunds(t *testing.T) {
 
 	// Rules: age 5, consent 5, alcaldia 1. The 1 is hidden, and so its
 	// complement, the first of the smallest (age), labelled x as it is 5.
-	require.Equal(t, []report.Breakdown{
-		{Category: "age", Count: report.Count{Suppressed: true, Label: "x"}},
-		{Category: "alcaldia", Count: report.Count{Suppressed: true, Label: "<5"}},
-		{Category: "consent", Count: report.Count{Value: 5}},
+	require.Equal(t, []apoyo.Breakdown{
+		{Category: "age", Count: apoyo.ReportCount{Suppressed: true, Label: "x"}},
+		{Category: "alcaldia", Count: apoyo.ReportCount{Suppressed: true, Label: "<5"}},
+		{Category: "consent", Count: apoyo.ReportCount{Value: 5}},
 	}, r.IneligibleByRule)
 	// With K = 2 nothing is below it but the 1, and the 5s protect it.
-	r2 := cycleReport(t, f, report.Options{MinCell: 2, Now: now})
-	require.Equal(t, report.Count{Suppressed: true, Label: "<2"}, r2.IneligibleByRule[1].Count)
-	require.Equal(t, report.Count{Suppressed: true, Label: "x"}, r2.IneligibleByRule[0].Count)
-	require.Equal(t, report.Count{Value: 5}, r2.IneligibleByRule[2].Count)
+	r2 := cycleReport(t, f, apoyo.ReportOptions{MinCell: 2, Now: now})
+	require.Equal(t, apoyo.ReportCount{Suppressed: true, Label: "<2"}, r2.IneligibleByRule[1].Count)
+	require.Equal(t, apoyo.ReportCount{Suppressed: true, Label: "x"}, r2.IneligibleByRule[0].Count)
+	require.Equal(t, apoyo.ReportCount{Value: 5}, r2.IneligibleByRule[2].Count)
 
 	// Secretariats: 2 SIBISO and 1 SEDESA are both small; STYFE's 0 shows.
-	require.Equal(t, []report.Breakdown{
-		{Category: "STYFE", Count: report.Count{Value: 0}},
-		{Category: "SIBISO", Count: report.Count{Suppressed: true, Label: "<5"}},
-		{Category: "SEDESA", Count: report.Count{Suppressed: true, Label: "<5"}},
+	require.Equal(t, []apoyo.Breakdown{
+		{Category: "STYFE", Count: apoyo.ReportCount{Value: 0}},
+		{Category: "SIBISO", Count: apoyo.ReportCount{Suppressed: true, Label: "<5"}},
+		{Category: "SEDESA", Count: apoyo.ReportCount{Suppressed: true, Label: "<5"}},
 	}, r.ApprovalRejectedBySecretariat)
-	r2 = cycleReport(t, f, report.Options{MinCell: 2, Now: now})
-	require.Equal(t, report.Count{Value: 2}, r2.ApprovalRejectedBySecretariat[1].Count)
+	r2 = cycleReport(t, f, apoyo.ReportOptions{MinCell: 2, Now: now})
+	require.Equal(t, apoyo.ReportCount{Value: 2}, r2.ApprovalRejectedBySecretariat[1].Count)
 
 	d := func(s string) decimal.Decimal { return decimal.RequireFromString(s) }
 	require.Len(t, r.Funds, 3)
-	fundsByCode := map[string]report.FundLine{}
+	fundsByCode := map[string]apoyo.FundLine{}
 	for _, fl := range r.Funds {
 		fundsByCode[fl.Fund] = fl
 	}
@@ -303,11 +303,11 @@ func TestCycleTotalsRejectionsAndFunds(t *testing.T) {
 }
 
 // row is a category's cells as a table prints them.
-func row(c report.Category) []string {
+func row(c apoyo.Category) []string {
 	return []string{c.Enrolled.String(), c.Approved.String(), c.Paid.String(), c.AmountPaid.String()}
 }
 
-func table(t *testing.T, r report.CycleReport, dim string) map[string][]string {
+func table(t *testing.T, r apoyo.CycleReport, dim string) map[string][]string {
 	t.Helper()
 	for _, d := range r.Dimensions {
 		if d.Name == dim {
@@ -324,7 +324,7 @@ func table(t *testing.T, r report.CycleReport, dim string) map[string][]string {
 
 func TestCycleDimensionsAndSuppression(t *testing.T) {
 	f := seed(t)
-	r := cycleReport(t, f, report.Options{Now: now})
+	r := cycleReport(t, f, apoyo.ReportOptions{Now: now})
 
 	var names []string
 	for _, d := range r.Dimensions {
@@ -386,10 +386,10 @@ func TestCycleDimensionsAndSuppression(t *testing.T) {
 	// Every dimension covers everyone once; no column has exactly one
 	// hidden cell; shown cells never exceed the totals.
 	for _, d := range r.Dimensions {
-		cols := []func(report.Category) report.Count{
-			func(c report.Category) report.Count { return c.Enrolled },
-			func(c report.Category) report.Count { return c.Approved },
-			func(c report.Category) report.Count { return c.Paid },
+		cols := []func(apoyo.Category) apoyo.ReportCount{
+			func(c apoyo.Category) apoyo.ReportCount { return c.Enrolled },
+			func(c apoyo.Category) apoyo.ReportCount { return c.Approved },
+			func(c apoyo.Category) apoyo.ReportCount { return c.Paid },
 		}
 		totals := []int64{r.Totals.Enrolled, r.Totals.Approved, r.Totals.Paid}
 		for m, get := range cols {
@@ -413,7 +413,7 @@ func TestCycleDimensionsAndSuppression(t *testing.T) {
 
 	// With K = 2 nothing in the sex table is below it: all exact, and
 	// the columns add up to the totals.
-	r2 := cycleReport(t, f, report.Options{MinCell: 2, Now: now})
+	r2 := cycleReport(t, f, apoyo.ReportOptions{MinCell: 2, Now: now})
 	require.Equal(t, map[string][]string{
 		"H": {"26", "12", "10", "56000.00"},
 		"M": {"11", "7", "6", "33600.00"},
@@ -423,11 +423,11 @@ func TestCycleDimensionsAndSuppression(t *testing.T) {
 
 func TestCycleReportCarriesNoPersonalData(t *testing.T) {
 	f := seed(t)
-	r := cycleReport(t, f, report.Options{Now: now})
+	r := cycleReport(t, f, apoyo.ReportOptions{Now: now})
 	var out bytes.Buffer
 	require.NoError(t, json.NewEncoder(&out).Encode(r))
-	require.NoError(t, r.WriteCSV(&out))
-	require.NoError(t, r.WriteText(&out))
+	require.NoError(t, report.WriteCSV(&out, r))
+	require.NoError(t, report.WriteText(&out, r))
 	s := out.String()
 	for _, leak := range []string{
 		"ben_", "case/", "ord-", "TK", // ids of people, cases and orders
@@ -440,7 +440,7 @@ func TestCycleReportCarriesNoPersonalData(t *testing.T) {
 	// its printing.
 	for _, d := range r.Dimensions {
 		for _, c := range d.Categories {
-			for _, v := range []report.Count{c.Enrolled, c.Approved, c.Paid} {
+			for _, v := range []apoyo.ReportCount{c.Enrolled, c.Approved, c.Paid} {
 				if v.Suppressed {
 					require.Zero(t, v.Value)
 				}
@@ -454,7 +454,7 @@ func TestCycleReportCarriesNoPersonalData(t *testing.T) {
 
 func TestCycleJSONAndCSV(t *testing.T) {
 	f := seed(t)
-	r := cycleReport(t, f, report.Options{Now: now})
+	r := cycleReport(t, f, apoyo.ReportOptions{Now: now})
 
 	b, err := json.Marshal(r)
 	require.NoError(t, err)
@@ -477,7 +477,7 @@ func TestCycleJSONAndCSV(t *testing.T) {
 	require.JSONEq(t, `{"value": "56000"}`, string(h["amount_paid"]))
 
 	// And it reads back into the same report.
-	var back report.CycleReport
+	var back apoyo.CycleReport
 	require.NoError(t, json.Unmarshal(b, &back))
 	for i, d := range r.Dimensions {
 		require.Equal(t, d.Name, back.Dimensions[i].Name)
@@ -488,7 +488,7 @@ func TestCycleJSONAndCSV(t *testing.T) {
 	require.Equal(t, r.IneligibleByRule, back.IneligibleByRule)
 
 	var buf bytes.Buffer
-	require.NoError(t, r.WriteCSV(&buf))
+	require.NoError(t, report.WriteCSV(&buf, r))
 	recs, err := csv.NewReader(&buf).ReadAll()
 	require.NoError(t, err)
 	require.Equal(t, []string{"dimension", "category", "enrolled", "approved", "paid", "amount_paid"}, recs[0])
@@ -503,22 +503,22 @@ func TestCycleJSONAndCSV(t *testing.T) {
 	require.Contains(t, recs, []string{"alcaldia", "Cuauhtémoc", "13", "12", "12", "67200.00"})
 
 	var text bytes.Buffer
-	require.NoError(t, r.WriteText(&text))
+	require.NoError(t, report.WriteText(&text, r))
 	require.Contains(t, text.String(), "BY sex")
 	require.Contains(t, text.String(), "100800.00 MXN")
 }
 
 func TestCycleErrors(t *testing.T) {
 	f := newFixture(t)
-	_, err := report.Cycle(context.Background(), f.pool, f.ledger, "cyc_nosuchcycle", report.Options{})
+	_, err := report.Cycle(context.Background(), f.pool, f.ledger, "cyc_nosuchcycle", apoyo.ReportOptions{})
 	require.ErrorIs(t, err, report.ErrCycleNotFound)
 	require.Equal(t, apoyo.ENOTFOUND, apoyo.ErrorCodeOf(err))
 
-	_, err = report.Cycle(context.Background(), f.pool, f.ledger, cycleID, report.Options{MinCell: 1})
+	_, err = report.Cycle(context.Background(), f.pool, f.ledger, cycleID, apoyo.ReportOptions{MinCell: 1})
 	require.Equal(t, apoyo.EINVALID, apoyo.ErrorCodeOf(err))
 
 	// A cycle with no cases yet: zeros everywhere, nothing hidden.
-	r, err := report.Cycle(context.Background(), f.pool, f.ledger, cycleID, report.Options{})
+	r, err := report.Cycle(context.Background(), f.pool, f.ledger, cycleID, apoyo.ReportOptions{})
 	require.NoError(t, err)
 	require.Zero(t, r.Totals.Enrolled)
 	require.Len(t, r.Funds, 3)

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
@@ -43,7 +42,7 @@ func cycleStatus(ctx context.Context, s *services, cycleID string) (CycleStatus,
 		return st, err
 	}
 	prefix := program.CycleAccount(cyc.ProgramID, cyc.ID, "")
-	bals, err := s.ledger.Balances(ctx, ledger.BalanceFilter{AccountPrefix: prefix})
+	bals, err := s.ledger.Balances(ctx, apoyo.BalanceFilter{AccountPrefix: prefix})
 	if err != nil {
 		return st, err
 	}

@@ -159,7 +159,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 
 	code, out, _ = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
 	require.Equal(t, 1, code, "one row is bad: %s", out)
-	var rep enrolment.Report
+	var rep apoyo.ImportReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	require.Equal(t, 5, rep.Accepted)
 	require.Equal(t, 1, rep.Rejected)
@@ -290,7 +290,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	require.Equal(t, 5, cst.Progress.Done)
 	require.Equal(t, "0", cst.Amounts["committed"].String(), "unspent reservation released")
 	require.Equal(t, "22400", cst.Amounts["paid"].String())
-	require.Equal(t, "closed", cst.Cycle.Status)
+	require.Equal(t, apoyo.CycleStatus("closed"), cst.Cycle.Status)
 	// Every task a person worked on (C's document, D's returned payment)
 	// closed when the case moved on.
 	code, out, _ = run(ctx, t, "case", "tasks", "--cycle", cycleID, "-o", "json")

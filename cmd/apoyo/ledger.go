@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/spf13/cobra"
-
-	"github.com/apoyo-cdmx/apoyo/ledger"
 )
 
 func newLedgerCmd(a *app) *cobra.Command {
@@ -95,7 +94,7 @@ transaction, and exits 1.`,
 	to.add(trial, "table or json")
 
 	var so output
-	var sopts ledger.StatementOptions
+	var sopts apoyo.StatementOptions
 	statement := &cobra.Command{
 		Use:   "statement ACCOUNT",
 		Short: "An account's postings with the running balance",
@@ -139,7 +138,7 @@ transaction, and exits 1.`,
 	statement.Flags().IntVar(&sopts.Limit, "limit", 1000, "at most this many (newest) lines")
 
 	var bo output
-	var bf ledger.BalanceFilter
+	var bf apoyo.BalanceFilter
 	balances := &cobra.Command{
 		Use:   "balances",
 		Short: "Balances per account and fund",

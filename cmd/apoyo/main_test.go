@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/internal/netutil"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/ledger"
@@ -117,9 +118,9 @@ func TestLedgerVerifyCommand(t *testing.T) {
 	zero := decimal.Zero
 	require.NoError(t, l.CreateFund(ctx, ledger.Fund{Code: "city", Name: "City"}))
 	for _, a := range []ledger.AccountSpec{
-		{Code: "funding", Type: ledger.Equity, Currency: "MXN"},
-		{Code: "budget", Type: ledger.Asset, Currency: "MXN", MinBalance: &zero},
-		{Code: "benefits", Type: ledger.Expense, Currency: "MXN"},
+		{Code: "funding", Type: apoyo.Equity, Currency: "MXN"},
+		{Code: "budget", Type: apoyo.Asset, Currency: "MXN", MinBalance: &zero},
+		{Code: "benefits", Type: apoyo.Expense, Currency: "MXN"},
 	} {
 		_, err := l.CreateAccount(ctx, a)
 		require.NoError(t, err)
@@ -134,7 +135,7 @@ func TestLedgerVerifyCommand(t *testing.T) {
 
 	code, out, errOut := run(ctx, t, "ledger", "verify", "--database-url", db.URL, "-o", "json")
 	require.Equal(t, 0, code, errOut)
-	var rep ledger.VerifyReport
+	var rep apoyo.LedgerVerifyReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	require.True(t, rep.OK)
 	require.Equal(t, int64(6), rep.Transactions)

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/program"
 )
 
@@ -186,7 +185,7 @@ Exit status 0 when every row was accepted or a duplicate, 1 otherwise.`,
 			if err != nil {
 				return err
 			}
-			rep, err := s.enrol.Import(cmd.Context(), p.ID, f, enrolment.ImportOptions{DryRun: dry})
+			rep, err := s.enrol.Import(cmd.Context(), p.ID, f, apoyo.ImportOptions{DryRun: dry})
 			if err != nil {
 				return err
 			}

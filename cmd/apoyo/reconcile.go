@@ -91,13 +91,13 @@ handled, not unmatched), 1 when something is, 2 for a malformed statement.`,
 	return cmd
 }
 
-func printReconcile(a *app, rep reconcile.Report) error {
+func printReconcile(a *app, rep apoyo.ReconcileReport) error {
 	fmt.Fprintf(a.out, "statement %s (sha256 %s), operation dates %v, %d lines\n", rep.Statement, short(rep.SHA256), rep.OperationDates, rep.Lines)
 	if rep.SeenBefore {
 		fmt.Fprintf(a.out, "this file was reconciled before (runs %v): nothing already booked is booked again\n", rep.PreviousImports)
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-	for _, c := range reconcile.Classes {
+	for _, c := range apoyo.FindingClasses {
 		fmt.Fprintf(tw, "%s\t%d\n", c, rep.Counts[c])
 	}
 	if err := tw.Flush(); err != nil {
@@ -112,7 +112,7 @@ func printReconcile(a *app, rep reconcile.Report) error {
 	if n > 0 {
 		fmt.Fprintln(tw, "CLASS\tLINE\tTRACKING KEY\tORDER\tAMOUNT\tEXPECTED\tMESSAGE")
 	}
-	for _, c := range reconcile.Classes {
+	for _, c := range apoyo.FindingClasses {
 		for _, p := range rep.Problems[c] {
 			line := "-"
 			if p.Line > 0 {

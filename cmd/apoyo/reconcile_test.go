@@ -20,7 +20,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/reconcile"
 )
 
 // runWithReconcile is run, after checking that the root wires the
@@ -85,9 +84,9 @@ func TestReconcileCommand(t *testing.T) {
 
 	code, out, errOut := runWithReconcile(ctx, t, "reconcile", "--statement", clean, "--database-url", db.URL, "-o", "json")
 	require.Equal(t, 0, code, errOut)
-	var rep reconcile.Report
+	var rep apoyo.ReconcileReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
-	require.Equal(t, 1, rep.Counts[reconcile.Matched])
+	require.Equal(t, 1, rep.Counts[apoyo.FindingMatched])
 	require.Equal(t, 1, rep.Posted)
 	require.Zero(t, rep.Unmatched)
 
@@ -102,12 +101,12 @@ func TestReconcileCommand(t *testing.T) {
 	withUnknown := write("unknown.csv", settled, unknown)
 	code, out, _ = runWithReconcile(ctx, t, "reconcile", "--statement", withUnknown, "--database-url", db.URL, "-o", "json")
 	require.Equal(t, 1, code, out)
-	rep = reconcile.Report{}
+	rep = apoyo.ReconcileReport{}
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
-	require.Equal(t, 1, rep.Counts[reconcile.UnknownInStatement])
+	require.Equal(t, 1, rep.Counts[apoyo.FindingUnknownInStatement])
 	require.Equal(t, 1, rep.Unmatched)
-	require.Equal(t, "APOYOUNKNOWNKEY", rep.Problems[reconcile.UnknownInStatement][0].TrackingKey)
-	require.Equal(t, 3, rep.Problems[reconcile.UnknownInStatement][0].Line)
+	require.Equal(t, "APOYOUNKNOWNKEY", rep.Problems[apoyo.FindingUnknownInStatement][0].TrackingKey)
+	require.Equal(t, 3, rep.Problems[apoyo.FindingUnknownInStatement][0].Line)
 	code, out, _ = runWithReconcile(ctx, t, "reconcile", "--statement", withUnknown, "--database-url", db.URL)
 	require.Equal(t, 1, code)
 	require.Contains(t, out, "APOYOUNKNOWNKEY")

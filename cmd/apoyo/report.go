@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/report"
 )
@@ -42,7 +43,7 @@ dimension,category,enrolled,approved,paid,amount_paid.`,
 			defer stop()
 			l := ledger.New(pool, ledger.Options{BatchSize: a.cfg.Ledger.BatchSize, Writers: 1})
 			defer l.Close()
-			r, err := report.Cycle(cmd.Context(), pool, l, args[0], report.Options{MinCell: minCell})
+			r, err := report.Cycle(cmd.Context(), pool, l, args[0], apoyo.ReportOptions{MinCell: minCell})
 			if err != nil {
 				return err
 			}
@@ -50,9 +51,9 @@ dimension,category,enrolled,approved,paid,amount_paid.`,
 			case "json":
 				return writeJSON(a.out, r)
 			case "csv":
-				return r.WriteCSV(a.out)
+				return report.WriteCSV(a.out, r)
 			}
-			return r.WriteText(a.out)
+			return report.WriteText(a.out, r)
 		},
 	}
 	o.add(cycle, "table, json or csv")

@@ -16,7 +16,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/report"
 )
 
 // runWithReport is run, after checking that the root wires the report
@@ -65,15 +64,15 @@ func TestReportCycleCommand(t *testing.T) {
 
 	code, out, errOut := runWithReport(ctx, t, "report", "cycle", cyc, "--database-url", db.URL, "-o", "json")
 	require.Equal(t, 0, code, errOut)
-	var r report.CycleReport
+	var r apoyo.CycleReport
 	require.NoError(t, json.Unmarshal([]byte(out), &r))
 	require.Equal(t, int64(9), r.Totals.Enrolled)
 	require.Equal(t, int64(9), r.Totals.Paid)
 	require.Equal(t, "50400.00", r.Totals.AmountPaid.StringFixed(2))
 	require.Equal(t, "sex", r.Dimensions[0].Name)
-	require.Equal(t, report.Count{Value: 7}, r.Dimensions[0].Categories[0].Enrolled)
-	require.Equal(t, report.Count{Suppressed: true, Label: "<5"}, r.Dimensions[0].Categories[1].Enrolled)
-	require.Equal(t, report.Count{Suppressed: true, Label: "<5"}, r.Dimensions[0].Categories[2].Enrolled)
+	require.Equal(t, apoyo.ReportCount{Value: 7}, r.Dimensions[0].Categories[0].Enrolled)
+	require.Equal(t, apoyo.ReportCount{Suppressed: true, Label: "<5"}, r.Dimensions[0].Categories[1].Enrolled)
+	require.Equal(t, apoyo.ReportCount{Suppressed: true, Label: "<5"}, r.Dimensions[0].Categories[2].Enrolled)
 	require.Contains(t, out, `"suppressed": true`)
 	require.NotContains(t, out, "ben_")
 
