@@ -18,6 +18,10 @@ const (
 	// ECONFLICT: the request clashes with the current state (a key reused with
 	// other content, a second vote, a second reversal, a budget exhausted).
 	ECONFLICT ErrorCode = "conflict"
+	// EUNAUTHENTICATED: no credentials, or credentials that prove nothing.
+	EUNAUTHENTICATED ErrorCode = "unauthenticated"
+	// EFORBIDDEN: the identity may not do this.
+	EFORBIDDEN ErrorCode = "forbidden"
 	// EUNAVAILABLE: a dependency is temporarily unreachable; retry later.
 	EUNAVAILABLE ErrorCode = "unavailable"
 	// EINTERNAL: a bug or an unexpected failure.
@@ -127,7 +131,7 @@ func ErrorReasonOf(err error) string {
 // invalid input, missing things and conflicts stay so.
 func Retryable(err error) bool {
 	switch ErrorCodeOf(err) {
-	case EINVALID, ENOTFOUND, ECONFLICT:
+	case EINVALID, ENOTFOUND, ECONFLICT, EUNAUTHENTICATED, EFORBIDDEN:
 		return false
 	}
 	return true

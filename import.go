@@ -15,6 +15,10 @@ type ImportOptions struct {
 	// BatchSize is the number of rows inserted per database transaction;
 	// default 500.
 	BatchSize int
+	// ImportedBy is the user id of whoever imports the roster: separation
+	// of duties keeps them from approving the cases of the people they
+	// enrolled. The application layer sets it from the acting identity.
+	ImportedBy string
 }
 
 // ImportReport is the outcome of an import. Its JSON is what the CLI and API
@@ -37,8 +41,9 @@ type ImportReport struct {
 	// ("windows-1252", a spreadsheet saved as plain CSV), empty for UTF-8.
 	Transcoded string `json:"transcoded,omitempty"`
 
-	// ImportID names the import in the imports table (empty in a dry run).
-	ImportID string `json:"-"`
+	// ImportID names the import in the imports table (empty in a dry
+	// run).
+	ImportID string `json:"import_id,omitempty"`
 }
 
 // ImportRowError is one problem with one row of the file: row as numbered in the

@@ -32,8 +32,16 @@ var (
 	ErrBadTransition = apoyo.Errorf(apoyo.ECONFLICT, "cycle.bad_transition", "the cycle cannot move to that status")
 )
 
-// Store reads and writes cycles, cases, tasks and payments.
-type Store struct{ pool *pgxpool.Pool }
+// Store reads and writes cycles, cases, tasks, payments and signed roster
+// approvals.
+type Store struct {
+	pool *pgxpool.Pool
+	// OnCommit, when set, runs inside the transactions that record a
+	// person's decision (a cycle's pause, resume or cancel, a signed
+	// list), just before they commit: the audit log writes its entry
+	// there, so it commits with the change it records.
+	OnCommit func(ctx context.Context, tx pgx.Tx) error
+}
 
 // NewStore returns a Store on pool.
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
@@ -266,7 +274,7 @@ func (s *Store) TransitionCycle(ctx context.Context, id string, action apoyo.Cyc
 			return transitionError(err)
 		}
 		out = apoyo.CycleTransition{Cycle: next, Seq: next.ControlSeq, Applied: true}
-		return nil
+		return s.onCommit(ctx, tx)
 	})
 	return out, err
 }
@@ -442,11 +450,17 @@ func (s *Store) ResolveStaleTasks(ctx context.Context, caseID string, step apoyo
 
 // OpenTasks lists open tasks, oldest first, of one cycle when cycleID != "".
 func (s *Store) OpenTasks(ctx context.Context, cycleID string, limit int) ([]apoyo.Task, error) {
-	if limit <= 0 {
-		limit = 1000
+	return s.Tasks(ctx, apoyo.TaskFilter{CycleID: cycleID, Limit: limit})
+}
+
+// Tasks lists open tasks matching f, oldest first.
+func (s *Store) Tasks(ctx context.Context, f apoyo.TaskFilter) ([]apoyo.Task, error) {
+	if f.Limit <= 0 {
+		f.Limit = 1000
 	}
 	rows, err := s.pool.Query(ctx, `SELECT t.id, t.case_id, t.kind, t.detail, t.created_at FROM case_tasks t JOIN cases c ON c.id = t.case_id
-		WHERE t.resolved_at IS NULL AND ($1 = '' OR c.cycle_id = $1) ORDER BY t.created_at, t.id LIMIT $2`, cycleID, limit)
+		WHERE t.resolved_at IS NULL AND ($1 = '' OR c.cycle_id = $1) AND ($3 = '' OR t.kind = $3) ORDER BY t.created_at, t.id LIMIT $2`,
+		f.CycleID, f.Limit, string(f.Kind))
 	if err != nil {
 		return nil, err
 	}
@@ -504,4 +518,44 @@ func (s *Store) PaymentsIn(ctx context.Context, cycleID, rail, state string) ([]
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[apoyo.Payment])
+}
+
+// Cycles lists a programme's cycles, newest first (every cycle with
+// programID "").
+func (s *Store) Cycles(ctx context.Context, programID string) ([]apoyo.Cycle, error) {
+	rows, err := s.pool.Query(ctx, "SELECT "+cycleCols+" FROM cycles WHERE ($1 = '' OR program_id = $1) ORDER BY created_at DESC, id", programID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []apoyo.Cycle{}
+	for rows.Next() {
+		c, err := scanCycle(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// OpenTaskCounts counts a cycle's open tasks per kind, by the database:
+// a cycle's tasks are never loaded to be counted.
+func (s *Store) OpenTaskCounts(ctx context.Context, cycleID string) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, `SELECT t.kind, count(*) FROM case_tasks t JOIN cases c ON c.id = t.case_id
+		WHERE t.resolved_at IS NULL AND c.cycle_id = $1 GROUP BY t.kind`, cycleID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var k string
+		var n int
+		if err := rows.Scan(&k, &n); err != nil {
+			return nil, err
+		}
+		out[k] = n
+	}
+	return out, rows.Err()
 }

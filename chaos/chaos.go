@@ -38,13 +38,12 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/demo"
+	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/reconcile"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 // Options shape a run.
@@ -59,11 +58,16 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Deps are the stores and services on the chaos stack, as the demo uses
-// them, plus the Temporal client for describing workflows.
+// Deps are the application layer on the chaos stack, as the demo uses it
+// (every action goes through it as one of the demo's users), plus what
+// the run reads to check the proof without changing anything: the
+// Temporal client for describing workflows, the ledger for balance
+// samples and verification, the roster to key the bank's fault plan.
 type Deps struct {
 	demo.Deps
 	Temporal client.Client
+	Ledger   *ledger.Ledger
+	Enrol    *enrolment.Store
 }
 
 // Result is what a run did and found.
@@ -107,11 +111,12 @@ func (r Result) LastLine() string {
 
 // run is one chaos run's state.
 type run struct {
-	st  *Stack
-	d   Deps
-	o   Options
-	log *slog.Logger
-	res Result
+	cast demo.Cast
+	st   *Stack
+	d    Deps
+	o    Options
+	log  *slog.Logger
+	res  Result
 
 	mu     sync.Mutex // guards misses and res counters written by goroutines
 	misses []string
@@ -179,18 +184,20 @@ func (r *run) play(ctx context.Context) error {
 	// Room for the cycle and its re-payments.
 	budget := apoyo.DefaultBenefitAmount.Mul(decimal.NewFromInt(int64(valid)*3/2 + 10))
 	spec := apoyo.ProgramSpec{Name: fmt.Sprintf("Chaos %d %s", r.o.Seed, now.Format("2006-01-02 15:04:05.000")), Funds: program.DefaultFunds(budget)}
-	prog, err := program.Build(spec, now)
+	cast, err := demo.EnsureCast(ctx, r.d.App)
 	if err != nil {
 		return err
 	}
-	if prog, err = r.d.Programs.Create(ctx, prog, r.d.Ledger); err != nil {
+	r.cast = cast
+	prog, err := r.d.App.CreateProgram(ctx, cast.Manager, spec)
+	if err != nil {
 		return err
 	}
 	var csvBuf bytes.Buffer
 	if err := demo.WriteCSV(&csvBuf, people); err != nil {
 		return err
 	}
-	rep, err := r.d.Enrol.Import(ctx, prog.ID, &csvBuf, apoyo.ImportOptions{})
+	rep, err := r.d.App.ImportRoster(ctx, cast.Manager, prog.ID, &csvBuf, apoyo.ImportOptions{})
 	if err != nil {
 		return err
 	}
@@ -200,7 +207,7 @@ func (r *run) play(ctx context.Context) error {
 	}
 
 	launchedAt := time.Now()
-	launch, err := r.d.Work.LaunchCycle(ctx, prog.ID, "", now.Format("2006-01"), now.Truncate(24*time.Hour), casework.LaunchOptions{})
+	launch, err := r.d.App.LaunchCycle(ctx, cast.Manager, apoyo.LaunchRequest{ProgramID: prog.ID, Period: now.Format("2006-01"), CycleDate: now.Truncate(24 * time.Hour)})
 	if err != nil {
 		return err
 	}
@@ -217,7 +224,7 @@ func (r *run) play(ctx context.Context) error {
 
 	rng := rand.New(rand.NewPCG(r.o.Seed, 0x5eed))
 	var sum demo.Summary
-	var p workflows.CycleProgress
+	var p apoyo.CycleProgress
 	lastSaid := time.Now()
 	for !(p.Closed && isClosed(eventsDone)) {
 		if ctx.Err() != nil {
@@ -227,14 +234,14 @@ func (r *run) play(ctx context.Context) error {
 			r.miss("the cycle did not close in time: %d of %d cases done (%v)", p.Done, launch.Cases, ctx.Err())
 			return nil
 		}
-		if latest, err := r.d.Work.CycleProgress(ctx, cycleID); err == nil {
-			p = latest
+		if latest, err := r.d.App.CycleStatus(ctx, cast.Manager, cycleID); err == nil {
+			p = latest.Progress
 		}
 		if time.Since(lastSaid) > 10*time.Second {
 			r.say("%d of %d cases done, %d bank orders, %d faults so far", p.Done, launch.Cases, r.st.Bank.Audit(cycleID).Orders, r.st.Bank.Faults())
 			lastSaid = time.Now()
 		}
-		acted, err := demo.PlayRound(ctx, r.d.Deps, cycleID, rng, &sum)
+		acted, err := demo.PlayRound(ctx, r.d.Deps, r.cast, cycleID, rng, &sum)
 		if err != nil {
 			// PostgreSQL or Temporal is down, or a query timed out: people
 			// come back and try again, as they would.
@@ -429,7 +436,7 @@ func (r *run) settle(ctx context.Context, cycleID string, rng *rand.Rand, sum *d
 		if _, _, err := r.reconcileAll(ctx); err != nil {
 			r.log.Debug("chaos: reconciling", "err", err)
 		}
-		acted, err := demo.PlayRound(ctx, r.d.Deps, cycleID, rng, sum)
+		acted, err := demo.PlayRound(ctx, r.d.Deps, r.cast, cycleID, rng, sum)
 		if err != nil {
 			r.log.Debug("chaos: a round of people's work failed", "err", err)
 		}
@@ -450,7 +457,7 @@ func (r *run) settle(ctx context.Context, cycleID string, rng *rand.Rand, sum *d
 // lateReturnTasks are the tasks reconciliation raises for money that came
 // back after the case saw it settle: a person must put a new instrument on
 // file.
-var lateReturnTasks = map[string]bool{"returned_after_settlement": true}
+var lateReturnTasks = map[string]bool{string(apoyo.TaskReturnedAfterSettlement): true}
 
 // supplyForLateReturns does what a caseworker does with a late-return
 // task: puts a new CLABE on file for the case. The refusals are kept for
@@ -466,7 +473,7 @@ func (r *run) supplyForLateReturns(ctx context.Context, cycleID string, rng *ran
 			continue
 		}
 		clabe := mxid.GenerateCLABE(rng, "072")
-		if _, err := r.d.Work.SetPaymentInstrument(ctx, t.CaseID, apoyo.RailSPEI, clabe, "", "chaos-caseworker"); err != nil {
+		if _, err := r.d.App.SetPaymentInstrument(ctx, r.cast.Caseworker, t.CaseID, apoyo.InstrumentRequest{Method: apoyo.RailSPEI, CLABE: clabe}); err != nil {
 			r.refused[t.CaseID] = firstLine(err.Error())
 			continue
 		}
@@ -500,14 +507,13 @@ func (r *run) statementDates() []string {
 func (r *run) reconcileAll(ctx context.Context) (int, map[string]int, error) {
 	// The reopener sends each return after settlement back to its case, which
 	// pays once more when a new instrument is on file.
-	rec := reconcile.New(r.d.Pool, r.d.Ledger, r.d.Cases).WithReopener(r.d.Work)
 	total, byDate := 0, map[string]int{}
 	for _, dt := range r.statementDates() {
 		var buf bytes.Buffer
 		if err := payment.WriteStatement(&buf, r.st.Bank.Statement(dt)); err != nil {
 			return total, byDate, err
 		}
-		rep, err := rec.Reconcile(ctx, "chaos-statement-"+dt+".csv", &buf)
+		rep, err := r.d.App.Reconcile(ctx, r.cast.Manager, "chaos-statement-"+dt+".csv", &buf)
 		if err != nil {
 			return total, byDate, fmt.Errorf("reconciling %s: %w", dt, err)
 		}

@@ -25,6 +25,47 @@ type Config struct {
 	Worker   WorkerConfig   `mapstructure:"worker"`
 	PII      PIIConfig      `mapstructure:"pii"`
 	Log      LogConfig      `mapstructure:"log"`
+	Auth     AuthConfig     `mapstructure:"auth"`
+	API      APIConfig      `mapstructure:"api"`
+}
+
+// AuthConfig says who the command line acts as and how the API knows who
+// is calling.
+type AuthConfig struct {
+	// Token is the API token the command line acts with (also read from
+	// APOYO_TOKEN). Every action is attributed to its user. Default "".
+	Token string `mapstructure:"token" secret:"true"`
+	// TokenTTL is how long a new API token stays valid. Default 2160h
+	// (90 days).
+	TokenTTL time.Duration `mapstructure:"token_ttl" validate:"min=60000000000"`
+	// OIDCIssuer is the URL of an OpenID Connect issuer (a Keycloak realm:
+	// https://keycloak.example/realms/cdmx) whose signed tokens the API
+	// accepts besides apoyo's own. Empty turns OIDC off. Default "".
+	OIDCIssuer string `mapstructure:"oidc_issuer" validate:"omitempty,url"`
+	// OIDCAudience is the audience (client id) the issuer's tokens must be
+	// for. Required with OIDCIssuer. Default "apoyo".
+	OIDCAudience string `mapstructure:"oidc_audience"`
+	// OIDCRoleClaim is the dotted path of the claim holding the user's
+	// roles; exactly one must be an apoyo role. Default
+	// "realm_access.roles" (Keycloak's realm roles).
+	OIDCRoleClaim string `mapstructure:"oidc_role_claim"`
+	// OIDCSecretariatClaim is the dotted path of an approver's
+	// secretariat claim. Default "secretariat".
+	OIDCSecretariatClaim string `mapstructure:"oidc_secretariat_claim"`
+	// OIDCNameClaim is the claim shown as the user's name. Default
+	// "preferred_username".
+	OIDCNameClaim string `mapstructure:"oidc_name_claim"`
+}
+
+// APIConfig shapes the HTTP API (`apoyo serve`, also run by `apoyo dev`).
+type APIConfig struct {
+	// Address is where the API listens. Default "127.0.0.1:8080".
+	Address string `mapstructure:"address" validate:"required,hostname_port"`
+	// MaxBody caps a JSON request body, in bytes. Default 1048576 (1 MiB).
+	MaxBody int64 `mapstructure:"max_body" validate:"min=1024,max=1073741824"`
+	// MaxUpload caps an uploaded roster or bank statement, in bytes.
+	// Default 67108864 (64 MiB).
+	MaxUpload int64 `mapstructure:"max_upload" validate:"min=1024,max=17179869184"`
 }
 
 // DatabaseConfig says where the PostgreSQL database is.
@@ -148,6 +189,18 @@ func Default() Config {
 		Log: LogConfig{
 			Level:  "info",
 			Format: "text",
+		},
+		Auth: AuthConfig{
+			TokenTTL:             90 * 24 * time.Hour,
+			OIDCAudience:         "apoyo",
+			OIDCRoleClaim:        "realm_access.roles",
+			OIDCSecretariatClaim: "secretariat",
+			OIDCNameClaim:        "preferred_username",
+		},
+		API: APIConfig{
+			Address:   "127.0.0.1:8080",
+			MaxBody:   1 << 20,
+			MaxUpload: 64 << 20,
 		},
 	}
 }

@@ -113,6 +113,8 @@ func TestKeysCoverEveryField(t *testing.T) {
 		"worker.max_concurrent_activities",
 		"pii.keys", "pii.active_key", "pii.index_key",
 		"log.level", "log.format",
+		"auth.token", "auth.token_ttl", "auth.oidc_issuer", "auth.oidc_audience", "auth.oidc_role_claim", "auth.oidc_secretariat_claim", "auth.oidc_name_claim",
+		"api.address", "api.max_body", "api.max_upload",
 	}
 	require.Equal(t, want, Keys())
 	m := Default().Masked()
@@ -120,7 +122,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 	for _, k := range want {
 		require.Contains(t, m, k)
 	}
-	require.Equal(t, []string{"database.url", "payments.bank_url", "pii.keys", "pii.index_key"}, SecretKeys())
+	require.Equal(t, []string{"database.url", "payments.bank_url", "pii.keys", "pii.index_key", "auth.token"}, SecretKeys())
 }
 
 // TestMalformedKeysNeverEchoed: a key setting that is not base64, has the

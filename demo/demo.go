@@ -10,39 +10,85 @@ package demo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/cases"
-	"github.com/apoyo-cdmx/apoyo/casework"
-	"github.com/apoyo-cdmx/apoyo/enrolment"
-	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/reconcile"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
 // Deps is the running stack the demo drives.
 type Deps struct {
-	Pool     *pgxpool.Pool
-	Ledger   *ledger.Ledger
-	Programs *program.Store
-	Enrol    *enrolment.Store
-	Cases    *cases.Store
-	Work     *casework.Service
-	BankURL  string
+	// App is the application layer (app.New): every action of the demo
+	// goes through it, as one of the Cast's named users, so it is
+	// authorized and audited like anyone's.
+	App apoyo.Service
+	// Cases is read, never written, to tally what happened (the payments
+	// a cycle made, which the bank's own record is checked against).
+	Cases   *cases.Store
+	BankURL string
+}
+
+// Cast is the people the demo plays, each a user of apoyo with one role.
+type Cast struct {
+	Manager, Caseworker, Auditor apoyo.Identity
+	Approvers                    map[apoyo.Secretariat]apoyo.Identity
+}
+
+// CastNames are the users EnsureCast creates (approvers as demo.<secretariat>).
+var CastNames = struct{ Manager, Caseworker, Auditor string }{"demo.manager", "demo.caseworker", "demo.auditor"}
+
+// EnsureCast finds the demo's users, creating those that are missing as
+// apoyo itself (apoyo.System("demo")): a programme manager, a caseworker,
+// an auditor and one approver per secretariat.
+func EnsureCast(ctx context.Context, a apoyo.Service) (Cast, error) {
+	sys := apoyo.System("demo")
+	users, err := a.Users(ctx, sys)
+	if err != nil {
+		return Cast{}, err
+	}
+	byName := map[string]apoyo.User{}
+	for _, u := range users {
+		byName[u.Name] = u
+	}
+	get := func(name string, role apoyo.Role, sec apoyo.Secretariat) (apoyo.Identity, error) {
+		u, ok := byName[name]
+		if !ok {
+			if u, err = a.CreateUser(ctx, sys, apoyo.NewUser{Name: name, Role: role, Secretariat: sec}); err != nil {
+				return apoyo.Identity{}, err
+			}
+		}
+		return u.Identity("demo", ""), nil
+	}
+	c := Cast{Approvers: map[apoyo.Secretariat]apoyo.Identity{}}
+	if c.Manager, err = get(CastNames.Manager, apoyo.RoleProgramManager, ""); err != nil {
+		return c, err
+	}
+	if c.Caseworker, err = get(CastNames.Caseworker, apoyo.RoleCaseworker, ""); err != nil {
+		return c, err
+	}
+	if c.Auditor, err = get(CastNames.Auditor, apoyo.RoleAuditor, ""); err != nil {
+		return c, err
+	}
+	for _, s := range apoyo.Secretariats {
+		if c.Approvers[s], err = get("demo."+strings.ToLower(string(s)), apoyo.RoleApprover, s); err != nil {
+			return c, err
+		}
+	}
+	return c, nil
 }
 
 // Options shape a run.
@@ -112,14 +158,15 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 		}
 	}
 
-	// A programme whose budget covers the cycle with room to spare.
-	budget := apoyo.DefaultBenefitAmount.Mul(decimal.NewFromInt(int64(n)*3/2 + 10))
-	spec := apoyo.ProgramSpec{Name: fmt.Sprintf("Demo %s", time.Now().UTC().Format("2006-01-02 15:04:05.000")), Funds: program.DefaultFunds(budget)}
-	prog, err := program.Build(spec, time.Now().UTC())
+	cast, err := EnsureCast(ctx, d.App)
 	if err != nil {
 		return sum, err
 	}
-	if prog, err = d.Programs.Create(ctx, prog, d.Ledger); err != nil {
+	// A programme whose budget covers the cycle with room to spare.
+	budget := apoyo.DefaultBenefitAmount.Mul(decimal.NewFromInt(int64(n)*3/2 + 10))
+	spec := apoyo.ProgramSpec{Name: fmt.Sprintf("Demo %s", time.Now().UTC().Format("2006-01-02 15:04:05.000")), Funds: program.DefaultFunds(budget)}
+	prog, err := d.App.CreateProgram(ctx, cast.Manager, spec)
+	if err != nil {
 		return sum, err
 	}
 	sum.ProgramID = prog.ID
@@ -128,26 +175,26 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 	if err := WriteCSV(&csvBuf, people); err != nil {
 		return sum, err
 	}
-	rep, err := d.Enrol.Import(ctx, prog.ID, &csvBuf, apoyo.ImportOptions{})
+	rep, err := d.App.ImportRoster(ctx, cast.Manager, prog.ID, &csvBuf, apoyo.ImportOptions{})
 	if err != nil {
 		return sum, err
 	}
 	sum.Enrolled, sum.Rejected, sum.Duplicates = rep.Accepted, rep.Rejected, rep.Duplicates
 
 	launchAt := time.Now()
-	launch, err := d.Work.LaunchCycle(ctx, prog.ID, "", time.Now().UTC().Format("2006-01"), time.Now().UTC().Truncate(24*time.Hour),
-		casework.LaunchOptions{MaxActive: o.MaxActive})
+	launch, err := d.App.LaunchCycle(ctx, cast.Manager, apoyo.LaunchRequest{ProgramID: prog.ID, Period: time.Now().UTC().Format("2006-01"),
+		CycleDate: time.Now().UTC().Truncate(24 * time.Hour), MaxActive: o.MaxActive})
 	if err != nil {
 		return sum, err
 	}
 	sum.CycleID = launch.Cycle.ID
 	r := rand.New(rand.NewPCG(o.Seed+1, 99))
-	var p workflows.CycleProgress
+	var p apoyo.CycleProgress
 	for {
-		latest, err := d.Work.CycleProgress(ctx, launch.Cycle.ID)
+		latest, err := d.App.CycleStatus(ctx, cast.Manager, launch.Cycle.ID)
 		switch {
 		case err == nil:
-			p = latest
+			p = latest.Progress
 		case ctx.Err() != nil:
 			return sum, fmt.Errorf("demo: cycle %s did not finish: %w", launch.Cycle.ID, ctx.Err())
 		default:
@@ -160,7 +207,7 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 		if p.Closed {
 			break
 		}
-		acted, err := playPeople(ctx, d, launch.Cycle.ID, r, &sum)
+		acted, err := playPeople(ctx, d, cast, launch.Cycle.ID, r, &sum)
 		if err != nil {
 			return sum, err
 		}
@@ -177,10 +224,10 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 	if err := tally(ctx, d, launch.Cycle.ID, &sum); err != nil {
 		return sum, err
 	}
-	if err := reconcileAll(ctx, d, launch.Cycle.ID, &sum); err != nil {
+	if err := reconcileAll(ctx, d, cast, launch.Cycle.ID, &sum); err != nil {
 		return sum, err
 	}
-	vr, err := d.Ledger.Verify(ctx)
+	vr, err := d.App.VerifyLedger(ctx, cast.Auditor)
 	if err != nil {
 		return sum, err
 	}
@@ -194,12 +241,13 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 
 // playPeople does one round of everybody's work; acted says whether
 // anything was done (else the caller waits a little).
-func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *Summary) (bool, error) {
+func playPeople(ctx context.Context, d Deps, cast Cast, cycleID string, r *rand.Rand, sum *Summary) (bool, error) {
 	var mu sync.Mutex // guards acted, sum and r across concurrent caseworkers
 	acted := false
+	cw := cast.Caseworker
 	// Caseworkers check documents under review.
-	err := eachCase(ctx, d, apoyo.CaseFilter{CycleID: cycleID, Step: apoyo.StepIdentity, WaitingOn: "caseworker"}, func(c apoyo.Case) error {
-		if _, err := d.Work.DecideIdentity(ctx, c.CaseID, workflows.IdentityDecision{Decision: "verified", Reason: "document checked in person", Caseworker: "demo-caseworker"}, "", ""); err == nil {
+	err := eachCase(ctx, d, cw, apoyo.CaseFilter{CycleID: cycleID, Step: apoyo.StepIdentity, WaitingOn: apoyo.WaitingOnCaseworker}, func(c apoyo.Case) error {
+		if _, err := d.App.DecideIdentity(ctx, cw, c.CaseID, apoyo.IdentityDecision{Decision: apoyo.DecisionVerified, Reason: "document checked in person"}); err == nil {
 			mu.Lock()
 			sum.IdentityReviewed++
 			acted = true
@@ -210,23 +258,35 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 	if err != nil {
 		return acted, err
 	}
-	// The three secretariats approve what waits for them.
+	// The three secretariats each sign the list of cases waiting for
+	// them: the list they were shown, by its hash.
 	for _, s := range apoyo.Secretariats {
-		res, err := d.Work.ApprovePending(ctx, cycleID, apoyo.ApprovalVote{Secretariat: s, Approve: true, Approver: "demo-" + string(s)}, 32)
+		approver := cast.Approvers[s]
+		list, err := d.App.PendingRoster(ctx, approver, cycleID)
 		if err != nil {
 			return acted, err
 		}
-		acted = acted || res.Acted > 0
+		if list.Size == 0 {
+			continue
+		}
+		res, err := d.App.ApproveRoster(ctx, approver, cycleID, list.Hash)
+		if errors.Is(err, cases.ErrListChanged) {
+			continue // a case arrived meanwhile: the next round shows the new list
+		}
+		if err != nil {
+			return acted, err
+		}
+		acted = acted || res.Voted > 0
 	}
 	if ctx.Err() != nil {
 		return acted, ctx.Err()
 	}
 	// Returned payments: a caseworker puts a new CLABE on file.
-	err = eachCase(ctx, d, apoyo.CaseFilter{CycleID: cycleID, Step: apoyo.StepPayment, WaitingOn: "caseworker"}, func(c apoyo.Case) error {
+	err = eachCase(ctx, d, cw, apoyo.CaseFilter{CycleID: cycleID, Step: apoyo.StepPayment, WaitingOn: apoyo.WaitingOnCaseworker}, func(c apoyo.Case) error {
 		mu.Lock()
 		clabe := mxid.GenerateCLABE(r, "072")
 		mu.Unlock()
-		if _, err := d.Work.SetPaymentInstrument(ctx, c.CaseID, apoyo.RailSPEI, clabe, "", "demo-caseworker"); err == nil {
+		if _, err := d.App.SetPaymentInstrument(ctx, cw, c.CaseID, apoyo.InstrumentRequest{Method: apoyo.RailSPEI, CLABE: clabe}); err == nil {
 			mu.Lock()
 			acted = true
 			mu.Unlock()
@@ -250,19 +310,19 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 		}
 	}
 	// Referrals: the services report that people attended.
-	err = eachCase(ctx, d, apoyo.CaseFilter{CycleID: cycleID, Step: apoyo.StepReferrals}, func(c apoyo.Case) error {
-		st, err := d.Work.Case(ctx, c.CaseID)
+	err = eachCase(ctx, d, cw, apoyo.CaseFilter{CycleID: cycleID, Step: apoyo.StepReferrals}, func(c apoyo.Case) error {
+		detail, err := d.App.Case(ctx, cw, c.CaseID)
 		if err != nil {
 			return nil
 		}
-		for _, ref := range st.Referrals {
+		for _, ref := range detail.State.Referrals {
 			if ref.Outcome != "" {
 				continue
 			}
 			mu.Lock()
 			outcome := []apoyo.ReferralOutcome{apoyo.ReferralAttended, apoyo.ReferralAttended, apoyo.ReferralAttended, apoyo.ReferralNotAttended, apoyo.ReferralDeclined}[r.IntN(5)]
 			mu.Unlock()
-			if _, err := d.Work.RecordReferralOutcome(ctx, c.CaseID, workflows.ReferralOutcomeInput{ReferralID: ref.ID, Outcome: outcome, Caseworker: "demo-caseworker"}); err == nil {
+			if _, err := d.App.RecordReferralOutcome(ctx, cw, c.CaseID, apoyo.ReferralOutcomeRequest{ReferralID: ref.ID, Outcome: outcome}); err == nil {
 				mu.Lock()
 				sum.ReferralsClosed++
 				acted = true
@@ -277,10 +337,10 @@ func playPeople(ctx context.Context, d Deps, cycleID string, r *rand.Rand, sum *
 // eachCase pages through the projection and calls fn for each case, 32 at
 // a time, as a team of caseworkers would; fn must be safe for concurrent
 // use.
-func eachCase(ctx context.Context, d Deps, f apoyo.CaseFilter, fn func(apoyo.Case) error) error {
+func eachCase(ctx context.Context, d Deps, who apoyo.Identity, f apoyo.CaseFilter, fn func(apoyo.Case) error) error {
 	f.Limit = 500
 	for {
-		page, err := d.Cases.ListCases(ctx, f)
+		page, err := d.App.Cases(ctx, who, f)
 		if err != nil || len(page) == 0 {
 			return err
 		}
@@ -314,13 +374,13 @@ func tally(ctx context.Context, d Deps, cycleID string, sum *Summary) error {
 	for _, p := range pays {
 		approved[p.BeneficiaryID] = true
 		switch p.State {
-		case "settled", "collected":
+		case apoyo.PaymentSettled, apoyo.PaymentCollected:
 			paid[p.BeneficiaryID]++
 			disbursed = disbursed.Add(p.Amount)
 			if p.Attempt > 1 {
 				sum.Repaid++
 			}
-		case "returned", "rejected", "expired":
+		case apoyo.PaymentReturned, apoyo.PaymentRejected, apoyo.PaymentExpired:
 			sum.Returned++
 		}
 	}
@@ -347,7 +407,7 @@ func (s Summary) BankAgrees() bool {
 // reconcileAll fetches the bank's statement for every operation date of
 // the cycle's payments and reconciles it, twice: the second run must post
 // nothing.
-func reconcileAll(ctx context.Context, d Deps, cycleID string, sum *Summary) error {
+func reconcileAll(ctx context.Context, d Deps, cast Cast, cycleID string, sum *Summary) error {
 	pays, err := d.Cases.Payments(ctx, cycleID)
 	if err != nil {
 		return err
@@ -363,7 +423,6 @@ func reconcileAll(ctx context.Context, d Deps, cycleID string, sum *Summary) err
 		sorted = append(sorted, dt)
 	}
 	sort.Strings(sorted)
-	rec := reconcile.New(d.Pool, d.Ledger, d.Cases).WithReopener(d.Work)
 	for _, dt := range sorted {
 		resp, err := http.Get(d.BankURL + "/v1/statements/" + dt + ".csv")
 		if err != nil {
@@ -377,14 +436,14 @@ func reconcileAll(ctx context.Context, d Deps, cycleID string, sum *Summary) err
 		if resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("demo: statement %s: HTTP %d", dt, resp.StatusCode)
 		}
-		rep, err := rec.Reconcile(ctx, "statement-"+dt+".csv", bytes.NewReader(body))
+		rep, err := d.App.Reconcile(ctx, cast.Manager, "statement-"+dt+".csv", bytes.NewReader(body))
 		if err != nil {
 			return err
 		}
 		sum.Statements++
 		sum.Unmatched += rep.Unmatched
 		sum.ReconcilePosted += rep.Posted
-		again, err := rec.Reconcile(ctx, "statement-"+dt+".csv", bytes.NewReader(body))
+		again, err := d.App.Reconcile(ctx, cast.Manager, "statement-"+dt+".csv", bytes.NewReader(body))
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,9 @@ type pending struct {
 // committed stay, the import is recorded as failed, and the error is
 // returned with the report so far; importing the file again completes it.
 func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts apoyo.ImportOptions) (apoyo.ImportReport, error) {
+	if err := s.keys(); err != nil {
+		return apoyo.ImportReport{}, err
+	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 500
 	}
@@ -77,7 +80,7 @@ func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts 
 	} else {
 		imp.rep.ImportID = imp.importID
 	}
-	if err := imp.exec(ctx, "INSERT INTO imports (id, program_id) VALUES ($1, $2)", imp.importID, programID); err != nil {
+	if err := imp.exec(ctx, "INSERT INTO imports (id, program_id, imported_by) VALUES ($1, $2, $3)", imp.importID, programID, opts.ImportedBy); err != nil {
 		return apoyo.ImportReport{}, dbError("recording import", err)
 	}
 

@@ -77,7 +77,7 @@ func TestImportMixedFile(t *testing.T) {
 	for k := range shape {
 		keys = append(keys, k)
 	}
-	require.ElementsMatch(t, []string{"accepted", "rejected", "duplicates", "flagged", "errors", "flags"}, keys)
+	require.ElementsMatch(t, []string{"accepted", "rejected", "duplicates", "flagged", "errors", "flags", "import_id"}, keys)
 	require.Equal(t, "[]", string(shape["flags"]))
 	require.Contains(t, string(js), `{"row":3,"field":"curp","value_hint":"GO••••••••••••••08","message":`)
 
@@ -114,7 +114,8 @@ func TestEmptyErrorsAreEmptyLists(t *testing.T) {
 	rep := e.importCSV(t, buildCSV(t, newGen(2).person(1)), apoyo.ImportOptions{})
 	js, err := json.Marshal(rep)
 	require.NoError(t, err)
-	require.JSONEq(t, `{"accepted":1,"rejected":0,"duplicates":0,"flagged":0,"errors":[],"flags":[]}`, string(js))
+	require.JSONEq(t, `{"accepted":1,"rejected":0,"duplicates":0,"flagged":0,"errors":[],"flags":[],"import_id":"`+rep.ImportID+`"}`, string(js))
+	require.Regexp(t, `^imp_[a-z0-9]{16}$`, rep.ImportID, "the import is named, so the audit log and the API can point at it")
 }
 
 func TestHeaderErrorStoresNothing(t *testing.T) {

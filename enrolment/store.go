@@ -49,10 +49,28 @@ type Store struct {
 	pool    *pgxpool.Pool
 	keyring *pii.Keyring
 	indexer *pii.Indexer
+	// OnCommit, when set, runs inside the transaction that changes a
+	// person's document or payment instrument, just before it commits:
+	// the audit log writes its entry there, so it commits with the change.
+	OnCommit func(ctx context.Context, tx pgx.Tx) error
+}
+
+// ErrNoKeys: the store was opened without the keys that seal and index
+// personal data (a reader of aggregates has no need of them), so it can
+// neither read nor write a person's data.
+var ErrNoKeys = apoyo.Errorf(apoyo.EUNAVAILABLE, "beneficiary.no_keys", "the personal-data keys are not loaded in this process")
+
+// keys checks that the store can seal and unseal.
+func (s *Store) keys() error {
+	if s.keyring == nil || s.indexer == nil {
+		return ErrNoKeys
+	}
+	return nil
 }
 
 // NewStore returns a Store sealing personal data with keyring and indexing
-// it with indexer.
+// it with indexer. With nil keys it still answers what needs none (who
+// enrolled whom, profiles, counts); the rest fails with ErrNoKeys.
 func NewStore(pool *pgxpool.Pool, keyring *pii.Keyring, indexer *pii.Indexer) *Store {
 	return &Store{pool: pool, keyring: keyring, indexer: indexer}
 }
@@ -133,6 +151,9 @@ const selectFull = `SELECT id, program_id, birth_date, sex, nationality, populat
 // moved from another row); pii.ErrUnknownKey when it was sealed under a
 // key no longer configured.
 func (s *Store) Get(ctx context.Context, id string) (Person, error) {
+	if err := s.keys(); err != nil {
+		return Person{}, err
+	}
 	return s.get(ctx, s.pool, id, false)
 }
 
@@ -310,6 +331,9 @@ func (s *Store) UpdateDocument(ctx context.Context, id string, docType apoyo.IDD
 // the check runs under the programme's lock, so a concurrent import or
 // update cannot slip the same CLABE in meanwhile.
 func (s *Store) update(ctx context.Context, id string, checked []string, refuseShared bool, change func(*beneficiary.Record)) error {
+	if err := s.keys(); err != nil {
+		return err
+	}
 	return retryTx(ctx, s.pool, func(tx pgx.Tx) error {
 		var programID string
 		err := tx.QueryRow(ctx, "SELECT program_id FROM beneficiaries WHERE id = $1", id).Scan(&programID)
@@ -376,8 +400,26 @@ func (s *Store) update(ctx context.Context, id string, checked []string, refuseS
 				return err
 			}
 		}
+		if s.OnCommit != nil {
+			return s.OnCommit(ctx, tx)
+		}
 		return nil
 	})
+}
+
+// EnrolledBy returns the user id of whoever imported the beneficiary's
+// roster row ("" for rows imported before identities existed). Errors:
+// ErrNotFound.
+func (s *Store) EnrolledBy(ctx context.Context, id string) (string, error) {
+	var by *string
+	err := s.pool.QueryRow(ctx, `SELECT i.imported_by FROM beneficiaries b LEFT JOIN imports i ON i.id = b.import_id WHERE b.id = $1`, id).Scan(&by)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", ErrNotFound.With("no beneficiary with id %q", id)
+	}
+	if by == nil {
+		return "", err
+	}
+	return *by, err
 }
 
 func dupWhat(constraint string) string {

@@ -12,7 +12,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/platform/migrations"
 )
 
-func newMigrateCmd(a *app) *cobra.Command {
+func newMigrateCmd(a *cli) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply the database migrations (embedded in the binary)",
@@ -34,7 +34,7 @@ func newMigrateCmd(a *app) *cobra.Command {
 	}
 }
 
-func newConfigCmd(a *app) *cobra.Command {
+func newConfigCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
 	var o output
 	show := &cobra.Command{

@@ -9,7 +9,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 )
 
-func newBankCmd(a *app) *cobra.Command {
+func newBankCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "bank", Short: "The sandbox bank (SPEI, cash pickup, card) for development and demos"}
 	var addr, journal string
 	var autoCollect bool

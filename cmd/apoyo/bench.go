@@ -13,7 +13,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/platform/pgcluster"
 )
 
-func newBenchCmd(a *app) *cobra.Command {
+func newBenchCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "bench", Short: "Benchmarks that report ratios against baselines measured in the same run"}
 
 	var o output

@@ -43,7 +43,7 @@ type CycleBenchRow struct {
 	WorkerPeakRSSMB       float64 `json:"worker_peak_rss_mb"`
 }
 
-func newBenchCycleCmd(a *app) *cobra.Command {
+func newBenchCycleCmd(a *cli) *cobra.Command {
 	var o output
 	var sizes []int
 	cmd := &cobra.Command{
@@ -89,7 +89,7 @@ histories) and the worker's peak memory (RSS high-water mark).`,
 	return cmd
 }
 
-func runCycleBench(ctx context.Context, a *app, sizes []int) ([]CycleBenchRow, error) {
+func runCycleBench(ctx context.Context, a *cli, sizes []int) ([]CycleBenchRow, error) {
 	dir, err := os.MkdirTemp("", "apoyo-bench-cycle-")
 	if err != nil {
 		return nil, err
@@ -163,8 +163,8 @@ func runCycleBench(ctx context.Context, a *app, sizes []int) ([]CycleBenchRow, e
 		}
 		row.BarePerSecond = float64(n) / row.BareSeconds
 		a.log.Info("apoyo: cycle", "n", n)
-		sum, err := demo.Run(ctx, demo.Deps{Pool: s.ledger.Pool(), Ledger: s.ledger, Programs: s.programs, Enrol: s.enrol, Cases: s.cases,
-			Work: s.work, BankURL: "http://" + bankAddr}, demo.Options{People: demo.BenchPeople(n, uint64(i+1), time.Now().UTC()), Seed: uint64(i + 1), Timeout: 2 * time.Hour})
+		sum, err := demo.Run(ctx, demo.Deps{App: s.app, Cases: s.cases,
+			BankURL: "http://" + bankAddr}, demo.Options{People: demo.BenchPeople(n, uint64(i+1), time.Now().UTC()), Seed: uint64(i + 1), Timeout: 2 * time.Hour})
 		if err != nil {
 			return rows, err
 		}

@@ -10,15 +10,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/casework"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
-func newCycleCmd(a *app) *cobra.Command {
+func newCycleCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "cycle", Short: "Payment cycles"}
 	var o output
-	var prog, name, period, date string
-	var lo casework.LaunchOptions
+	var r apoyo.LaunchRequest
+	var date string
 	launch := &cobra.Command{
 		Use:   "launch",
 		Short: "Launch a payment cycle: reserve its amount against the budget, then one case per enrolled beneficiary (launching again starts nothing new)",
@@ -27,29 +25,19 @@ func newCycleCmd(a *app) *cobra.Command {
 			if err := o.check("table", "json"); err != nil {
 				return err
 			}
-			day := time.Now().UTC().Truncate(24 * time.Hour)
 			if date != "" {
 				d, err := time.Parse("2006-01-02", date)
 				if err != nil {
 					return apoyo.Errorf(apoyo.EINVALID, "cli.date", "--date %q: use YYYY-MM-DD", date)
 				}
-				day = d
+				r.CycleDate = d
 			}
-			if period != "" {
-				if _, err := time.Parse("2006-01", period); err != nil {
-					return apoyo.Errorf(apoyo.EINVALID, "cli.period", "--period %q: use YYYY-MM", period)
-				}
-			}
-			s, err := a.open(cmd.Context(), true)
+			s, who, err := a.act(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			p, err := resolveProgram(cmd, s, prog)
-			if err != nil {
-				return err
-			}
-			res, err := s.work.LaunchCycle(cmd.Context(), p.ID, name, period, day, lo)
+			res, err := s.app.LaunchCycle(cmd.Context(), who, r)
 			if err != nil {
 				return err
 			}
@@ -68,55 +56,131 @@ func newCycleCmd(a *app) *cobra.Command {
 		},
 	}
 	o.add(launch, "table or json")
-	launch.Flags().StringVar(&prog, "program", "", "programme id or name (required)")
-	launch.Flags().StringVar(&name, "name", "", "cycle name (default: the period, or this month)")
-	launch.Flags().StringVar(&period, "period", "", "period paid, YYYY-MM")
+	launch.Flags().StringVar(&r.ProgramID, "program", "", "programme id or name (required)")
+	launch.Flags().StringVar(&r.Name, "name", "", "cycle name (default: the period, or this month)")
+	launch.Flags().StringVar(&r.Period, "period", "", "period paid, YYYY-MM")
 	launch.Flags().StringVar(&date, "date", "", "cycle date for eligibility (age), YYYY-MM-DD (default today)")
-	launch.Flags().IntVar(&lo.StartWindow, "start-window", 100, "case starts in flight at most")
-	launch.Flags().IntVar(&lo.MaxActive, "max-active", 0, "unfinished cases at most (0: no bound; cases wait days for approvers)")
+	launch.Flags().IntVar(&r.StartWindow, "start-window", 100, "case starts in flight at most")
+	launch.Flags().IntVar(&r.MaxActive, "max-active", 0, "unfinished cases at most (0: no bound; cases wait days for approvers)")
 	_ = launch.MarkFlagRequired("program")
-	cmd.AddCommand(launch)
-	cmd.AddCommand(newCycleControlCmds(a)...)
-	return cmd
-}
 
-func newApproveCmd(a *app) *cobra.Command {
-	var o output
-	var sec, reason, approver, cycle string
-	var reject, allPending bool
-	var concurrency int
-	cmd := &cobra.Command{
-		Use:   "approve [CASE_ID...]",
-		Short: "Approve (or --reject with --reason) cases for your secretariat, one by one or --cycle C --all-pending",
-		Long: `approve records your secretariat's vote on each case. A secretariat votes
-once per case; a changed vote is refused. A rejection needs a reason and
-ends the case without payment.`,
+	var ao output
+	approvals := &cobra.Command{
+		Use:   "approvals CYCLE_ID",
+		Short: "The signatures on the cycle's approval lists: who signed which list (hash, size, total) and when",
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.check("table", "json"); err != nil {
+			if err := ao.check("table", "json"); err != nil {
 				return err
 			}
-			secretariat := apoyo.Secretariat(strings.ToUpper(sec))
-			if !secretariat.Valid() {
-				return apoyo.Errorf(apoyo.EINVALID, "cli.secretariat", "--secretariat %q: use STYFE, SIBISO or SEDESA", sec)
-			}
-			if allPending == (len(args) > 0) || (allPending && cycle == "") {
-				return apoyo.Errorf(apoyo.EINVALID, "cli.usage", "give case ids, or --cycle C --all-pending")
-			}
-			s, err := a.open(cmd.Context(), true)
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			if allPending {
-				res, err := s.work.ApprovePending(cmd.Context(), cycle, apoyo.ApprovalVote{Secretariat: secretariat, Approve: !reject, Reason: reason, Approver: approver}, concurrency)
+			recs, err := s.app.RosterApprovals(cmd.Context(), who, args[0])
+			if err != nil {
+				return err
+			}
+			if ao.json() {
+				return writeJSON(a.out, recs)
+			}
+			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SIGNED AT\tSECRETARIAT\tAPPROVER\tCASES\tTOTAL\tLIST HASH")
+			for _, r := range recs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ApprovedAt.UTC().Format(time.RFC3339), r.Secretariat, r.ApproverName, r.Size, r.Total.StringFixed(2), r.Hash)
+			}
+			return tw.Flush()
+		},
+	}
+	ao.add(approvals, "table or json")
+
+	cmd.AddCommand(launch, approvals)
+	cmd.AddCommand(newCycleControlCmds(a)...)
+	return cmd
+}
+
+func newApproveCmd(a *cli) *cobra.Command {
+	var o output
+	var sec, reason, cycle, sign string
+	var reject, allPending, list bool
+	cmd := &cobra.Command{
+		Use:   "approve [CASE_ID...]",
+		Short: "Approve for your secretariat: sign the cycle's pending list (--cycle C --list, then --sign HASH), or vote on single cases",
+		Long: `Approvers sign lists, as treasuries do. --cycle C --list shows the cases of
+cycle C waiting for your secretariat that you may decide, with their count,
+total and the list's hash; --cycle C --sign HASH approves exactly that list
+(if it changed meanwhile, nothing is approved: list it again). --all-pending
+lists and signs in one go, printing what it signed. Cases you enrolled or
+handled as a caseworker are left out of your list: another approver of your
+secretariat decides them.
+
+With case ids, your secretariat votes on each case: for exceptions, and to
+reject (--reject --reason). A secretariat votes once per case; a changed
+vote is refused. Your secretariat is your identity's: --secretariat, if
+given, must match it.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.check("table", "json"); err != nil {
+				return err
+			}
+			modes := 0
+			for _, on := range []bool{list, sign != "", allPending, len(args) > 0} {
+				if on {
+					modes++
+				}
+			}
+			if modes != 1 || (len(args) == 0 && cycle == "") {
+				return apoyo.Errorf(apoyo.EINVALID, "cli.usage", "give --cycle C with one of --list, --sign HASH or --all-pending; or case ids")
+			}
+			if reject && len(args) == 0 {
+				return apoyo.Errorf(apoyo.EINVALID, "cli.usage", "--reject is per case, with a --reason: lists are signed to approve")
+			}
+			s, who, err := a.act(cmd.Context(), true)
+			if err != nil {
+				return err
+			}
+			defer s.close()
+			if sec != "" && apoyo.Secretariat(strings.ToUpper(sec)) != who.Secretariat {
+				return apoyo.ErrForbidden.With("--secretariat %s: %s approves for %q only", strings.ToUpper(sec), who.Name, who.Secretariat)
+			}
+			ctx := cmd.Context()
+			switch {
+			case list:
+				l, err := s.app.PendingRoster(ctx, who, cycle)
 				if err != nil {
 					return err
 				}
 				if o.json() {
-					return writeJSON(a.out, res)
+					return writeJSON(a.out, l)
 				}
-				fmt.Fprintf(a.out, "%s %s %d cases (%d skipped)\n", secretariat, voteLabel(!reject), res.Acted, res.Skipped)
-				for _, e := range res.Errors {
+				printRoster(a, l)
+				return nil
+			case sign != "" || allPending:
+				hash := sign
+				if allPending {
+					l, err := s.app.PendingRoster(ctx, who, cycle)
+					if err != nil {
+						return err
+					}
+					if l.Size == 0 {
+						fmt.Fprintf(a.out, "%s: nothing waits for %s in cycle %s\n", who.Name, who.Secretariat, cycle)
+						return nil
+					}
+					if !o.json() {
+						printRoster(a, l)
+					}
+					hash = l.Hash
+				}
+				rec, err := s.app.ApproveRoster(ctx, who, cycle, hash)
+				if err != nil {
+					return err
+				}
+				if o.json() {
+					return writeJSON(a.out, rec)
+				}
+				fmt.Fprintf(a.out, "%s signed for %s: %d cases, %s MXN, list %s; %d votes recorded, %d skipped\n",
+					rec.ApproverName, rec.Secretariat, rec.Size, rec.Total.StringFixed(2), rec.Hash, rec.Voted, rec.Skipped)
+				for _, e := range rec.Errors {
 					fmt.Fprintln(a.errOut, e)
 				}
 				return nil
@@ -124,7 +188,7 @@ ends the case without payment.`,
 			var failed int
 			var states []apoyo.CaseState
 			for _, id := range args {
-				st, err := s.work.Approve(cmd.Context(), id, apoyo.ApprovalVote{Secretariat: secretariat, Approve: !reject, Reason: reason, Approver: approver})
+				st, err := s.app.Vote(ctx, who, id, apoyo.VoteRequest{Approve: !reject, Reason: reason})
 				if err != nil {
 					failed++
 					fmt.Fprintf(a.errOut, "%s: %v\n", id, err)
@@ -147,15 +211,24 @@ ends the case without payment.`,
 		},
 	}
 	o.add(cmd, "table or json")
-	cmd.Flags().StringVar(&sec, "secretariat", "", "STYFE, SIBISO or SEDESA (required)")
-	cmd.Flags().BoolVar(&reject, "reject", false, "reject instead of approve")
+	cmd.Flags().StringVar(&sec, "secretariat", "", "your secretariat (optional: checked against your identity)")
+	cmd.Flags().BoolVar(&reject, "reject", false, "reject the given cases instead of approving them")
 	cmd.Flags().StringVar(&reason, "reason", "", "reason (required to reject)")
-	cmd.Flags().StringVar(&approver, "approver", "", "your user id, for the audit trail")
-	cmd.Flags().StringVar(&cycle, "cycle", "", "with --all-pending: the cycle")
-	cmd.Flags().BoolVar(&allPending, "all-pending", false, "act on every case of --cycle waiting for this secretariat")
-	cmd.Flags().IntVar(&concurrency, "concurrency", 32, "with --all-pending: updates in flight")
-	_ = cmd.MarkFlagRequired("secretariat")
+	cmd.Flags().StringVar(&cycle, "cycle", "", "the cycle whose pending list to show or sign")
+	cmd.Flags().BoolVar(&list, "list", false, "show the pending list for your secretariat, with its hash")
+	cmd.Flags().StringVar(&sign, "sign", "", "approve the pending list with this hash")
+	cmd.Flags().BoolVar(&allPending, "all-pending", false, "list the pending cases and sign that list")
 	return cmd
+}
+
+func printRoster(a *cli, l apoyo.RosterList) {
+	fmt.Fprintf(a.out, "cycle %s, %s: %d cases, %s MXN, list hash %s\n", l.CycleID, l.Secretariat, l.Size, l.Total.StringFixed(2), l.Hash)
+	if l.Excluded > 0 {
+		fmt.Fprintf(a.out, "%d more cases wait for %s that you enrolled or handled: another approver decides them\n", l.Excluded, l.Secretariat)
+	}
+	for _, line := range l.Lines {
+		fmt.Fprintf(a.out, "  %s  %s\n", line.CaseID, line.Amount.StringFixed(2))
+	}
 }
 
 func voteLabel(approve bool) string {
@@ -165,7 +238,7 @@ func voteLabel(approve bool) string {
 	return "rejected"
 }
 
-func newCaseCmd(a *app) *cobra.Command {
+func newCaseCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "case", Short: "Look at and move on individual cases"}
 
 	var so output
@@ -177,19 +250,19 @@ func newCaseCmd(a *app) *cobra.Command {
 			if err := so.check("table", "json"); err != nil {
 				return err
 			}
-			s, err := a.open(cmd.Context(), true)
+			s, who, err := a.act(cmd.Context(), true)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			st, err := s.work.Case(cmd.Context(), args[0])
+			d, err := s.app.Case(cmd.Context(), who, args[0])
 			if err != nil {
 				return err
 			}
 			if so.json() {
-				return writeJSON(a.out, st)
+				return writeJSON(a.out, d.State)
 			}
-			printCase(a, st)
+			printCase(a, d.State)
 			return nil
 		},
 	}
@@ -202,12 +275,12 @@ func newCaseCmd(a *app) *cobra.Command {
 		Short: "Find cases: by cycle, step, who they wait on, overdue",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd.Context(), false)
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			ps, err := s.cases.ListCases(cmd.Context(), f)
+			ps, err := s.app.Cases(cmd.Context(), who, f)
 			if err != nil {
 				return err
 			}
@@ -230,46 +303,44 @@ func newCaseCmd(a *app) *cobra.Command {
 	list.Flags().IntVar(&f.Limit, "limit", 1000, "at most this many")
 
 	var vo output
-	var decision, reason, docType, docNumber, worker string
+	var d apoyo.IdentityDecision
 	verify := &cobra.Command{
 		Use:   "verify-identity CASE_ID",
 		Short: "Decide on a document under review: --decision verified|rejected|new_document",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.caseAction(cmd, &vo, func(ctx context.Context, w *casework.Service) (apoyo.CaseState, error) {
-				return w.DecideIdentity(ctx, args[0], workflows.IdentityDecision{Decision: decision, Reason: reason, Caseworker: worker},
-					apoyo.IDDocumentType(docType), docNumber)
+			return a.caseAction(cmd, &vo, func(ctx context.Context, s *services, who apoyo.Identity) (apoyo.CaseState, error) {
+				return s.app.DecideIdentity(ctx, who, args[0], d)
 			}, func(st apoyo.CaseState) string {
-				return fmt.Sprintf("%s  identity %s  step %s", args[0], decision, st.Step)
+				return fmt.Sprintf("%s  identity %s  step %s", args[0], d.Decision, st.Step)
 			})
 		},
 	}
 	vo.add(verify, "table or json")
-	verify.Flags().StringVar(&decision, "decision", "verified", "verified, rejected or new_document")
-	verify.Flags().StringVar(&reason, "reason", "", "reason (required to reject)")
-	verify.Flags().StringVar(&docType, "document-type", "", "with new_document: the new document's type")
-	verify.Flags().StringVar(&docNumber, "document-number", "", "with new_document: its number")
-	verify.Flags().StringVar(&worker, "caseworker", "", "your user id")
+	verify.Flags().StringVar((*string)(&d.Decision), "decision", "verified", "verified, rejected or new_document")
+	verify.Flags().StringVar(&d.Reason, "reason", "", "reason (required to reject)")
+	verify.Flags().StringVar((*string)(&d.DocumentType), "document-type", "", "with new_document: the new document's type")
+	verify.Flags().StringVar(&d.DocumentNumber, "document-number", "", "with new_document: its number")
 
 	var io output
-	var method, clabe, card string
+	var in apoyo.InstrumentRequest
 	instrument := &cobra.Command{
 		Use:   "set-payment-instrument CASE_ID",
 		Short: "Put a new payment instrument on file for a case whose payment came back; the case pays again",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.caseAction(cmd, &io, func(ctx context.Context, w *casework.Service) (apoyo.CaseState, error) {
-				return w.SetPaymentInstrument(ctx, args[0], apoyo.Rail(method), clabe, card, worker)
+			return a.caseAction(cmd, &io, func(ctx context.Context, s *services, who apoyo.Identity) (apoyo.CaseState, error) {
+				return s.app.SetPaymentInstrument(ctx, who, args[0], in)
 			}, func(apoyo.CaseState) string {
-				return fmt.Sprintf("%s  new %s instrument on file; paying again", args[0], method)
+				return fmt.Sprintf("%s  new %s instrument on file; paying again", args[0], in.Method)
 			})
 		},
 	}
 	io.add(instrument, "table or json")
-	instrument.Flags().StringVar(&method, "method", "spei", "spei, cash_pickup or card")
-	instrument.Flags().StringVar(&clabe, "clabe", "", "CLABE (with spei)")
-	instrument.Flags().StringVar(&card, "card-number", "", "card number (with card)")
-	instrument.Flags().StringVar(&worker, "caseworker", "", "your user id")
+	instrument.Flags().StringVar((*string)(&in.Method), "method", "spei", "spei, cash_pickup or card")
+	instrument.Flags().StringVar(&in.CLABE, "clabe", "", "CLABE (with spei)")
+	instrument.Flags().StringVar(&in.CardNumber, "card-number", "", "card number (with card)")
+	instrument.Flags().BoolVar(&in.SharedConfirmed, "shared-confirmed", false, "the CLABE is on file for another beneficiary too, and you checked it is right")
 
 	var ro output
 	var retryReason string
@@ -278,30 +349,46 @@ func newCaseCmd(a *app) *cobra.Command {
 		Short: "Run a case's failed step again (a step_failed task), under the same keys: nothing is done twice",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.caseAction(cmd, &ro, func(ctx context.Context, w *casework.Service) (apoyo.CaseState, error) {
-				return w.RetryStep(ctx, args[0], worker, retryReason)
+			return a.caseAction(cmd, &ro, func(ctx context.Context, s *services, who apoyo.Identity) (apoyo.CaseState, error) {
+				return s.app.RetryStep(ctx, who, args[0], retryReason)
 			}, func(st apoyo.CaseState) string {
 				return fmt.Sprintf("%s  retrying step %s", args[0], st.Step)
 			})
 		},
 	}
 	ro.add(retry, "table or json")
-	retry.Flags().StringVar(&retryReason, "reason", "", "what was fixed (no personal data)")
-	retry.Flags().StringVar(&worker, "caseworker", "", "your user id")
+	retry.Flags().StringVar(&retryReason, "reason", "", "what was fixed (required; no personal data)")
+
+	var co output
+	var cancelReason string
+	cancelCase := &cobra.Command{
+		Use:   "cancel CASE_ID",
+		Short: "Stop a case that has not been paid (a payment already sent is followed to its end); its money goes back",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.caseAction(cmd, &co, func(ctx context.Context, s *services, who apoyo.Identity) (apoyo.CaseState, error) {
+				return s.app.CancelCase(ctx, who, args[0], cancelReason)
+			}, func(st apoyo.CaseState) string {
+				return fmt.Sprintf("%s  cancel sent  step %s", args[0], st.Step)
+			})
+		},
+	}
+	co.add(cancelCase, "table or json")
+	cancelCase.Flags().StringVar(&cancelReason, "reason", "", "why (required; no personal data)")
 
 	var to output
-	var cycle string
+	var tf apoyo.TaskFilter
 	tasks := &cobra.Command{
 		Use:   "tasks",
 		Short: "Open caseworker tasks: documents to check, overdue approvals, returned payments, referrals with no outcome",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd.Context(), false)
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			ts, err := s.cases.OpenTasks(cmd.Context(), cycle, 1000)
+			ts, err := s.app.Tasks(cmd.Context(), who, tf)
 			if err != nil {
 				return err
 			}
@@ -317,13 +404,15 @@ func newCaseCmd(a *app) *cobra.Command {
 		},
 	}
 	to.add(tasks, "table or json")
-	tasks.Flags().StringVar(&cycle, "cycle", "", "cycle id")
+	tasks.Flags().StringVar(&tf.CycleID, "cycle", "", "cycle id")
+	tasks.Flags().StringVar((*string)(&tf.Kind), "kind", "", "only tasks of this kind")
+	tasks.Flags().IntVar(&tf.Limit, "limit", 1000, "at most this many")
 
-	cmd.AddCommand(show, list, verify, instrument, retry, tasks)
+	cmd.AddCommand(show, list, verify, instrument, retry, cancelCase, tasks)
 	return cmd
 }
 
-func printCase(a *app, st apoyo.CaseState) {
+func printCase(a *cli, st apoyo.CaseState) {
 	fmt.Fprintf(a.out, "case      %s\nstep      %s (%s)\n", st.CaseID, st.Step, st.Status)
 	if len(st.WaitingOn) > 0 {
 		fmt.Fprintf(a.out, "waiting   %s%s\n", strings.Join(st.WaitingOn, ", "), map[bool]string{true: "  OVERDUE"}[st.Overdue])
@@ -341,7 +430,7 @@ func printCase(a *app, st apoyo.CaseState) {
 		fmt.Fprintf(a.out, "payment   %s %s %s %s\n", p.OrderID, p.Rail, p.State, p.Reason)
 	}
 	for _, r := range st.Referrals {
-		out := r.Outcome
+		out := string(r.Outcome)
 		if out == "" {
 			out = "open"
 		}
@@ -349,17 +438,17 @@ func printCase(a *app, st apoyo.CaseState) {
 	}
 }
 
-func newReferralCmd(a *app) *cobra.Command {
+func newReferralCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "referral", Short: "Follow-up referrals"}
 	var o output
-	var outcome, worker, note string
+	var outcome, note string
 	oc := &cobra.Command{
 		Use:   "outcome CASE_ID REFERRAL_ID",
 		Short: "Record a referral's outcome: --outcome attended|not_attended|declined",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.caseAction(cmd, &o, func(ctx context.Context, w *casework.Service) (apoyo.CaseState, error) {
-				return w.RecordReferralOutcome(ctx, args[0], workflows.ReferralOutcomeInput{ReferralID: args[1], Outcome: apoyo.ReferralOutcome(outcome), Caseworker: worker, Note: note})
+			return a.caseAction(cmd, &o, func(ctx context.Context, s *services, who apoyo.Identity) (apoyo.CaseState, error) {
+				return s.app.RecordReferralOutcome(ctx, who, args[0], apoyo.ReferralOutcomeRequest{ReferralID: args[1], Outcome: apoyo.ReferralOutcome(outcome), Note: note})
 			}, func(st apoyo.CaseState) string {
 				return fmt.Sprintf("%s  referral %s %s  step %s", args[0], args[1], outcome, st.Step)
 			})
@@ -367,25 +456,25 @@ func newReferralCmd(a *app) *cobra.Command {
 	}
 	o.add(oc, "table or json")
 	oc.Flags().StringVar(&outcome, "outcome", "", "attended, not_attended or declined (required)")
-	oc.Flags().StringVar(&worker, "caseworker", "", "your user id")
 	oc.Flags().StringVar(&note, "note", "", "note (no personal data)")
 	_ = oc.MarkFlagRequired("outcome")
 	cmd.AddCommand(oc)
 	return cmd
 }
 
-// caseAction runs one caseworker action on a case and prints the case's
-// new state: a one-line summary, or the whole state with -o json.
-func (a *app) caseAction(cmd *cobra.Command, o *output, act func(context.Context, *casework.Service) (apoyo.CaseState, error), line func(apoyo.CaseState) string) error {
+// caseAction runs one caseworker action on a case, as the acting
+// identity, and prints the case's new state: a one-line summary, or the
+// whole state with -o json.
+func (a *cli) caseAction(cmd *cobra.Command, o *output, act func(context.Context, *services, apoyo.Identity) (apoyo.CaseState, error), line func(apoyo.CaseState) string) error {
 	if err := o.check("table", "json"); err != nil {
 		return err
 	}
-	s, err := a.open(cmd.Context(), true)
+	s, who, err := a.act(cmd.Context(), true)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	st, err := act(cmd.Context(), s.work)
+	st, err := act(cmd.Context(), s, who)
 	if err != nil {
 		return err
 	}

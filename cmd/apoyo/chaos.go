@@ -27,7 +27,7 @@ var chaosWorker = func() ([]string, []string, error) {
 // maxMissesShown bounds the misses printed; the count says how many more.
 const maxMissesShown = 40
 
-func newChaosCmd(a *app) *cobra.Command {
+func newChaosCmd(a *cli) *cobra.Command {
 	var o output
 	var opts chaos.Options
 	cmd := &cobra.Command{
@@ -73,7 +73,7 @@ restarts.`,
 	return cmd
 }
 
-func (a *app) runChaos(ctx context.Context, opts chaos.Options, jsonOut bool) error {
+func (a *cli) runChaos(ctx context.Context, opts chaos.Options, jsonOut bool) error {
 	argv, env, err := chaosWorker()
 	if err != nil {
 		return err
@@ -93,8 +93,8 @@ func (a *app) runChaos(ctx context.Context, opts chaos.Options, jsonOut bool) er
 	}
 	defer s.close()
 	opts.Out, opts.Log = a.errOut, a.log
-	res, err := chaos.Run(ctx, st, chaos.Deps{Temporal: s.temporal, Deps: demo.Deps{Pool: s.ledger.Pool(), Ledger: s.ledger,
-		Programs: s.programs, Enrol: s.enrol, Cases: s.cases, Work: s.work, BankURL: st.BankURL}}, opts)
+	res, err := chaos.Run(ctx, st, chaos.Deps{Temporal: s.temporal, Ledger: s.ledger, Enrol: s.enrol,
+		Deps: demo.Deps{App: s.app, Cases: s.cases, BankURL: st.BankURL}}, opts)
 	if err != nil {
 		res.Misses = append(res.Misses, "the run could not be carried out: "+err.Error())
 	}

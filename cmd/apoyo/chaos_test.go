@@ -25,7 +25,7 @@ func TestChaosWorkerProcess(t *testing.T) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{out: os.Stdout, errOut: os.Stderr}
+	a := &cli{out: os.Stdout, errOut: os.Stderr}
 	root := newRoot(a)
 	root.SetArgs([]string{"worker"})
 	if err := root.ExecuteContext(ctx); err != nil {

@@ -8,70 +8,12 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"github.com/shopspring/decimal"
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/program"
-	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
-// CycleStatus is what `apoyo cycle status` shows.
-type CycleStatus struct {
-	Cycle    apoyo.Cycle             `json:"cycle"`
-	Progress workflows.CycleProgress `json:"progress"`
-	Cases    apoyo.CycleCounts       `json:"cases"`
-	// Amounts per money state (committed, in_transit, paid, returned), in
-	// total and per fund.
-	Amounts       map[string]decimal.Decimal            `json:"amounts"`
-	AmountsByFund map[string]map[string]decimal.Decimal `json:"amounts_by_fund"`
-	OpenTasks     map[string]int                        `json:"open_tasks"`
-}
-
-func cycleStatus(ctx context.Context, s *services, cycleID string) (CycleStatus, error) {
-	var st CycleStatus
-	cyc, err := s.cases.Cycle(ctx, cycleID)
-	if err != nil {
-		return st, err
-	}
-	st.Cycle = cyc
-	if st.Progress, err = s.work.CycleProgress(ctx, cycleID); err != nil {
-		return st, err
-	}
-	if st.Cases, err = s.cases.CycleCounts(ctx, cycleID); err != nil {
-		return st, err
-	}
-	prefix := program.CycleAccount(cyc.ProgramID, cyc.ID, "")
-	bals, err := s.ledger.Balances(ctx, apoyo.BalanceFilter{AccountPrefix: prefix})
-	if err != nil {
-		return st, err
-	}
-	st.Amounts = map[string]decimal.Decimal{}
-	st.AmountsByFund = map[string]map[string]decimal.Decimal{}
-	for _, state := range program.CycleStates {
-		st.Amounts[state] = decimal.Zero
-	}
-	for _, b := range bals {
-		state := strings.TrimPrefix(b.Account, prefix)
-		st.Amounts[state] = st.Amounts[state].Add(b.Balance)
-		fund := strings.TrimPrefix(b.Fund, cyc.ProgramID+".")
-		if st.AmountsByFund[fund] == nil {
-			st.AmountsByFund[fund] = map[string]decimal.Decimal{}
-		}
-		st.AmountsByFund[fund][state] = b.Balance
-	}
-	tasks, err := s.cases.OpenTasks(ctx, cycleID, 100000)
-	if err != nil {
-		return st, err
-	}
-	st.OpenTasks = map[string]int{}
-	for _, t := range tasks {
-		st.OpenTasks[string(t.Kind)]++
-	}
-	return st, nil
-}
-
-func printCycleStatus(a *app, st CycleStatus) {
+func printCycleStatus(a *cli, st apoyo.CycleStatusView) {
 	p := st.Progress
 	status := string(st.Cycle.Status)
 	if st.Cycle.Status == apoyo.CycleClosed && st.Cycle.Cancelled() {
@@ -116,17 +58,17 @@ func mapLine(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func newCycleControlCmds(a *app) []*cobra.Command {
-	control := func(use, short string, do func(ctx context.Context, s *services, id string) (apoyo.CycleTransition, error)) *cobra.Command {
+func newCycleControlCmds(a *cli) []*cobra.Command {
+	control := func(use, short string, do func(ctx context.Context, s *services, who apoyo.Identity, id string) (apoyo.CycleTransition, error)) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " CYCLE_ID", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				s, err := a.open(cmd.Context(), true)
+				s, who, err := a.act(cmd.Context(), true)
 				if err != nil {
 					return err
 				}
 				defer s.close()
-				tr, err := do(cmd.Context(), s, args[0])
+				tr, err := do(cmd.Context(), s, who, args[0])
 				if err != nil {
 					return err
 				}
@@ -143,8 +85,8 @@ func newCycleControlCmds(a *app) []*cobra.Command {
 	}
 	var reason string
 	cancel := control("cancel", "Cancel a cycle: no more cases start, unpaid cases stop cleanly, unspent reservation goes back to the budget",
-		func(ctx context.Context, s *services, id string) (apoyo.CycleTransition, error) {
-			return s.work.CancelCycle(ctx, id, reason)
+		func(ctx context.Context, s *services, who apoyo.Identity, id string) (apoyo.CycleTransition, error) {
+			return s.app.CancelCycle(ctx, who, id, reason)
 		})
 	cancel.Flags().StringVar(&reason, "reason", "cancelled by the programme manager", "reason recorded on every stopped case")
 
@@ -160,15 +102,15 @@ func newCycleControlCmds(a *app) []*cobra.Command {
 				return err
 			}
 			ctx := cmd.Context()
-			s, err := a.open(ctx, true)
+			s, who, err := a.act(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer s.close()
 			if watch {
-				return watchCycle(ctx, a, s, args[0], every)
+				return watchCycle(ctx, a, s, who, args[0], every)
 			}
-			st, err := cycleStatus(ctx, s, args[0])
+			st, err := s.app.CycleStatus(ctx, who, args[0])
 			if err != nil {
 				return err
 			}
@@ -184,19 +126,19 @@ func newCycleControlCmds(a *app) []*cobra.Command {
 	status.Flags().DurationVar(&every, "every", time.Second, "refresh interval with --watch")
 
 	return []*cobra.Command{
-		control("pause", "Stop starting new cases", func(ctx context.Context, s *services, id string) (apoyo.CycleTransition, error) {
-			return s.work.PauseCycle(ctx, id)
+		control("pause", "Stop starting new cases", func(ctx context.Context, s *services, who apoyo.Identity, id string) (apoyo.CycleTransition, error) {
+			return s.app.PauseCycle(ctx, who, id)
 		}),
-		control("resume", "Start cases again", func(ctx context.Context, s *services, id string) (apoyo.CycleTransition, error) {
-			return s.work.ResumeCycle(ctx, id)
+		control("resume", "Start cases again", func(ctx context.Context, s *services, who apoyo.Identity, id string) (apoyo.CycleTransition, error) {
+			return s.app.ResumeCycle(ctx, who, id)
 		}),
 		cancel, status,
 	}
 }
 
 // watchCycle draws a progress bar of finished cases until the cycle closes.
-func watchCycle(ctx context.Context, a *app, s *services, cycleID string, every time.Duration) error {
-	st, err := cycleStatus(ctx, s, cycleID)
+func watchCycle(ctx context.Context, a *cli, s *services, who apoyo.Identity, cycleID string, every time.Duration) error {
+	st, err := s.app.CycleStatus(ctx, who, cycleID)
 	if err != nil {
 		return err
 	}
@@ -218,7 +160,7 @@ func watchCycle(ctx context.Context, a *app, s *services, cycleID string, every 
 			return nil
 		case <-time.After(every):
 		}
-		if st, err = cycleStatus(ctx, s, cycleID); err != nil {
+		if st, err = s.app.CycleStatus(ctx, who, cycleID); err != nil {
 			return err
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 )
 
-func newDemoCmd(a *app) *cobra.Command {
+func newDemoCmd(a *cli) *cobra.Command {
 	var o output
 	var n int
 	var seed uint64
@@ -73,8 +73,8 @@ line is unmatched.`,
 			bar := progressbar.NewOptions(n, progressbar.OptionSetWriter(a.errOut), progressbar.OptionSetDescription("cases finished"),
 				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond),
 				progressbar.OptionClearOnFinish())
-			sum, err := demo.Run(ctx, demo.Deps{Pool: s.ledger.Pool(), Ledger: s.ledger, Programs: s.programs, Enrol: s.enrol, Cases: s.cases,
-				Work: s.work, BankURL: bankURL}, demo.Options{Beneficiaries: n, Seed: seed, Timeout: timeout,
+			sum, err := demo.Run(ctx, demo.Deps{App: s.app, Cases: s.cases,
+				BankURL: bankURL}, demo.Options{Beneficiaries: n, Seed: seed, Timeout: timeout,
 				Progress: func(done, total int) { bar.ChangeMax(max(total, 1)); _ = bar.Set(done) }})
 			_ = bar.Finish()
 			fmt.Fprintln(a.errOut)

@@ -41,7 +41,7 @@ func TestDevCrashChildProcess(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(raw), &args))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{out: os.Stdout, errOut: os.Stderr}
+	a := &cli{out: os.Stdout, errOut: os.Stderr}
 	root := newRoot(a)
 	root.SetArgs(args)
 	// The exit status is the command's, as from main.
@@ -165,7 +165,7 @@ func TestDevComesBackAfterSIGKILL(t *testing.T) {
 	// until apoyo dev is ready, so that some surely overlap its start.
 	var verifies []*apoyoProc
 	for range 2 {
-		verifies = append(verifies, startApoyo(t, env, "ledger", "verify"))
+		verifies = append(verifies, startApoyo(t, env, "--as", "auditor", "ledger", "verify"))
 	}
 	dev = startApoyo(t, env, "dev")
 	for running := true; running; {
@@ -177,7 +177,7 @@ func TestDevComesBackAfterSIGKILL(t *testing.T) {
 			running = false
 		case <-last.done:
 			if len(verifies) < 12 {
-				verifies = append(verifies, startApoyo(t, env, "ledger", "verify"))
+				verifies = append(verifies, startApoyo(t, env, "--as", "auditor", "ledger", "verify"))
 			} else {
 				running = false // waitReady below says how dev ended
 			}
@@ -208,7 +208,7 @@ func TestDevComesBackAfterSIGKILL(t *testing.T) {
 	_, err = c.CheckHealth(ctx, &client.CheckHealthRequest{})
 	require.NoError(t, err)
 	c.Close()
-	v := startApoyo(t, env, "ledger", "verify")
+	v := startApoyo(t, env, "--as", "auditor", "ledger", "verify")
 	require.Equal(t, 0, v.wait(t), "stderr: %s", v.errOut)
 
 	// A clean stop still stops everything, PostgreSQL included.
@@ -223,7 +223,7 @@ func TestDevComesBackAfterSIGKILL(t *testing.T) {
 	pm = postmasterPIDOf(t, dataDir)
 	require.NoError(t, dev.cmd.Process.Signal(syscall.SIGKILL))
 	dev.wait(t)
-	v = startApoyo(t, env, "ledger", "verify")
+	v = startApoyo(t, env, "--as", "auditor", "ledger", "verify")
 	dev = startApoyo(t, env, "dev")
 	dev.waitReady(t)
 	require.Equal(t, 0, v.wait(t), "stderr: %s", v.errOut)

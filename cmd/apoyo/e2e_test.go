@@ -28,13 +28,15 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/app"
+	"github.com/apoyo-cdmx/apoyo/audit"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/bench"
 	"github.com/apoyo-cdmx/apoyo/cases"
-	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/config"
 	"github.com/apoyo-cdmx/apoyo/demo"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/identity"
 	"github.com/apoyo-cdmx/apoyo/internal/golden"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/ledger"
@@ -111,7 +113,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	wctx, stopWorker := context.WithCancel(ctx)
 	workerDone := make(chan int, 1)
 	go func() {
-		a := &app{out: &syncBuffer{}, errOut: &syncBuffer{}}
+		a := &cli{out: &syncBuffer{}, errOut: &syncBuffer{}}
 		root := newRoot(a)
 		root.SetArgs([]string{"worker"})
 		workerDone <- exitCode(root.ExecuteContext(wctx), a.errOut)
@@ -151,13 +153,16 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	w.Flush()
 	require.NoError(t, f.Close())
 
+	// Everyone acts as a named user with one role.
+	as := newStaff(t, db.Pool)
+
 	// Programme, import, launch — as a program manager would.
-	code, out, errOut := run(ctx, t, "program", "create", "--name", "Ingreso Inclusivo E2E", "--budget", "1000000", "-o", "json")
+	code, out, errOut := runAs(ctx, t, as.manager, "program", "create", "--name", "Ingreso Inclusivo E2E", "--budget", "1000000", "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var prog apoyo.Program
 	require.NoError(t, json.Unmarshal([]byte(out), &prog))
 
-	code, out, _ = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
+	code, out, _ = runAs(ctx, t, as.manager, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
 	require.Equal(t, 1, code, "one row is bad: %s", out)
 	var rep apoyo.ImportReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
@@ -165,7 +170,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	require.Equal(t, 1, rep.Rejected)
 	require.Equal(t, 7, rep.Errors[0].Row, "rows are numbered as in the file, header = 1")
 	require.NotContains(t, out, "Invalido")
-	_, out, _ = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
+	_, out, _ = runAs(ctx, t, as.manager, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	require.Equal(t, 0, rep.Accepted, "re-import changes nothing")
 	require.Equal(t, 5, rep.Duplicates)
@@ -192,7 +197,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		require.NotEmpty(t, p.id, p.key)
 	}
 
-	code, out, errOut = run(ctx, t, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
+	code, out, errOut = runAs(ctx, t, as.manager, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var launch struct {
 		Cycle apoyo.Cycle `json:"cycle"`
@@ -201,13 +206,13 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &launch))
 	require.Equal(t, 5, launch.Cases)
 	cycleID := launch.Cycle.ID
-	code, out, _ = run(ctx, t, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
+	code, out, _ = runAs(ctx, t, as.manager, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
 	require.Equal(t, 0, code)
 	require.Contains(t, out, `"created": false`, "launching the same cycle twice gives one cycle")
 
 	caseOf := func(p *person) string { return apoyo.CaseID(cycleID, p.id) }
 	show := func(p *person) apoyo.CaseState {
-		code, out, errOut := run(ctx, t, "case", "show", caseOf(p), "-o", "json")
+		code, out, errOut := runAs(ctx, t, as.caseworker, "case", "show", caseOf(p), "-o", "json")
 		require.Equal(t, 0, code, errOut)
 		var st apoyo.CaseState
 		require.NoError(t, json.Unmarshal([]byte(out), &st))
@@ -217,7 +222,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		var st apoyo.CaseState
 		require.Eventually(t, func() bool {
 			// The cycle starts cases asynchronously: "not found" at first.
-			code, out, _ := run(ctx, t, "case", "show", caseOf(p), "-o", "json")
+			code, out, _ := runAs(ctx, t, as.caseworker, "case", "show", caseOf(p), "-o", "json")
 			if code != 0 {
 				return false
 			}
@@ -230,7 +235,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 
 	// Identity: C's TVRH needs a caseworker's look.
 	waitFor(people[2], "identity review", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepIdentity && s.Status == "waiting" })
-	code, _, errOut = run(ctx, t, "case", "verify-identity", caseOf(people[2]), "--decision", "verified", "--caseworker", "cw-7")
+	code, _, errOut = runAs(ctx, t, as.caseworker, "case", "verify-identity", caseOf(people[2]), "--decision", "verified")
 	require.Equal(t, 0, code, errOut)
 	// E is under age.
 	st := waitFor(people[4], "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
@@ -242,20 +247,20 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		waitFor(p, "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	}
 	for _, sec := range []string{"STYFE", "SIBISO", "SEDESA"} {
-		code, out, errOut := run(ctx, t, "case", "list", "--cycle", cycleID, "--waiting-on", sec, "-o", "json")
+		code, out, errOut := runAs(ctx, t, as.caseworker, "case", "list", "--cycle", cycleID, "--waiting-on", sec, "-o", "json")
 		require.Equal(t, 0, code, errOut)
 		var waiting []apoyo.Case
 		require.NoError(t, json.Unmarshal([]byte(out), &waiting))
 		require.Len(t, waiting, 4, sec)
-		args := []string{"approve", "--secretariat", sec, "--approver", "u-" + strings.ToLower(sec)}
+		args := []string{"approve", "--secretariat", sec}
 		for _, c := range waiting {
 			args = append(args, c.CaseID)
 		}
-		code, _, errOut = run(ctx, t, args...)
+		code, _, errOut = runAs(ctx, t, as.approver[apoyo.Secretariat(sec)], args...)
 		require.Equal(t, 0, code, errOut)
 	}
 	// A changed vote is refused.
-	code, _, errOut = run(ctx, t, "approve", "--secretariat", "SEDESA", "--reject", "--reason", "changed my mind", caseOf(people[0]))
+	code, _, errOut = runAs(ctx, t, as.approver[apoyo.SEDESA], "approve", "--secretariat", "SEDESA", "--reject", "--reason", "changed my mind", caseOf(people[0]))
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "cannot be changed")
 
@@ -264,7 +269,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	st = waitFor(people[3], "needs new instrument", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepPayment && s.Status == "waiting" })
 	require.Equal(t, 1, st.Payments[0].ReturnCause)
 	newCLABE := mxid.GenerateCLABE(r, "014")
-	code, _, errOut = run(ctx, t, "case", "set-payment-instrument", caseOf(people[3]), "--method", "spei", "--clabe", newCLABE)
+	code, _, errOut = runAs(ctx, t, as.caseworker, "case", "set-payment-instrument", caseOf(people[3]), "--method", "spei", "--clabe", newCLABE)
 	require.Equal(t, 0, code, errOut)
 
 	// Referrals: A has two, D one; B and C none and finish when paid.
@@ -272,7 +277,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		st := waitFor(p, "referrals", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepReferrals })
 		for i, ref := range st.Referrals {
 			outcome := []string{"attended", "declined"}[i%2]
-			code, _, errOut := run(ctx, t, "referral", "outcome", caseOf(p), ref.ID, "--outcome", outcome)
+			code, _, errOut := runAs(ctx, t, as.caseworker, "referral", "outcome", caseOf(p), ref.ID, "--outcome", outcome)
 			require.Equal(t, 0, code, errOut)
 		}
 	}
@@ -282,9 +287,9 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	}
 	// The cycle ends when every case has; its unspent reservation (E's
 	// share) goes back to the budget.
-	var cst CycleStatus
+	var cst apoyo.CycleStatusView
 	require.Eventually(t, func() bool {
-		code, out, _ := run(ctx, t, "cycle", "status", cycleID, "-o", "json")
+		code, out, _ := runAs(ctx, t, as.manager, "cycle", "status", cycleID, "-o", "json")
 		return code == 0 && json.Unmarshal([]byte(out), &cst) == nil && cst.Progress.Closed
 	}, 30*time.Second, 100*time.Millisecond)
 	require.Equal(t, 5, cst.Progress.Done)
@@ -293,7 +298,7 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	require.Equal(t, apoyo.CycleStatus("closed"), cst.Cycle.Status)
 	// Every task a person worked on (C's document, D's returned payment)
 	// closed when the case moved on.
-	code, out, _ = run(ctx, t, "case", "tasks", "--cycle", cycleID, "-o", "json")
+	code, out, _ = runAs(ctx, t, as.caseworker, "case", "tasks", "--cycle", cycleID, "-o", "json")
 	require.Equal(t, 0, code)
 	require.JSONEq(t, "[]", out)
 
@@ -303,9 +308,9 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	require.Len(t, show(people[3]).Payments, 2)
 
 	// The ledger verifies and shows four benefits paid.
-	code, out, errOut = run(ctx, t, "ledger", "verify")
+	code, out, errOut = runAs(ctx, t, as.auditor, "ledger", "verify")
 	require.Equal(t, 0, code, out+errOut)
-	code, out, _ = run(ctx, t, "ledger", "balances", "--prefix", program.CycleAccount(prog.ID, cycleID, ""), "-o", "json")
+	code, out, _ = runAs(ctx, t, as.auditor, "ledger", "balances", "--prefix", program.CycleAccount(prog.ID, cycleID, ""), "-o", "json")
 	require.Equal(t, 0, code)
 	var bals []struct {
 		Account string `json:"account"`
@@ -322,14 +327,14 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 	// chaos run read it: every paid person's money left once net of
 	// returns, nobody's twice, nothing for E; D's first order was refused
 	// (it never left) and the second one paid.
-	audit, err := sandbox.FetchAudit(ctx, nil, bankSrv.URL, cycleID)
+	bankAudit, err := sandbox.FetchAudit(ctx, nil, bankSrv.URL, cycleID)
 	require.NoError(t, err)
-	require.Empty(t, audit.Unattributed, "every order of the cycle is an attempt of a case")
-	require.Zero(t, audit.DoublePaid, "paid twice by the bank's record: %s", audit)
-	require.Equal(t, 4, audit.PaidOnce, "%s", audit)
-	require.Equal(t, "22400.00", audit.NetAmount.StringFixed(2))
+	require.Empty(t, bankAudit.Unattributed, "every order of the cycle is an attempt of a case")
+	require.Zero(t, bankAudit.DoublePaid, "paid twice by the bank's record: %s", bankAudit)
+	require.Equal(t, 4, bankAudit.PaidOnce, "%s", bankAudit)
+	require.Equal(t, "22400.00", bankAudit.NetAmount.StringFixed(2))
 	for _, p := range people {
-		got := audit.Payee(cycleID, p.id)
+		got := bankAudit.Payee(cycleID, p.id)
 		switch {
 		case p.expectIneligible:
 			require.Zero(t, got.Orders, "%s: no order for an ineligible person", p.key)
@@ -564,6 +569,7 @@ type goldenStack struct {
 	bankURL  string
 	enrol    *enrolment.Store
 	db       *pgtest.DB
+	as       staff
 }
 
 func startGoldenStack(ctx context.Context, t *testing.T) *goldenStack {
@@ -592,7 +598,7 @@ func startGoldenStack(ctx context.Context, t *testing.T) *goldenStack {
 	wctx, stopWorker := context.WithCancel(ctx)
 	workerDone := make(chan int, 1)
 	go func() {
-		a := &app{out: &syncBuffer{}, errOut: &syncBuffer{}}
+		a := &cli{out: &syncBuffer{}, errOut: &syncBuffer{}}
 		root := newRoot(a)
 		root.SetArgs([]string{"worker"})
 		workerDone <- exitCode(root.ExecuteContext(wctx), a.errOut)
@@ -604,7 +610,7 @@ func startGoldenStack(ctx context.Context, t *testing.T) *goldenStack {
 	cfg.PII.Keys, cfg.PII.ActiveKey, cfg.PII.IndexKey = golden.KeyID+":"+golden.Key, golden.KeyID, golden.IndexKey
 	kr, ix, err := devstack.Keyring(cfg)
 	require.NoError(t, err)
-	return &goldenStack{temporal: ts, bank: bank, bankURL: bankSrv.URL, enrol: enrolment.NewStore(db.Pool, kr, ix), db: db}
+	return &goldenStack{temporal: ts, bank: bank, bankURL: bankSrv.URL, enrol: enrolment.NewStore(db.Pool, kr, ix), db: db, as: newStaff(t, db.Pool)}
 }
 
 // enrolPeople creates a programme (extra flags for `program create`),
@@ -612,7 +618,7 @@ func startGoldenStack(ctx context.Context, t *testing.T) *goldenStack {
 func (g *goldenStack) enrolPeople(ctx context.Context, t *testing.T, name string, people []*person, flags ...string) apoyo.Program {
 	t.Helper()
 	args := append([]string{"program", "create", "--name", name, "--budget", "1000000", "-o", "json"}, flags...)
-	code, out, errOut := run(ctx, t, args...)
+	code, out, errOut := runAs(ctx, t, g.as.manager, args...)
 	require.Equal(t, 0, code, errOut)
 	var prog apoyo.Program
 	require.NoError(t, json.Unmarshal([]byte(out), &prog))
@@ -626,7 +632,7 @@ func (g *goldenStack) enrolPeople(ctx context.Context, t *testing.T, name string
 	}
 	w.Flush()
 	require.NoError(t, f.Close())
-	code, out, errOut = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
+	code, out, errOut = runAs(ctx, t, g.as.manager, "beneficiaries", "import", csvPath, "--program", prog.ID, "-o", "json")
 	require.Equal(t, 0, code, out+errOut)
 	ids, err := g.enrol.ListIDs(ctx, prog.ID, "", 100)
 	require.NoError(t, err)
@@ -645,9 +651,9 @@ func (g *goldenStack) enrolPeople(ctx context.Context, t *testing.T, name string
 	return prog
 }
 
-func launchCycle(ctx context.Context, t *testing.T, args ...string) string {
+func (g *goldenStack) launchCycle(ctx context.Context, t *testing.T, args ...string) string {
 	t.Helper()
-	code, out, errOut := run(ctx, t, append([]string{"cycle", "launch", "-o", "json"}, args...)...)
+	code, out, errOut := runAs(ctx, t, g.as.manager, append([]string{"cycle", "launch", "-o", "json"}, args...)...)
 	require.Equal(t, 0, code, errOut)
 	var launch struct {
 		Cycle apoyo.Cycle `json:"cycle"`
@@ -657,11 +663,11 @@ func launchCycle(ctx context.Context, t *testing.T, args ...string) string {
 }
 
 // waitCase waits until the case's state satisfies ok.
-func waitCase(ctx context.Context, t *testing.T, caseID, what string, ok func(apoyo.CaseState) bool) apoyo.CaseState {
+func (g *goldenStack) waitCase(ctx context.Context, t *testing.T, caseID, what string, ok func(apoyo.CaseState) bool) apoyo.CaseState {
 	t.Helper()
 	var st apoyo.CaseState
 	require.Eventually(t, func() bool {
-		code, out, _ := run(ctx, t, "case", "show", caseID, "-o", "json")
+		code, out, _ := runAs(ctx, t, g.as.caseworker, "case", "show", caseID, "-o", "json")
 		if code != 0 {
 			return false // the cycle starts cases asynchronously
 		}
@@ -671,21 +677,22 @@ func waitCase(ctx context.Context, t *testing.T, caseID, what string, ok func(ap
 	return st
 }
 
-func waitCycleClosed(ctx context.Context, t *testing.T, cycleID string) CycleStatus {
+func (g *goldenStack) waitCycleClosed(ctx context.Context, t *testing.T, cycleID string) apoyo.CycleStatusView {
 	t.Helper()
-	var cst CycleStatus
+	var cst apoyo.CycleStatusView
 	require.Eventually(t, func() bool {
-		code, out, _ := run(ctx, t, "cycle", "status", cycleID, "-o", "json")
+		code, out, _ := runAs(ctx, t, g.as.manager, "cycle", "status", cycleID, "-o", "json")
 		return code == 0 && json.Unmarshal([]byte(out), &cst) == nil && cst.Progress.Closed
 	}, 60*time.Second, 100*time.Millisecond, "cycle %s never closed; last %+v", cycleID, cst.Progress)
 	return cst
 }
 
-func approveAll(ctx context.Context, t *testing.T, cycleID string, reject bool) {
+// approveAll signs, as each secretariat's approver, the list of the
+// cycle's cases waiting for it.
+func (g *goldenStack) approveAll(ctx context.Context, t *testing.T, cycleID string) {
 	t.Helper()
-	for _, sec := range []string{"STYFE", "SIBISO", "SEDESA"} {
-		args := []string{"approve", "--secretariat", sec, "--approver", "u-" + strings.ToLower(sec), "--cycle", cycleID, "--all-pending"}
-		code, out, errOut := run(ctx, t, args...)
+	for _, sec := range apoyo.Secretariats {
+		code, out, errOut := runAs(ctx, t, g.as.approver[sec], "approve", "--cycle", cycleID, "--all-pending")
 		require.Equal(t, 0, code, out+errOut)
 	}
 }
@@ -724,35 +731,35 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 	failing := withCURP(&person{key: "F", given: "Elmer", first: "Castellanos", second: "Ruiz", birth: adult, phone: "5511004400",
 		method: "spei", clabe: sandbox.CLABE("70000000001")})
 	prog := g.enrolPeople(ctx, t, "Golden endings", []*person{rejected, expired, failing}, "--review-deadline", "2s")
-	cyc := launchCycle(ctx, t, "--program", prog.ID, "--period", "2026-11")
+	cyc := g.launchCycle(ctx, t, "--program", prog.ID, "--period", "2026-11")
 	caseOf := func(p *person) string { return apoyo.CaseID(cyc, p.id) }
 
-	waitCase(ctx, t, caseOf(rejected), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
-	code, out, errOut := run(ctx, t, "approve", "--secretariat", "SIBISO", "--reject", "--reason", "not resident in the city", "--approver", "u-sibiso", caseOf(rejected))
+	g.waitCase(ctx, t, caseOf(rejected), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
+	code, out, errOut := runAs(ctx, t, g.as.approver[apoyo.SIBISO], "approve", "--reject", "--reason", "not resident in the city", caseOf(rejected))
 	require.Equal(t, 0, code, out+errOut)
-	st := waitCase(ctx, t, caseOf(rejected), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+	st := g.waitCase(ctx, t, caseOf(rejected), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
 	require.Equal(t, apoyo.OutcomeApprovalRejected, st.Outcome, st.Reason)
 
-	st = waitCase(ctx, t, caseOf(expired), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+	st = g.waitCase(ctx, t, caseOf(expired), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
 	require.Equal(t, apoyo.OutcomeIdentityExpired, st.Outcome, st.Reason)
 
-	waitCase(ctx, t, caseOf(failing), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
-	approveAll(ctx, t, cyc, false)
+	g.waitCase(ctx, t, caseOf(failing), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
+	g.approveAll(ctx, t, cyc)
 	for n, next := range []string{sandbox.CLABE("70000000002"), sandbox.CLABE("70000000003")} {
-		waitCase(ctx, t, caseOf(failing), fmt.Sprintf("attempt %d returned", n+1), func(s apoyo.CaseState) bool {
+		g.waitCase(ctx, t, caseOf(failing), fmt.Sprintf("attempt %d returned", n+1), func(s apoyo.CaseState) bool {
 			return s.Step == apoyo.StepPayment && s.Status == "waiting" && len(s.Payments) == n+1
 		})
-		code, out, errOut := run(ctx, t, "case", "set-payment-instrument", caseOf(failing), "--method", "spei", "--clabe", next)
+		code, out, errOut := runAs(ctx, t, g.as.caseworker, "case", "set-payment-instrument", caseOf(failing), "--method", "spei", "--clabe", next)
 		require.Equal(t, 0, code, out+errOut)
 	}
-	st = waitCase(ctx, t, caseOf(failing), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+	st = g.waitCase(ctx, t, caseOf(failing), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
 	require.Equal(t, apoyo.OutcomePaymentFailed, st.Outcome, st.Reason)
 	require.Len(t, st.Payments, 3)
-	cst := waitCycleClosed(ctx, t, cyc)
+	cst := g.waitCycleClosed(ctx, t, cyc)
 	require.Equal(t, 3, cst.Progress.Done)
-	audit, err := sandbox.FetchAudit(ctx, nil, g.bankURL, cyc)
+	bankAudit, err := sandbox.FetchAudit(ctx, nil, g.bankURL, cyc)
 	require.NoError(t, err)
-	require.Zero(t, audit.NetAmount.IntPart(), "nobody was paid: %s", audit)
+	require.Zero(t, bankAudit.NetAmount.IntPart(), "nobody was paid: %s", bankAudit)
 	recorded["case-approval-rejected"] = caseOf(rejected)
 	recorded["case-identity-expired"] = caseOf(expired)
 	recorded["case-payment-failed"] = caseOf(failing)
@@ -762,17 +769,17 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 		card: sandbox.CardNumber("5151")})
 	other := withCURP(&person{key: "O", given: "Santos", first: "Maldonado", second: "Reyes", birth: adult, phone: "5511006600", method: "cash_pickup"})
 	prog2 := g.enrolPeople(ctx, t, "Golden cancel", []*person{waiting, other})
-	cyc2 := launchCycle(ctx, t, "--program", prog2.ID, "--period", "2026-11")
+	cyc2 := g.launchCycle(ctx, t, "--program", prog2.ID, "--period", "2026-11")
 	for _, p := range []*person{waiting, other} {
-		waitCase(ctx, t, apoyo.CaseID(cyc2, p.id), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
+		g.waitCase(ctx, t, apoyo.CaseID(cyc2, p.id), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	}
-	code, out, errOut = run(ctx, t, "cycle", "cancel", cyc2, "--reason", "programme suspended")
+	code, out, errOut = runAs(ctx, t, g.as.manager, "cycle", "cancel", cyc2, "--reason", "programme suspended")
 	require.Equal(t, 0, code, out+errOut)
 	for _, p := range []*person{waiting, other} {
-		st := waitCase(ctx, t, apoyo.CaseID(cyc2, p.id), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+		st := g.waitCase(ctx, t, apoyo.CaseID(cyc2, p.id), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
 		require.Equal(t, apoyo.OutcomeCancelled, st.Outcome, st.Reason)
 	}
-	cst = waitCycleClosed(ctx, t, cyc2)
+	cst = g.waitCycleClosed(ctx, t, cyc2)
 	require.Equal(t, 2, cst.Progress.Done)
 	require.Equal(t, "0", cst.Amounts["committed"].String(), "the cancelled cycle's reservation is released")
 	recorded["case-cycle-cancelled"] = apoyo.CaseID(cyc2, waiting.id)
@@ -786,7 +793,8 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 	}
 	prog3 := g.enrolPeople(ctx, t, "Golden continue-as-new", many)
 	// The command line has no knob for this (a real cycle continues after
-	// thousands of starts), so the launch goes through casework directly.
+	// thousands of starts), so the launch goes through the application
+	// layer directly, as the same programme manager.
 	kr, err := pii.ParseKeyring(golden.KeyID+":"+golden.Key, golden.KeyID)
 	require.NoError(t, err)
 	tc, err := worker.Dial(g.temporal.Address(), "apoyo", kr, nil)
@@ -794,20 +802,23 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 	defer tc.Close()
 	l := ledger.New(g.db.Pool, ledger.Options{})
 	defer l.Close()
-	work := &casework.Service{Temporal: tc, TaskQueue: config.Default().Temporal.TaskQueue, Programs: program.NewStore(g.db.Pool),
-		Beneficiaries: g.enrol, Cases: cases.NewStore(g.db.Pool), Ledger: l}
-	launch3, err := work.LaunchCycle(ctx, prog3.ID, "", "2026-11", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), casework.LaunchOptions{ContinueAfter: 1})
+	svc := app.New(&app.Service{Temporal: tc, TaskQueue: config.Default().Temporal.TaskQueue, Pool: g.db.Pool, ProgramStore: program.NewStore(g.db.Pool),
+		BeneficiaryStore: g.enrol, CaseStore: cases.NewStore(g.db.Pool), Ledger: l, Audit: audit.New(g.db.Pool), Accounts: identity.NewStore(g.db.Pool)})
+	manager, err := identity.NewStore(g.db.Pool).Authenticate(ctx, g.as.manager)
+	require.NoError(t, err)
+	launch3, err := svc.LaunchCycle(ctx, manager, apoyo.LaunchRequest{ProgramID: prog3.ID, Period: "2026-11",
+		CycleDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), ContinueAfter: 1})
 	require.NoError(t, err)
 	cyc3 := launch3.Cycle.ID
 	for _, p := range many {
-		waitCase(ctx, t, apoyo.CaseID(cyc3, p.id), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
+		g.waitCase(ctx, t, apoyo.CaseID(cyc3, p.id), "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	}
-	approveAll(ctx, t, cyc3, false)
+	g.approveAll(ctx, t, cyc3)
 	for _, p := range many {
-		st := waitCase(ctx, t, apoyo.CaseID(cyc3, p.id), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
+		st := g.waitCase(ctx, t, apoyo.CaseID(cyc3, p.id), "done", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepDone })
 		require.Equal(t, apoyo.OutcomeCompleted, st.Outcome, st.Reason)
 	}
-	cst = waitCycleClosed(ctx, t, cyc3)
+	cst = g.waitCycleClosed(ctx, t, cyc3)
 	require.Equal(t, 3, cst.Progress.Done)
 	require.GreaterOrEqual(t, cst.Progress.Runs, 2, "the cycle continued as new")
 

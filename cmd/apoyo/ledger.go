@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func newLedgerCmd(a *app) *cobra.Command {
+func newLedgerCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "ledger", Short: "Audit the double-entry ledger (read-only)"}
 
 	var vo output
@@ -23,12 +23,12 @@ transaction, and exits 1.`,
 			if err := vo.check("table", "json"); err != nil {
 				return err
 			}
-			l, stop, err := a.ledger(cmd.Context())
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
-			defer stop()
-			rep, err := l.Verify(cmd.Context())
+			defer s.close()
+			rep, err := s.app.VerifyLedger(cmd.Context(), who)
 			if err != nil {
 				return err
 			}
@@ -64,12 +64,12 @@ transaction, and exits 1.`,
 			if err := to.check("table", "json"); err != nil {
 				return err
 			}
-			l, stop, err := a.ledger(cmd.Context())
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
-			defer stop()
-			tb, err := l.TrialBalance(cmd.Context())
+			defer s.close()
+			tb, err := s.app.TrialBalance(cmd.Context(), who)
 			if err != nil {
 				return err
 			}
@@ -103,12 +103,12 @@ transaction, and exits 1.`,
 			if err := so.check("table", "json"); err != nil {
 				return err
 			}
-			l, stop, err := a.ledger(cmd.Context())
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
-			defer stop()
-			st, err := l.Statement(cmd.Context(), args[0], sopts)
+			defer s.close()
+			st, err := s.app.Statement(cmd.Context(), who, args[0], sopts)
 			if err != nil {
 				return err
 			}
@@ -147,12 +147,12 @@ transaction, and exits 1.`,
 			if err := bo.check("table", "json"); err != nil {
 				return err
 			}
-			l, stop, err := a.ledger(cmd.Context())
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
-			defer stop()
-			bs, err := l.Balances(cmd.Context(), bf)
+			defer s.close()
+			bs, err := s.app.Balances(cmd.Context(), who, bf)
 			if err != nil {
 				return err
 			}

@@ -25,12 +25,14 @@ var version = "dev"
 
 // app carries what every command needs: the loaded configuration, a logger
 // and where output goes.
-type app struct {
+type cli struct {
 	cfg     config.Config
 	log     *slog.Logger
 	out     io.Writer
 	errOut  io.Writer
 	cfgFile string
+	// token and as say who the command acts as (--token, --as).
+	token, as string
 }
 
 // flagKeys binds global flags to configuration keys.
@@ -44,9 +46,10 @@ var flagKeys = map[string]string{
 	"temporal-port":    "dev.temporal_port",
 	"ui-port":          "dev.ui_port",
 	"bank-port":        "dev.bank_port",
+	"address":          "api.address",
 }
 
-func newRoot(a *app) *cobra.Command {
+func newRoot(a *cli) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "apoyo",
 		Short:         "Benefit disbursement engine: identity, eligibility, tri-secretariat approval, payment, referrals",
@@ -71,10 +74,12 @@ func newRoot(a *app) *cobra.Command {
 	pf.String("namespace", "", "Temporal namespace (default apoyo)")
 	pf.String("log-level", "", "debug, info, warn or error (default info)")
 	pf.String("log-format", "", "text or json (default text)")
+	pf.StringVar(&a.token, "token", "", "API token to act with (default auth.token, or APOYO_TOKEN)")
+	pf.StringVar(&a.as, "as", "", "act as one of `apoyo dev`'s local users: admin, manager, caseworker, styfe, sibiso, sedesa, auditor")
 
 	root.AddCommand(newDevCmd(a), newWorkerCmd(a), newMigrateCmd(a), newConfigCmd(a), newLedgerCmd(a), newBenchCmd(a),
 		newProgramCmd(a), newBeneficiariesCmd(a), newCycleCmd(a), newApproveCmd(a), newCaseCmd(a), newReferralCmd(a), newDemoCmd(a),
-		newReconcileCmd(a), newReportCmd(a), newBankCmd(a), newChaosCmd(a))
+		newReconcileCmd(a), newReportCmd(a), newBankCmd(a), newChaosCmd(a), newServeCmd(a), newUserCmd(a), newTokenCmd(a), newAuditCmd(a))
 	return root
 }
 
@@ -91,7 +96,7 @@ func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a := &app{out: os.Stdout, errOut: os.Stderr}
+	a := &cli{out: os.Stdout, errOut: os.Stderr}
 	err := newRoot(a).ExecuteContext(ctx)
 	os.Exit(exitCode(err, a.errOut))
 }

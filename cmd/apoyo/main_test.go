@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/identity"
 	"github.com/apoyo-cdmx/apoyo/internal/netutil"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/ledger"
@@ -50,7 +52,7 @@ func (s *syncBuffer) String() string {
 func run(ctx context.Context, t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut syncBuffer
-	a := &app{out: &out, errOut: &errOut}
+	a := &cli{out: &out, errOut: &errOut}
 	root := newRoot(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -62,7 +64,7 @@ func run(ctx context.Context, t *testing.T, args ...string) (int, string, string
 // path (e.g. "report", "cycle").
 func requireCommand(t *testing.T, path ...string) {
 	t.Helper()
-	root := newRoot(&app{out: &syncBuffer{}, errOut: &syncBuffer{}})
+	root := newRoot(&cli{out: &syncBuffer{}, errOut: &syncBuffer{}})
 	c, rest, err := root.Find(path)
 	require.NoError(t, err, "apoyo %s", strings.Join(path, " "))
 	require.Empty(t, rest, "apoyo %s", strings.Join(path, " "))
@@ -132,18 +134,19 @@ func TestLedgerVerifyCommand(t *testing.T) {
 		require.NoError(t, err)
 	}
 	l.Close()
+	st := newStaff(t, db.Pool)
 
-	code, out, errOut := run(ctx, t, "ledger", "verify", "--database-url", db.URL, "-o", "json")
+	code, out, errOut := runAs(ctx, t, st.auditor, "ledger", "verify", "--database-url", db.URL, "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var rep apoyo.LedgerVerifyReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	require.True(t, rep.OK)
 	require.Equal(t, int64(6), rep.Transactions)
 
-	code, out, _ = run(ctx, t, "ledger", "trial-balance", "--database-url", db.URL)
+	code, out, _ = runAs(ctx, t, st.auditor, "ledger", "trial-balance", "--database-url", db.URL)
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "balanced: true")
-	code, out, _ = run(ctx, t, "ledger", "statement", "budget", "--database-url", db.URL)
+	code, out, _ = runAs(ctx, t, st.auditor, "ledger", "statement", "budget", "--database-url", db.URL)
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "closing balance 28000.00")
 
@@ -153,7 +156,7 @@ func TestLedgerVerifyCommand(t *testing.T) {
 	require.NoError(t, err)
 	conn.Release()
 
-	code, out, _ = run(ctx, t, "ledger", "verify", "--database-url", db.URL)
+	code, out, _ = runAs(ctx, t, st.auditor, "ledger", "verify", "--database-url", db.URL)
 	require.Equal(t, 1, code)
 	require.Contains(t, out, "first bad transaction 4")
 }
@@ -178,7 +181,7 @@ func TestDevCommandComesUpRestartsAndStops(t *testing.T) {
 		errOut := &syncBuffer{}
 		done := make(chan int, 1)
 		go func() {
-			a := &app{out: out, errOut: errOut}
+			a := &cli{out: out, errOut: errOut}
 			root := newRoot(a)
 			root.SetArgs([]string{"dev"})
 			done <- exitCode(root.ExecuteContext(ctx), errOut)
@@ -195,7 +198,7 @@ func TestDevCommandComesUpRestartsAndStops(t *testing.T) {
 	require.NotNil(t, info)
 
 	// Another command finds the stack by itself.
-	code, vout, verr := run(context.Background(), t, "ledger", "verify")
+	code, vout, verr := run(context.Background(), t, "--as", "auditor", "ledger", "verify")
 	require.Equal(t, 0, code, verr)
 	require.Contains(t, vout, "ledger verified: OK")
 
@@ -221,4 +224,40 @@ func TestDevCommandComesUpRestartsAndStops(t *testing.T) {
 	stop, out = startDev()
 	require.Contains(t, out.String(), info.DatabaseURL, "PostgreSQL keeps its port across restarts")
 	require.Equal(t, 0, stop())
+}
+
+// staff are a test's users, one per role, with their API tokens: every
+// command acts as one of them.
+type staff struct {
+	admin, manager, caseworker, auditor string
+	approver                            map[apoyo.Secretariat]string
+}
+
+// newStaff creates one user per role in the database behind pool (as
+// apoyo itself, as `apoyo dev` does) and returns their tokens.
+func newStaff(t *testing.T, pool *pgxpool.Pool) staff {
+	t.Helper()
+	ctx := context.Background()
+	ids := identity.NewStore(pool)
+	sys := apoyo.System("test")
+	make := func(name string, role apoyo.Role, sec apoyo.Secretariat) string {
+		_, err := ids.CreateUser(ctx, apoyo.NewUser{Name: name, Role: role, Secretariat: sec}, sys)
+		require.NoError(t, err)
+		tok, err := ids.CreateToken(ctx, name, time.Hour, sys)
+		require.NoError(t, err)
+		return tok.Secret
+	}
+	s := staff{admin: make("test.admin", apoyo.RoleAdmin, ""), manager: make("test.manager", apoyo.RoleProgramManager, ""),
+		caseworker: make("test.caseworker", apoyo.RoleCaseworker, ""), auditor: make("test.auditor", apoyo.RoleAuditor, ""),
+		approver: map[apoyo.Secretariat]string{}}
+	for _, sec := range apoyo.Secretariats {
+		s.approver[sec] = make("test."+strings.ToLower(string(sec)), apoyo.RoleApprover, sec)
+	}
+	return s
+}
+
+// runAs runs the command line as the user of token.
+func runAs(ctx context.Context, t *testing.T, token string, args ...string) (int, string, string) {
+	t.Helper()
+	return run(ctx, t, append([]string{"--token", token}, args...)...)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/program"
 )
 
-func newProgramCmd(a *app) *cobra.Command {
+func newProgramCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "program", Short: "Define programmes: benefit, budget and funds, eligibility, approvers, referrals"}
 
 	var o output
@@ -73,16 +73,13 @@ func newProgramCmd(a *app) *cobra.Command {
 				}
 				*dst = &d
 			}
-			p, err := program.Build(spec, time.Now().UTC())
-			if err != nil {
-				return err
-			}
-			s, err := a.open(cmd.Context(), false)
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			if p, err = s.programs.Create(cmd.Context(), p, s.ledger); err != nil {
+			p, err := s.app.CreateProgram(cmd.Context(), who, spec)
+			if err != nil {
 				return err
 			}
 			if o.json() {
@@ -107,12 +104,12 @@ func newProgramCmd(a *app) *cobra.Command {
 		Short: "List programmes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := a.open(cmd.Context(), false)
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			ps, err := s.programs.List(cmd.Context())
+			ps, err := s.app.Programs(cmd.Context(), who)
 			if err != nil {
 				return err
 			}
@@ -132,7 +129,7 @@ func newProgramCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func printProgram(a *app, p apoyo.Program) {
+func printProgram(a *cli, p apoyo.Program) {
 	fmt.Fprintf(a.out, "id        %s\nname      %s\nbenefit   %s %s\n", p.ID, p.Name, p.BenefitAmount.StringFixed(2), p.Currency)
 	for _, f := range p.Funds {
 		fmt.Fprintf(a.out, "fund      %-8s %14s  %s\n", f.Code, f.Budget.StringFixed(2), f.Name)
@@ -144,15 +141,7 @@ func printProgram(a *app, p apoyo.Program) {
 	fmt.Fprintf(a.out, "approval  %d of %s, SLA %s\n", p.Approval.Quorum, strings.Join(req, ", "), program.FormatDuration(p.Approval.SLA))
 }
 
-// resolveProgram accepts a programme id or name.
-func resolveProgram(cmd *cobra.Command, s *services, ref string) (apoyo.Program, error) {
-	if strings.HasPrefix(ref, "prg_") {
-		return s.programs.Get(cmd.Context(), ref)
-	}
-	return s.programs.ByName(cmd.Context(), ref)
-}
-
-func newBeneficiariesCmd(a *app) *cobra.Command {
+func newBeneficiariesCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "beneficiaries", Short: "The programme's roster"}
 	var o output
 	var prog string
@@ -176,16 +165,12 @@ Exit status 0 when every row was accepted or a duplicate, 1 otherwise.`,
 				return err
 			}
 			defer f.Close()
-			s, err := a.open(cmd.Context(), false)
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
 			defer s.close()
-			p, err := resolveProgram(cmd, s, prog)
-			if err != nil {
-				return err
-			}
-			rep, err := s.enrol.Import(cmd.Context(), p.ID, f, apoyo.ImportOptions{DryRun: dry})
+			rep, err := s.app.ImportRoster(cmd.Context(), who, prog, f, apoyo.ImportOptions{DryRun: dry})
 			if err != nil {
 				return err
 			}

@@ -8,12 +8,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/cases"
-	"github.com/apoyo-cdmx/apoyo/ledger"
-	"github.com/apoyo-cdmx/apoyo/reconcile"
 )
 
-func newReconcileCmd(a *app) *cobra.Command {
+func newReconcileCmd(a *cli) *cobra.Command {
 	var o output
 	var file string
 	cmd := &cobra.Command{
@@ -53,22 +50,15 @@ handled, not unmatched), 1 when something is, 2 for a malformed statement.`,
 			// (or its keys) reconciliation still books everything and
 			// raises the tasks; the reopening happens at the next run,
 			// which hands every such return over again.
-			var rec *reconcile.Reconciler
-			if s, err := a.open(cmd.Context(), true); err == nil {
-				defer s.close()
-				rec = reconcile.New(s.ledger.Pool(), s.ledger, s.cases).WithReopener(s.work)
-			} else {
+			s, who, err := a.act(cmd.Context(), true)
+			if err != nil {
 				fmt.Fprintf(a.errOut, "warning: %v; cases with a return after settlement are not reopened until reconciliation runs with Temporal\n", err)
-				pool, stop, err := a.pool(cmd.Context())
-				if err != nil {
+				if s, who, err = a.act(cmd.Context(), false); err != nil {
 					return err
 				}
-				defer stop()
-				l := ledger.New(pool, ledger.Options{BatchSize: a.cfg.Ledger.BatchSize, Writers: a.cfg.Ledger.Writers})
-				defer l.Close()
-				rec = reconcile.New(pool, l, cases.NewStore(pool))
 			}
-			rep, err := rec.Reconcile(cmd.Context(), file, in)
+			defer s.close()
+			rep, err := s.app.Reconcile(cmd.Context(), who, file, in)
 			if err != nil {
 				return err
 			}
@@ -91,7 +81,7 @@ handled, not unmatched), 1 when something is, 2 for a malformed statement.`,
 	return cmd
 }
 
-func printReconcile(a *app, rep apoyo.ReconcileReport) error {
+func printReconcile(a *cli, rep apoyo.ReconcileReport) error {
 	fmt.Fprintf(a.out, "statement %s (sha256 %s), operation dates %v, %d lines\n", rep.Statement, short(rep.SHA256), rep.OperationDates, rep.Lines)
 	if rep.SeenBefore {
 		fmt.Fprintf(a.out, "this file was reconciled before (runs %v): nothing already booked is booked again\n", rep.PreviousImports)

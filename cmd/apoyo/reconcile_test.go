@@ -25,10 +25,10 @@ import (
 // runWithReconcile is run, after checking that the root wires the
 // reconcile command (a test that added it itself would pass with a binary
 // that has no such command).
-func runWithReconcile(ctx context.Context, t *testing.T, args ...string) (int, string, string) {
+func runWithReconcile(ctx context.Context, t *testing.T, token string, args ...string) (int, string, string) {
 	t.Helper()
 	requireCommand(t, "reconcile")
-	return run(ctx, t, args...)
+	return runAs(ctx, t, token, args...)
 }
 
 // TestReconcileCommand runs `apoyo reconcile` on a real database with one
@@ -38,6 +38,7 @@ func runWithReconcile(ctx context.Context, t *testing.T, args ...string) (int, s
 func TestReconcileCommand(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
+	as := newStaff(t, db.Pool)
 	l := ledger.New(db.Pool, ledger.Options{})
 	day := time.Date(2025, 3, 10, 16, 0, 0, 0, time.UTC)
 	p, err := program.Build(apoyo.ProgramSpec{Name: "Ingreso Inclusivo", Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}, day)
@@ -82,7 +83,7 @@ func TestReconcileCommand(t *testing.T) {
 		CreatedAt: day, SettledAt: day}
 	clean := write("clean.csv", settled)
 
-	code, out, errOut := runWithReconcile(ctx, t, "reconcile", "--statement", clean, "--database-url", db.URL, "-o", "json")
+	code, out, errOut := runWithReconcile(ctx, t, as.manager, "reconcile", "--statement", clean, "--database-url", db.URL, "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var rep apoyo.ReconcileReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
@@ -90,7 +91,7 @@ func TestReconcileCommand(t *testing.T) {
 	require.Equal(t, 1, rep.Posted)
 	require.Zero(t, rep.Unmatched)
 
-	code, out, errOut = runWithReconcile(ctx, t, "reconcile", "--statement", clean, "--database-url", db.URL)
+	code, out, errOut = runWithReconcile(ctx, t, as.manager, "reconcile", "--statement", clean, "--database-url", db.URL)
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "posted 0 new ledger transactions")
 	require.Contains(t, out, "reconciled before")
@@ -99,7 +100,7 @@ func TestReconcileCommand(t *testing.T) {
 	unknown := settled
 	unknown.TrackingKey, unknown.OrderID = "APOYOUNKNOWNKEY", "pay_unknown_1"
 	withUnknown := write("unknown.csv", settled, unknown)
-	code, out, _ = runWithReconcile(ctx, t, "reconcile", "--statement", withUnknown, "--database-url", db.URL, "-o", "json")
+	code, out, _ = runWithReconcile(ctx, t, as.manager, "reconcile", "--statement", withUnknown, "--database-url", db.URL, "-o", "json")
 	require.Equal(t, 1, code, out)
 	rep = apoyo.ReconcileReport{}
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
@@ -107,7 +108,7 @@ func TestReconcileCommand(t *testing.T) {
 	require.Equal(t, 1, rep.Unmatched)
 	require.Equal(t, "APOYOUNKNOWNKEY", rep.Problems[apoyo.FindingUnknownInStatement][0].TrackingKey)
 	require.Equal(t, 3, rep.Problems[apoyo.FindingUnknownInStatement][0].Line)
-	code, out, _ = runWithReconcile(ctx, t, "reconcile", "--statement", withUnknown, "--database-url", db.URL)
+	code, out, _ = runWithReconcile(ctx, t, as.manager, "reconcile", "--statement", withUnknown, "--database-url", db.URL)
 	require.Equal(t, 1, code)
 	require.Contains(t, out, "APOYOUNKNOWNKEY")
 	require.Contains(t, out, "reconciliation FAILED: 1 unmatched")
@@ -116,7 +117,7 @@ func TestReconcileCommand(t *testing.T) {
 	data, err := os.ReadFile(clean)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(bad, bytes.Replace(data, []byte(",5600.00,"), []byte(",56OO.00,"), 1), 0o600))
-	code, _, errOut = runWithReconcile(ctx, t, "reconcile", "--statement", bad, "--database-url", db.URL)
+	code, _, errOut = runWithReconcile(ctx, t, as.manager, "reconcile", "--statement", bad, "--database-url", db.URL)
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "row 2: amount")
 }

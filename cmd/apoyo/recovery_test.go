@@ -113,6 +113,7 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	t.Setenv("APOYO_TEMPORAL_ADDRESS", ts.Address())
 	t.Setenv("APOYO_PAYMENTS_BANK_URL", bankSrv.URL)
 	t.Setenv("APOYO_LOG_LEVEL", "warn")
+	as := newStaff(t, db.Pool)
 
 	// Two people paid by SPEI: Rosa's account returns the money after it
 	// settles; Tomás's first order meets a 409.
@@ -133,11 +134,11 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	w.Flush()
 	require.NoError(t, f.Close())
 
-	code, out, errOut := run(ctx, t, "program", "create", "--name", "Ingreso Inclusivo recuperación", "--budget", "100000", "-o", "json")
+	code, out, errOut := runAs(ctx, t, as.manager, "program", "create", "--name", "Ingreso Inclusivo recuperación", "--budget", "100000", "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var prog apoyo.Program
 	require.NoError(t, json.Unmarshal([]byte(out), &prog))
-	code, _, errOut = run(ctx, t, "beneficiaries", "import", csvPath, "--program", prog.ID)
+	code, _, errOut = runAs(ctx, t, as.manager, "beneficiaries", "import", csvPath, "--program", prog.ID)
 	require.Equal(t, 0, code, errOut)
 
 	cfg := config.Default()
@@ -159,7 +160,7 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	require.NotEmpty(t, rosa.id)
 	require.NotEmpty(t, tomas.id)
 
-	code, out, errOut = run(ctx, t, "cycle", "launch", "--program", prog.ID, "--period", "2026-12", "-o", "json")
+	code, out, errOut = runAs(ctx, t, as.manager, "cycle", "launch", "--program", prog.ID, "--period", "2026-12", "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var launch struct {
 		Cycle apoyo.Cycle `json:"cycle"`
@@ -187,7 +188,7 @@ func TestNothingLostNothingStranded(t *testing.T) {
 		var st apoyo.CaseState
 		var last string
 		reached := assert.Eventually(t, func() bool {
-			code, out, errOut := run(ctx, t, "case", "show", caseOf(p), "-o", "json")
+			code, out, errOut := runAs(ctx, t, as.caseworker, "case", "show", caseOf(p), "-o", "json")
 			st = apoyo.CaseState{}
 			err := json.Unmarshal([]byte(out), &st)
 			last = fmt.Sprintf("exit %d, json %v, stderr %q", code, err, errOut)
@@ -226,8 +227,8 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	for _, p := range people {
 		waitFor(p, "approval", func(s apoyo.CaseState) bool { return s.Step == apoyo.StepApproval })
 	}
-	for _, s := range []string{"STYFE", "SIBISO", "SEDESA"} {
-		code, _, errOut := run(ctx, t, "approve", "--cycle", cycleID, "--all-pending", "--secretariat", s, "--approver", "usr-"+s)
+	for _, s := range apoyo.Secretariats {
+		code, _, errOut := runAs(ctx, t, as.approver[s], "approve", "--cycle", cycleID, "--all-pending")
 		require.Equal(t, 0, code, errOut)
 	}
 
@@ -241,14 +242,15 @@ func TestNothingLostNothingStranded(t *testing.T) {
 		proj, err := store.Case(ctx, caseOf(tomas))
 		return openTasks(tomas)[string(apoyo.TaskStepFailed)] && err == nil && proj.Status == apoyo.CaseFailed
 	}, 30*time.Second, 50*time.Millisecond, "a person is told: a step_failed task, and the projection says failed")
-	code, _, errOut = run(ctx, t, "case", "retry", caseOf(tomas), "--caseworker", "cw-3", "--reason", "bank confirmed the 409 was theirs")
+	code, _, errOut = runAs(ctx, t, as.caseworker, "case", "retry", caseOf(tomas), "--reason", "bank confirmed the 409 was theirs")
 	require.Equal(t, 0, code, errOut)
 	done := waitFor(tomas, "completed", func(s apoyo.CaseState) bool { return s.Outcome == apoyo.OutcomeCompleted })
 	require.Len(t, done.Payments, 1, "the retry was the same attempt")
 	require.Eventually(t, func() bool { return !openTasks(tomas)[string(apoyo.TaskStepFailed)] }, 30*time.Second, 50*time.Millisecond,
 		"the task closed with the retry")
-	code, _, _ = run(ctx, t, "case", "retry", caseOf(tomas))
+	code, _, errOut = runAs(ctx, t, as.caseworker, "case", "retry", caseOf(tomas), "--reason", "once more")
 	require.NotEqual(t, 0, code, "nothing to retry on a finished case")
+	require.Contains(t, errOut, "nothing to retry")
 
 	// Rosa: paid, case completed; then the bank returns the money.
 	waitFor(rosa, "completed", func(s apoyo.CaseState) bool { return s.Outcome == apoyo.OutcomeCompleted })
@@ -264,7 +266,7 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	// A new CLABE is refused while the case is not waiting for one, and
 	// the account on file does not change.
 	good := mxid.GenerateCLABE(r, "014")
-	code, _, _ = run(ctx, t, "case", "set-payment-instrument", caseOf(rosa), "--clabe", good)
+	code, _, _ = runAs(ctx, t, as.caseworker, "case", "set-payment-instrument", caseOf(rosa), "--clabe", good)
 	require.NotEqual(t, 0, code)
 	b, err := enrol.Get(ctx, rosa.id)
 	require.NoError(t, err)
@@ -292,7 +294,7 @@ func TestNothingLostNothingStranded(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, payment.WriteStatement(sf, bank.Statement(d)))
 			require.NoError(t, sf.Close())
-			code, out, errOut := run(ctx, t, "reconcile", "--statement", path)
+			code, out, errOut := runAs(ctx, t, as.manager, "reconcile", "--statement", path)
 			require.Equal(t, 0, code, "%s\n%s", out, errOut)
 		}
 	}
@@ -310,7 +312,7 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond, "the projection still shows the ended case")
 	reconcileAll() // idempotent: no second reopening
 
-	code, _, errOut = run(ctx, t, "case", "set-payment-instrument", caseOf(rosa), "--clabe", good, "--caseworker", "cw-3")
+	code, _, errOut = runAs(ctx, t, as.caseworker, "case", "set-payment-instrument", caseOf(rosa), "--clabe", good)
 	require.Equal(t, 0, code, errOut)
 	repaid := waitFor(rosa, "paid again", func(s apoyo.CaseState) bool { return s.Outcome == apoyo.OutcomeCompleted })
 	require.Equal(t, "paid again after a return", repaid.Reason)
@@ -331,7 +333,7 @@ func TestNothingLostNothingStranded(t *testing.T) {
 	require.Equal(t, 2, rp.Paid)
 	require.Equal(t, 1, rp.Returned)
 	require.Equal(t, 1, audit.Payee(cycleID, tomas.id).Orders, "the retry sent no second order")
-	code, _, errOut = run(ctx, t, "ledger", "verify")
+	code, _, errOut = runAs(ctx, t, as.auditor, "ledger", "verify")
 	require.Equal(t, 0, code, errOut)
 	// Nothing sits in an intermediate account.
 	for _, state := range []string{program.CycleInTransit, program.CycleReturned} {

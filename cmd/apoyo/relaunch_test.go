@@ -10,7 +10,6 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/internal/golden"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
@@ -38,15 +37,16 @@ func TestRelaunchOfTerminatedCycleSaysSo(t *testing.T) {
 	t.Setenv("APOYO_DATABASE_URL", db.URL)
 	t.Setenv("APOYO_TEMPORAL_ADDRESS", ts.Address())
 	t.Setenv("APOYO_LOG_LEVEL", "warn")
+	as := newStaff(t, db.Pool)
 
-	code, out, errOut := run(ctx, t, "program", "create", "--name", "Relanzamiento", "--budget", "100000", "-o", "json")
+	code, out, errOut := runAs(ctx, t, as.manager, "program", "create", "--name", "Relanzamiento", "--budget", "100000", "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var prog apoyo.Program
 	require.NoError(t, json.Unmarshal([]byte(out), &prog))
 
-	launch := func() (int, casework.LaunchResult, string) {
-		code, out, errOut := run(ctx, t, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
-		var res casework.LaunchResult
+	launch := func() (int, apoyo.LaunchResult, string) {
+		code, out, errOut := runAs(ctx, t, as.manager, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
+		var res apoyo.LaunchResult
 		if code == 0 {
 			require.NoError(t, json.Unmarshal([]byte(out), &res), out)
 		}

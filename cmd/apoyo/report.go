@@ -4,11 +4,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/report"
 )
 
-func newReportCmd(a *app) *cobra.Command {
+func newReportCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{Use: "report", Short: "Reports for publication, with small cells suppressed"}
 
 	var o output
@@ -34,16 +33,14 @@ dimension,category,enrolled,approved,paid,amount_paid.`,
 			if err := o.check("table", "json", "csv"); err != nil {
 				return err
 			}
-			// The pool directly, not a.open: a.open loads the keyring,
-			// which a report of aggregates must not need.
-			pool, stop, err := a.pool(cmd.Context())
+			// A report of aggregates reads no personal data and needs no
+			// keys (a.open loads them only if it can).
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
-			defer stop()
-			l := ledger.New(pool, ledger.Options{BatchSize: a.cfg.Ledger.BatchSize, Writers: 1})
-			defer l.Close()
-			r, err := report.Cycle(cmd.Context(), pool, l, args[0], apoyo.ReportOptions{MinCell: minCell})
+			defer s.close()
+			r, err := s.app.CycleReport(cmd.Context(), who, args[0], apoyo.ReportOptions{MinCell: minCell})
 			if err != nil {
 				return err
 			}

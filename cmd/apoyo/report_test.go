@@ -21,10 +21,10 @@ import (
 // runWithReport is run, after checking that the root wires the report
 // command (a test that added it itself would pass with a binary that has
 // no such command).
-func runWithReport(ctx context.Context, t *testing.T, args ...string) (int, string, string) {
+func runWithReport(ctx context.Context, t *testing.T, token string, args ...string) (int, string, string) {
 	t.Helper()
 	requireCommand(t, "report", "cycle")
-	return run(ctx, t, args...)
+	return runAs(ctx, t, token, args...)
 }
 
 // TestReportCycleCommand seeds a cycle of 9 paid people (7 H, 2 X) and
@@ -33,6 +33,7 @@ func runWithReport(ctx context.Context, t *testing.T, args ...string) (int, stri
 func TestReportCycleCommand(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
+	as := newStaff(t, db.Pool)
 	l := ledger.New(db.Pool, ledger.Options{})
 	day := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	p, err := program.Build(apoyo.ProgramSpec{Name: "Protección al Ingreso", Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}, day)
@@ -62,7 +63,7 @@ func TestReportCycleCommand(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	code, out, errOut := runWithReport(ctx, t, "report", "cycle", cyc, "--database-url", db.URL, "-o", "json")
+	code, out, errOut := runWithReport(ctx, t, as.manager, "report", "cycle", cyc, "--database-url", db.URL, "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var r apoyo.CycleReport
 	require.NoError(t, json.Unmarshal([]byte(out), &r))
@@ -76,7 +77,7 @@ func TestReportCycleCommand(t *testing.T) {
 	require.Contains(t, out, `"suppressed": true`)
 	require.NotContains(t, out, "ben_")
 
-	code, out, errOut = runWithReport(ctx, t, "report", "cycle", cyc, "--database-url", db.URL, "-o", "csv")
+	code, out, errOut = runWithReport(ctx, t, as.manager, "report", "cycle", cyc, "--database-url", db.URL, "-o", "csv")
 	require.Equal(t, 0, code, errOut)
 	recs, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	require.NoError(t, err)
@@ -87,16 +88,16 @@ func TestReportCycleCommand(t *testing.T) {
 	require.Contains(t, recs, []string{"sex", "M", "<5", "<5", "<5", "x"})
 	require.Contains(t, recs, []string{"alcaldia", "Iztapalapa", "9", "9", "9", "50400.00"})
 
-	code, out, errOut = runWithReport(ctx, t, "report", "cycle", cyc, "--database-url", db.URL, "--min-cell", "2")
+	code, out, errOut = runWithReport(ctx, t, as.manager, "report", "cycle", cyc, "--database-url", db.URL, "--min-cell", "2")
 	require.Equal(t, 0, code, errOut)
 	require.Contains(t, out, "BY sex")
 
-	code, _, errOut = runWithReport(ctx, t, "report", "cycle", "cyc_nosuchcycle", "--database-url", db.URL)
+	code, _, errOut = runWithReport(ctx, t, as.manager, "report", "cycle", "cyc_nosuchcycle", "--database-url", db.URL)
 	require.Equal(t, 1, code)
 	require.Contains(t, errOut, "not found")
 
-	code, _, _ = runWithReport(ctx, t, "report", "cycle", cyc, "--database-url", db.URL, "-o", "xml")
+	code, _, _ = runWithReport(ctx, t, as.manager, "report", "cycle", cyc, "--database-url", db.URL, "-o", "xml")
 	require.Equal(t, 2, code)
-	code, _, _ = runWithReport(ctx, t, "report", "cycle", cyc, "--database-url", db.URL, "--min-cell", "1")
+	code, _, _ = runWithReport(ctx, t, as.manager, "report", "cycle", cyc, "--database-url", db.URL, "--min-cell", "1")
 	require.Equal(t, 2, code)
 }

@@ -18,7 +18,7 @@ import (
 // local stack's, else the data directory's own cluster, started for the
 // length of this command (so `apoyo ledger verify` works after `apoyo dev`
 // has stopped).
-func (a *app) databaseURL(ctx context.Context) (string, func(), error) {
+func (a *cli) databaseURL(ctx context.Context) (string, func(), error) {
 	if a.cfg.Database.URL != "" {
 		return a.cfg.Database.URL, func() {}, nil
 	}
@@ -43,7 +43,7 @@ func (a *app) databaseURL(ctx context.Context) (string, func(), error) {
 }
 
 // pool opens a connection pool on the resolved database.
-func (a *app) pool(ctx context.Context) (*pgxpool.Pool, func(), error) {
+func (a *cli) pool(ctx context.Context) (*pgxpool.Pool, func(), error) {
 	url, stop, err := a.databaseURL(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -57,7 +57,7 @@ func (a *app) pool(ctx context.Context) (*pgxpool.Pool, func(), error) {
 }
 
 // ledger opens the ledger on the resolved database.
-func (a *app) ledger(ctx context.Context) (*ledger.Ledger, func(), error) {
+func (a *cli) ledger(ctx context.Context) (*ledger.Ledger, func(), error) {
 	p, stop, err := a.pool(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -3,15 +3,19 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/activities"
+	"github.com/apoyo-cdmx/apoyo/app"
+	"github.com/apoyo-cdmx/apoyo/audit"
 	"github.com/apoyo-cdmx/apoyo/cases"
-	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/identity"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
 	"github.com/apoyo-cdmx/apoyo/platform/devstack"
@@ -19,33 +23,49 @@ import (
 	"github.com/apoyo-cdmx/apoyo/worker"
 )
 
-// services is everything a command that works on programmes and cases
-// needs, opened on the resolved database (and Temporal, when asked).
+// services is everything a command needs, opened on the resolved database
+// (and Temporal, when asked): the stores, and the application layer
+// (app.New: authorized and audited) that every action goes through.
 type services struct {
 	ledger   *ledger.Ledger
 	programs *program.Store
 	enrol    *enrolment.Store
 	cases    *cases.Store
+	audit    *audit.Log
+	accounts *identity.Store
 	temporal client.Client
-	work     *casework.Service
+	core     *app.Service
+	app      apoyo.Service
 	close    func()
 }
 
-// open wires the stores on the resolved database; withTemporal also dials
-// Temporal (the running stack's, or temporal.address).
-func (a *app) open(ctx context.Context, withTemporal bool) (*services, error) {
+// open wires the stores and the application layer on the resolved
+// database; withTemporal also dials Temporal (the running stack's, or
+// temporal.address). The stores whose transactions record a person's
+// decision write its audit entry inside them.
+func (a *cli) open(ctx context.Context, withTemporal bool) (*services, error) {
 	l, stop, err := a.ledger(ctx)
 	if err != nil {
 		return nil, err
 	}
-	kr, ix, err := devstack.Keyring(a.cfg)
-	if err != nil {
-		stop()
-		return nil, err
+	// Without the personal-data keys, what needs none still works (reports
+	// of aggregates, the ledger, the audit log); reading or writing a
+	// person's data fails with enrolment.ErrNoKeys.
+	kr, ix, keyErr := devstack.Keyring(a.cfg)
+	if keyErr != nil {
+		kr, ix = nil, nil
+		a.log.Debug("personal-data keys not loaded", "err", keyErr)
 	}
 	pool := l.Pool()
-	s := &services{ledger: l, programs: program.NewStore(pool), enrol: enrolment.NewStore(pool, kr, ix), cases: cases.NewStore(pool), close: stop}
+	s := &services{ledger: l, programs: program.NewStore(pool), enrol: enrolment.NewStore(pool, kr, ix), cases: cases.NewStore(pool),
+		audit: audit.New(pool), accounts: identity.NewStore(pool), close: stop}
+	s.cases.OnCommit, s.enrol.OnCommit, s.accounts.OnCommit = audit.WriteInTx, audit.WriteInTx, audit.WriteInTx
 	if withTemporal {
+		if keyErr != nil {
+			// The payload codec encrypts with the same keys.
+			s.close()
+			return nil, keyErr
+		}
 		addr, err := a.temporalAddress()
 		if err != nil {
 			s.close()
@@ -59,12 +79,74 @@ func (a *app) open(ctx context.Context, withTemporal bool) (*services, error) {
 		s.temporal = c
 		inner := s.close
 		s.close = func() { c.Close(); inner() }
-		s.work = &casework.Service{Temporal: c, TaskQueue: a.cfg.Temporal.TaskQueue, Programs: s.programs, Beneficiaries: s.enrol, Cases: s.cases, Ledger: l}
 	}
+	s.core = &app.Service{Temporal: s.temporal, TaskQueue: a.cfg.Temporal.TaskQueue, Pool: pool, ProgramStore: s.programs,
+		BeneficiaryStore: s.enrol, CaseStore: s.cases, Ledger: l, Audit: s.audit, Accounts: s.accounts}
+	s.app = app.New(s.core)
 	return s, nil
 }
 
-func (a *app) temporalAddress() (string, error) {
+// authenticator is how the API and the command line know who is acting:
+// apoyo's own tokens, and the configured OIDC issuer's.
+func (a *cli) authenticator(ctx context.Context, s *services) (apoyo.Authenticator, error) {
+	var oidc *identity.OIDC
+	if a.cfg.Auth.OIDCIssuer != "" {
+		var err error
+		oidc, err = identity.NewOIDC(ctx, identity.OIDCConfig{Issuer: a.cfg.Auth.OIDCIssuer, Audience: a.cfg.Auth.OIDCAudience,
+			RoleClaim: a.cfg.Auth.OIDCRoleClaim, SecretariatClaim: a.cfg.Auth.OIDCSecretariatClaim, NameClaim: a.cfg.Auth.OIDCNameClaim})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return identity.Chain(s.accounts, oidc), nil
+}
+
+// who is the identity the command acts as: the token given with --token,
+// auth.token or APOYO_TOKEN, or with --as, the local stack's demo user of
+// that name or role (`apoyo dev` creates them). Every action is
+// attributed to it; without one, nothing is done.
+func (a *cli) who(ctx context.Context, s *services) (apoyo.Identity, error) {
+	token := a.token
+	if token == "" {
+		token = a.cfg.Auth.Token
+	}
+	if token == "" {
+		token = os.Getenv("APOYO_TOKEN")
+	}
+	if a.as != "" {
+		t, err := devstack.DevUserToken(a.cfg.DataDir, a.as)
+		if err != nil {
+			return apoyo.Identity{}, err
+		}
+		token = t
+	}
+	if strings.TrimSpace(token) == "" {
+		return apoyo.Identity{}, apoyo.ErrUnauthenticated.With("who is acting? give a token (--token, APOYO_TOKEN or auth.token in the configuration) " +
+			"or, with `apoyo dev` running, --as one of its users (--as caseworker)")
+	}
+	auth, err := a.authenticator(ctx, s)
+	if err != nil {
+		return apoyo.Identity{}, err
+	}
+	return auth.Authenticate(ctx, strings.TrimSpace(token))
+}
+
+// act opens the services and resolves the acting identity: what every
+// command that does something for a person starts with.
+func (a *cli) act(ctx context.Context, withTemporal bool) (*services, apoyo.Identity, error) {
+	s, err := a.open(ctx, withTemporal)
+	if err != nil {
+		return nil, apoyo.Identity{}, err
+	}
+	who, err := a.who(ctx, s)
+	if err != nil {
+		s.close()
+		return nil, apoyo.Identity{}, err
+	}
+	return s, who, nil
+}
+
+func (a *cli) temporalAddress() (string, error) {
 	if a.cfg.Temporal.Address != "" {
 		return a.cfg.Temporal.Address, nil
 	}
@@ -78,7 +160,7 @@ func (a *app) temporalAddress() (string, error) {
 	return info.TemporalAddress, nil
 }
 
-func (a *app) bankURL() (string, error) {
+func (a *cli) bankURL() (string, error) {
 	if a.cfg.Payments.BankURL != "" {
 		return a.cfg.Payments.BankURL, nil
 	}
@@ -93,7 +175,7 @@ func (a *app) bankURL() (string, error) {
 }
 
 // runWorker runs the worker until ctx ends (or it fails).
-func (a *app) runWorker(ctx context.Context, s *services, bankURL string) (stop func(), err error) {
+func (a *cli) runWorker(ctx context.Context, s *services, bankURL string) (stop func(), err error) {
 	acts := &activities.Activities{Programs: s.programs, Beneficiaries: s.enrol, Cases: s.cases, Ledger: s.ledger,
 		Payments: httpprovider.NewClient(bankURL, &http.Client{Timeout: 30 * time.Second}), Temporal: s.temporal, PollInterval: a.cfg.Payments.PollInterval, Log: a.log}
 	w := worker.New(s.temporal, acts, worker.Options{TaskQueue: a.cfg.Temporal.TaskQueue, MaxConcurrentActivities: a.cfg.Worker.MaxConcurrentActivities})

@@ -11,7 +11,7 @@ import (
 )
 
 // startWorker starts the apoyo worker against the local stack.
-func (a *app) startWorker(ctx context.Context, st *devstack.Stack) (func(), error) {
+func (a *cli) startWorker(ctx context.Context, st *devstack.Stack) (func(), error) {
 	s, err := a.open(ctx, true)
 	if err != nil {
 		return nil, err
@@ -28,7 +28,7 @@ func (a *app) startWorker(ctx context.Context, st *devstack.Stack) (func(), erro
 	return func() { stop(); s.close() }, nil
 }
 
-func newWorkerCmd(a *app) *cobra.Command {
+func newWorkerCmd(a *cli) *cobra.Command {
 	var baseline bool
 	cmd := &cobra.Command{
 		Use:   "worker",

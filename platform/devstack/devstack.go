@@ -39,7 +39,15 @@ type Info struct {
 	UIAddress       string    `json:"ui_address,omitempty"`
 	CodecURL        string    `json:"codec_url,omitempty"`
 	BankURL         string    `json:"bank_url"`
-	StartedAt       time.Time `json:"started_at"`
+	// APIURL is the HTTP API's base URL, once `apoyo dev` serves it.
+	APIURL    string    `json:"api_url,omitempty"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// SetAPIURL records where the stack's HTTP API listens, in stack.json.
+func (s *Stack) SetAPIURL(url string) error {
+	s.Info.APIURL = url
+	return writeFileAtomic(filepath.Join(s.dataDir, "stack.json"), s.Info)
 }
 
 // Stack is a running local stack.

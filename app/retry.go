@@ -1,4 +1,4 @@
-package casework
+package app
 
 import (
 	"context"
@@ -32,10 +32,14 @@ var ErrNothingToRetry = apoyo.Errorf(apoyo.ECONFLICT, "case.not_failed", "the ca
 // otherwise (screening is idempotent).
 //
 // Errors: ErrNothingToRetry; cases.ErrCaseNotFound; ErrUpdateRejected.
-func (s *Service) RetryStep(ctx context.Context, caseID, caseworker, reason string) (apoyo.CaseState, error) {
+func (s *Service) RetryStep(ctx context.Context, who apoyo.Identity, caseID, reason string) (apoyo.CaseState, error) {
 	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {
 		return apoyo.CaseState{}, err
 	}
+	if err := requireReason(reason, "a retry"); err != nil {
+		return apoyo.CaseState{}, err
+	}
+	caseworker := who.UserID
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, caseID, "")
 	if err != nil {
 		return apoyo.CaseState{}, mapTemporal(caseID, err)
@@ -54,11 +58,11 @@ func (s *Service) RetryStep(ctx context.Context, caseID, caseworker, reason stri
 	if err != nil {
 		return apoyo.CaseState{}, err
 	}
-	proj, err := s.Cases.Case(ctx, caseID)
+	proj, err := s.CaseStore.Case(ctx, caseID)
 	if err != nil && !errors.Is(err, cases.ErrCaseNotFound) {
 		return apoyo.CaseState{}, err
 	}
-	pays, err := s.Cases.CasePayments(ctx, caseID)
+	pays, err := s.CaseStore.CasePayments(ctx, caseID)
 	if err != nil {
 		return apoyo.CaseState{}, err
 	}
@@ -97,7 +101,7 @@ func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcil
 		}
 		// It ended meanwhile: reopen it below.
 	}
-	pays, err := s.Cases.CasePayments(ctx, p.CaseID)
+	pays, err := s.CaseStore.CasePayments(ctx, p.CaseID)
 	if err != nil {
 		return err
 	}
@@ -116,7 +120,7 @@ func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcil
 	}
 	// The new run counts its state versions on from the earlier run's, so
 	// that the caseworkers' projection takes what it writes.
-	proj, err := s.Cases.Case(ctx, p.CaseID)
+	proj, err := s.CaseStore.Case(ctx, p.CaseID)
 	if err != nil {
 		return err
 	}
@@ -138,11 +142,11 @@ func (s *Service) caseInput(ctx context.Context, caseID string) (workflows.Benef
 	if err != nil {
 		return workflows.BeneficiaryInput{}, err
 	}
-	cyc, err := s.Cases.Cycle(ctx, cycleID)
+	cyc, err := s.CaseStore.Cycle(ctx, cycleID)
 	if err != nil {
 		return workflows.BeneficiaryInput{}, err
 	}
-	prog, err := s.Programs.Get(ctx, cyc.ProgramID)
+	prog, err := s.ProgramStore.Get(ctx, cyc.ProgramID)
 	if err != nil {
 		return workflows.BeneficiaryInput{}, err
 	}
@@ -158,7 +162,7 @@ func (s *Service) caseInput(ctx context.Context, caseID string) (workflows.Benef
 		in.Fund = commit.Postings[0].Fund
 	case errors.Is(err, ledger.ErrTransactionNotFound):
 		in.Reserved = len(cyc.Allocation) > 0
-		pays, err := s.Cases.CasePayments(ctx, caseID)
+		pays, err := s.CaseStore.CasePayments(ctx, caseID)
 		if err != nil {
 			return in, err
 		}

@@ -1,4 +1,4 @@
-package casework_test
+package app_test
 
 import (
 	"context"
@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/app"
 	"github.com/apoyo-cdmx/apoyo/cases"
-	"github.com/apoyo-cdmx/apoyo/casework"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
@@ -21,6 +21,10 @@ import (
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// pm is the programme manager the core is called as (the core neither
+// authorizes nor records; Authorized and Audited are tested apart).
+var pm = apoyo.Identity{UserID: "usr_pm", Name: "pm", Role: apoyo.RoleProgramManager, Via: "token"}
 
 // signalRecorder stands in for Temporal's client where only the signals a
 // control sends matter (what the workflow does with them is tested in
@@ -51,7 +55,7 @@ func (r *signalRecorder) sent() []workflows.CycleControl {
 	return append([]workflows.CycleControl(nil), r.signals...)
 }
 
-func newControlService(t *testing.T) (*casework.Service, *signalRecorder, apoyo.Cycle) {
+func newControlService(t *testing.T) (*app.Service, *signalRecorder, apoyo.Cycle) {
 	t.Helper()
 	ctx := context.Background()
 	db := pgtest.New(t)
@@ -65,7 +69,7 @@ func newControlService(t *testing.T) (*casework.Service, *signalRecorder, apoyo.
 	cyc, _, err := cs.CreateCycle(ctx, apoyo.Cycle{ProgramID: p.ID, Name: "2026-11", CycleDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
 	require.NoError(t, err)
 	rec := &signalRecorder{}
-	return &casework.Service{Temporal: rec, Cases: cs, Ledger: led}, rec, cyc
+	return &app.Service{Temporal: rec, CaseStore: cs, Ledger: led}, rec, cyc
 }
 
 // Defect 6 at the service: the database decides first; the workflow gets
@@ -76,15 +80,15 @@ func TestCycleControlsDatabaseFirst(t *testing.T) {
 	ctx := context.Background()
 	svc, rec, cyc := newControlService(t)
 
-	tr, err := svc.PauseCycle(ctx, cyc.ID)
+	tr, err := svc.PauseCycle(ctx, pm, cyc.ID)
 	require.NoError(t, err)
 	require.Equal(t, apoyo.CyclePaused, tr.Cycle.Status)
-	tr, err = svc.PauseCycle(ctx, cyc.ID) // a retried command: same seq again
+	tr, err = svc.PauseCycle(ctx, pm, cyc.ID) // a retried command: same seq again
 	require.NoError(t, err)
 	require.False(t, tr.Applied)
-	_, err = svc.ResumeCycle(ctx, cyc.ID)
+	_, err = svc.ResumeCycle(ctx, pm, cyc.ID)
 	require.NoError(t, err)
-	_, err = svc.CancelCycle(ctx, cyc.ID, "presupuesto retirado")
+	_, err = svc.CancelCycle(ctx, pm, cyc.ID, "presupuesto retirado")
 	require.NoError(t, err)
 	require.Equal(t, []workflows.CycleControl{
 		{Action: workflows.ControlPause, Seq: 1},
@@ -93,14 +97,14 @@ func TestCycleControlsDatabaseFirst(t *testing.T) {
 		{Action: workflows.ControlCancel, Seq: 3, Reason: "presupuesto retirado"},
 	}, rec.sent())
 
-	for _, do := range []func(context.Context, string) (apoyo.CycleTransition, error){svc.PauseCycle, svc.ResumeCycle} {
-		_, err := do(ctx, cyc.ID)
+	for _, do := range []func(context.Context, apoyo.Identity, string) (apoyo.CycleTransition, error){svc.PauseCycle, svc.ResumeCycle} {
+		_, err := do(ctx, pm, cyc.ID)
 		require.ErrorIs(t, err, cases.ErrBadTransition)
 		require.Equal(t, apoyo.ECONFLICT, apoyo.ErrorCodeOf(err))
 		require.EqualError(t, err, "cycle "+cyc.ID+" is cancelled; it cannot be paused or resumed")
 	}
 	require.Len(t, rec.sent(), 4, "a refused control reaches no workflow")
-	got, err := svc.Cases.Cycle(ctx, cyc.ID)
+	got, err := svc.CaseStore.Cycle(ctx, cyc.ID)
 	require.NoError(t, err)
 	require.Equal(t, apoyo.CycleCancelled, got.Status)
 	require.Equal(t, int64(3), got.ControlSeq)
@@ -111,6 +115,6 @@ func TestCycleControlWorkflowGone(t *testing.T) {
 	t.Parallel()
 	svc, rec, cyc := newControlService(t)
 	rec.gone = true
-	_, err := svc.PauseCycle(context.Background(), cyc.ID)
+	_, err := svc.PauseCycle(context.Background(), pm, cyc.ID)
 	require.Equal(t, "cycle.not_running", apoyo.ErrorReasonOf(err), "%v", err)
 }

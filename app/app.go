@@ -1,0 +1,152 @@
+// Package app is apoyo's application layer: every action a person or a
+// partner system can take is one method of Service, taking the acting
+// identity (apoyo.Service lists them, with their errors). The CLI, the
+// HTTP API, the demo and the console call it; no adapter writes a store
+// directly. It talks to the case and cycle workflows through Temporal
+// updates and signals, to PostgreSQL through the stores, and keeps the
+// caseworkers' projection in step with the state each update returns.
+//
+// Service itself neither authorizes nor records: Authorized (roles and
+// separation of duties) and Audited (the hash-chained audit log) wrap it,
+// in this package, and New puts the three together in the one order that
+// is right: Audited(Authorized(core)), so that a refused call is recorded
+// too.
+package app
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/audit"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/enrolment"
+	"github.com/apoyo-cdmx/apoyo/identity"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/reconcile"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// Service is the application layer's core: it does what it is asked, for
+// whoever asks. Hand out New(core), never the core itself.
+type Service struct {
+	Temporal         client.Client
+	TaskQueue        string
+	Pool             *pgxpool.Pool
+	ProgramStore     *program.Store
+	BeneficiaryStore *enrolment.Store
+	CaseStore        *cases.Store
+	Ledger           *ledger.Ledger
+	Audit            *audit.Log
+	Accounts         *identity.Store
+}
+
+var _ apoyo.Service = (*Service)(nil)
+
+// New returns the application layer as everyone must use it: the core,
+// authorized, audited.
+func New(core *Service) apoyo.Service {
+	return NewAudited(core.Audit, NewAuthorized(core, core.Audit, core.BeneficiaryStore))
+}
+
+// ErrUpdateRejected: the case refused the action (wrong step, a changed
+// vote, an unknown referral…); the message says why.
+var ErrUpdateRejected = apoyo.Errorf(apoyo.ECONFLICT, "case.action_refused", "the case refused the action")
+
+// ErrReasonRequired: the action needs a reason (a rejection, a cancel, a
+// retry).
+var ErrReasonRequired = apoyo.Errorf(apoyo.EINVALID, "case.reason_required", "a reason is required")
+
+func requireReason(reason, what string) error {
+	if strings.TrimSpace(reason) == "" {
+		return ErrReasonRequired.With("%s needs a reason", what).At(0, "reason")
+	}
+	return nil
+}
+
+// reconciler is reconciliation wired to reopen the cases whose settled
+// payments came back. Without Temporal it still books everything and
+// raises the tasks; the reopening happens at the next run with Temporal,
+// which hands every such return over again.
+func (s *Service) reconciler() *reconcile.Reconciler {
+	r := reconcile.New(s.Pool, s.Ledger, s.CaseStore)
+	if s.Temporal != nil {
+		r = r.WithReopener(s)
+	}
+	return r
+}
+
+// update sends a Temporal update to a case and saves the state it returns
+// as the case's projection. updateID makes a retried call the same update.
+func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg any) (apoyo.CaseState, error) {
+	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {
+		return apoyo.CaseState{}, err
+	}
+	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: caseID, UpdateName: name, UpdateID: updateID, Args: []any{arg},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return apoyo.CaseState{}, mapTemporal(caseID, err)
+	}
+	var st apoyo.CaseState
+	if err := h.Get(ctx, &st); err != nil {
+		return st, mapTemporal(caseID, err)
+	}
+	if err := s.CaseStore.SaveState(ctx, st); err != nil {
+		return st, err
+	}
+	return st, s.CaseStore.ResolveStaleTasks(ctx, caseID, st.Step)
+}
+
+// mapTemporal turns Temporal's errors about a case into apoyo's: a
+// workflow that is not there (or has ended) is cases.ErrCaseNotFound, a
+// refusal by the case's validator is ErrUpdateRejected with its message.
+func mapTemporal(caseID string, err error) error {
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return cases.ErrCaseNotFound.With("case %s not found or already finished", caseID)
+	}
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ErrUpdateRejected.With("%s", ae.Error())
+	}
+	return err
+}
+
+// workflowStatusName is a Temporal status in words ("failed", "timed out").
+func workflowStatusName(st enumspb.WorkflowExecutionStatus) string {
+	switch st {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed out"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "cancelled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "continued as new"
+	}
+	return strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_"))
+}
+
+// RulesOf copies a programme's rules into a case's input, with every
+// default filled in: what changes a case's behaviour travels in its input.
+func RulesOf(p apoyo.Program) workflows.CaseRules {
+	return workflows.CaseRules{Required: p.Approval.Required, Quorum: p.Approval.Quorum, ApprovalSLA: p.Approval.SLA,
+		ReviewDeadline: p.Identity.ReviewDeadline, FollowUp: p.Referrals.FollowUp}.WithDefaults()
+}

@@ -1,0 +1,264 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/report"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+	"github.com/apoyo-cdmx/apoyo/workflows/searchattr"
+)
+
+// ErrCycleWorkflowEnded: the cycle's workflow already closed as failed,
+// terminated, timed out or cancelled, so launching the cycle again starts
+// nothing; the message names the status. A person must look (the cycle's
+// reservation has not been released).
+var ErrCycleWorkflowEnded = apoyo.Errorf(apoyo.ECONFLICT, "cycle.workflow_ended", "the cycle's workflow has ended without finishing")
+
+// ErrBudgetShortfall: the cycle does not fit the programme's budget.
+var ErrBudgetShortfall = apoyo.Errorf(apoyo.ECONFLICT, "cycle.budget_shortfall", "the cycle does not fit the budget")
+
+// LaunchCycle implements apoyo.CycleService. It reserves the whole
+// cycle's amount against the budget, fund by fund in the programme's
+// order (refusing, with the shortfall named, a cycle that does not fit),
+// and starts the cycle workflow, which starts one case per person on the
+// roster frozen at launch. Launching the same cycle again starts nothing
+// new: the cycle, its reservation (same ledger keys and amounts) and its
+// workflow are found as they are.
+func (s *Service) LaunchCycle(ctx context.Context, who apoyo.Identity, r apoyo.LaunchRequest) (apoyo.LaunchResult, error) {
+	prog, err := s.Program(ctx, who, r.ProgramID)
+	if err != nil {
+		return apoyo.LaunchResult{}, err
+	}
+	if r.Period != "" {
+		if _, err := time.Parse("2006-01", r.Period); err != nil {
+			return apoyo.LaunchResult{}, apoyo.Errorf(apoyo.EINVALID, "cycle.bad_period", "period %q: use YYYY-MM", r.Period).At(0, "period")
+		}
+	}
+	cycleDate := r.CycleDate
+	if cycleDate.IsZero() {
+		cycleDate = time.Now().UTC().Truncate(24 * time.Hour)
+	}
+	name := strings.TrimSpace(r.Name)
+	if name == "" {
+		name = r.Period
+		if name == "" {
+			name = cycleDate.Format("2006-01")
+		}
+	}
+	// The roster is frozen with the cycle, and the reservation sized on
+	// that snapshot, in one transaction: later enrolments wait for the
+	// next cycle. A relaunch finds the cycle, its snapshot and allocation.
+	cyc, created, err := s.CaseStore.CreateCycleWithRoster(ctx, apoyo.Cycle{ProgramID: prog.ID, Name: name, Period: r.Period, CycleDate: cycleDate,
+		Amount: prog.BenefitAmount}, func(n int) ([]apoyo.FundAllocation, error) { return s.allocate(ctx, prog, n) })
+	if err != nil {
+		return apoyo.LaunchResult{}, err
+	}
+	if err := program.EnsureCycleAccounts(ctx, s.Ledger, prog.ID, cyc.ID); err != nil {
+		return apoyo.LaunchResult{}, err
+	}
+	res := apoyo.LaunchResult{Cycle: cyc, Created: created, Cases: cyc.RosterSize, Allocation: cyc.Allocation, Reserved: decimal.Zero,
+		WorkflowID: workflows.CycleWorkflowID(cyc.ID)}
+	for _, a := range cyc.Allocation {
+		if a.Cases == 0 {
+			continue
+		}
+		amount := cyc.Amount.Mul(decimal.NewFromInt(int64(a.Cases)))
+		_, err := s.Ledger.Post(ctx, ledger.TransactionRequest{IdempotencyKey: program.ReserveKey(cyc.ID, a.Fund), Currency: prog.Currency,
+			Description: fmt.Sprintf("cycle %s reservation: %d × %s", cyc.Name, a.Cases, cyc.Amount.StringFixed(2)),
+			Metadata:    map[string]string{"program": prog.ID, "cycle": cyc.ID},
+			Postings: []ledger.Posting{
+				{Account: program.CycleAccount(prog.ID, cyc.ID, program.CycleCommitted), Fund: a.Fund, Direction: ledger.Debit, Amount: amount},
+				{Account: program.AvailableAccount(prog.ID), Fund: a.Fund, Direction: ledger.Credit, Amount: amount},
+			}})
+		if errors.Is(err, ledger.ErrBalanceRule) {
+			return res, ErrBudgetShortfall.With("cycle %s: fund %s can no longer cover %d cases (another cycle spent it meanwhile): %v", cyc.Name, a.Fund, a.Cases, err)
+		}
+		if err != nil {
+			return res, err
+		}
+		res.Reserved = res.Reserved.Add(amount)
+	}
+	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       res.WorkflowID,
+		TaskQueue:                s.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(searchattr.Program.ValueSet(prog.ID), searchattr.Cycle.ValueSet(cyc.ID)),
+	}, workflows.CycleWorkflowName, workflows.CycleInput{ProgramID: prog.ID, CycleID: cyc.ID, CycleDate: cyc.CycleDate, Amount: cyc.Amount,
+		Rules: RulesOf(prog), Allocation: cyc.Allocation, StartWindow: r.StartWindow, MaxActive: r.MaxActive, ContinueAfter: r.ContinueAfter})
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &already) {
+		return res, fmt.Errorf("starting cycle workflow: %w", err)
+	}
+	// Started, or found: the SDK hands back the existing workflow of the id
+	// without an error even when that one has closed, so ask how it is.
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, res.WorkflowID, "")
+	if err != nil {
+		return res, fmt.Errorf("cycle %s: describing its workflow: %w", cyc.ID, err)
+	}
+	st := desc.GetWorkflowExecutionInfo().GetStatus()
+	res.WorkflowStatus = workflowStatusName(st)
+	switch st {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return res, nil
+	}
+	return res, ErrCycleWorkflowEnded.With("cycle %s (%s): its workflow %s %s; launching it again starts nothing, and its unspent reservation is still held: look at the workflow's history before deciding",
+		cyc.ID, cyc.Name, res.WorkflowID, res.WorkflowStatus)
+}
+
+// allocate spreads n cases over the programme's funds in order, each fund
+// covering as many whole benefits as its available balance allows, and
+// refuses a cycle that does not fit, naming the shortfall.
+func (s *Service) allocate(ctx context.Context, prog apoyo.Program, n int) ([]apoyo.FundAllocation, error) {
+	left := n
+	var alloc []apoyo.FundAllocation
+	var avail []string
+	for _, f := range prog.Funds {
+		fund := program.LedgerFund(prog.ID, f.Code)
+		bal, err := s.Ledger.AccountBalance(ctx, program.AvailableAccount(prog.ID), fund)
+		if err != nil {
+			return nil, err
+		}
+		covers := int(bal.Div(prog.BenefitAmount).Floor().IntPart())
+		take := min(covers, left)
+		left -= take
+		alloc = append(alloc, apoyo.FundAllocation{Fund: fund, Cases: take})
+		avail = append(avail, fmt.Sprintf("%s %s (covers %d)", f.Code, bal.StringFixed(2), covers))
+	}
+	if left > 0 {
+		need := prog.BenefitAmount.Mul(decimal.NewFromInt(int64(n)))
+		short := prog.BenefitAmount.Mul(decimal.NewFromInt(int64(left)))
+		return nil, ErrBudgetShortfall.With("cycle needs %d × %s = %s MXN; available: %s; short by %s MXN (%d beneficiaries)",
+			n, prog.BenefitAmount.StringFixed(2), need.StringFixed(2), strings.Join(avail, ", "), short.StringFixed(2), left)
+	}
+	return alloc, nil
+}
+
+// Cycles implements apoyo.CycleService.
+func (s *Service) Cycles(ctx context.Context, _ apoyo.Identity, programID string) ([]apoyo.Cycle, error) {
+	return s.CaseStore.Cycles(ctx, programID)
+}
+
+// controlCycle applies a person's pause, resume or cancel: in the
+// database FIRST (the state machine refuses what may not happen, e.g. a
+// cancelled cycle paused, and numbers what it accepts), then to the
+// workflow as a CycleControl carrying that number, which applies only
+// controls newer than the last it applied. A repeated command (pause a
+// paused cycle) changes nothing in the database and resends the current
+// seq, so a command retried after a lost signal completes it.
+func (s *Service) controlCycle(ctx context.Context, cycleID string, action apoyo.CycleAction, reason string) (apoyo.CycleTransition, error) {
+	tr, err := s.CaseStore.TransitionCycle(ctx, cycleID, action, reason)
+	if err != nil {
+		return tr, err
+	}
+	return tr, s.signalCycle(ctx, cycleID, workflows.CycleControl{Action: string(action), Seq: tr.Seq, Reason: reason})
+}
+
+// signalCycle sends a control to a cycle's workflow.
+func (s *Service) signalCycle(ctx context.Context, cycleID string, c workflows.CycleControl) error {
+	err := s.Temporal.SignalWorkflow(ctx, workflows.CycleWorkflowID(cycleID), "", workflows.SignalControl, c)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return apoyo.Errorf(apoyo.ECONFLICT, "cycle.not_running",
+			"cycle %s: the %s is recorded, but the cycle's workflow is not running, so nothing applies it; relaunch the cycle to see how its workflow ended", cycleID, c.Action)
+	}
+	return err
+}
+
+// PauseCycle implements apoyo.CycleService.
+func (s *Service) PauseCycle(ctx context.Context, _ apoyo.Identity, cycleID string) (apoyo.CycleTransition, error) {
+	return s.controlCycle(ctx, cycleID, apoyo.CyclePause, "")
+}
+
+// ResumeCycle implements apoyo.CycleService.
+func (s *Service) ResumeCycle(ctx context.Context, _ apoyo.Identity, cycleID string) (apoyo.CycleTransition, error) {
+	return s.controlCycle(ctx, cycleID, apoyo.CycleResume, "")
+}
+
+// CancelCycle implements apoyo.CycleService.
+func (s *Service) CancelCycle(ctx context.Context, _ apoyo.Identity, cycleID, reason string) (apoyo.CycleTransition, error) {
+	if err := requireReason(reason, "cancelling a cycle"); err != nil {
+		return apoyo.CycleTransition{}, apoyo.Errorf(apoyo.EINVALID, "cycle.reason_required", "cancelling a cycle needs a reason").At(0, "reason")
+	}
+	return s.controlCycle(ctx, cycleID, apoyo.CycleCancel, reason)
+}
+
+// cycleProgress asks a cycle workflow for its progress (its result once
+// it has finished).
+func (s *Service) cycleProgress(ctx context.Context, cycleID string) (workflows.CycleProgress, error) {
+	var p workflows.CycleProgress
+	id := workflows.CycleWorkflowID(cycleID)
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		return p, mapTemporal(id, err)
+	}
+	if desc.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		v, err := s.Temporal.QueryWorkflow(ctx, id, "", workflows.QueryCycle)
+		if err != nil {
+			return p, mapTemporal(id, err)
+		}
+		return p, v.Get(&p)
+	}
+	return p, mapTemporal(id, s.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &p))
+}
+
+// CycleStatus implements apoyo.CycleService.
+func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID string) (apoyo.CycleStatusView, error) {
+	var st apoyo.CycleStatusView
+	cyc, err := s.CaseStore.Cycle(ctx, cycleID)
+	if err != nil {
+		return st, err
+	}
+	st.Cycle = cyc
+	p, err := s.cycleProgress(ctx, cycleID)
+	if err != nil {
+		return st, err
+	}
+	st.Progress = apoyo.CycleProgress{RosterDone: p.RosterDone, Started: p.Started, Done: p.Done, Outcomes: p.Outcomes, Paused: p.Paused,
+		Cancelled: p.Cancelled, CancelReason: p.CancelReason, Closed: p.Closed, Runs: p.Runs, Adopted: p.Adopted}
+	if st.Cases, err = s.CaseStore.CycleCounts(ctx, cycleID); err != nil {
+		return st, err
+	}
+	prefix := program.CycleAccount(cyc.ProgramID, cyc.ID, "")
+	bals, err := s.Ledger.Balances(ctx, apoyo.BalanceFilter{AccountPrefix: prefix})
+	if err != nil {
+		return st, err
+	}
+	st.Amounts = map[string]decimal.Decimal{}
+	st.AmountsByFund = map[string]map[string]decimal.Decimal{}
+	for _, state := range program.CycleStates {
+		st.Amounts[state] = decimal.Zero
+	}
+	for _, b := range bals {
+		state := strings.TrimPrefix(b.Account, prefix)
+		st.Amounts[state] = st.Amounts[state].Add(b.Balance)
+		fund := strings.TrimPrefix(b.Fund, cyc.ProgramID+".")
+		if st.AmountsByFund[fund] == nil {
+			st.AmountsByFund[fund] = map[string]decimal.Decimal{}
+		}
+		st.AmountsByFund[fund][state] = b.Balance
+	}
+	if st.OpenTasks, err = s.CaseStore.OpenTaskCounts(ctx, cycleID); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// CycleReport implements apoyo.CycleService.
+func (s *Service) CycleReport(ctx context.Context, _ apoyo.Identity, cycleID string, o apoyo.ReportOptions) (apoyo.CycleReport, error) {
+	return report.Cycle(ctx, s.Pool, s.Ledger, cycleID, o)
+}
