@@ -69,7 +69,7 @@ func newControlService(t *testing.T) (*app.Service, *signalRecorder, apoyo.Cycle
 	cyc, _, err := cs.CreateCycle(ctx, apoyo.Cycle{ProgramID: p.ID, Name: "2026-11", CycleDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
 	require.NoError(t, err)
 	rec := &signalRecorder{}
-	return &app.Service{Temporal: rec, CaseStore: cs, Ledger: led}, rec, cyc
+	return &app.Service{Temporal: rec, Pool: db.Pool, CaseStore: cs, Ledger: led}, rec, cyc
 }
 
 // Defect 6 at the service: the database decides first; the workflow gets

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
@@ -32,6 +33,7 @@ var cycleDate = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
 type env struct {
 	ctx   context.Context
+	pool  *pgxpool.Pool
 	store *cases.Store
 	prog  string
 	bens  []string // beneficiary ids, sorted
@@ -85,7 +87,7 @@ func setup(t *testing.T, n int) *env {
 	require.NoError(t, err)
 	require.Len(t, ids, n)
 	sort.Strings(ids)
-	return &env{ctx: ctx, store: cases.NewStore(db.Pool), prog: p.ID, bens: ids}
+	return &env{ctx: ctx, pool: db.Pool, store: cases.NewStore(db.Pool), prog: p.ID, bens: ids}
 }
 
 func (e *env) cycle(t *testing.T, name string) apoyo.Cycle {
