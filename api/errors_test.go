@@ -22,7 +22,9 @@ type failingService struct {
 	err error
 }
 
-func (f failingService) Programs(context.Context, apoyo.Identity) ([]apoyo.Program, error) { return nil, f.err }
+func (f failingService) Programs(context.Context, apoyo.Identity) ([]apoyo.Program, error) {
+	return nil, f.err
+}
 
 func do(h http.Handler, method, path, ctype, body, token string) (*httptest.ResponseRecorder, api.ErrorBody) {
 	r := httptest.NewRequest(method, path, strings.NewReader(body))

@@ -32,13 +32,13 @@ import (
 
 // Info is what a running stack publishes in DataDir/stack.json.
 type Info struct {
-	PID             int       `json:"pid"`
-	DatabaseURL     string    `json:"database_url"`
-	TemporalAddress string    `json:"temporal_address"`
-	Namespace       string    `json:"namespace"`
-	UIAddress       string    `json:"ui_address,omitempty"`
-	CodecURL        string    `json:"codec_url,omitempty"`
-	BankURL         string    `json:"bank_url"`
+	PID             int    `json:"pid"`
+	DatabaseURL     string `json:"database_url"`
+	TemporalAddress string `json:"temporal_address"`
+	Namespace       string `json:"namespace"`
+	UIAddress       string `json:"ui_address,omitempty"`
+	CodecURL        string `json:"codec_url,omitempty"`
+	BankURL         string `json:"bank_url"`
 	// APIURL is the HTTP API's base URL, once `apoyo dev` serves it.
 	APIURL    string    `json:"api_url,omitempty"`
 	StartedAt time.Time `json:"started_at"`
