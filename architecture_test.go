@@ -29,7 +29,7 @@ type layer struct {
 var layers = []layer{
 	{name: "domain", prefixes: []string{""}, may: nil,
 		foreign: []string{"github.com/jackc/", "go.temporal.io/", "net/http"}},
-	{name: "rules", prefixes: []string{"mxid", "pii", "beneficiary", "payment", "internal/textcheck"},
+	{name: "rules", prefixes: []string{"mxid", "pii", "beneficiary", "payment", "internal/textcheck", "internal/canonhash"},
 		may: []string{"domain", "rules"}, foreign: []string{"github.com/jackc/", "go.temporal.io/"}},
 	{name: "config", prefixes: []string{"config"}, may: []string{"domain"}},
 	{name: "stores", prefixes: []string{"ledger", "program", "enrolment", "cases", "reconcile", "report", "audit", "identity"},

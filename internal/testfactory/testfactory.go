@@ -116,7 +116,7 @@ func (w *World) Program(t testing.TB, o *ProgramOpts) apoyo.Program {
 		if w.programs > 1 {
 			spec.Name += fmt.Sprintf(" #%d", w.programs)
 		}
-		if r := []rune(spec.Name); len(r) > 200 { // the column's limit
+		if r := []rune(spec.Name); len(r) > 200 { // the column's limit; keep the #n
 			spec.Name = string(r[len(r)-200:])
 		}
 	}
@@ -134,10 +134,9 @@ func (w *World) Program(t testing.TB, o *ProgramOpts) apoyo.Program {
 	return p
 }
 
-// PersonDefaults are the roster columns People fills in a row that leaves
-// them empty (beneficiary.Columns names them). payment_method defaults to
-// PeopleOpts.Rail, curp to a generated CURP (see PeopleOpts.Rows).
-var PersonDefaults = map[string]string{
+// personDefaults are the columns People fills in a row that leaves them
+// empty (PeopleOpts.Rows lists them).
+var personDefaults = map[string]string{
 	"given_names":      "Persona",
 	"first_surname":    "Prueba",
 	"birth_date":       "1990-05-17",
@@ -161,10 +160,13 @@ type PeopleOpts struct {
 	// 4111111111111111.
 	Rail apoyo.Rail
 	// Rows, when set, are the people, one roster row each, keyed by
-	// column (beneficiary.Columns); N is then ignored. Empty columns take
-	// PersonDefaults, and a row with neither curp nor id_document_type
-	// gets a valid CURP for its birth_date and sex, distinct within the
-	// World. Default: none.
+	// column (beneficiary.Columns); N is then ignored. Default: none.
+	// Empty columns take these defaults: given_names Persona,
+	// first_surname Prueba, birth_date 1990-05-17, sex M, nationality HND,
+	// population_group asylum_seeker, alcaldia Iztapalapa, household_size
+	// 2, phone 5512345678, consent yes, payment_method Rail; and a row
+	// with neither curp nor id_document_type gets a valid CURP for its
+	// birth_date and sex, distinct within the World.
 	Rows []map[string]string
 }
 
@@ -217,12 +219,12 @@ func (w *World) People(t testing.TB, programID string, o *PeopleOpts) []string {
 	return ids
 }
 
-// person is a roster row: given over PersonDefaults, with the generated
+// person is a roster row: given over personDefaults, with the generated
 // values filled in.
 func (w *World) person(t testing.TB, given map[string]string, rail apoyo.Rail) map[string]string {
 	t.Helper()
 	row := map[string]string{"payment_method": string(rail)}
-	for k, v := range PersonDefaults {
+	for k, v := range personDefaults {
 		row[k] = v
 	}
 	for k, v := range given {
