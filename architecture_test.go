@@ -46,6 +46,9 @@ var layers = []layer{
 	{name: "api", prefixes: []string{"api"}, may: []string{"domain", "spec-formats"},
 		foreign: []string{"github.com/jackc/", "go.temporal.io/"}},
 	{name: "platform", prefixes: []string{"platform"}, may: []string{"domain", "rules", "config", "platform", "internal", "partners", "search-attributes"}},
+	// Test support: databases and worlds made to order, for tests only.
+	{name: "test-support", prefixes: []string{"internal/pgtest", "internal/testfactory", "internal/golden"},
+		may: []string{"domain", "rules", "stores", "platform", "internal", "test-support"}},
 	{name: "internal", prefixes: []string{"internal"}, may: []string{"domain", "platform", "internal"}},
 	// Harnesses that drive the application layer as people do (the demo,
 	// the chaos proof, benchmarks): they read stores to check, never to act.
