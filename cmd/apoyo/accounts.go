@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -85,28 +86,25 @@ first API token, shown once. That bootstrap is in the audit log too.`,
 	list := &cobra.Command{
 		Use: "list", Short: "List users", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			us, err := s.app.Users(cmd.Context(), who)
-			if err != nil {
-				return err
-			}
-			if lo.json() {
-				return writeJSON(a.out, us)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tID\tROLE\tSECRETARIAT\tDISABLED")
-			for _, u := range us {
-				disabled := ""
-				if u.DisabledAt != nil {
-					disabled = u.DisabledAt.UTC().Format(time.RFC3339)
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				us, err := s.app.Users(cmd.Context(), who)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.ID, u.Role, u.Secretariat, disabled)
-			}
-			return tw.Flush()
+				if lo.json() {
+					return writeJSON(a.out, us)
+				}
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tID\tROLE\tSECRETARIAT\tDISABLED")
+				for _, u := range us {
+					disabled := ""
+					if u.DisabledAt != nil {
+						disabled = u.DisabledAt.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.ID, u.Role, u.Secretariat, disabled)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	lo.add(list, "table or json")
@@ -114,17 +112,14 @@ first API token, shown once. That bootstrap is in the audit log too.`,
 	disable := &cobra.Command{
 		Use: "disable NAME", Short: "Disable a user and revoke their tokens", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			u, err := s.app.DisableUser(cmd.Context(), who, args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "user %s disabled; their tokens are revoked\n", u.Name)
-			return nil
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				u, err := s.app.DisableUser(cmd.Context(), who, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "user %s disabled; their tokens are revoked\n", u.Name)
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(create, list, disable)
@@ -149,23 +144,20 @@ func newTokenCmd(a *cli) *cobra.Command {
 			if err := o.check("table", "json"); err != nil {
 				return err
 			}
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if ttl == 0 {
-				ttl = a.cfg.Auth.TokenTTL
-			}
-			t, err := s.app.CreateToken(cmd.Context(), who, user, ttl)
-			if err != nil {
-				return err
-			}
-			if o.json() {
-				return writeJSON(a.out, t)
-			}
-			fmt.Fprintf(a.out, "token %s for %s, valid until %s (shown once):\n%s\n", t.ID, t.UserName, t.ExpiresAt.UTC().Format(time.RFC3339), t.Secret)
-			return nil
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				if ttl == 0 {
+					ttl = a.cfg.Auth.TokenTTL
+				}
+				t, err := s.app.CreateToken(cmd.Context(), who, user, ttl)
+				if err != nil {
+					return err
+				}
+				if o.json() {
+					return writeJSON(a.out, t)
+				}
+				fmt.Fprintf(a.out, "token %s for %s, valid until %s (shown once):\n%s\n", t.ID, t.UserName, t.ExpiresAt.UTC().Format(time.RFC3339), t.Secret)
+				return nil
+			})
 		},
 	}
 	o.add(create, "table or json")
@@ -178,28 +170,25 @@ func newTokenCmd(a *cli) *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "A user's tokens (never their secrets)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ts, err := s.app.Tokens(cmd.Context(), who, luser)
-			if err != nil {
-				return err
-			}
-			if lo.json() {
-				return writeJSON(a.out, ts)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tUSER\tCREATED\tEXPIRES\tREVOKED")
-			for _, t := range ts {
-				revoked := ""
-				if t.RevokedAt != nil {
-					revoked = t.RevokedAt.UTC().Format(time.RFC3339)
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				ts, err := s.app.Tokens(cmd.Context(), who, luser)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserName, t.CreatedAt.UTC().Format(time.RFC3339), t.ExpiresAt.UTC().Format(time.RFC3339), revoked)
-			}
-			return tw.Flush()
+				if lo.json() {
+					return writeJSON(a.out, ts)
+				}
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tUSER\tCREATED\tEXPIRES\tREVOKED")
+				for _, t := range ts {
+					revoked := ""
+					if t.RevokedAt != nil {
+						revoked = t.RevokedAt.UTC().Format(time.RFC3339)
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.UserName, t.CreatedAt.UTC().Format(time.RFC3339), t.ExpiresAt.UTC().Format(time.RFC3339), revoked)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	lo.add(list, "table or json")
@@ -209,17 +198,14 @@ func newTokenCmd(a *cli) *cobra.Command {
 	revoke := &cobra.Command{
 		Use: "revoke TOKEN_ID", Short: "Revoke a token (revoking it again changes nothing)", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			t, err := s.app.RevokeToken(cmd.Context(), who, args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "token %s of %s revoked\n", t.ID, t.UserName)
-			return nil
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				t, err := s.app.RevokeToken(cmd.Context(), who, args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "token %s of %s revoked\n", t.ID, t.UserName)
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(create, list, revoke)
@@ -237,28 +223,25 @@ func newAuditCmd(a *cli) *cobra.Command {
 			if err := vo.check("table", "json"); err != nil {
 				return err
 			}
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			rep, err := s.app.VerifyAudit(cmd.Context(), who)
-			if err != nil {
-				return err
-			}
-			if vo.json() {
-				if err := writeJSON(a.out, rep); err != nil {
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				rep, err := s.app.VerifyAudit(cmd.Context(), who)
+				if err != nil {
 					return err
 				}
-			} else if rep.OK {
-				fmt.Fprintf(a.out, "audit log verified: OK (%d entries, head %d %s)\n", rep.Entries, rep.Head.Seq, rep.Head.Hash)
-			} else {
-				fmt.Fprintf(a.out, "audit log verification FAILED: first bad entry %d: %s\n", rep.FirstBad, rep.Problem)
-			}
-			if !rep.OK {
-				return fmt.Errorf("%w", errSilent)
-			}
-			return nil
+				if vo.json() {
+					if err := writeJSON(a.out, rep); err != nil {
+						return err
+					}
+				} else if rep.OK {
+					fmt.Fprintf(a.out, "audit log verified: OK (%d entries, head %d %s)\n", rep.Entries, rep.Head.Seq, rep.Head.Hash)
+				} else {
+					fmt.Fprintf(a.out, "audit log verification FAILED: first bad entry %d: %s\n", rep.FirstBad, rep.Problem)
+				}
+				if !rep.OK {
+					return fmt.Errorf("%w", errSilent)
+				}
+				return nil
+			})
 		},
 	}
 	vo.add(verify, "table or json")
@@ -269,20 +252,17 @@ func newAuditCmd(a *cli) *cobra.Command {
 		Short: "Print the chain's head (seq, hash, time): publish it or have it countersigned, and any later rewrite shows",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			h, err := s.app.AuditHead(cmd.Context(), who)
-			if err != nil {
-				return err
-			}
-			if ho.json() {
-				return writeJSON(a.out, h)
-			}
-			fmt.Fprintf(a.out, "%d %s %s\n", h.Seq, h.Hash, h.At.UTC().Format(time.RFC3339Nano))
-			return nil
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				h, err := s.app.AuditHead(cmd.Context(), who)
+				if err != nil {
+					return err
+				}
+				if ho.json() {
+					return writeJSON(a.out, h)
+				}
+				fmt.Fprintf(a.out, "%d %s %s\n", h.Seq, h.Hash, h.At.UTC().Format(time.RFC3339Nano))
+				return nil
+			})
 		},
 	}
 	ho.add(head, "table or json")
@@ -302,33 +282,30 @@ func newAuditCmd(a *cli) *cobra.Command {
 				}
 				f.Since = t
 			}
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			es, err := s.app.AuditEntries(cmd.Context(), who, f)
-			if err != nil {
-				return err
-			}
-			if lo.json() {
-				return writeJSON(a.out, es)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tROLE\tACTION\tOUTCOME\tTARGETS\tPURPOSE")
-			for _, e := range es {
-				role := string(e.Role)
-				if e.Secretariat != "" {
-					role += ":" + string(e.Secretariat)
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				es, err := s.app.AuditEntries(cmd.Context(), who, f)
+				if err != nil {
+					return err
 				}
-				outcome := string(e.Outcome)
-				if e.ErrorReason != "" {
-					outcome += " (" + e.ErrorReason + ")"
+				if lo.json() {
+					return writeJSON(a.out, es)
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.UTC().Format(time.RFC3339), e.ActorName, role, e.Action, outcome,
-					strings.Join(e.Targets, " "), e.Purpose)
-			}
-			return tw.Flush()
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SEQ\tTIME\tACTOR\tROLE\tACTION\tOUTCOME\tTARGETS\tPURPOSE")
+				for _, e := range es {
+					role := string(e.Role)
+					if e.Secretariat != "" {
+						role += ":" + string(e.Secretariat)
+					}
+					outcome := string(e.Outcome)
+					if e.ErrorReason != "" {
+						outcome += " (" + e.ErrorReason + ")"
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Seq, e.At.UTC().Format(time.RFC3339), e.ActorName, role, e.Action, outcome,
+						strings.Join(e.Targets, " "), e.Purpose)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	lo.add(log, "table or json")

@@ -32,27 +32,24 @@ func newCycleCmd(a *cli) *cobra.Command {
 				}
 				r.CycleDate = d
 			}
-			s, who, err := a.act(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			res, err := s.app.LaunchCycle(cmd.Context(), who, r)
-			if err != nil {
-				return err
-			}
-			if o.json() {
-				return writeJSON(a.out, res)
-			}
-			verb := "launched"
-			if !res.Created {
-				verb = "already launched"
-			}
-			if res.WorkflowStatus == "completed" {
-				verb += ", and finished"
-			}
-			fmt.Fprintf(a.out, "cycle %s (%s) %s: %d cases, %s MXN reserved\n", res.Cycle.ID, res.Cycle.Name, verb, res.Cases, res.Reserved.StringFixed(2))
-			return nil
+			return a.withApp(cmd, true, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				res, err := s.app.LaunchCycle(cmd.Context(), who, r)
+				if err != nil {
+					return err
+				}
+				if o.json() {
+					return writeJSON(a.out, res)
+				}
+				verb := "launched"
+				if !res.Created {
+					verb = "already launched"
+				}
+				if res.WorkflowStatus == "completed" {
+					verb += ", and finished"
+				}
+				fmt.Fprintf(a.out, "cycle %s (%s) %s: %d cases, %s MXN reserved\n", res.Cycle.ID, res.Cycle.Name, verb, res.Cases, res.Reserved.StringFixed(2))
+				return nil
+			})
 		},
 	}
 	o.add(launch, "table or json")
@@ -73,24 +70,21 @@ func newCycleCmd(a *cli) *cobra.Command {
 			if err := ao.check("table", "json"); err != nil {
 				return err
 			}
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			recs, err := s.app.RosterApprovals(cmd.Context(), who, args[0])
-			if err != nil {
-				return err
-			}
-			if ao.json() {
-				return writeJSON(a.out, recs)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SIGNED AT\tSECRETARIAT\tAPPROVER\tCASES\tTOTAL\tLIST HASH")
-			for _, r := range recs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ApprovedAt.UTC().Format(time.RFC3339), r.Secretariat, r.ApproverName, r.Size, r.Total.StringFixed(2), r.Hash)
-			}
-			return tw.Flush()
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				recs, err := s.app.RosterApprovals(cmd.Context(), who, args[0])
+				if err != nil {
+					return err
+				}
+				if ao.json() {
+					return writeJSON(a.out, recs)
+				}
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SIGNED AT\tSECRETARIAT\tAPPROVER\tCASES\tTOTAL\tLIST HASH")
+				for _, r := range recs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ApprovedAt.UTC().Format(time.RFC3339), r.Secretariat, r.ApproverName, r.Size, r.Total.StringFixed(2), r.Hash)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	ao.add(approvals, "table or json")
@@ -135,79 +129,75 @@ given, must match it.`,
 			if reject && len(args) == 0 {
 				return apoyo.Errorf(apoyo.EINVALID, "cli.usage", "--reject is per case, with a --reason: lists are signed to approve")
 			}
-			s, who, err := a.act(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if sec != "" && apoyo.Secretariat(strings.ToUpper(sec)) != who.Secretariat {
-				return apoyo.ErrForbidden.With("--secretariat %s: %s approves for %q only", strings.ToUpper(sec), who.Name, who.Secretariat)
-			}
-			ctx := cmd.Context()
-			switch {
-			case list:
-				l, err := s.app.PendingRoster(ctx, who, cycle)
-				if err != nil {
-					return err
+			return a.withApp(cmd, true, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				if sec != "" && apoyo.Secretariat(strings.ToUpper(sec)) != who.Secretariat {
+					return apoyo.ErrForbidden.With("--secretariat %s: %s approves for %q only", strings.ToUpper(sec), who.Name, who.Secretariat)
 				}
-				if o.json() {
-					return writeJSON(a.out, l)
-				}
-				printRoster(a, l)
-				return nil
-			case sign != "" || allPending:
-				hash := sign
-				if allPending {
+				switch {
+				case list:
 					l, err := s.app.PendingRoster(ctx, who, cycle)
 					if err != nil {
 						return err
 					}
-					if l.Size == 0 {
-						fmt.Fprintf(a.out, "%s: nothing waits for %s in cycle %s\n", who.Name, who.Secretariat, cycle)
-						return nil
+					if o.json() {
+						return writeJSON(a.out, l)
 					}
-					if !o.json() {
-						printRoster(a, l)
+					printRoster(a, l)
+					return nil
+				case sign != "" || allPending:
+					hash := sign
+					if allPending {
+						l, err := s.app.PendingRoster(ctx, who, cycle)
+						if err != nil {
+							return err
+						}
+						if l.Size == 0 {
+							fmt.Fprintf(a.out, "%s: nothing waits for %s in cycle %s\n", who.Name, who.Secretariat, cycle)
+							return nil
+						}
+						if !o.json() {
+							printRoster(a, l)
+						}
+						hash = l.Hash
 					}
-					hash = l.Hash
+					rec, err := s.app.ApproveRoster(ctx, who, cycle, hash)
+					if err != nil {
+						return err
+					}
+					if o.json() {
+						return writeJSON(a.out, rec)
+					}
+					fmt.Fprintf(a.out, "%s signed for %s: %d cases, %s MXN, list %s; %d votes recorded, %d skipped\n",
+						rec.ApproverName, rec.Secretariat, rec.Size, rec.Total.StringFixed(2), rec.Hash, rec.Voted, rec.Skipped)
+					for _, e := range rec.Errors {
+						fmt.Fprintln(a.errOut, e)
+					}
+					return nil
 				}
-				rec, err := s.app.ApproveRoster(ctx, who, cycle, hash)
-				if err != nil {
-					return err
+				var failed int
+				var states []apoyo.CaseState
+				for _, id := range args {
+					st, err := s.app.Vote(ctx, who, id, apoyo.VoteRequest{Approve: !reject, Reason: reason})
+					if err != nil {
+						failed++
+						fmt.Fprintf(a.errOut, "%s: %v\n", id, err)
+						continue
+					}
+					states = append(states, st)
+					if !o.json() {
+						fmt.Fprintf(a.out, "%s  %s  step %s  waiting on %s\n", id, voteLabel(!reject), st.Step, strings.Join(st.WaitingOn, ","))
+					}
 				}
 				if o.json() {
-					return writeJSON(a.out, rec)
+					if err := writeJSON(a.out, states); err != nil {
+						return err
+					}
 				}
-				fmt.Fprintf(a.out, "%s signed for %s: %d cases, %s MXN, list %s; %d votes recorded, %d skipped\n",
-					rec.ApproverName, rec.Secretariat, rec.Size, rec.Total.StringFixed(2), rec.Hash, rec.Voted, rec.Skipped)
-				for _, e := range rec.Errors {
-					fmt.Fprintln(a.errOut, e)
+				if failed > 0 {
+					return fmt.Errorf("%d of %d cases not updated", failed, len(args))
 				}
 				return nil
-			}
-			var failed int
-			var states []apoyo.CaseState
-			for _, id := range args {
-				st, err := s.app.Vote(ctx, who, id, apoyo.VoteRequest{Approve: !reject, Reason: reason})
-				if err != nil {
-					failed++
-					fmt.Fprintf(a.errOut, "%s: %v\n", id, err)
-					continue
-				}
-				states = append(states, st)
-				if !o.json() {
-					fmt.Fprintf(a.out, "%s  %s  step %s  waiting on %s\n", id, voteLabel(!reject), st.Step, strings.Join(st.WaitingOn, ","))
-				}
-			}
-			if o.json() {
-				if err := writeJSON(a.out, states); err != nil {
-					return err
-				}
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d cases not updated", failed, len(args))
-			}
-			return nil
+			})
 		},
 	}
 	o.add(cmd, "table or json")
@@ -250,20 +240,17 @@ func newCaseCmd(a *cli) *cobra.Command {
 			if err := so.check("table", "json"); err != nil {
 				return err
 			}
-			s, who, err := a.act(cmd.Context(), true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			d, err := s.app.Case(cmd.Context(), who, args[0])
-			if err != nil {
-				return err
-			}
-			if so.json() {
-				return writeJSON(a.out, d.State)
-			}
-			printCase(a, d.State)
-			return nil
+			return a.withApp(cmd, true, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				d, err := s.app.Case(cmd.Context(), who, args[0])
+				if err != nil {
+					return err
+				}
+				if so.json() {
+					return writeJSON(a.out, d.State)
+				}
+				printCase(a, d.State)
+				return nil
+			})
 		},
 	}
 	so.add(show, "table or json")
@@ -275,24 +262,21 @@ func newCaseCmd(a *cli) *cobra.Command {
 		Short: "Find cases: by cycle, step, who they wait on, overdue",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ps, err := s.app.Cases(cmd.Context(), who, f)
-			if err != nil {
-				return err
-			}
-			if lo.json() {
-				return writeJSON(a.out, ps)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CASE\tSTEP\tSTATUS\tWAITING ON\tOVERDUE\tOUTCOME")
-			for _, p := range ps {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", p.CaseID, p.Step, p.Status, strings.Join(p.WaitingOn, ","), p.Overdue, p.Outcome)
-			}
-			return tw.Flush()
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				ps, err := s.app.Cases(cmd.Context(), who, f)
+				if err != nil {
+					return err
+				}
+				if lo.json() {
+					return writeJSON(a.out, ps)
+				}
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CASE\tSTEP\tSTATUS\tWAITING ON\tOVERDUE\tOUTCOME")
+				for _, p := range ps {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%v\t%s\n", p.CaseID, p.Step, p.Status, strings.Join(p.WaitingOn, ","), p.Overdue, p.Outcome)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	lo.add(list, "table or json")
@@ -383,24 +367,21 @@ func newCaseCmd(a *cli) *cobra.Command {
 		Short: "Open caseworker tasks: documents to check, overdue approvals, returned payments, referrals with no outcome",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ts, err := s.app.Tasks(cmd.Context(), who, tf)
-			if err != nil {
-				return err
-			}
-			if to.json() {
-				return writeJSON(a.out, ts)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "CASE\tTASK\tSINCE\tDETAIL")
-			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.CaseID, t.Kind, t.CreatedAt.Format(time.RFC3339), t.Detail)
-			}
-			return tw.Flush()
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				ts, err := s.app.Tasks(cmd.Context(), who, tf)
+				if err != nil {
+					return err
+				}
+				if to.json() {
+					return writeJSON(a.out, ts)
+				}
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "CASE\tTASK\tSINCE\tDETAIL")
+				for _, t := range ts {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", t.CaseID, t.Kind, t.CreatedAt.Format(time.RFC3339), t.Detail)
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	to.add(tasks, "table or json")

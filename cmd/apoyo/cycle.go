@@ -63,23 +63,20 @@ func newCycleControlCmds(a *cli) []*cobra.Command {
 		return &cobra.Command{
 			Use: use + " CYCLE_ID", Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				s, who, err := a.act(cmd.Context(), true)
-				if err != nil {
-					return err
-				}
-				defer s.close()
-				tr, err := do(cmd.Context(), s, who, args[0])
-				if err != nil {
-					return err
-				}
-				// The database took the decision; the workflow applies it
-				// within moments (control number tr.Seq).
-				if tr.Applied {
-					fmt.Fprintf(a.out, "cycle %s: %s (control %d)\n", args[0], tr.Cycle.Status, tr.Seq)
-				} else {
-					fmt.Fprintf(a.out, "cycle %s: already %s (control %d); nothing changed\n", args[0], tr.Cycle.Status, tr.Seq)
-				}
-				return nil
+				return a.withApp(cmd, true, func(ctx context.Context, s *services, who apoyo.Identity) error {
+					tr, err := do(cmd.Context(), s, who, args[0])
+					if err != nil {
+						return err
+					}
+					// The database took the decision; the workflow applies it
+					// within moments (control number tr.Seq).
+					if tr.Applied {
+						fmt.Fprintf(a.out, "cycle %s: %s (control %d)\n", args[0], tr.Cycle.Status, tr.Seq)
+					} else {
+						fmt.Fprintf(a.out, "cycle %s: already %s (control %d); nothing changed\n", args[0], tr.Cycle.Status, tr.Seq)
+					}
+					return nil
+				})
 			},
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
@@ -23,34 +24,31 @@ transaction, and exits 1.`,
 			if err := vo.check("table", "json"); err != nil {
 				return err
 			}
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			rep, err := s.app.VerifyLedger(cmd.Context(), who)
-			if err != nil {
-				return err
-			}
-			if vo.json() {
-				if err := writeJSON(a.out, rep); err != nil {
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				rep, err := s.app.VerifyLedger(cmd.Context(), who)
+				if err != nil {
 					return err
 				}
-			} else {
-				fmt.Fprintf(a.out, "transactions %d, postings %d, balances %d, head %s\n", rep.Transactions, rep.Postings, rep.Balances, short(rep.HeadHash))
-				for _, p := range rep.Problems {
-					fmt.Fprintf(a.out, "PROBLEM %-16s tx %-8d %s %s %s\n", p.Kind, p.TransactionID, p.Account, p.Fund, p.Detail)
-				}
-				if rep.OK {
-					fmt.Fprintln(a.out, "ledger verified: OK")
+				if vo.json() {
+					if err := writeJSON(a.out, rep); err != nil {
+						return err
+					}
 				} else {
-					fmt.Fprintf(a.out, "ledger verification FAILED: first bad transaction %d\n", rep.FirstBadTransaction)
+					fmt.Fprintf(a.out, "transactions %d, postings %d, balances %d, head %s\n", rep.Transactions, rep.Postings, rep.Balances, short(rep.HeadHash))
+					for _, p := range rep.Problems {
+						fmt.Fprintf(a.out, "PROBLEM %-16s tx %-8d %s %s %s\n", p.Kind, p.TransactionID, p.Account, p.Fund, p.Detail)
+					}
+					if rep.OK {
+						fmt.Fprintln(a.out, "ledger verified: OK")
+					} else {
+						fmt.Fprintf(a.out, "ledger verification FAILED: first bad transaction %d\n", rep.FirstBadTransaction)
+					}
 				}
-			}
-			if !rep.OK {
-				return fmt.Errorf("%w", errSilent)
-			}
-			return nil
+				if !rep.OK {
+					return fmt.Errorf("%w", errSilent)
+				}
+				return nil
+			})
 		},
 	}
 	vo.add(verify, "table or json")
@@ -64,31 +62,28 @@ transaction, and exits 1.`,
 			if err := to.check("table", "json"); err != nil {
 				return err
 			}
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			tb, err := s.app.TrialBalance(cmd.Context(), who)
-			if err != nil {
-				return err
-			}
-			if to.json() {
-				return writeJSON(a.out, tb)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "ACCOUNT\tTYPE\tCUR\tDEBITS\tCREDITS\tBALANCE\t")
-			for _, ln := range tb.Lines {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", ln.Account, ln.Type, ln.Currency, ln.Debits.StringFixed(2), ln.Credits.StringFixed(2), ln.Balance.StringFixed(2))
-			}
-			for _, t := range tb.Totals {
-				fmt.Fprintf(tw, "TOTAL\t\t%s\t%s\t%s\t\t\n", t.Currency, t.Debits.StringFixed(2), t.Credits.StringFixed(2))
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "balanced: %v\n", tb.Balanced)
-			return nil
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				tb, err := s.app.TrialBalance(cmd.Context(), who)
+				if err != nil {
+					return err
+				}
+				if to.json() {
+					return writeJSON(a.out, tb)
+				}
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', tabwriter.AlignRight)
+				fmt.Fprintln(tw, "ACCOUNT\tTYPE\tCUR\tDEBITS\tCREDITS\tBALANCE\t")
+				for _, ln := range tb.Lines {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", ln.Account, ln.Type, ln.Currency, ln.Debits.StringFixed(2), ln.Credits.StringFixed(2), ln.Balance.StringFixed(2))
+				}
+				for _, t := range tb.Totals {
+					fmt.Fprintf(tw, "TOTAL\t\t%s\t%s\t%s\t\t\n", t.Currency, t.Debits.StringFixed(2), t.Credits.StringFixed(2))
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "balanced: %v\n", tb.Balanced)
+				return nil
+			})
 		},
 	}
 	to.add(trial, "table or json")
@@ -103,34 +98,31 @@ transaction, and exits 1.`,
 			if err := so.check("table", "json"); err != nil {
 				return err
 			}
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			st, err := s.app.Statement(cmd.Context(), who, args[0], sopts)
-			if err != nil {
-				return err
-			}
-			if so.json() {
-				return writeJSON(a.out, st)
-			}
-			fmt.Fprintf(a.out, "%s (%s, %s)\n", st.Account.Code, st.Account.Type, st.Account.Currency)
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TX\tEFFECTIVE\tFUND\tDEBIT\tCREDIT\tBALANCE\tDESCRIPTION")
-			for _, ln := range st.Lines {
-				desc := ln.Description
-				if ln.ReversesID != 0 {
-					desc = fmt.Sprintf("%s (reverses %d)", desc, ln.ReversesID)
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				st, err := s.app.Statement(cmd.Context(), who, args[0], sopts)
+				if err != nil {
+					return err
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ln.TransactionID, ln.EffectiveAt.Format("2006-01-02 15:04:05"), ln.Fund,
-					ln.Debit.StringFixed(2), ln.Credit.StringFixed(2), ln.Balance.StringFixed(2), desc)
-			}
-			if err := tw.Flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.out, "closing balance %s\n", st.Closing.StringFixed(2))
-			return nil
+				if so.json() {
+					return writeJSON(a.out, st)
+				}
+				fmt.Fprintf(a.out, "%s (%s, %s)\n", st.Account.Code, st.Account.Type, st.Account.Currency)
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TX\tEFFECTIVE\tFUND\tDEBIT\tCREDIT\tBALANCE\tDESCRIPTION")
+				for _, ln := range st.Lines {
+					desc := ln.Description
+					if ln.ReversesID != 0 {
+						desc = fmt.Sprintf("%s (reverses %d)", desc, ln.ReversesID)
+					}
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", ln.TransactionID, ln.EffectiveAt.Format("2006-01-02 15:04:05"), ln.Fund,
+						ln.Debit.StringFixed(2), ln.Credit.StringFixed(2), ln.Balance.StringFixed(2), desc)
+				}
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "closing balance %s\n", st.Closing.StringFixed(2))
+				return nil
+			})
 		},
 	}
 	so.add(statement, "table or json")
@@ -147,24 +139,21 @@ transaction, and exits 1.`,
 			if err := bo.check("table", "json"); err != nil {
 				return err
 			}
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			bs, err := s.app.Balances(cmd.Context(), who, bf)
-			if err != nil {
-				return err
-			}
-			if bo.json() {
-				return writeJSON(a.out, bs)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ACCOUNT\tFUND\tTYPE\tBALANCE")
-			for _, b := range bs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Account, b.Fund, b.Type, b.Balance.StringFixed(2))
-			}
-			return tw.Flush()
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				bs, err := s.app.Balances(cmd.Context(), who, bf)
+				if err != nil {
+					return err
+				}
+				if bo.json() {
+					return writeJSON(a.out, bs)
+				}
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ACCOUNT\tFUND\tTYPE\tBALANCE")
+				for _, b := range bs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Account, b.Fund, b.Type, b.Balance.StringFixed(2))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	bo.add(balances, "table or json")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -73,20 +74,17 @@ func newProgramCmd(a *cli) *cobra.Command {
 				}
 				*dst = &d
 			}
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			p, err := s.app.CreateProgram(cmd.Context(), who, spec)
-			if err != nil {
-				return err
-			}
-			if o.json() {
-				return writeJSON(a.out, p)
-			}
-			printProgram(a, p)
-			return nil
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				p, err := s.app.CreateProgram(cmd.Context(), who, spec)
+				if err != nil {
+					return err
+				}
+				if o.json() {
+					return writeJSON(a.out, p)
+				}
+				printProgram(a, p)
+				return nil
+			})
 		},
 	}
 	o.add(create, "table or json")
@@ -104,24 +102,21 @@ func newProgramCmd(a *cli) *cobra.Command {
 		Short: "List programmes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			ps, err := s.app.Programs(cmd.Context(), who)
-			if err != nil {
-				return err
-			}
-			if lo.json() {
-				return writeJSON(a.out, ps)
-			}
-			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tBENEFIT\tBUDGET")
-			for _, p := range ps {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Name, p.BenefitAmount.StringFixed(2), p.TotalBudget().StringFixed(2))
-			}
-			return tw.Flush()
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				ps, err := s.app.Programs(cmd.Context(), who)
+				if err != nil {
+					return err
+				}
+				if lo.json() {
+					return writeJSON(a.out, ps)
+				}
+				tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tBENEFIT\tBUDGET")
+				for _, p := range ps {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.ID, p.Name, p.BenefitAmount.StringFixed(2), p.TotalBudget().StringFixed(2))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	lo.add(list, "table or json")
@@ -165,35 +160,32 @@ Exit status 0 when every row was accepted or a duplicate, 1 otherwise.`,
 				return err
 			}
 			defer f.Close()
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			rep, err := s.app.ImportRoster(cmd.Context(), who, prog, f, apoyo.ImportOptions{DryRun: dry})
-			if err != nil {
-				return err
-			}
-			if o.json() {
-				if err := writeJSON(a.out, rep); err != nil {
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				rep, err := s.app.ImportRoster(cmd.Context(), who, prog, f, apoyo.ImportOptions{DryRun: dry})
+				if err != nil {
 					return err
 				}
-			} else {
-				fmt.Fprintf(a.out, "accepted %d, rejected %d, duplicates %d, flagged %d%s\n", rep.Accepted, rep.Rejected, rep.Duplicates, rep.Flagged, map[bool]string{true: " (dry run: nothing stored)"}[dry])
-				if rep.Transcoded != "" {
-					fmt.Fprintf(a.out, "the file was read as %s and converted to UTF-8; save it as \"CSV UTF-8\" next time\n", rep.Transcoded)
+				if o.json() {
+					if err := writeJSON(a.out, rep); err != nil {
+						return err
+					}
+				} else {
+					fmt.Fprintf(a.out, "accepted %d, rejected %d, duplicates %d, flagged %d%s\n", rep.Accepted, rep.Rejected, rep.Duplicates, rep.Flagged, map[bool]string{true: " (dry run: nothing stored)"}[dry])
+					if rep.Transcoded != "" {
+						fmt.Fprintf(a.out, "the file was read as %s and converted to UTF-8; save it as \"CSV UTF-8\" next time\n", rep.Transcoded)
+					}
+					for _, e := range rep.Errors {
+						fmt.Fprintf(a.out, "row %d  %-18s %-22s %s\n", e.Row, e.Field, e.ValueHint, e.Message)
+					}
+					for _, f := range rep.Flags {
+						fmt.Fprintf(a.out, "row %d  %-18s flagged: %s\n", f.Row, f.Field, f.Message)
+					}
 				}
-				for _, e := range rep.Errors {
-					fmt.Fprintf(a.out, "row %d  %-18s %-22s %s\n", e.Row, e.Field, e.ValueHint, e.Message)
+				if rep.Rejected > 0 {
+					return errSilent
 				}
-				for _, f := range rep.Flags {
-					fmt.Fprintf(a.out, "row %d  %-18s flagged: %s\n", f.Row, f.Field, f.Message)
-				}
-			}
-			if rep.Rejected > 0 {
-				return errSilent
-			}
-			return nil
+				return nil
+			})
 		},
 	}
 	o.add(imp, "table or json")

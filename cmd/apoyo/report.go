@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo"
@@ -35,22 +37,19 @@ dimension,category,enrolled,approved,paid,amount_paid.`,
 			}
 			// A report of aggregates reads no personal data and needs no
 			// keys (a.open loads them only if it can).
-			s, who, err := a.act(cmd.Context(), false)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			r, err := s.app.CycleReport(cmd.Context(), who, args[0], apoyo.ReportOptions{MinCell: minCell})
-			if err != nil {
-				return err
-			}
-			switch o.format {
-			case "json":
-				return writeJSON(a.out, r)
-			case "csv":
-				return report.WriteCSV(a.out, r)
-			}
-			return report.WriteText(a.out, r)
+			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				r, err := s.app.CycleReport(cmd.Context(), who, args[0], apoyo.ReportOptions{MinCell: minCell})
+				if err != nil {
+					return err
+				}
+				switch o.format {
+				case "json":
+					return writeJSON(a.out, r)
+				case "csv":
+					return report.WriteCSV(a.out, r)
+				}
+				return report.WriteText(a.out, r)
+			})
 		},
 	}
 	o.add(cycle, "table, json or csv")

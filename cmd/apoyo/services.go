@@ -21,6 +21,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/worker"
+	"github.com/spf13/cobra"
 )
 
 // services is everything a command needs, opened on the resolved database
@@ -183,4 +184,15 @@ func (a *cli) runWorker(ctx context.Context, s *services, bankURL string) (stop 
 		return nil, err
 	}
 	return w.Stop, nil
+}
+
+// withApp opens the services, resolves the acting identity and runs fn
+// with them: the frame of every command that does something for a person.
+func (a *cli) withApp(cmd *cobra.Command, withTemporal bool, fn func(ctx context.Context, s *services, who apoyo.Identity) error) error {
+	s, who, err := a.act(cmd.Context(), withTemporal)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	return fn(cmd.Context(), s, who)
 }
