@@ -9,7 +9,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,10 +18,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/api"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/internal/golden"
-	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
 	"github.com/apoyo-cdmx/apoyo/mxid"
-	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
 )
 
 // apiClient calls the HTTP API as one user.
@@ -90,45 +86,24 @@ func TestCycleThroughTheAPI(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	db := pgtest.New(t)
-	ts, err := temporalserver.Start(ctx, temporalserver.Options{Namespace: "apoyo"})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ts.Stop() })
-	bank := sandbox.New(sandbox.Config{SettleDelay: 50 * time.Millisecond, AutoCollect: true, TickInterval: 10 * time.Millisecond})
-	bank.Start(ctx)
-	t.Cleanup(func() { _ = bank.Close() })
-	bankSrv := httptest.NewServer(bank.Handler())
-	t.Cleanup(bankSrv.Close)
+	// PostgreSQL, Temporal, the sandbox bank and the worker, as the golden
+	// histories' test runs them; then the API, as `apoyo serve` runs it.
+	g := startGoldenStack(ctx, t)
+	db, as := g.db, g.as
 	port := freePort(t)
-	t.Setenv("APOYO_DATA_DIR", t.TempDir())
-	t.Setenv("APOYO_PII_KEYS", golden.KeyID+":"+golden.Key)
-	t.Setenv("APOYO_PII_ACTIVE_KEY", golden.KeyID)
-	t.Setenv("APOYO_PII_INDEX_KEY", golden.IndexKey)
-	t.Setenv("APOYO_DATABASE_URL", db.URL)
-	t.Setenv("APOYO_TEMPORAL_ADDRESS", ts.Address())
-	t.Setenv("APOYO_PAYMENTS_BANK_URL", bankSrv.URL)
-	t.Setenv("APOYO_PAYMENTS_POLL_INTERVAL", "50ms")
 	t.Setenv("APOYO_API_ADDRESS", fmt.Sprintf("127.0.0.1:%d", port))
-	t.Setenv("APOYO_LOG_LEVEL", "warn")
-
-	// The worker and the API, as `apoyo worker` and `apoyo serve` run them.
-	for _, cmd := range []string{"worker", "serve"} {
-		cctx, stop := context.WithCancel(ctx)
-		done := make(chan int, 1)
-		out := &syncBuffer{}
-		go func() {
-			a := &cli{out: out, errOut: &syncBuffer{}}
-			root := newRoot(a)
-			root.SetArgs([]string{cmd})
-			done <- exitCode(root.ExecuteContext(cctx), a.errOut)
-		}()
-		t.Cleanup(func() { stop(); <-done })
-		if cmd == "serve" {
-			require.Eventually(t, func() bool { return strings.Contains(out.String(), "api ") }, 30*time.Second, 50*time.Millisecond)
-		}
-	}
+	sctx, stopServe := context.WithCancel(ctx)
+	served := make(chan int, 1)
+	serveOut := &syncBuffer{}
+	go func() {
+		a := &cli{out: serveOut, errOut: &syncBuffer{}}
+		root := newRoot(a)
+		root.SetArgs([]string{"serve"})
+		served <- exitCode(root.ExecuteContext(sctx), a.errOut)
+	}()
+	t.Cleanup(func() { stopServe(); <-served })
+	require.Eventually(t, func() bool { return strings.Contains(serveOut.String(), "api ") }, 30*time.Second, 50*time.Millisecond)
 	base := fmt.Sprintf("http://127.0.0.1:%d/api/v1", port)
-	as := newStaff(t, db.Pool)
 	manager := apiClient{t, base, as.manager}
 	caseworker := apiClient{t, base, as.caseworker}
 	auditor := apiClient{t, base, as.auditor}
@@ -238,7 +213,7 @@ func TestCycleThroughTheAPI(t *testing.T) {
 		pays = append(pays, d.Payments...)
 	}
 	require.Len(t, pays, 3)
-	resp, err := http.Get(bankSrv.URL + "/v1/statements/" + pays[0].OperationDate + ".csv")
+	resp, err := http.Get(g.bankURL + "/v1/statements/" + pays[0].OperationDate + ".csv")
 	require.NoError(t, err)
 	statement, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
