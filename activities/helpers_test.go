@@ -1,12 +1,9 @@
 package activities_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -20,15 +17,13 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 	"github.com/apoyo-cdmx/apoyo/ledger"
-	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
-	"github.com/apoyo-cdmx/apoyo/pii"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
@@ -38,12 +33,10 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // cycleDate is the date every test cycle pays on.
 var cycleDate = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
-var adult = time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC)
-
 // person is one roster row of a test; name is its key in fixture.ids.
 type person struct {
 	name      string
-	birth     time.Time // zero: adult
+	birth     time.Time // zero: 1990-05-17 (testfactory's default)
 	alcaldia  string    // "": Iztapalapa
 	method    apoyo.Rail
 	clabe     string
@@ -71,6 +64,7 @@ type fixture struct {
 	t      *testing.T
 	ctx    context.Context
 	db     *pgtest.DB
+	w      *testfactory.World
 	led    *ledger.Ledger
 	progs  *program.Store
 	bens   *enrolment.Store
@@ -90,33 +84,16 @@ func newFixture(t *testing.T, o options) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	f := &fixture{t: t, ctx: ctx, db: pgtest.New(t), ids: map[string]string{}}
+	f.w = testfactory.New(t, f.db)
+	f.led, f.progs, f.bens, f.cases = f.w.Ledger, f.w.Programs, f.w.Enrol, f.w.Cases
 
-	f.led = ledger.New(f.db.Pool, ledger.Options{})
-	t.Cleanup(f.led.Close)
-
-	kr, err := pii.ParseKeyring("k1:"+pii.GenerateKey(), "k1")
-	require.NoError(t, err)
-	ix, err := pii.ParseIndexer(pii.GenerateKey(), kr)
-	require.NoError(t, err)
-
-	f.progs = program.NewStore(f.db.Pool)
-	f.bens = enrolment.NewStore(f.db.Pool, kr, ix)
-	f.cases = cases.NewStore(f.db.Pool)
-
-	spec := apoyo.ProgramSpec{Name: "Ingreso Inclusivo " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}
-	spec.Eligibility.Alcaldias = o.alcaldias
-	p, err := program.Build(spec, time.Now())
-	require.NoError(t, err)
-	f.prog, err = f.progs.Create(ctx, p, f.led)
-	require.NoError(t, err)
+	f.prog = f.w.Program(t, &testfactory.ProgramOpts{Spec: &apoyo.ProgramSpec{Eligibility: apoyo.EligibilitySpec{Alcaldias: o.alcaldias}}})
 	f.amount = f.prog.BenefitAmount
 
 	f.importPeople(o.people)
 
-	f.cycle, _, err = f.cases.CreateCycle(ctx, apoyo.Cycle{ProgramID: f.prog.ID, Name: "2026-11", Period: "2026-11", CycleDate: cycleDate})
-	require.NoError(t, err)
+	f.cycle = f.w.Cycle(t, f.prog.ID, &testfactory.CycleOpts{CycleDate: cycleDate, Accounts: true})
 	require.Equal(t, apoyo.CycleStatus("running"), f.cycle.Status)
-	require.NoError(t, program.EnsureCycleAccounts(ctx, f.led, f.prog.ID, f.cycle.ID))
 
 	delay := o.settleDelay
 	if delay == 0 {
@@ -141,54 +118,22 @@ func newFixture(t *testing.T, o options) *fixture {
 	return f
 }
 
-var header = beneficiary.Columns
-
 // importPeople enrols the people through a roster CSV and records their ids.
 func (f *fixture) importPeople(people []person) {
 	t := f.t
 	if len(people) == 0 {
 		return
 	}
-	r := rand.New(rand.NewPCG(uint64(len(t.Name())), 42))
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	require.NoError(t, w.Write(header))
-	for _, p := range people {
-		if p.birth.IsZero() {
-			p.birth = adult
+	rows := make([]map[string]string, len(people))
+	for i, p := range people {
+		rows[i] = map[string]string{"given_names": p.name, "alcaldia": p.alcaldia, "payment_method": string(p.method),
+			"clabe": p.clabe, "card_number": p.card, "id_document_type": string(p.docType), "id_document_number": p.docNumber,
+			"needs": p.needs}
+		if !p.birth.IsZero() {
+			rows[i]["birth_date"] = p.birth.Format(time.DateOnly)
 		}
-		if p.alcaldia == "" {
-			p.alcaldia = "Iztapalapa"
-		}
-		if p.method == "" {
-			p.method = apoyo.RailSPEI
-		}
-		row := map[string]string{
-			"given_names": p.name, "first_surname": "Prueba", "birth_date": p.birth.Format(time.DateOnly), "sex": "M",
-			"nationality": "HND", "population_group": "asylum_seeker", "alcaldia": p.alcaldia, "household_size": "2",
-			"phone": "5512345678", "payment_method": string(p.method), "clabe": p.clabe, "card_number": p.card, "consent": "yes",
-			"needs": p.needs,
-		}
-		if p.docType == "" {
-			row["curp"] = mxid.GenerateCURP(r, p.birth, "M", "NE")
-		} else {
-			row["id_document_type"], row["id_document_number"] = string(p.docType), p.docNumber
-		}
-		rec := make([]string, len(header))
-		for i, h := range header {
-			rec[i] = row[h]
-		}
-		require.NoError(t, w.Write(rec))
 	}
-	w.Flush()
-	require.NoError(t, w.Error())
-	rep, err := f.bens.Import(f.ctx, f.prog.ID, &buf, apoyo.ImportOptions{})
-	require.NoError(t, err)
-	require.Equal(t, len(people), rep.Accepted, "import errors: %+v", rep.Errors)
-
-	ids, err := f.bens.ListIDs(f.ctx, f.prog.ID, "", 1000)
-	require.NoError(t, err)
-	for _, id := range ids {
+	for _, id := range f.w.People(t, f.prog.ID, &testfactory.PeopleOpts{Rail: apoyo.RailSPEI, Rows: rows}) {
 		b, err := f.bens.Get(f.ctx, id)
 		require.NoError(t, err)
 		f.ids[b.Record.GivenNames] = id

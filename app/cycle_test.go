@@ -4,9 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
@@ -15,8 +13,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/app"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
-	"github.com/apoyo-cdmx/apoyo/ledger"
-	"github.com/apoyo-cdmx/apoyo/program"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
@@ -57,19 +54,10 @@ func (r *signalRecorder) sent() []workflows.CycleControl {
 
 func newControlService(t *testing.T) (*app.Service, *signalRecorder, apoyo.Cycle) {
 	t.Helper()
-	ctx := context.Background()
-	db := pgtest.New(t)
-	led := ledger.New(db.Pool, ledger.Options{})
-	t.Cleanup(led.Close)
-	p, err := program.Build(apoyo.ProgramSpec{Name: "Control " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}, time.Now())
-	require.NoError(t, err)
-	_, err = program.NewStore(db.Pool).Create(ctx, p, led)
-	require.NoError(t, err)
-	cs := cases.NewStore(db.Pool)
-	cyc, _, err := cs.CreateCycle(ctx, apoyo.Cycle{ProgramID: p.ID, Name: "2026-11", CycleDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)})
-	require.NoError(t, err)
+	w := testfactory.New(t, pgtest.New(t))
+	cyc := w.Cycle(t, w.Program(t, nil).ID, nil)
 	rec := &signalRecorder{}
-	return &app.Service{Temporal: rec, Pool: db.Pool, CaseStore: cs, Ledger: led}, rec, cyc
+	return &app.Service{Temporal: rec, Pool: w.Pool, CaseStore: w.Cases, Ledger: w.Ledger}, rec, cyc
 }
 
 // Defect 6 at the service: the database decides first; the workflow gets

@@ -1,11 +1,8 @@
 package cases_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
-	"math/rand/v2"
 	"sort"
 	"sync"
 	"testing"
@@ -17,13 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/cases"
-	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
-	"github.com/apoyo-cdmx/apoyo/ledger"
-	"github.com/apoyo-cdmx/apoyo/mxid"
-	"github.com/apoyo-cdmx/apoyo/pii"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 	"github.com/apoyo-cdmx/apoyo/program"
 )
 
@@ -33,6 +26,7 @@ var cycleDate = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 
 type env struct {
 	ctx   context.Context
+	w     *testfactory.World
 	pool  *pgxpool.Pool
 	store *cases.Store
 	prog  string
@@ -45,57 +39,17 @@ func setup(t *testing.T, n int) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
-	db := pgtest.New(t)
-	led := ledger.New(db.Pool, ledger.Options{})
-	t.Cleanup(led.Close)
-	p, err := program.Build(apoyo.ProgramSpec{Name: "Casos " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}, time.Now())
-	require.NoError(t, err)
-	_, err = program.NewStore(db.Pool).Create(ctx, p, led)
-	require.NoError(t, err)
-
-	kr, err := pii.ParseKeyring("k1:"+pii.GenerateKey(), "k1")
-	require.NoError(t, err)
-	ix, err := pii.ParseIndexer(pii.GenerateKey(), kr)
-	require.NoError(t, err)
-	bens := enrolment.NewStore(db.Pool, kr, ix)
-	r := rand.New(rand.NewPCG(1, 2))
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf)
-	require.NoError(t, w.Write(beneficiary.Columns))
-	birth := time.Date(1988, 3, 9, 0, 0, 0, 0, time.UTC)
-	seen := map[string]bool{}
-	for i := 0; i < n; i++ {
-		curp := mxid.GenerateCURP(r, birth, "H", "NE")
-		for seen[curp] {
-			curp = mxid.GenerateCURP(r, birth, "H", "NE")
-		}
-		seen[curp] = true
-		row := map[string]string{"given_names": "Persona", "first_surname": "Prueba", "birth_date": birth.Format(time.DateOnly), "sex": "H",
-			"nationality": "VEN", "population_group": "refugee", "alcaldia": "Coyoacán", "curp": curp, "payment_method": "cash_pickup", "consent": "yes"}
-		rec := make([]string, len(beneficiary.Columns))
-		for j, c := range beneficiary.Columns {
-			rec[j] = row[c]
-		}
-		require.NoError(t, w.Write(rec))
+	w := testfactory.New(t, pgtest.New(t))
+	e := &env{ctx: ctx, w: w, pool: w.Pool, store: w.Cases, prog: w.Program(t, nil).ID}
+	if n > 0 {
+		e.bens = w.People(t, e.prog, &testfactory.PeopleOpts{N: n})
 	}
-	w.Flush()
-	require.NoError(t, w.Error())
-	rep, err := bens.Import(ctx, p.ID, &buf, apoyo.ImportOptions{})
-	require.NoError(t, err)
-	require.Equal(t, n, rep.Accepted, "%+v", rep.Errors)
-	ids, err := bens.ListIDs(ctx, p.ID, "", 1000)
-	require.NoError(t, err)
-	require.Len(t, ids, n)
-	sort.Strings(ids)
-	return &env{ctx: ctx, pool: db.Pool, store: cases.NewStore(db.Pool), prog: p.ID, bens: ids}
+	return e
 }
 
 func (e *env) cycle(t *testing.T, name string) apoyo.Cycle {
 	t.Helper()
-	c, created, err := e.store.CreateCycle(e.ctx, apoyo.Cycle{ProgramID: e.prog, Name: name, Period: name, CycleDate: cycleDate})
-	require.NoError(t, err)
-	require.True(t, created)
-	return c
+	return e.w.Cycle(t, e.prog, &testfactory.CycleOpts{Name: name, CycleDate: cycleDate})
 }
 
 func TestCreateCycleTwiceGivesOneCycle(t *testing.T) {

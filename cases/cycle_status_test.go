@@ -1,52 +1,28 @@
 package cases_test
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/cases"
-	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
-	"github.com/apoyo-cdmx/apoyo/ledger"
-	"github.com/apoyo-cdmx/apoyo/program"
 )
 
 // cycleEnv is a database with one programme, for tests of cycles alone.
 type cycleEnv struct {
-	ctx   context.Context
-	db    *pgxpool.Pool
-	store *cases.Store
-	prog  string
+	*env
+	db *pgxpool.Pool
 }
 
 func newCycleEnv(t *testing.T) *cycleEnv {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	db := pgtest.New(t)
-	led := ledger.New(db.Pool, ledger.Options{})
-	t.Cleanup(led.Close)
-	p, err := program.Build(apoyo.ProgramSpec{Name: "Ciclos " + t.Name(), Funds: program.DefaultFunds(decimal.RequireFromString("100000"))}, time.Now())
-	require.NoError(t, err)
-	_, err = program.NewStore(db.Pool).Create(ctx, p, led)
-	require.NoError(t, err)
-	return &cycleEnv{ctx: ctx, db: db.Pool, store: cases.NewStore(db.Pool), prog: p.ID}
-}
-
-func (e *cycleEnv) cycle(t *testing.T, name string) apoyo.Cycle {
-	t.Helper()
-	c, created, err := e.store.CreateCycle(e.ctx, apoyo.Cycle{ProgramID: e.prog, Name: name, Period: name, CycleDate: cycleDate})
-	require.NoError(t, err)
-	require.True(t, created)
-	return c
+	e := setup(t, 0)
+	return &cycleEnv{env: e, db: e.pool}
 }
 
 // Defect 6: a cycle's status is a state machine the database enforces;

@@ -11,17 +11,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/beneficiary"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
-	"github.com/apoyo-cdmx/apoyo/ledger"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 	"github.com/apoyo-cdmx/apoyo/mxid"
-	"github.com/apoyo-cdmx/apoyo/pii"
-	"github.com/apoyo-cdmx/apoyo/program"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -33,38 +30,24 @@ func clock() time.Time { return fixedNow }
 
 type env struct {
 	db    *pgtest.DB
+	w     *testfactory.World
 	store *enrolment.Store
-	kr    *pii.Keyring
 	prog  string
-}
-
-func testKeyring(t testing.TB) (*pii.Keyring, *pii.Indexer) {
-	kr, err := pii.NewKeyring(map[string][]byte{"k1": bytes.Repeat([]byte{1}, pii.KeySize)}, "k1")
-	require.NoError(t, err)
-	ix, err := pii.NewIndexer(bytes.Repeat([]byte{2}, pii.KeySize))
-	require.NoError(t, err)
-	return kr, ix
 }
 
 // setup gives a test its own database with one programme.
 func setup(t testing.TB) *env {
 	t.Helper()
 	db := pgtest.New(t)
-	kr, ix := testKeyring(t)
-	e := &env{db: db, store: enrolment.NewStore(db.Pool, kr, ix), kr: kr}
+	w := testfactory.New(t, db)
+	e := &env{db: db, w: w, store: w.Enrol}
 	e.prog = e.newProgram(t, "Protección al Ingreso")
 	return e
 }
 
 func (e *env) newProgram(t testing.TB, name string) string {
 	t.Helper()
-	l := ledger.New(e.db.Pool, ledger.Options{})
-	defer l.Close()
-	p, err := program.Build(apoyo.ProgramSpec{Name: name, Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}, fixedNow)
-	require.NoError(t, err)
-	_, err = program.NewStore(e.db.Pool).Create(context.Background(), p, l)
-	require.NoError(t, err)
-	return p.ID
+	return e.w.Program(t, &testfactory.ProgramOpts{Name: name}).ID
 }
 
 func (e *env) count(t testing.TB) int64 {

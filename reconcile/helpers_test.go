@@ -15,6 +15,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
@@ -35,6 +36,7 @@ var (
 // a reconciler on it.
 type fixture struct {
 	db    *pgtest.DB
+	w     *testfactory.World
 	l     *ledger.Ledger
 	cs    *cases.Store
 	progs *program.Store
@@ -42,25 +44,16 @@ type fixture struct {
 	prog  apoyo.Program
 	cycle apoyo.Cycle
 	fund  string
-	n     int
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
 	db := pgtest.New(t)
-	l := ledger.New(db.Pool, ledger.Options{})
-	t.Cleanup(l.Close)
-	f := &fixture{db: db, l: l, cs: cases.NewStore(db.Pool), progs: program.NewStore(db.Pool)}
-	p, err := program.Build(apoyo.ProgramSpec{Name: "Protección al Ingreso", Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}, monday10)
-	require.NoError(t, err)
-	f.prog, err = f.progs.Create(ctx, p, l)
-	require.NoError(t, err)
-	f.cycle, _, err = f.cs.CreateCycle(ctx, apoyo.Cycle{ProgramID: p.ID, Name: "2025-03", Period: "2025-03", CycleDate: monday10})
-	require.NoError(t, err)
-	require.NoError(t, program.EnsureCycleAccounts(ctx, l, p.ID, f.cycle.ID))
-	f.fund = program.LedgerFund(p.ID, p.Funds[0].Code)
-	f.rec = reconcile.New(db.Pool, l, f.cs)
+	w := testfactory.New(t, db)
+	f := &fixture{db: db, w: w, l: w.Ledger, cs: w.Cases, progs: w.Programs, prog: w.Program(t, nil)}
+	f.cycle = w.Cycle(t, f.prog.ID, &testfactory.CycleOpts{Name: "2025-03", CycleDate: monday10, Accounts: true})
+	f.fund = program.LedgerFund(f.prog.ID, f.prog.Funds[0].Code)
+	f.rec = reconcile.New(db.Pool, w.Ledger, w.Cases)
 	return f
 }
 
@@ -68,14 +61,8 @@ func newFixture(t *testing.T) *fixture {
 // reconciliation never reads it) and the case the payments hang on.
 func (f *fixture) beneficiary(t *testing.T, method string) string {
 	t.Helper()
-	ctx := context.Background()
-	f.n++
-	id := fmt.Sprintf("ben_%016d", f.n)
-	_, err := f.db.Pool.Exec(ctx, `INSERT INTO beneficiaries (id, program_id, birth_date, sex, nationality, population_group, alcaldia,
-		payment_method, consent, given_names, first_surname, key_id)
-		VALUES ($1, $2, '1990-05-17', 'M', 'HND', 'migrant', 'Iztapalapa', $3, true, '\x00', '\x00', 'test')`, id, f.prog.ID, method)
-	require.NoError(t, err)
-	require.NoError(t, f.cs.Save(ctx, apoyo.Case{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: id,
+	id := f.w.Beneficiary(t, f.prog.ID, &testfactory.BeneficiaryOpts{PopulationGroup: "migrant", Rail: apoyo.Rail(method)})
+	require.NoError(t, f.cs.Save(context.Background(), apoyo.Case{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: id,
 		Step: apoyo.StepPayment, Status: "running", Version: 1}))
 	return id
 }

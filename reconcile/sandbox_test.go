@@ -16,10 +16,8 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/mxid"
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
-	"github.com/apoyo-cdmx/apoyo/pii"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
@@ -40,11 +38,7 @@ func TestSandboxStatementsAfterRealDisburse(t *testing.T) {
 	srv := httptest.NewServer(bank.Handler())
 	t.Cleanup(srv.Close)
 
-	kr, err := pii.NewKeyring(map[string][]byte{"k1": bytes.Repeat([]byte{1}, pii.KeySize)}, "k1")
-	require.NoError(t, err)
-	ix, err := pii.NewIndexer(bytes.Repeat([]byte{2}, pii.KeySize))
-	require.NoError(t, err)
-	enrol := enrolment.NewStore(f.db.Pool, kr, ix)
+	enrol := f.w.Enrol
 
 	r := rand.New(rand.NewPCG(3, 5))
 	birth := time.Date(1990, 5, 17, 0, 0, 0, 0, time.UTC)

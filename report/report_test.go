@@ -17,6 +17,7 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/internal/pgtest"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/report"
@@ -50,40 +51,26 @@ type pay struct {
 func born(years int) time.Time { return cycleDate.AddDate(-years, 0, -10) }
 
 type fixture struct {
+	w      *testfactory.World
 	pool   *pgxpool.Pool
 	ledger *ledger.Ledger
 	prog   string
-	n      int
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	db := pgtest.New(t)
-	l := ledger.New(db.Pool, ledger.Options{})
-	t.Cleanup(l.Close)
-	p, err := program.Build(apoyo.ProgramSpec{Name: "Protección al Ingreso", Funds: program.DefaultFunds(decimal.RequireFromString("1000000"))}, cycleDate)
-	require.NoError(t, err)
-	_, err = program.NewStore(db.Pool).Create(ctx, p, l)
-	require.NoError(t, err)
-	_, err = db.Pool.Exec(ctx, `INSERT INTO cycles (id, program_id, name, period, cycle_date) VALUES ($1, $2, '2025-06', '2025-06', $3)`,
-		cycleID, p.ID, cycleDate)
-	require.NoError(t, err)
-	return &fixture{pool: db.Pool, ledger: l, prog: p.ID}
+	w := testfactory.New(t, pgtest.New(t))
+	p := w.Program(t, nil)
+	w.Cycle(t, p.ID, &testfactory.CycleOpts{ID: cycleID, Name: "2025-06", CycleDate: cycleDate})
+	return &fixture{w: w, pool: w.Pool, ledger: w.Ledger, prog: p.ID}
 }
 
 // enrol inserts a beneficiary (plain columns as given, every encrypted
 // column the same dummy ciphertext) and returns its id.
 func (f *fixture) enrol(t *testing.T, p person) string {
 	t.Helper()
-	f.n++
-	id := fmt.Sprintf("ben_%016d", f.n)
-	_, err := f.pool.Exec(context.Background(), `INSERT INTO beneficiaries (id, program_id, birth_date, sex, nationality, population_group,
-			alcaldia, payment_method, consent, given_names, first_surname, second_surname, curp, phone, key_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 'spei', true, $8, $8, $8, $8, $8, 'k1')`,
-		id, f.prog, p.birth, p.sex, p.nationality, p.group, p.alcaldia, sealed)
-	require.NoError(t, err)
-	return id
+	return f.w.Beneficiary(t, f.prog, &testfactory.BeneficiaryOpts{Birth: p.birth, Sex: p.sex, Nationality: p.nationality,
+		PopulationGroup: p.group, Alcaldia: p.alcaldia, Rail: apoyo.RailSPEI, Sealed: sealed})
 }
 
 // add enrols n copies of p and gives each a case (and payments) in the cycle.

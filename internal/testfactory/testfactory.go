@@ -55,7 +55,7 @@ func Keys(t testing.TB) (*pii.Keyring, *pii.Indexer) {
 }
 
 // World is the stores of one test's database, sealing personal data with
-// the test keys (Keys).
+// the test keys (Keys). Its methods are for one goroutine at a time.
 type World struct {
 	Pool     *pgxpool.Pool
 	Ledger   *ledger.Ledger
@@ -209,7 +209,7 @@ func (w *World) People(t testing.TB, programID string, o *PeopleOpts) []string {
 	require.NoError(t, err)
 	require.Equal(t, len(rows), rep.Accepted, "import errors: %+v", rep.Errors)
 	var ids []string
-	for _, id := range w.ids(t, programID) {
+	for id := range w.ids(t, programID) {
 		if !before[id] {
 			ids = append(ids, id)
 		}
