@@ -93,7 +93,18 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			return apoyo.PaymentResult{}, err
 		}
 		if paid {
-			return apoyo.PaymentResult{}, cases.ErrAlreadyPaid.With("beneficiary %s is already paid in cycle %s; order %s not sent", b, c, orderID)
+			// Another try of this same attempt may have sent the order and
+			// seen it settle since the bank was asked: then this try
+			// follows that order. Only a payment by another order refuses.
+			again, serr := a.status(ctx, orderID)
+			switch {
+			case serr == nil:
+				known, sent = again, true
+			case apoyo.ErrorCodeOf(serr) == apoyo.ENOTFOUND:
+				return apoyo.PaymentResult{}, cases.ErrAlreadyPaid.With("beneficiary %s is already paid in cycle %s; order %s not sent", b, c, orderID)
+			default:
+				return apoyo.PaymentResult{}, serr
+			}
 		}
 	}
 	fund := in.Fund

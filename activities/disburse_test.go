@@ -151,6 +151,31 @@ func TestDisburseUnknownOutcomeThenRetry(t *testing.T) {
 	f.verifyLedger()
 }
 
+// Two tries of the same attempt at once: the first asks the bank (no such
+// order yet), the second then sends it and sees it settle, and only then
+// does the first go on. The person is paid, by this very attempt's order:
+// the first try follows that order to the same result instead of failing
+// as "already paid" (which would leave the case failed, waiting for a
+// retry, over money that was paid once). Seen in CI as a flake of
+// TestDisburseRetryNeverPaysTwice; this is the interleaving, on purpose.
+func TestDisburseConcurrentTryFinishedMeanwhile(t *testing.T) {
+	f := newFixture(t, options{people: []person{{name: "Iris", clabe: sandbox.CLABE("4444")}}})
+	f.screen("Iris")
+	var second apoyo.PaymentResult
+	var secondErr error
+	f.spy.set(func(s *spyProvider) {
+		s.afterStatus = func() { second, secondErr = f.act.Disburse(f.ctx, f.disburseIn("Iris", 1)) }
+	})
+	first, err := f.act.Disburse(f.ctx, f.disburseIn("Iris", 1))
+	require.NoError(t, secondErr)
+	require.Equal(t, apoyo.PaymentSettled, second.State)
+	require.NoError(t, err, "the first try follows the order the second one sent")
+	require.Equal(t, second, first)
+	require.Equal(t, 1, f.spy.submitCount(), "one order left")
+	require.Equal(t, settledOnce, f.moves(f.orderID("Iris", 1)))
+	f.verifyLedger()
+}
+
 func TestDisburseRetryNeverPaysTwice(t *testing.T) {
 	f := newFixture(t, options{people: []person{
 		{name: "Fer", clabe: sandbox.CLABE("1111")},

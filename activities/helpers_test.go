@@ -305,6 +305,9 @@ type spyProvider struct {
 	// statusFailures is how many of the next Status calls fail with
 	// EUNAVAILABLE without asking the bank.
 	statusFailures int
+	// afterStatus, when set, runs once, after the next Status call has
+	// had the bank's answer (another try running in between).
+	afterStatus func()
 }
 
 func (s *spyProvider) Status(ctx context.Context, orderID string) (payment.Status, error) {
@@ -317,7 +320,15 @@ func (s *spyProvider) Status(ctx context.Context, orderID string) (payment.Statu
 	if fail {
 		return payment.Status{}, payment.ErrUnavailable.With("GET /v1/orders/%s: HTTP 503", orderID)
 	}
-	return s.Provider.Status(ctx, orderID)
+	st, err := s.Provider.Status(ctx, orderID)
+	s.mu.Lock()
+	after := s.afterStatus
+	s.afterStatus = nil
+	s.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return st, err
 }
 
 func (s *spyProvider) Submit(ctx context.Context, o payment.Order) (payment.Status, error) {
