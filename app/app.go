@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -116,11 +117,40 @@ func mapTemporal(caseID string, err error) error {
 	if errors.As(err, &nf) {
 		return cases.ErrCaseNotFound.With("case %s not found or already finished", caseID)
 	}
+	if r := workflows.Refusal(err); r != nil {
+		// The case's validator said why; keep its reason as the cause.
+		return ErrUpdateRejected.With("%s", r.Message).Wrap(r)
+	}
 	var ae *temporal.ApplicationError
 	if errors.As(err, &ae) {
 		return ErrUpdateRejected.With("%s", ae.Error())
 	}
 	return err
+}
+
+// notYetAtApproval matches a vote refused because the case is a workflow
+// task away from its approval step.
+var notYetAtApproval = &apoyo.Error{Reason: workflows.ReasonNotYetAtApproval}
+
+// vote sends a vote to a case. A case listed as waiting for the
+// secretariat may still be a workflow task away from its approval step
+// (the screening activity writes the projection just before the run
+// applies its result): such a refusal is sent again, with backoff, for a
+// few seconds; any other answer is final.
+func (s *Service) vote(ctx context.Context, caseID string, v apoyo.ApprovalVote) (apoyo.CaseState, error) {
+	delay := 50 * time.Millisecond
+	for try := 0; ; try++ {
+		st, err := s.update(ctx, caseID, workflows.UpdateApprove, workflows.VoteUpdateID(v), v)
+		if err == nil || try == 8 || !errors.Is(err, notYetAtApproval) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
 }
 
 // workflowStatusName is a Temporal status in words ("failed", "timed out").

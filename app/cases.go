@@ -77,8 +77,7 @@ func (s *Service) Vote(ctx context.Context, who apoyo.Identity, caseID string, v
 			return apoyo.CaseState{}, apoyo.Errorf(apoyo.EINVALID, "approval.reason_required", "a rejection needs a reason").At(0, "reason")
 		}
 	}
-	vote := apoyo.ApprovalVote{Secretariat: who.Secretariat, Approve: v.Approve, Reason: v.Reason, Approver: who.UserID}
-	return s.update(ctx, caseID, workflows.UpdateApprove, workflows.VoteUpdateID(vote), vote)
+	return s.vote(ctx, caseID, apoyo.ApprovalVote{Secretariat: who.Secretariat, Approve: v.Approve, Reason: v.Reason, Approver: who.UserID})
 }
 
 // DecideIdentity implements apoyo.CaseService. A new document is stored
@@ -193,7 +192,7 @@ func (s *Service) ApproveRoster(ctx context.Context, who apoyo.Identity, cycleID
 	g.SetLimit(32)
 	for _, id := range ids {
 		g.Go(func() error {
-			_, err := s.update(ctx, id, workflows.UpdateApprove, workflows.VoteUpdateID(vote), vote)
+			_, err := s.vote(ctx, id, vote)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -159,19 +159,19 @@ func (c *caseRun) register() error {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateApprove, c.approve,
-		workflow.UpdateHandlerOptions{Validator: c.validateVote}); err != nil {
+		workflow.UpdateHandlerOptions{Validator: refusing(c.validateVote)}); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateIdentityDecision, c.decideIdentity,
-		workflow.UpdateHandlerOptions{Validator: c.validateIdentityDecision}); err != nil {
+		workflow.UpdateHandlerOptions{Validator: refusing(c.validateIdentityDecision)}); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(c.ctx, UpdatePaymentInstrument, c.newInstrument,
-		workflow.UpdateHandlerOptions{Validator: c.validateInstrument}); err != nil {
+		workflow.UpdateHandlerOptions{Validator: refusing(c.validateInstrument)}); err != nil {
 		return err
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateReferralOutcome, c.referralOutcome,
-		workflow.UpdateHandlerOptions{Validator: c.validateReferralOutcome}); err != nil {
+		workflow.UpdateHandlerOptions{Validator: refusing(c.validateReferralOutcome)}); err != nil {
 		return err
 	}
 	ch := workflow.GetSignalChannel(c.ctx, SignalCancel)
@@ -188,7 +188,7 @@ func (c *caseRun) register() error {
 		return nil
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(c.ctx, UpdateRetry, c.retryStep,
-		workflow.UpdateHandlerOptions{Validator: c.validateRetry}); err != nil {
+		workflow.UpdateHandlerOptions{Validator: refusing(c.validateRetry)}); err != nil {
 		return err
 	}
 	returned := workflow.GetSignalChannel(c.ctx, SignalPaymentReturned)
@@ -568,6 +568,12 @@ func (c *caseRun) validateVote(v apoyo.ApprovalVote) error {
 			return nil // the same vote again (a retry) is accepted and changes nothing
 		}
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.vote_changed", "%s already voted %s; a vote cannot be changed", v.Secretariat, voteWord(prev.Approve))
+	}
+	if (c.st.Step == apoyo.StepIdentity || c.st.Step == apoyo.StepEligibility) && c.st.Status == apoyo.CaseRunning {
+		// Screening's activity writes the projection that lists the case
+		// as waiting for the secretariats a moment before this run applies
+		// its result: a vote from that list is early by one workflow task.
+		return apoyo.Errorf(apoyo.ECONFLICT, ReasonNotYetAtApproval, "case is at step %s, not yet awaiting approval", c.st.Step)
 	}
 	if c.st.Step != apoyo.StepApproval {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_approval", "case is at step %s, not awaiting approval", c.st.Step)

@@ -291,8 +291,10 @@ func refused(t *testing.T, r *updateResult, code apoyo.ErrorCode, reason string)
 	require.Error(t, r.Rejected)
 	require.False(t, r.Accepted)
 	require.False(t, r.Completed)
-	require.Equal(t, reason, apoyo.ErrorReasonOf(r.Rejected), r.Rejected.Error())
-	require.Equal(t, code, apoyo.ErrorCodeOf(r.Rejected))
+	refusal := wf.Refusal(r.Rejected)
+	require.NotNil(t, refusal, "a refusal carries its reason and code: %v", r.Rejected)
+	require.Equal(t, reason, refusal.Reason, r.Rejected.Error())
+	require.Equal(t, code, refusal.Code)
 }
 
 // events renders the timeline as step/outcome/actor.
@@ -778,7 +780,7 @@ func TestApprovalVoteBeforeApprovalStep(t *testing.T) {
 	h.referral(6*time.Hour, "ref-2", "attended")
 	st := h.mustRun(input())
 
-	refused(t, early, apoyo.ECONFLICT, "case.not_awaiting_approval")
+	refused(t, early, apoyo.ECONFLICT, "case.not_awaiting_approval") // waiting on a caseworker: not a moment away
 	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Equal(t, start.Add(3*time.Hour), eventAt(t, st, apoyo.StepApproval, "approved").At)
 }

@@ -9,9 +9,11 @@
 package workflows
 
 import (
+	"errors"
 	"time"
 
 	"github.com/shopspring/decimal"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/apoyo-cdmx/apoyo"
 )
@@ -218,4 +220,41 @@ type CancelRequest struct {
 // the case's validator refuses.
 func VoteUpdateID(v apoyo.ApprovalVote) string {
 	return "approve/" + string(v.Secretariat) + "/" + voteWord(v.Approve)
+}
+
+// ReasonNotYetAtApproval is the reason of a vote refused because the case
+// has not reached its approval step yet (its projection, written by the
+// screening activity, is ahead of the workflow by one task): the vote may
+// be sent again a moment later.
+const ReasonNotYetAtApproval = "case.not_yet_awaiting_approval"
+
+// refusing makes an update validator's refusal an application error whose
+// type is the apoyo.Error's reason and whose details hold its code, so
+// that callers can tell refusals apart. Validators produce no commands
+// and refusals are not in a history: this changes nothing a replay sees.
+func refusing[T any](validate func(T) error) func(T) error {
+	return func(in T) error {
+		err := validate(in)
+		var ae *apoyo.Error
+		if err == nil || !errors.As(err, &ae) {
+			return err
+		}
+		return temporal.NewNonRetryableApplicationError(ae.Error(), ae.Reason, nil, string(ae.Code))
+	}
+}
+
+// Refusal turns the error of a refused update back into the apoyo.Error
+// its validator returned (code, reason, message), or nil when err is not
+// such a refusal.
+func Refusal(err error) *apoyo.Error {
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() == "" {
+		return nil
+	}
+	code := apoyo.ECONFLICT
+	var c string
+	if ae.HasDetails() && ae.Details(&c) == nil && c != "" {
+		code = apoyo.ErrorCode(c)
+	}
+	return &apoyo.Error{Code: code, Reason: ae.Type(), Message: ae.Message()}
 }

@@ -1,0 +1,45 @@
+package workflows
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/apoyo-cdmx/apoyo"
+)
+
+// A vote that arrives while screening's result is still on its way to the
+// run (the case at identity or eligibility, running) is refused as early
+// by one task, so that its sender may send it again a moment later; a vote
+// for a case waiting on a caseworker, or past approval, is refused for
+// good. The refusal carries its reason and code to the caller.
+func TestVoteRefusalsSayWhetherToWait(t *testing.T) {
+	t.Parallel()
+	c := &caseRun{rules: withDefaults(CaseRules{}), st: apoyo.CaseState{Votes: map[apoyo.Secretariat]apoyo.ApprovalVote{}}}
+	vote := apoyo.ApprovalVote{Secretariat: apoyo.SIBISO, Approve: true}
+	validate := refusing(c.validateVote)
+	for _, tc := range []struct {
+		step   apoyo.Step
+		status apoyo.CaseStatus
+		reason string
+	}{
+		{apoyo.StepIdentity, apoyo.CaseRunning, ReasonNotYetAtApproval},
+		{apoyo.StepEligibility, apoyo.CaseRunning, ReasonNotYetAtApproval},
+		{apoyo.StepIdentity, apoyo.CaseWaiting, "case.not_awaiting_approval"},
+		{apoyo.StepPayment, apoyo.CaseRunning, "case.not_awaiting_approval"},
+		{apoyo.StepApproval, apoyo.CaseWaiting, ""},
+	} {
+		c.st.Step, c.st.Status = tc.step, tc.status
+		err := validate(vote)
+		if tc.reason == "" {
+			require.NoError(t, err)
+			continue
+		}
+		r := Refusal(err)
+		require.NotNil(t, r, "%s/%s: %v", tc.step, tc.status, err)
+		require.Equal(t, tc.reason, r.Reason, "%s/%s", tc.step, tc.status)
+		require.Equal(t, apoyo.ECONFLICT, r.Code)
+		require.Contains(t, r.Message, string(tc.step))
+	}
+	require.Nil(t, Refusal(nil))
+}
