@@ -88,10 +88,33 @@ func (s *Service) reconciler() *reconcile.Reconciler {
 
 // update sends a Temporal update to a case and saves the state it returns
 // as the case's projection. updateID makes a retried call the same update.
+// A case a workflow task behind its projection (an activity listed it as
+// waiting for this person just before the run applied the result) refuses
+// as catching up: such an update is sent again, with backoff, for a few
+// seconds; every other answer is final.
 func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg any) (apoyo.CaseState, error) {
 	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {
 		return apoyo.CaseState{}, err
 	}
+	delay := 50 * time.Millisecond
+	for try := 0; ; try++ {
+		st, err := s.updateOnce(ctx, caseID, name, updateID, arg)
+		if err == nil || try == 8 || !errors.Is(err, catchingUp) {
+			return st, err
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// catchingUp matches an update refused by a case a task behind.
+var catchingUp = &apoyo.Error{Reason: workflows.ReasonCatchingUp}
+
+func (s *Service) updateOnce(ctx context.Context, caseID, name, updateID string, arg any) (apoyo.CaseState, error) {
 	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID: caseID, UpdateName: name, UpdateID: updateID, Args: []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
@@ -128,29 +151,10 @@ func mapTemporal(caseID string, err error) error {
 	return err
 }
 
-// notYetAtApproval matches a vote refused because the case is a workflow
-// task away from its approval step.
-var notYetAtApproval = &apoyo.Error{Reason: workflows.ReasonNotYetAtApproval}
-
-// vote sends a vote to a case. A case listed as waiting for the
-// secretariat may still be a workflow task away from its approval step
-// (the screening activity writes the projection just before the run
-// applies its result): such a refusal is sent again, with backoff, for a
-// few seconds; any other answer is final.
+// vote sends a vote to a case (a Temporal update with a fixed id: sent
+// twice, answered once).
 func (s *Service) vote(ctx context.Context, caseID string, v apoyo.ApprovalVote) (apoyo.CaseState, error) {
-	delay := 50 * time.Millisecond
-	for try := 0; ; try++ {
-		st, err := s.update(ctx, caseID, workflows.UpdateApprove, workflows.VoteUpdateID(v), v)
-		if err == nil || try == 8 || !errors.Is(err, notYetAtApproval) {
-			return st, err
-		}
-		select {
-		case <-ctx.Done():
-			return st, ctx.Err()
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, time.Second)
-	}
+	return s.update(ctx, caseID, workflows.UpdateApprove, workflows.VoteUpdateID(v), v)
 }
 
 // workflowStatusName is a Temporal status in words ("failed", "timed out").

@@ -46,12 +46,13 @@ func (e *earlyCase) UpdateWorkflow(_ context.Context, o client.UpdateWorkflowOpt
 	return doneUpdate{st: apoyo.CaseState{CaseID: o.WorkflowID, Step: apoyo.StepApproval, Status: apoyo.CaseWaiting}}, nil
 }
 
-// A vote refused as early by one workflow task is sent again a moment
-// later and lands; a vote refused for good is refused at once, naming why.
+// A vote refused by a case catching up with its projection is sent again
+// a moment later and lands; a vote refused for good is refused at once,
+// naming why. (Every update goes through the same path.)
 func TestVoteEarlyByOneTaskIsSentAgain(t *testing.T) {
 	t.Parallel()
 	core, _, cyc := newControlService(t)
-	tc := &earlyCase{refuse: 2, reason: workflows.ReasonNotYetAtApproval}
+	tc := &earlyCase{refuse: 2, reason: workflows.ReasonCatchingUp}
 	core.Temporal = tc
 	who := apoyo.Identity{UserID: "usr_s", Name: "s", Role: apoyo.RoleApprover, Secretariat: apoyo.SIBISO, Via: "token"}
 	caseID := apoyo.CaseID(cyc.ID, "ben_aaaaaaaaaaaaaaaa")

@@ -573,7 +573,7 @@ func (c *caseRun) validateVote(v apoyo.ApprovalVote) error {
 		// Screening's activity writes the projection that lists the case
 		// as waiting for the secretariats a moment before this run applies
 		// its result: a vote from that list is early by one workflow task.
-		return apoyo.Errorf(apoyo.ECONFLICT, ReasonNotYetAtApproval, "case is at step %s, not yet awaiting approval", c.st.Step)
+		return apoyo.Errorf(apoyo.ECONFLICT, ReasonCatchingUp, "case is at step %s and running, not yet awaiting approval", c.st.Step)
 	}
 	if c.st.Step != apoyo.StepApproval {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_approval", "case is at step %s, not awaiting approval", c.st.Step)
@@ -620,6 +620,11 @@ func (c *caseRun) approve(ctx workflow.Context, v apoyo.ApprovalVote) (apoyo.Cas
 }
 
 func (c *caseRun) validateIdentityDecision(d IdentityDecision) error {
+	if c.st.Step == apoyo.StepIdentity && c.st.Status == apoyo.CaseRunning && c.identityDecision == nil {
+		// Screening listed the document for review; the run has not
+		// applied that result yet.
+		return apoyo.Errorf(apoyo.ECONFLICT, ReasonCatchingUp, "case is at step %s and running, not yet waiting for an identity decision", c.st.Step)
+	}
 	if c.st.Step != apoyo.StepIdentity || c.st.Status != "waiting" || c.identityDecision != nil {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_identity", "case is not waiting for an identity decision (step %s)", c.st.Step)
 	}
@@ -849,6 +854,11 @@ func (c *caseRun) referralsClosed() bool {
 func (c *caseRun) validateReferralOutcome(in ReferralOutcomeInput) error {
 	if !in.Outcome.Valid() {
 		return apoyo.Errorf(apoyo.EINVALID, "case.bad_referral_outcome", "outcome %q: use attended, not_attended or declined", in.Outcome)
+	}
+	if c.st.Step == apoyo.StepPayment && c.st.Status == apoyo.CaseRunning {
+		// The payment activity opens the referrals in the projection
+		// just before the run applies its result.
+		return apoyo.Errorf(apoyo.ECONFLICT, ReasonCatchingUp, "case is at step %s and running, not yet in follow-up", c.st.Step)
 	}
 	if c.st.Step != apoyo.StepReferrals {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_in_referrals", "case is at step %s, not in follow-up", c.st.Step)

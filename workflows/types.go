@@ -222,11 +222,12 @@ func VoteUpdateID(v apoyo.ApprovalVote) string {
 	return "approve/" + string(v.Secretariat) + "/" + voteWord(v.Approve)
 }
 
-// ReasonNotYetAtApproval is the reason of a vote refused because the case
-// has not reached its approval step yet (its projection, written by the
-// screening activity, is ahead of the workflow by one task): the vote may
-// be sent again a moment later.
-const ReasonNotYetAtApproval = "case.not_yet_awaiting_approval"
+// ReasonCatchingUp is the reason of an update refused because the case is
+// a workflow task behind its projection: an activity (screening, the
+// payment) wrote the projection that lists the case as waiting for this
+// person just before the run applies the activity's result. The update
+// may be sent again a moment later.
+const ReasonCatchingUp = "case.catching_up"
 
 // refusing makes an update validator's refusal an application error whose
 // type is the apoyo.Error's reason and whose details hold its code, so

@@ -23,8 +23,8 @@ func TestVoteRefusalsSayWhetherToWait(t *testing.T) {
 		status apoyo.CaseStatus
 		reason string
 	}{
-		{apoyo.StepIdentity, apoyo.CaseRunning, ReasonNotYetAtApproval},
-		{apoyo.StepEligibility, apoyo.CaseRunning, ReasonNotYetAtApproval},
+		{apoyo.StepIdentity, apoyo.CaseRunning, ReasonCatchingUp},
+		{apoyo.StepEligibility, apoyo.CaseRunning, ReasonCatchingUp},
 		{apoyo.StepIdentity, apoyo.CaseWaiting, "case.not_awaiting_approval"},
 		{apoyo.StepPayment, apoyo.CaseRunning, "case.not_awaiting_approval"},
 		{apoyo.StepApproval, apoyo.CaseWaiting, ""},
@@ -42,4 +42,16 @@ func TestVoteRefusalsSayWhetherToWait(t *testing.T) {
 		require.Contains(t, r.Message, string(tc.step))
 	}
 	require.Nil(t, Refusal(nil))
+
+	// The same for an identity decision while screening's result is on its
+	// way, and a referral outcome while the payment's is.
+	c.st.Step, c.st.Status = apoyo.StepIdentity, apoyo.CaseRunning
+	require.Equal(t, ReasonCatchingUp, Refusal(refusing(c.validateIdentityDecision)(IdentityDecision{Decision: "verified"})).Reason)
+	c.st.Status = apoyo.CaseWaiting
+	require.NoError(t, refusing(c.validateIdentityDecision)(IdentityDecision{Decision: "verified"}))
+	c.st.Step, c.st.Status = apoyo.StepPayment, apoyo.CaseRunning
+	in := ReferralOutcomeInput{ReferralID: "ref-1", Outcome: apoyo.ReferralAttended}
+	require.Equal(t, ReasonCatchingUp, Refusal(refusing(c.validateReferralOutcome)(in)).Reason)
+	c.st.Step, c.st.Status = apoyo.StepDone, apoyo.CaseDone
+	require.Equal(t, "case.not_in_referrals", Refusal(refusing(c.validateReferralOutcome)(in)).Reason)
 }
