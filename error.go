@@ -1,6 +1,7 @@
 package apoyo
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -135,4 +136,20 @@ func Retryable(err error) bool {
 		return false
 	}
 	return true
+}
+
+// StoreError makes a database error an EUNAVAILABLE error with reason,
+// saying what was being done, with the driver's error as its cause (and
+// in its message, for the operator's command line; the HTTP API shows no
+// cause's text). An *Error or a cancelled context passes through
+// unchanged. Every store maps its database errors with it.
+func StoreError(reason, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return Errorf(EUNAVAILABLE, reason, "%s: %v", what, err).Wrap(err)
 }

@@ -63,10 +63,18 @@ func statusOf(err error) int {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	var e *apoyo.Error
-	if status == http.StatusInternalServerError || !errors.As(err, &e) {
-		s.log(r).Error("internal error", "err", err)
+	switch {
+	case status == http.StatusInternalServerError || !errors.As(err, &e):
+		if err != errInternal { // a panic is logged where it is caught
+			s.log(r).Error("internal error", "err", err)
+		}
 		e = errInternal.With("internal error: quote request %s", requestID(r))
 		status = http.StatusInternalServerError
+	case status == http.StatusServiceUnavailable && foreignCause(e):
+		// A driver's or a network's words (hosts, users, values quoted by
+		// PostgreSQL) stay in the log; the caller gets the reason.
+		s.log(r).Warn("unavailable", "err", err)
+		e = e.With("a service apoyo depends on is unavailable; try again, or quote request %s", requestID(r))
 	}
 	body := ErrorBody{Code: e.Code, Reason: e.Reason, Message: e.Error(), Field: e.Field, Row: e.Row, RequestID: requestID(r)}
 	if e.Row > 0 || e.Field != "" {
@@ -81,4 +89,14 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// foreignCause reports whether e wraps an error that is not apoyo's own:
+// its message then carries text apoyo did not write.
+func foreignCause(e *apoyo.Error) bool {
+	if e.Err == nil {
+		return false
+	}
+	var inner *apoyo.Error
+	return !errors.As(e.Err, &inner)
 }

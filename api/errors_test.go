@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -109,6 +111,16 @@ func TestInternalErrorsTellNothing(t *testing.T) {
 	w, e = do(s.Handler(), "GET", "/api/v1/programs", "", "", "pm")
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
 	require.Equal(t, "db.down", e.Reason)
+
+	// A store's error keeps the driver's words for the operator's command
+	// line; the API answers with its reason and the request id only.
+	s = &api.Server{App: app.NewAuthorizedWith(failingService{err: apoyo.StoreError("program.db", "listing programmes", secret)}, noEvidence{}), Auth: roleTokens}
+	w, e = do(s.Handler(), "GET", "/api/v1/programs", "", "", "pm")
+	require.Equal(t, http.StatusServiceUnavailable, w.Code)
+	require.Equal(t, "program.db", e.Reason)
+	require.NotContains(t, w.Body.String(), "10.0.0.7")
+	require.NotContains(t, w.Body.String(), "password")
+	require.Contains(t, e.Message, e.RequestID)
 }
 
 // A client's request id is kept when it is sane, replaced when not.
@@ -126,4 +138,20 @@ func TestRequestIDs(t *testing.T) {
 	w = httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	require.Regexp(t, `^req_[0-9a-f]{24}$`, w.Header().Get("X-Request-Id"))
+}
+
+// The access log names the route pattern (never the raw path, which holds
+// ids a client typed) and the authenticated user.
+func TestAccessLogNamesRouteAndUser(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	s := &api.Server{App: app.NewAuthorizedWith(nothingService{}, noEvidence{}), Auth: roleTokens,
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil))}
+	w, _ := do(s.Handler(), "GET", "/api/v1/cycles/cyc_secretish/cases/ben_secretish", "", "", "cw")
+	require.Equal(t, http.StatusOK, w.Code)
+	var line map[string]any
+	require.NoError(t, json.Unmarshal(buf.Bytes(), &line), buf.String())
+	require.Equal(t, "/api/v1/cycles/{cycle}/cases/{beneficiary}", line["route"])
+	require.Equal(t, "usr_cw", line["user"])
+	require.NotContains(t, buf.String(), "secretish")
 }

@@ -95,15 +95,10 @@ func queryOf(r *http.Request) *query { return &query{v: r.URL.Query()} }
 func (q *query) str(name string) string { return strings.TrimSpace(q.v.Get(name)) }
 
 func (q *query) int(name string, def int) int {
-	s := q.str(name)
-	if s == "" || q.err != nil {
+	if q.str(name) == "" {
 		return def
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		q.err = errBadParam.With("%s=%q: expected a whole number", name, s).At(0, name)
-	}
-	return n
+	return int(q.int64(name))
 }
 
 func (q *query) int64(name string) int64 {

@@ -63,7 +63,12 @@ type ctxKey int
 const (
 	identityKey ctxKey = iota
 	loggerKey
+	callerKey
 )
+
+// caller is filled in by authenticate for the access log, which wraps it
+// and so cannot see the identity authenticate puts in the inner request.
+type caller struct{ userID string }
 
 func who(r *http.Request) apoyo.Identity {
 	id, _ := r.Context().Value(identityKey).(apoyo.Identity)
@@ -132,6 +137,7 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		ctx := apoyo.WithRequestID(r.Context(), id)
 		ctx = context.WithValue(ctx, loggerKey, s.logger().With("request_id", id))
+		ctx = context.WithValue(ctx, callerKey, &caller{})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -175,7 +181,11 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		if route == "" {
 			route = "(none)"
 		}
-		s.log(r).Info("http", "method", r.Method, "route", route, "status", sw.status, "ms", time.Since(start).Milliseconds(), "user", who(r).UserID)
+		user := ""
+		if c, ok := r.Context().Value(callerKey).(*caller); ok {
+			user = c.userID
+		}
+		s.log(r).Info("http", "method", r.Method, "route", route, "status", sw.status, "ms", time.Since(start).Milliseconds(), "user", user)
 	})
 }
 
@@ -187,7 +197,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log(r).Error("panic", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				s.writeError(w, r, fmt.Errorf("panic: %v", v))
+				s.writeError(w, r, errInternal) // logged above, once
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -208,6 +218,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if err != nil {
 			s.writeError(w, r, err)
 			return
+		}
+		if c, ok := r.Context().Value(callerKey).(*caller); ok {
+			c.userID = id.UserID
 		}
 		ctx := context.WithValue(r.Context(), identityKey, id)
 		next.ServeHTTP(w, r.WithContext(ctx))

@@ -63,13 +63,19 @@ func New(core *Service) apoyo.Service {
 // vote, an unknown referral…); the message says why.
 var ErrUpdateRejected = apoyo.Errorf(apoyo.ECONFLICT, "case.action_refused", "the case refused the action")
 
-// ErrReasonRequired: the action needs a reason (a rejection, a cancel, a
-// retry).
-var ErrReasonRequired = apoyo.Errorf(apoyo.EINVALID, "case.reason_required", "a reason is required")
+// Errors of actions that need a reason: a case's (a document rejected, a
+// cancel, a retry), a vote's (a rejection), a cycle's (a cancel).
+var (
+	ErrReasonRequired      = apoyo.Errorf(apoyo.EINVALID, "case.reason_required", "a reason is required")
+	ErrVoteReasonRequired  = apoyo.Errorf(apoyo.EINVALID, "approval.reason_required", "a rejection needs a reason")
+	ErrCycleReasonRequired = apoyo.Errorf(apoyo.EINVALID, "cycle.reason_required", "cancelling a cycle needs a reason")
+)
 
-func requireReason(reason, what string) error {
+// requireReason refuses an empty reason with missing, naming what needs
+// it and the field.
+func requireReason(reason string, missing *apoyo.Error, what string) error {
 	if strings.TrimSpace(reason) == "" {
-		return ErrReasonRequired.With("%s needs a reason", what).At(0, "reason")
+		return missing.With("%s needs a reason", what).At(0, "reason")
 	}
 	return nil
 }

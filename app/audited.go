@@ -54,6 +54,13 @@ func entry(ctx context.Context, who apoyo.Identity, act apoyo.Action, targets []
 		TokenID: who.TokenID, Action: act, Targets: targets, RequestID: apoyo.RequestID(ctx)}
 }
 
+// validate checks, before a call acts, that its entry will be accepted by
+// the log (its outcome is not known yet: any will do).
+func validate(e apoyo.AuditEntry) error {
+	e.Outcome = apoyo.AuditOK
+	return audit.Validate(e)
+}
+
 // outcomeOf classifies a call's error for the log.
 func outcomeOf(e *apoyo.AuditEntry, err error) {
 	switch {
@@ -93,12 +100,18 @@ func (a *Audited) appendEntry(ctx context.Context, e apoyo.AuditEntry, callErr e
 func change[T any](a *Audited, ctx context.Context, who apoyo.Identity, act apoyo.Action, targets []string,
 	fn func(context.Context) (T, error), more func(T) ([]string, map[string]string)) (T, error) {
 	e := entry(ctx, who, act, targets)
+	if err := validate(e); err != nil {
+		// An entry the log would refuse stops the call before it acts,
+		// rather than leaving a change without its record.
+		var zero T
+		return zero, err
+	}
 	tctx, pending := audit.WithPending(ctx, a.log, e)
 	res, err := fn(tctx)
 	if pending.Committed(err) {
-		// The entry committed with the change. A failure after it (a
-		// Temporal update refused once the new instrument was stored) is
-		// recorded as a second entry.
+		// The entry committed with the change, with what the store noted
+		// (audit.Note). A failure after it (a Temporal update refused once
+		// the new instrument was stored) is recorded as a second entry.
 		if err == nil {
 			return res, nil
 		}
@@ -166,9 +179,12 @@ func (a *Audited) Beneficiary(ctx context.Context, who apoyo.Identity, id string
 // PersonalData records the read, with its purpose, before the data
 // leaves; without the entry, no data.
 func (a *Audited) PersonalData(ctx context.Context, who apoyo.Identity, id, purpose string) (apoyo.PersonalData, error) {
-	res, err := a.next.PersonalData(ctx, who, id, purpose)
 	e := entry(ctx, who, apoyo.ActPersonalDataRead, []string{id})
 	e.Purpose = purpose
+	if err := validate(e); err != nil {
+		return apoyo.PersonalData{}, err // a read that could not be recorded is not made
+	}
+	res, err := a.next.PersonalData(ctx, who, id, purpose)
 	outcomeOf(&e, err)
 	if aerr := a.appendEntry(ctx, e, err); aerr != nil {
 		if err == nil {

@@ -51,6 +51,8 @@ func TestAuditedRecordsChangesAndDenials(t *testing.T) {
 	require.Equal(t, []string{cyc.ID}, e.Targets)
 	require.Equal(t, apoyo.AuditOK, e.Outcome)
 	require.Equal(t, "req_test_0001", e.RequestID)
+	require.Equal(t, map[string]string{"status": "paused", "seq": "1", "applied": "true"}, e.Detail,
+		"the entry written in the transition's transaction says what the transition did")
 
 	caseworker := apoyo.Identity{UserID: "usr_cw", Name: "cw", Role: apoyo.RoleCaseworker, Via: "token"}
 	_, err = svc.CancelCycle(ctx, caseworker, cyc.ID, "no")

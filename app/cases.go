@@ -73,8 +73,8 @@ func (s *Service) Tasks(ctx context.Context, _ apoyo.Identity, f apoyo.TaskFilte
 // secretariat's.
 func (s *Service) Vote(ctx context.Context, who apoyo.Identity, caseID string, v apoyo.VoteRequest) (apoyo.CaseState, error) {
 	if !v.Approve {
-		if err := requireReason(v.Reason, "a rejection"); err != nil {
-			return apoyo.CaseState{}, apoyo.Errorf(apoyo.EINVALID, "approval.reason_required", "a rejection needs a reason").At(0, "reason")
+		if err := requireReason(v.Reason, ErrVoteReasonRequired, "a rejection"); err != nil {
+			return apoyo.CaseState{}, err
 		}
 	}
 	return s.vote(ctx, caseID, apoyo.ApprovalVote{Secretariat: who.Secretariat, Approve: v.Approve, Reason: v.Reason, Approver: who.UserID})
@@ -91,7 +91,7 @@ func (s *Service) DecideIdentity(ctx context.Context, who apoyo.Identity, caseID
 		return apoyo.CaseState{}, apoyo.Errorf(apoyo.EINVALID, "case.bad_decision", "decision %q: use verified, rejected or new_document", d.Decision).At(0, "decision")
 	}
 	if d.Decision == apoyo.DecisionRejected {
-		if err := requireReason(d.Reason, "rejecting a document"); err != nil {
+		if err := requireReason(d.Reason, ErrReasonRequired, "rejecting a document"); err != nil {
 			return apoyo.CaseState{}, err
 		}
 	}
@@ -157,7 +157,7 @@ func (s *Service) RecordReferralOutcome(ctx context.Context, who apoyo.Identity,
 // goes back). The signal is delivered once; the state returned is the
 // case's as it is then.
 func (s *Service) CancelCase(ctx context.Context, _ apoyo.Identity, caseID, reason string) (apoyo.CaseState, error) {
-	if err := requireReason(reason, "cancelling a case"); err != nil {
+	if err := requireReason(reason, ErrReasonRequired, "cancelling a case"); err != nil {
 		return apoyo.CaseState{}, err
 	}
 	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {

@@ -191,8 +191,8 @@ func (s *Service) ResumeCycle(ctx context.Context, _ apoyo.Identity, cycleID str
 
 // CancelCycle implements apoyo.CycleService.
 func (s *Service) CancelCycle(ctx context.Context, _ apoyo.Identity, cycleID, reason string) (apoyo.CycleTransition, error) {
-	if err := requireReason(reason, "cancelling a cycle"); err != nil {
-		return apoyo.CycleTransition{}, apoyo.Errorf(apoyo.EINVALID, "cycle.reason_required", "cancelling a cycle needs a reason").At(0, "reason")
+	if err := requireReason(reason, ErrCycleReasonRequired, "cancelling a cycle"); err != nil {
+		return apoyo.CycleTransition{}, err
 	}
 	return s.controlCycle(ctx, cycleID, apoyo.CycleCancel, reason)
 }

@@ -36,7 +36,7 @@ func (s *Service) RetryStep(ctx context.Context, who apoyo.Identity, caseID, rea
 	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {
 		return apoyo.CaseState{}, err
 	}
-	if err := requireReason(reason, "a retry"); err != nil {
+	if err := requireReason(reason, ErrReasonRequired, "a retry"); err != nil {
 		return apoyo.CaseState{}, err
 	}
 	caseworker := who.UserID

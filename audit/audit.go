@@ -47,12 +47,7 @@ var (
 
 // storeErr wraps a database error as ErrStore, saying what was being done.
 // A cause that is already an *apoyo.Error is returned as it is.
-func storeErr(op string, err error) error {
-	if _, ok := err.(*apoyo.Error); ok {
-		return err
-	}
-	return ErrStore.With("%s: %v", op, err).Wrap(err)
-}
+func storeErr(op string, err error) error { return apoyo.StoreError(ErrStore.Reason, op, err) }
 
 // List limits: a read of the log is paged, so that no request can make
 // the server hold the whole log in memory.
@@ -84,7 +79,7 @@ func (l *Log) Append(ctx context.Context, e apoyo.AuditEntry) (apoyo.AuditEntry,
 		return apoyo.AuditEntry{}, storeErr("beginning", err)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck
-	stored, err := l.AppendTx(ctx, tx, e)
+	stored, err := l.appendTx(ctx, tx, e)
 	if err != nil {
 		return apoyo.AuditEntry{}, err
 	}
@@ -105,6 +100,11 @@ func (l *Log) AppendTx(ctx context.Context, tx pgx.Tx, e apoyo.AuditEntry) (apoy
 	if err := Validate(e); err != nil {
 		return apoyo.AuditEntry{}, err
 	}
+	return l.appendTx(ctx, tx, e)
+}
+
+// appendTx is AppendTx for an entry already validated.
+func (l *Log) appendTx(ctx context.Context, tx pgx.Tx, e apoyo.AuditEntry) (apoyo.AuditEntry, error) {
 	detail, err := encodeDetail(e.Detail)
 	if err != nil {
 		return apoyo.AuditEntry{}, err

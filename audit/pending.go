@@ -71,6 +71,31 @@ func PendingFrom(ctx context.Context) *Pending {
 	return p
 }
 
+// Note adds to the pending entry that ctx carries what only the change
+// knows (the id it created, the state it reached), before WriteInTx
+// writes it in the change's transaction. It does nothing when ctx carries
+// no pending entry. Stores call it, so that an entry written inside their
+// transaction names as much as one written after the call.
+func Note(ctx context.Context, targets []string, detail map[string]string) {
+	p := PendingFrom(ctx)
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.orig.Targets = append(append([]string(nil), p.orig.Targets...), targets...)
+	if len(detail) > 0 {
+		d := make(map[string]string, len(p.orig.Detail)+len(detail))
+		for k, v := range p.orig.Detail {
+			d[k] = v
+		}
+		for k, v := range detail {
+			d[k] = v
+		}
+		p.orig.Detail = d
+	}
+}
+
 // WriteInTx writes the pending entry that ctx carries inside tx, with
 // outcome ok, so that it commits with the change tx makes. Call it as the
 // last statement before committing (see AppendTx). It does nothing when

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/audit"
 )
 
 // Errors of signed roster approvals.
@@ -154,6 +156,7 @@ func (s *Store) SignRoster(ctx context.Context, cycleID string, approver apoyo.I
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"roster_approval_cases"}, []string{"approval_id", "case_id", "amount"}, pgx.CopyFromRows(rows)); err != nil {
 			return err
 		}
+		audit.Note(ctx, nil, map[string]string{"approval": strconv.FormatInt(rec.ID, 10), "size": strconv.Itoa(rec.Size), "total": rec.Total.StringFixed(2)})
 		return s.onCommit(ctx, tx)
 	})
 	if err != nil {

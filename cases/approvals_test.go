@@ -96,4 +96,6 @@ func TestSignedRosterList(t *testing.T) {
 	require.Error(t, err)
 	_, err = e.pool.Exec(e.ctx, "DELETE FROM roster_approval_cases")
 	require.Error(t, err)
+	_, err = e.pool.Exec(e.ctx, "TRUNCATE roster_approval_cases, roster_approvals")
+	require.Error(t, err)
 }

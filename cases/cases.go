@@ -8,17 +8,16 @@ package cases
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"encoding/json"
 	"errors"
-	"strings"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/audit"
 )
 
 // Errors of this package.
@@ -48,9 +47,7 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
 // NewCycleID returns a fresh opaque cycle id.
 func NewCycleID() string {
-	b := make([]byte, 10)
-	_, _ = rand.Read(b)
-	return "cyc_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+	return apoyo.NewID("cyc_")
 }
 
 // CreateCycle records a cycle; a cycle of the same programme and name is
@@ -274,6 +271,7 @@ func (s *Store) TransitionCycle(ctx context.Context, id string, action apoyo.Cyc
 			return transitionError(err)
 		}
 		out = apoyo.CycleTransition{Cycle: next, Seq: next.ControlSeq, Applied: true}
+		audit.Note(ctx, nil, map[string]string{"status": string(next.Status), "seq": strconv.FormatInt(next.ControlSeq, 10), "applied": "true"})
 		return s.onCommit(ctx, tx)
 	})
 	return out, err

@@ -35,9 +35,9 @@ type AuthConfig struct {
 	// Token is the API token the command line acts with (also read from
 	// APOYO_TOKEN). Every action is attributed to its user. Default "".
 	Token string `mapstructure:"token" secret:"true"`
-	// TokenTTL is how long a new API token stays valid. Default 2160h
-	// (90 days).
-	TokenTTL time.Duration `mapstructure:"token_ttl" validate:"min=60000000000"`
+	// TokenTTL is how long a new API token stays valid, at most 8784h
+	// (366 days). Default 2160h (90 days).
+	TokenTTL time.Duration `mapstructure:"token_ttl" validate:"min=60000000000,max=31622400000000000"`
 	// OIDCIssuer is the URL of an OpenID Connect issuer (a Keycloak realm:
 	// https://keycloak.example/realms/cdmx) whose signed tokens the API
 	// accepts besides apoyo's own. Empty turns OIDC off. Default "".

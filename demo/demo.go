@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/app"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/mxid"
@@ -55,38 +56,23 @@ var CastNames = struct{ Manager, Caseworker, Auditor string }{"demo.manager", "d
 // apoyo itself (apoyo.System("demo")): a programme manager, a caseworker,
 // an auditor and one approver per secretariat.
 func EnsureCast(ctx context.Context, a apoyo.Service) (Cast, error) {
-	sys := apoyo.System("demo")
-	users, err := a.Users(ctx, sys)
+	want := []apoyo.NewUser{
+		{Name: CastNames.Manager, Role: apoyo.RoleProgramManager},
+		{Name: CastNames.Caseworker, Role: apoyo.RoleCaseworker},
+		{Name: CastNames.Auditor, Role: apoyo.RoleAuditor},
+	}
+	for _, s := range apoyo.Secretariats {
+		want = append(want, apoyo.NewUser{Name: "demo." + strings.ToLower(string(s)), Role: apoyo.RoleApprover, Secretariat: s})
+	}
+	users, err := app.EnsureUsers(ctx, a, apoyo.System("demo"), want)
 	if err != nil {
 		return Cast{}, err
 	}
-	byName := map[string]apoyo.User{}
-	for _, u := range users {
-		byName[u.Name] = u
-	}
-	get := func(name string, role apoyo.Role, sec apoyo.Secretariat) (apoyo.Identity, error) {
-		u, ok := byName[name]
-		if !ok {
-			if u, err = a.CreateUser(ctx, sys, apoyo.NewUser{Name: name, Role: role, Secretariat: sec}); err != nil {
-				return apoyo.Identity{}, err
-			}
-		}
-		return u.Identity("demo", ""), nil
-	}
-	c := Cast{Approvers: map[apoyo.Secretariat]apoyo.Identity{}}
-	if c.Manager, err = get(CastNames.Manager, apoyo.RoleProgramManager, ""); err != nil {
-		return c, err
-	}
-	if c.Caseworker, err = get(CastNames.Caseworker, apoyo.RoleCaseworker, ""); err != nil {
-		return c, err
-	}
-	if c.Auditor, err = get(CastNames.Auditor, apoyo.RoleAuditor, ""); err != nil {
-		return c, err
-	}
+	as := func(name string) apoyo.Identity { return users[name].Identity("demo", "") }
+	c := Cast{Manager: as(CastNames.Manager), Caseworker: as(CastNames.Caseworker), Auditor: as(CastNames.Auditor),
+		Approvers: map[apoyo.Secretariat]apoyo.Identity{}}
 	for _, s := range apoyo.Secretariats {
-		if c.Approvers[s], err = get("demo."+strings.ToLower(string(s)), apoyo.RoleApprover, s); err != nil {
-			return c, err
-		}
+		c.Approvers[s] = as("demo." + strings.ToLower(string(s)))
 	}
 	return c, nil
 }

@@ -64,7 +64,7 @@ func (s *Store) Import(ctx context.Context, programID string, r io.Reader, opts 
 		return apoyo.ImportReport{}, err
 	}
 
-	imp := &importer{s: s, programID: programID, importID: newID("imp_"), dry: opts.DryRun,
+	imp := &importer{s: s, programID: programID, importID: apoyo.NewID("imp_"), dry: opts.DryRun,
 		rep: apoyo.ImportReport{Errors: []apoyo.ImportRowError{}, Flags: []apoyo.ImportRowFlag{}, Transcoded: rd.Transcoded()}}
 	if opts.DryRun {
 		// A dry run does the real inserts in one transaction and rolls it
@@ -233,7 +233,7 @@ func (imp *importer) insert(ctx context.Context, batch []pending) error {
 	seen := make(map[string]bool, 2*n)
 	var clabes [][]byte
 	for _, p := range batch {
-		id := newID("ben_")
+		id := apoyo.NewID("ben_")
 		sr, err := imp.s.sealRow(id, &p.rec)
 		if err != nil {
 			return err

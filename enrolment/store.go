@@ -2,8 +2,6 @@ package enrolment
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base32"
 	"errors"
 	"slices"
 	"strings"
@@ -128,17 +126,6 @@ func (s *Store) indexes(r *beneficiary.Record) (curp, doc, clabe []byte) {
 	return s.indexer.Index(pii.DomainCURP, pii.NormaliseID(ck)),
 		s.indexer.Index(pii.DomainDoc, pii.NormaliseID(dk)),
 		s.indexer.Index(pii.DomainCLABE, pii.NormaliseID(r.CLABE))
-}
-
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-// newID returns prefix and 16 base32 characters (80 random bits). Ids are
-// random, not sequential, so they say nothing about when or in which order
-// people enrolled; and they never contain ':', which AADs use.
-func newID(prefix string) string {
-	var b [10]byte
-	_, _ = rand.Read(b[:])
-	return prefix + idEncoding.EncodeToString(b[:])
 }
 
 const selectFull = `SELECT id, program_id, birth_date, sex, nationality, population_group, alcaldia,
@@ -500,16 +487,4 @@ func retryableDB(err error) bool {
 
 // dbError passes *apoyo.Error through and makes anything else from the
 // database EUNAVAILABLE (retryable).
-func dbError(what string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var e *apoyo.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return apoyo.Errorf(apoyo.EUNAVAILABLE, "enrolment.db", "%s: %v", what, err).Wrap(err)
-}
+func dbError(what string, err error) error { return apoyo.StoreError("enrolment.db", what, err) }

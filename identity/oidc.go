@@ -14,6 +14,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/internal/textcheck"
 )
 
 // OIDCConfig says which OIDC issuer apoyo trusts and where in its tokens
@@ -201,15 +202,18 @@ func (o *OIDC) Authenticate(ctx context.Context, bearer string) (apoyo.Identity,
 		}
 		return apoyo.Identity{}, apoyo.ErrUnauthenticated.With("the OIDC token is not valid").Wrap(err)
 	}
-	if tok.Subject == "" {
-		return apoyo.Identity{}, apoyo.ErrUnauthenticated.With("the OIDC token has no subject")
+	if tok.Subject == "" || !textcheck.Valid(tok.Subject, maxClaimLen) {
+		return apoyo.Identity{}, apoyo.ErrUnauthenticated.With("the OIDC token has no usable subject")
 	}
 	var claims map[string]any
 	if err := tok.Claims(&claims); err != nil {
 		return apoyo.Identity{}, apoyo.ErrUnauthenticated.With("the OIDC token's claims cannot be read").Wrap(err)
 	}
 	id := apoyo.Identity{UserID: "oidc:" + tok.Subject, Name: tok.Subject, Via: "oidc"}
-	if n, ok := lookup(claims, o.name).(string); ok && n != "" {
+	// The name goes into every audit entry and log line of the user: a
+	// name that is not plain text within the limit is replaced by the
+	// subject rather than refused or passed on.
+	if n, ok := lookup(claims, o.name).(string); ok && n != "" && textcheck.Valid(n, maxClaimLen) {
 		id.Name = n
 	}
 
@@ -228,7 +232,7 @@ func (o *OIDC) Authenticate(ctx context.Context, bearer string) (apoyo.Identity,
 	}
 	switch len(roles) {
 	case 0:
-		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of %s carries no apoyo role in claim %s (one of program_manager, caseworker, approver, auditor, admin)", id.Name, o.roleClaim)
+		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of %s carries no apoyo role in claim %s (one of program_manager, caseworker, approver, auditor, admin)", id.UserID, o.roleClaim)
 	case 1:
 		id.Role = roles[0]
 	default:
@@ -237,7 +241,7 @@ func (o *OIDC) Authenticate(ctx context.Context, bearer string) (apoyo.Identity,
 			names[i] = string(r)
 		}
 		sort.Strings(names)
-		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of %s carries %d apoyo roles (%s) in claim %s; a user has exactly one", id.Name, len(roles), strings.Join(names, ", "), o.roleClaim)
+		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of %s carries %d apoyo roles (%s) in claim %s; a user has exactly one", id.UserID, len(roles), strings.Join(names, ", "), o.roleClaim)
 	}
 	if id.Role != apoyo.RoleApprover {
 		return id, nil
@@ -253,7 +257,7 @@ func (o *OIDC) Authenticate(ctx context.Context, bearer string) (apoyo.Identity,
 	for _, v := range vals {
 		s, ok := v.(string)
 		if !ok {
-			return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of approver %s has a secretariat claim %s that is not text", id.Name, o.secretariatClaim)
+			return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of approver %s has a secretariat claim %s that is not text", id.UserID, o.secretariatClaim)
 		}
 		if s = strings.ToUpper(strings.TrimSpace(s)); s != "" && !slices.Contains(secs, s) {
 			secs = append(secs, s)
@@ -261,15 +265,19 @@ func (o *OIDC) Authenticate(ctx context.Context, bearer string) (apoyo.Identity,
 	}
 	switch {
 	case len(secs) == 0:
-		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of approver %s carries no secretariat in claim %s (one of STYFE, SIBISO, SEDESA)", id.Name, o.secretariatClaim)
+		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of approver %s carries no secretariat in claim %s (one of STYFE, SIBISO, SEDESA)", id.UserID, o.secretariatClaim)
 	case len(secs) > 1:
-		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of approver %s carries %d secretariats (%s) in claim %s: nobody approves for two secretariats", id.Name, len(secs), strings.Join(secs, ", "), o.secretariatClaim)
+		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of approver %s carries %d secretariats in claim %s: nobody approves for two secretariats", id.UserID, len(secs), o.secretariatClaim)
 	case !apoyo.Secretariat(secs[0]).Valid():
-		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of approver %s names an unknown secretariat %q in claim %s (one of STYFE, SIBISO, SEDESA)", id.Name, secs[0], o.secretariatClaim)
+		return apoyo.Identity{}, apoyo.ErrForbidden.With("the OIDC token of approver %s names an unknown secretariat in claim %s (use one of STYFE, SIBISO, SEDESA)", id.UserID, o.secretariatClaim)
 	}
 	id.Secretariat = apoyo.Secretariat(secs[0])
 	return id, nil
 }
+
+// maxClaimLen bounds the subject and name taken from a token: both go into
+// audit entries, whose ids and names are at most 200 characters.
+const maxClaimLen = 190
 
 // lookup follows a dotted path through nested JSON objects; nil when any
 // step is missing or not an object.

@@ -372,3 +372,23 @@ func TestNewOIDC(t *testing.T) {
 		require.Equal(t, apoyo.EUNAVAILABLE, apoyo.ErrorCodeOf(err))
 	}
 }
+
+// A name claim that is not plain text within the limit (it would break
+// every audit entry of the user, or put control characters in the logs)
+// gives way to the subject; a refusal names the user by id, never by a
+// claim's value.
+func TestOIDCNameAndMessagesHoldNoClaimText(t *testing.T) {
+	t.Parallel()
+	iss := newIssuer(t)
+	o := iss.oidc(t, identity.OIDCConfig{})
+	for _, bad := range []string{strings.Repeat("n", 300), "carla\x00mendez", "carla\u202emendez", "carla\nmendez"} {
+		id, err := o.Authenticate(context.Background(), iss.sign(t, with(iss.claims(), "preferred_username", bad)))
+		require.NoError(t, err)
+		require.Equal(t, subject, id.Name)
+	}
+	_, err := o.Authenticate(context.Background(), iss.sign(t, with(iss.claims(), "secretariat", "inm.migracion@example.org")))
+	require.ErrorIs(t, err, apoyo.ErrForbidden)
+	require.NotContains(t, err.Error(), "inm.migracion")
+	require.NotContains(t, err.Error(), "carla.mendez")
+	require.Contains(t, err.Error(), "oidc:"+subject)
+}

@@ -12,10 +12,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/base64"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,12 +24,20 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/audit"
 )
 
 // DefaultTokenTTL is how long a token lives when its creator does not say:
 // long enough for a script or a partner system to run a season of cycles,
 // short enough that a forgotten token dies on its own.
 const DefaultTokenTTL = 90 * 24 * time.Hour
+
+// MaxTokenTTL bounds a token's life, so that a forgotten token dies on its
+// own within a year.
+const MaxTokenTTL = 366 * 24 * time.Hour
+
+// ErrTokenTTL: a token asked to live longer than MaxTokenTTL.
+var ErrTokenTTL = apoyo.Errorf(apoyo.EINVALID, "token.ttl_too_long", "a token lives at most 366 days")
 
 // TokenPrefix starts every apoyo API token, so a bearer credential is routed
 // to the right verifier without trying both (a JWT starts with "eyJ"), and
@@ -76,14 +84,6 @@ type Store struct {
 
 // NewStore returns a Store on pool, which must be migrated (013_identity).
 func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
-
-// newID returns prefix + 16 lowercase base32 characters (80 random bits):
-// opaque ids that say nothing about order or count.
-func newID(prefix string) string {
-	b := make([]byte, 10)
-	_, _ = rand.Read(b) // never fails (crypto/rand panics instead)
-	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
-}
 
 // newSecret returns a token secret (TokenPrefix + 256 random bits in
 // base64url) and the SHA-256 that is stored instead of it.
@@ -136,7 +136,7 @@ func validateRole(role apoyo.Role, sec apoyo.Secretariat) error {
 // Field name, role or secretariat.
 func ValidateUser(u apoyo.NewUser) error {
 	if !nameRE.MatchString(u.Name) {
-		return ErrInvalidUser.With("user names are 2 to 64 characters (lowercase letters, digits, '.', '_', '-') starting with a letter or digit; got %q", u.Name).At(0, "name")
+		return ErrInvalidUser.With("user names are 2 to 64 characters (lowercase letters, digits, '.', '_', '-') starting with a letter or digit").At(0, "name")
 	}
 	return validateRole(u.Role, u.Secretariat)
 }
@@ -173,13 +173,7 @@ func scanToken(row pgx.Row) (apoyo.Token, error) {
 
 // dbError keeps apoyo errors as they are and calls anything else from the
 // database unavailable (retryable).
-func dbError(what string, err error) error {
-	var e *apoyo.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return apoyo.Errorf(apoyo.EUNAVAILABLE, "identity.db", "%s: %v", what, err).Wrap(err)
-}
+func dbError(what string, err error) error { return apoyo.StoreError("identity.db", what, err) }
 
 // write runs fn and OnCommit in one transaction and commits.
 func (s *Store) write(ctx context.Context, what string, by apoyo.Identity, fn func(tx pgx.Tx) error) error {
@@ -216,10 +210,13 @@ func (s *Store) CreateUser(ctx context.Context, nu apoyo.NewUser, by apoyo.Ident
 		var err error
 		u, err = scanUser(tx.QueryRow(ctx, `INSERT INTO users (id, name, role, secretariat, created_by)
 			VALUES ($1, $2, $3, NULLIF($4, ''), $5) RETURNING `+userColumns,
-			newID("usr_"), nu.Name, string(nu.Role), string(nu.Secretariat), by.UserID))
+			apoyo.NewID("usr_"), nu.Name, string(nu.Role), string(nu.Secretariat), by.UserID))
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "users_name_key" {
 			return ErrUserExists.With("a user named %q already exists", nu.Name).At(0, "name")
+		}
+		if err == nil {
+			audit.Note(ctx, []string{u.ID}, map[string]string{"role": string(u.Role), "secretariat": string(u.Secretariat)})
 		}
 		return err
 	})
@@ -309,7 +306,8 @@ func (s *Store) DisableUser(ctx context.Context, name string, by apoyo.Identity)
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, u.ID)
+		tag, err := tx.Exec(ctx, `UPDATE api_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`, u.ID)
+		audit.Note(ctx, []string{u.ID}, map[string]string{"disabled": "true", "tokens_revoked": strconv.FormatInt(tag.RowsAffected(), 10)})
 		return err
 	})
 	if err != nil {
@@ -321,10 +319,13 @@ func (s *Store) DisableUser(ctx context.Context, name string, by apoyo.Identity)
 // CreateToken issues an API token for the user named userName, valid for
 // ttl (DefaultTokenTTL when ttl <= 0). The secret is in the result and
 // nowhere else: only its SHA-256 is stored, so it cannot be shown again.
-// Errors: ErrUserNotFound; ErrUserDisabled.
+// Errors: ErrTokenTTL; ErrUserNotFound; ErrUserDisabled.
 func (s *Store) CreateToken(ctx context.Context, userName string, ttl time.Duration, by apoyo.Identity) (apoyo.NewToken, error) {
 	if ttl <= 0 {
 		ttl = DefaultTokenTTL
+	}
+	if ttl > MaxTokenTTL {
+		return apoyo.NewToken{}, ErrTokenTTL.With("a token lives at most %s; %s asked", MaxTokenTTL, ttl).At(0, "ttl")
 	}
 	micros := max(ttl.Microseconds(), 1) // the database keeps microseconds
 	secret, hash := newSecret()
@@ -349,7 +350,10 @@ func (s *Store) CreateToken(ctx context.Context, userName string, ttl time.Durat
 				VALUES ($1, $2, $3, $4, now() + $5::bigint * interval '1 microsecond')
 				RETURNING *)
 			SELECT `+tokenColumns+` FROM t JOIN users u ON u.id = t.user_id`,
-			newID("tok_"), userID, hash, by.UserID, micros))
+			apoyo.NewID("tok_"), userID, hash, by.UserID, micros))
+		if err == nil {
+			audit.Note(ctx, []string{nt.ID, userID}, map[string]string{"expires_at": nt.ExpiresAt.UTC().Format(time.RFC3339)})
+		}
 		return err
 	})
 	if err != nil {

@@ -525,3 +525,17 @@ func TestChainRoutesByPrefix(t *testing.T) {
 	_, err = identity.Chain(nil, nil).Authenticate(ctx, jwt)
 	require.ErrorIs(t, err, apoyo.ErrUnauthenticated)
 }
+
+// A token lives at most MaxTokenTTL: a forgotten one dies on its own.
+func TestTokenLifeIsBounded(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	mustUser(t, s, "dora", apoyo.RoleAuditor, "")
+	_, err := s.CreateToken(ctx, "dora", identity.MaxTokenTTL+time.Hour, admin)
+	require.ErrorIs(t, err, identity.ErrTokenTTL)
+	require.Equal(t, "ttl", err.(*apoyo.Error).Field)
+	tok, err := s.CreateToken(ctx, "dora", identity.MaxTokenTTL, admin)
+	require.NoError(t, err)
+	require.WithinDuration(t, tok.CreatedAt.Add(identity.MaxTokenTTL), tok.ExpiresAt, time.Second)
+}

@@ -1,8 +1,6 @@
 package program
 
 import (
-	"crypto/rand"
-	"encoding/base32"
 	"strings"
 
 	"github.com/shopspring/decimal"
@@ -53,15 +51,9 @@ func DefaultFunds(budget decimal.Decimal) []apoyo.Fund {
 	}
 }
 
-var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
 // NewID returns a fresh programme id: "prg_" and 16 base32 characters
-// (80 random bits).
-func NewID() string {
-	var b [10]byte
-	_, _ = rand.Read(b[:]) // never fails, see crypto/rand
-	return "prg_" + idEncoding.EncodeToString(b[:])
-}
+// (apoyo.NewID).
+func NewID() string { return apoyo.NewID("prg_") }
 
 // validID reports whether id has NewID's form.
 func validID(id string) bool {

@@ -160,10 +160,4 @@ func scanProgram(r pgx.CollectableRow) (apoyo.Program, error) {
 	return p, nil
 }
 
-func dbError(what string, err error) error {
-	var e *apoyo.Error
-	if errors.As(err, &e) {
-		return err
-	}
-	return apoyo.Errorf(apoyo.EUNAVAILABLE, "program.db", "%s: %v", what, err).Wrap(err)
-}
+func dbError(what string, err error) error { return apoyo.StoreError("program.db", what, err) }

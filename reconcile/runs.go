@@ -31,11 +31,13 @@ func scanRun(r pgx.Row) (apoyo.ReconcileRun, []byte, error) {
 	return run, sum, err
 }
 
-// Runs lists past reconciliation runs, newest first (limit ≤ 0: 100).
+// Runs lists past reconciliation runs, newest first (limit ≤ 0: 100; at
+// most 1000).
 func Runs(ctx context.Context, pool *pgxpool.Pool, limit int) ([]apoyo.ReconcileRun, error) {
-	if limit <= 0 || limit > 1000 {
+	if limit <= 0 {
 		limit = 100
 	}
+	limit = min(limit, 1000)
 	rows, err := pool.Query(ctx, selectRuns+" ORDER BY id DESC LIMIT $1", limit)
 	if err != nil {
 		return nil, err

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/identity"
+	"github.com/apoyo-cdmx/apoyo/app"
 	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 )
 
@@ -120,35 +120,24 @@ func (a *cli) ensureDevUsers(ctx context.Context, s *services) ([]devstack.DevUs
 	if err != nil {
 		a.log.Warn("local users file unreadable; making new tokens", "err", err)
 	}
-	auth := identity.Chain(s.accounts, nil)
 	good := map[string]devstack.DevUser{}
 	for _, u := range saved {
 		if time.Until(u.ExpiresAt) < 24*time.Hour {
 			continue
 		}
-		if id, err := auth.Authenticate(ctx, u.Token); err == nil && id.Name == u.Name && id.Role == u.Role {
+		if id, err := s.accounts.Authenticate(ctx, u.Token); err == nil && id.Name == u.Name && id.Role == u.Role {
 			good[u.Name] = u
 		}
 	}
 	sys := apoyo.System("dev-setup")
-	existing, err := s.app.Users(ctx, sys)
-	if err != nil {
+	if _, err := app.EnsureUsers(ctx, s.app, sys, devUsers); err != nil {
 		return nil, err
-	}
-	have := map[string]bool{}
-	for _, u := range existing {
-		have[u.Name] = u.DisabledAt == nil
 	}
 	var out []devstack.DevUser
 	for _, nu := range devUsers {
 		if u, ok := good[nu.Name]; ok {
 			out = append(out, u)
 			continue
-		}
-		if !have[nu.Name] {
-			if _, err := s.app.CreateUser(ctx, sys, nu); err != nil {
-				return nil, err
-			}
 		}
 		t, err := s.app.CreateToken(ctx, sys, nu.Name, a.cfg.Auth.TokenTTL)
 		if err != nil {

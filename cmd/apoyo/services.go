@@ -125,11 +125,16 @@ func (a *cli) who(ctx context.Context, s *services) (apoyo.Identity, error) {
 		return apoyo.Identity{}, apoyo.ErrUnauthenticated.With("who is acting? give a token (--token, APOYO_TOKEN or auth.token in the configuration) " +
 			"or, with `apoyo dev` running, --as one of its users (--as caseworker)")
 	}
+	token = strings.TrimSpace(token)
+	if strings.HasPrefix(token, identity.TokenPrefix) {
+		// apoyo's own token: no need to reach the OIDC issuer.
+		return s.accounts.Authenticate(ctx, token)
+	}
 	auth, err := a.authenticator(ctx, s)
 	if err != nil {
 		return apoyo.Identity{}, err
 	}
-	return auth.Authenticate(ctx, strings.TrimSpace(token))
+	return auth.Authenticate(ctx, token)
 }
 
 // act opens the services and resolves the acting identity: what every

@@ -44,6 +44,10 @@ CREATE TRIGGER roster_approvals_append_only BEFORE UPDATE OR DELETE ON roster_ap
     FOR EACH ROW EXECUTE FUNCTION roster_approvals_refuse_change();
 CREATE TRIGGER roster_approval_cases_append_only BEFORE UPDATE OR DELETE ON roster_approval_cases
     FOR EACH ROW EXECUTE FUNCTION roster_approvals_refuse_change();
+CREATE TRIGGER roster_approvals_no_truncate BEFORE TRUNCATE ON roster_approvals
+    FOR EACH STATEMENT EXECUTE FUNCTION roster_approvals_refuse_change();
+CREATE TRIGGER roster_approval_cases_no_truncate BEFORE TRUNCATE ON roster_approval_cases
+    FOR EACH STATEMENT EXECUTE FUNCTION roster_approvals_refuse_change();
 
 ---- create above / drop below ----
 
