@@ -85,9 +85,6 @@ const (
 	PaymentRejected PaymentState = "rejected"
 )
 
-// PaymentStates lists every state in the order a payment moves through
-// them.
-var PaymentStates = []PaymentState{PaymentPending, PaymentSettled, PaymentCollected, PaymentReturned, PaymentCancelled, PaymentExpired, PaymentRejected}
 
 // Final reports whether an order in state s on rail r needs no more
 // waiting: its outcome can be booked. A settled SPEI transfer or card

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"time"
 
@@ -30,9 +29,6 @@ import (
 type Audited struct {
 	next apoyo.Service
 	log  *audit.Log
-	// Log, when set, receives a line for every entry that could not be
-	// written (ids only).
-	Log *slog.Logger
 }
 
 var _ apoyo.Service = (*Audited)(nil)
@@ -84,9 +80,6 @@ func (a *Audited) appendEntry(ctx context.Context, e apoyo.AuditEntry, callErr e
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if _, err := a.log.Append(wctx, e); err != nil {
-		if a.Log != nil {
-			a.Log.Error("audit entry not written", "action", e.Action, "actor", e.ActorID, "request", e.RequestID, "outcome", e.Outcome, "err", err)
-		}
 		if callErr == nil {
 			return ErrNotRecorded.With("%s by %s (request %s) was done, but its audit entry could not be written: %v", e.Action, e.ActorName, e.RequestID, err).Wrap(err)
 		}
@@ -120,10 +113,19 @@ func change[T any](a *Audited, ctx context.Context, who apoyo.Identity, act apoy
 		return res, a.appendEntry(ctx, e, err)
 	}
 	outcomeOf(&e, err)
-	if err == nil && more != nil {
+	if more != nil {
+		// A failed call may still have made what its result names (a
+		// launch that created the cycle, then found the budget short):
+		// its ids are recorded either way, what it did only on success.
 		extra, detail := more(res)
-		e.Targets = append(e.Targets, extra...)
-		e.Detail = detail
+		for _, id := range extra {
+			if id != "" {
+				e.Targets = append(e.Targets, id)
+			}
+		}
+		if err == nil {
+			e.Detail = detail
+		}
 	}
 	return res, a.appendEntry(ctx, e, err)
 }
@@ -188,7 +190,7 @@ func (a *Audited) PersonalData(ctx context.Context, who apoyo.Identity, id, purp
 	outcomeOf(&e, err)
 	if aerr := a.appendEntry(ctx, e, err); aerr != nil {
 		if err == nil {
-			return apoyo.PersonalData{}, apoyo.Errorf(apoyo.EUNAVAILABLE, "audit.not_recorded", "the read could not be recorded, so nothing is shown; try again")
+			return apoyo.PersonalData{}, ErrNotRecorded.With("the read could not be recorded, so nothing is shown; try again")
 		}
 		return apoyo.PersonalData{}, aerr
 	}

@@ -198,9 +198,10 @@ func (s *Service) CancelCycle(ctx context.Context, _ apoyo.Identity, cycleID, re
 }
 
 // cycleProgress asks a cycle workflow for its progress (its result once
-// it has finished).
-func (s *Service) cycleProgress(ctx context.Context, cycleID string) (workflows.CycleProgress, error) {
-	var p workflows.CycleProgress
+// it has finished), read into the domain's view of it (a subset of the
+// workflow's state, by its JSON names).
+func (s *Service) cycleProgress(ctx context.Context, cycleID string) (apoyo.CycleProgress, error) {
+	var p apoyo.CycleProgress
 	id := workflows.CycleWorkflowID(cycleID)
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
@@ -224,12 +225,9 @@ func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID str
 		return st, err
 	}
 	st.Cycle = cyc
-	p, err := s.cycleProgress(ctx, cycleID)
-	if err != nil {
+	if st.Progress, err = s.cycleProgress(ctx, cycleID); err != nil {
 		return st, err
 	}
-	st.Progress = apoyo.CycleProgress{RosterDone: p.RosterDone, Started: p.Started, Done: p.Done, Outcomes: p.Outcomes, Paused: p.Paused,
-		Cancelled: p.Cancelled, CancelReason: p.CancelReason, Closed: p.Closed, Runs: p.Runs, Adopted: p.Adopted}
 	if st.Cases, err = s.CaseStore.CycleCounts(ctx, cycleID); err != nil {
 		return st, err
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
@@ -21,6 +22,9 @@ var (
 	ErrListChanged = apoyo.Errorf(apoyo.ECONFLICT, "approval.list_changed", "the list changed since it was fetched")
 	// ErrListEmpty: there is nothing for the secretariat to sign.
 	ErrListEmpty = apoyo.Errorf(apoyo.ECONFLICT, "approval.list_empty", "no cases wait for this secretariat")
+	// ErrListSigned: another approver of the secretariat signed this very
+	// list; its votes are theirs to resume.
+	ErrListSigned = apoyo.Errorf(apoyo.ECONFLICT, "approval.list_signed", "another approver signed this list")
 	// ErrBadHash: a list hash that is not 64 hex digits.
 	ErrBadHash = apoyo.Errorf(apoyo.EINVALID, "approval.bad_hash", "a list hash is 64 hexadecimal digits")
 )
@@ -105,9 +109,10 @@ func RosterHash(cycleID string, sec apoyo.Secretariat, lines []apoyo.RosterLine)
 // list that is not the signed one is refused with ErrListChanged, naming
 // the list as it is now. Signing a hash already recorded for the cycle
 // and secretariat returns that record (resumed = true) and records
-// nothing. The signature's row commits with OnCommit's writes (the audit
-// entry). Errors: ErrBadHash, ErrListChanged, ErrListEmpty,
-// ErrCycleNotFound.
+// nothing; a hash another approver signed is ErrListSigned (a signature
+// is resumed only by whoever made it). The signature's row commits with
+// OnCommit's writes (the audit entry). Errors: ErrBadHash, ErrListChanged,
+// ErrListSigned, ErrListEmpty, ErrCycleNotFound.
 func (s *Store) SignRoster(ctx context.Context, cycleID string, approver apoyo.Identity, hash string) (rec apoyo.RosterApproval, caseIDs []string, resumed bool, err error) {
 	raw, err := hex.DecodeString(hash)
 	if err != nil || len(raw) != sha256.Size {
@@ -126,6 +131,10 @@ func (s *Store) SignRoster(ctx context.Context, cycleID string, approver apoyo.I
 			return err
 		}
 		if len(found) > 0 {
+			if found[0].ApproverID != approver.UserID {
+				return ErrListSigned.With("cycle %s, %s: %s signed this list at %s; its votes are theirs to resume",
+					cycleID, sec, found[0].ApproverName, found[0].ApprovedAt.UTC().Format(time.RFC3339))
+			}
 			rec, resumed = found[0], true
 			caseIDs, err = approvalCases(ctx, tx, rec.ID)
 			return err

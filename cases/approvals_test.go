@@ -79,6 +79,13 @@ func TestSignedRosterList(t *testing.T) {
 	require.True(t, resumed)
 	require.Equal(t, rec.ID, again.ID)
 	require.Equal(t, signed, signedAgain)
+	// Another approver of the secretariat cannot resume it: the votes
+	// would go out as theirs, past their own exclusions, under the first
+	// approver's signature.
+	other2 := apoyo.Identity{UserID: "usr_sib2", Name: "sib2", Role: apoyo.RoleApprover, Secretariat: apoyo.SIBISO, Via: "token"}
+	_, stolen, _, err := e.store.SignRoster(e.ctx, c.ID, other2, l.Hash)
+	require.ErrorIs(t, err, cases.ErrListSigned)
+	require.Empty(t, stolen)
 	recs, err := e.store.RosterApprovals(e.ctx, c.ID)
 	require.NoError(t, err)
 	require.Len(t, recs, 1)

@@ -54,8 +54,9 @@ func Runs(ctx context.Context, pool *pgxpool.Pool, limit int) ([]apoyo.Reconcile
 	return out, rows.Err()
 }
 
-// Run returns a past run's report, findings included, as Reconcile
-// returned it. Errors: ErrRunNotFound.
+// Run returns a past run's report: its totals and every finding, as
+// recorded (not whether the file had been seen before, which only the run
+// itself could say). Errors: ErrRunNotFound.
 func Run(ctx context.Context, pool *pgxpool.Pool, id int64) (apoyo.ReconcileReport, error) {
 	run, sum, err := scanRun(pool.QueryRow(ctx, selectRuns+" WHERE id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {

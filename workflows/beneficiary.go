@@ -465,7 +465,7 @@ func (c *caseRun) screen() (done bool, err error) {
 			c.finish(apoyo.OutcomeIdentityRejected, res.IdentityReason)
 			return true, nil // Screen recorded it
 		case apoyo.IdentityNeedsReview:
-			c.st.Step, c.st.Status, c.st.WaitingOn = apoyo.StepIdentity, "waiting", []string{apoyo.WaitingOnCaseworker}
+			c.st.Step, c.st.Status, c.st.WaitingOn = apoyo.StepIdentity, apoyo.CaseWaiting, []string{apoyo.WaitingOnCaseworker}
 			ok, err := workflow.AwaitWithTimeout(c.ctx, c.rules.ReviewDeadline, func() bool { return c.identityDecision != nil || c.cancel != nil })
 			if err != nil {
 				return true, err
@@ -519,7 +519,7 @@ func ruleReason(r apoyo.RuleOutcome) string {
 
 // approval waits for the quorum of secretariats, or one rejection.
 func (c *caseRun) approval() (done bool, err error) {
-	c.st.Step, c.st.Status = apoyo.StepApproval, "waiting"
+	c.st.Step, c.st.Status = apoyo.StepApproval, apoyo.CaseWaiting
 	c.st.Votes = map[apoyo.Secretariat]apoyo.ApprovalVote{}
 	c.st.WaitingOn = secretariatNames(c.rules.Required)
 	c.event(apoyo.StepApproval, "requested", fmt.Sprintf("quorum %d of %s", c.rules.Quorum, strings.Join(c.st.WaitingOn, ", ")), "system")
@@ -620,12 +620,15 @@ func (c *caseRun) approve(ctx workflow.Context, v apoyo.ApprovalVote) (apoyo.Cas
 }
 
 func (c *caseRun) validateIdentityDecision(d IdentityDecision) error {
-	if c.st.Step == apoyo.StepIdentity && c.st.Status == apoyo.CaseRunning && c.identityDecision == nil {
+	if c.st.Step == apoyo.StepIdentity && c.st.Status == apoyo.CaseRunning && c.identityDecision == nil && !c.identityDecided() {
 		// Screening listed the document for review; the run has not
-		// applied that result yet.
+		// applied that result yet. (Once a caseworker has decided, a
+		// running case is checking a new document: a decision now is a
+		// stale one, refused for good below, never sent again to land on
+		// the new document's review unseen.)
 		return apoyo.Errorf(apoyo.ECONFLICT, ReasonCatchingUp, "case is at step %s and running, not yet waiting for an identity decision", c.st.Step)
 	}
-	if c.st.Step != apoyo.StepIdentity || c.st.Status != "waiting" || c.identityDecision != nil {
+	if c.st.Step != apoyo.StepIdentity || c.st.Status != apoyo.CaseWaiting || c.identityDecision != nil {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_identity", "case is not waiting for an identity decision (step %s)", c.st.Step)
 	}
 	switch d.Decision {
@@ -638,6 +641,17 @@ func (c *caseRun) validateIdentityDecision(d IdentityDecision) error {
 		return apoyo.Errorf(apoyo.EINVALID, "case.bad_decision", "decision %q: use verified, rejected or new_document", d.Decision)
 	}
 	return nil
+}
+
+// identityDecided reports whether a caseworker has decided on a document
+// of this case already (the timeline says so).
+func (c *caseRun) identityDecided() bool {
+	for _, e := range c.st.Timeline {
+		if e.Step == apoyo.StepIdentity && e.Actor == "caseworker" {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *caseRun) decideIdentity(ctx workflow.Context, d IdentityDecision) (apoyo.CaseState, error) {
@@ -708,7 +722,7 @@ func (c *caseRun) pay(first int, waitFirst bool, reason string) (done bool, err 
 // file (raising task, if set); done is true when the case ended instead
 // (cancelled, or no instrument in time: the money goes back).
 func (c *caseRun) awaitInstrument(reason string, task apoyo.TaskKind) (done bool, err error) {
-	c.st.Status, c.st.WaitingOn = "waiting", []string{apoyo.WaitingOnCaseworker}
+	c.st.Status, c.st.WaitingOn = apoyo.CaseWaiting, []string{apoyo.WaitingOnCaseworker}
 	c.instrumentReady = false
 	c.event(apoyo.StepPayment, "needs_new_instrument", reason, "system")
 	if err := c.record(task); err != nil {
@@ -729,7 +743,7 @@ func (c *caseRun) awaitInstrument(reason string, task apoyo.TaskKind) (done bool
 }
 
 func (c *caseRun) validateInstrument(InstrumentChange) error {
-	if c.st.Step != apoyo.StepPayment || c.st.Status != "waiting" {
+	if c.st.Step != apoyo.StepPayment || c.st.Status != apoyo.CaseWaiting {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_instrument", "case is not waiting for a new payment instrument (step %s)", c.st.Step)
 	}
 	return nil
@@ -821,7 +835,7 @@ func (c *caseRun) followUpV2() error {
 
 // referred opens the follow-up step.
 func (c *caseRun) referred() {
-	c.st.Step, c.st.Status, c.st.WaitingOn = apoyo.StepReferrals, "waiting", []string{apoyo.WaitingOnCaseworker}
+	c.st.Step, c.st.Status, c.st.WaitingOn = apoyo.StepReferrals, apoyo.CaseWaiting, []string{apoyo.WaitingOnCaseworker}
 	names := make([]string, len(c.st.Referrals))
 	for i, r := range c.st.Referrals {
 		names[i] = r.Service

@@ -49,6 +49,11 @@ func TestVoteRefusalsSayWhetherToWait(t *testing.T) {
 	require.Equal(t, ReasonCatchingUp, Refusal(refusing(c.validateIdentityDecision)(IdentityDecision{Decision: "verified"})).Reason)
 	c.st.Status = apoyo.CaseWaiting
 	require.NoError(t, refusing(c.validateIdentityDecision)(IdentityDecision{Decision: "verified"}))
+	// After a caseworker's new_document, a running case is checking the
+	// new document: a decision now is stale, refused for good.
+	c.st.Status = apoyo.CaseRunning
+	c.st.Timeline = []apoyo.Event{{Step: apoyo.StepIdentity, Outcome: "new_document", Actor: "caseworker"}}
+	require.Equal(t, "case.not_awaiting_identity", Refusal(refusing(c.validateIdentityDecision)(IdentityDecision{Decision: "verified"})).Reason)
 	c.st.Step, c.st.Status = apoyo.StepPayment, apoyo.CaseRunning
 	in := ReferralOutcomeInput{ReferralID: "ref-1", Outcome: apoyo.ReferralAttended}
 	require.Equal(t, ReasonCatchingUp, Refusal(refusing(c.validateReferralOutcome)(in)).Reason)
