@@ -85,7 +85,6 @@ const (
 	PaymentRejected PaymentState = "rejected"
 )
 
-
 // Final reports whether an order in state s on rail r needs no more
 // waiting: its outcome can be booked. A settled SPEI transfer or card
 // load is final even though SPEI allows a return after settlement (that
