@@ -217,16 +217,11 @@ func (l *Log) List(ctx context.Context, f apoyo.AuditFilter) ([]apoyo.AuditEntry
 	if err != nil {
 		return nil, storeErr("listing", err)
 	}
-	defer rows.Close()
-	out := []apoyo.AuditEntry{}
-	for rows.Next() {
-		e, _, _, err := scanEntry(rows)
-		if err != nil {
-			return nil, storeErr("listing", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (apoyo.AuditEntry, error) {
+		e, _, _, err := scanEntry(r)
+		return e, err
+	})
+	if err != nil {
 		return nil, storeErr("listing", err)
 	}
 	return out, nil
@@ -280,16 +275,12 @@ func (l *Log) Handled(ctx context.Context, actorID string, caseIDs []string) (ma
 	if err != nil {
 		return nil, storeErr("reading handled cases", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, storeErr("reading handled cases", err)
-		}
-		out[id] = true
-	}
-	if err := rows.Err(); err != nil {
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
 		return nil, storeErr("reading handled cases", err)
+	}
+	for _, id := range ids {
+		out[id] = true
 	}
 	return out, nil
 }
@@ -312,15 +303,8 @@ func (l *Log) SecretariatsActedFor(ctx context.Context, actorID string) ([]apoyo
 	if err != nil {
 		return nil, storeErr("reading secretariats", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, storeErr("reading secretariats", err)
-		}
-		out = append(out, apoyo.Secretariat(s))
-	}
-	if err := rows.Err(); err != nil {
+	out, err = pgx.CollectRows(rows, pgx.RowTo[apoyo.Secretariat])
+	if err != nil {
 		return nil, storeErr("reading secretariats", err)
 	}
 	slices.Sort(out)

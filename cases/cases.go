@@ -525,16 +525,7 @@ func (s *Store) Cycles(ctx context.Context, programID string) ([]apoyo.Cycle, er
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []apoyo.Cycle{}
-	for rows.Next() {
-		c, err := scanCycle(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (apoyo.Cycle, error) { return scanCycle(r) })
 }
 
 // OpenTaskCounts counts a cycle's open tasks per kind, by the database:

@@ -42,16 +42,10 @@ func Runs(ctx context.Context, pool *pgxpool.Pool, limit int) ([]apoyo.Reconcile
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := []apoyo.ReconcileRun{}
-	for rows.Next() {
-		run, _, err := scanRun(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, run)
-	}
-	return out, rows.Err()
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (apoyo.ReconcileRun, error) {
+		run, _, err := scanRun(r)
+		return run, err
+	})
 }
 
 // Run returns a past run's report: its totals and every finding, as

@@ -450,18 +450,15 @@ func (a *cli) caseAction(cmd *cobra.Command, o *output, act func(context.Context
 	if err := o.check("table", "json"); err != nil {
 		return err
 	}
-	s, who, err := a.act(cmd.Context(), true)
-	if err != nil {
-		return err
-	}
-	defer s.close()
-	st, err := act(cmd.Context(), s, who)
-	if err != nil {
-		return err
-	}
-	if o.json() {
-		return writeJSON(a.out, st)
-	}
-	fmt.Fprintln(a.out, line(st))
-	return nil
+	return a.withApp(cmd, true, func(ctx context.Context, s *services, who apoyo.Identity) error {
+		st, err := act(ctx, s, who)
+		if err != nil {
+			return err
+		}
+		if o.json() {
+			return writeJSON(a.out, st)
+		}
+		fmt.Fprintln(a.out, line(st))
+		return nil
+	})
 }

@@ -98,24 +98,20 @@ func newCycleControlCmds(a *cli) []*cobra.Command {
 			if err := o.check("table", "json"); err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			s, who, err := a.act(ctx, true)
-			if err != nil {
-				return err
-			}
-			defer s.close()
-			if watch {
-				return watchCycle(ctx, a, s, who, args[0], every)
-			}
-			st, err := s.app.CycleStatus(ctx, who, args[0])
-			if err != nil {
-				return err
-			}
-			if o.json() {
-				return writeJSON(a.out, st)
-			}
-			printCycleStatus(a, st)
-			return nil
+			return a.withApp(cmd, true, func(ctx context.Context, s *services, who apoyo.Identity) error {
+				if watch {
+					return watchCycle(ctx, a, s, who, args[0], every)
+				}
+				st, err := s.app.CycleStatus(ctx, who, args[0])
+				if err != nil {
+					return err
+				}
+				if o.json() {
+					return writeJSON(a.out, st)
+				}
+				printCycleStatus(a, st)
+				return nil
+			})
 		},
 	}
 	o.add(status, "table or json")

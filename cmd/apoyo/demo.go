@@ -48,18 +48,13 @@ line is unmatched.`,
 				return err
 			}
 			bankURL := a.cfg.Payments.BankURL
+			var st *devstack.Stack
 			if info == nil && (a.cfg.Database.URL == "" || a.cfg.Temporal.Address == "") {
 				a.log.Info("starting the local stack", "data_dir", a.cfg.DataDir)
-				st, err := devstack.Start(ctx, a.cfg, a.log)
-				if err != nil {
+				if st, err = devstack.Start(ctx, a.cfg, a.log); err != nil {
 					return err
 				}
 				defer st.Stop()
-				stopWorker, err := a.startWorker(ctx, st)
-				if err != nil {
-					return err
-				}
-				defer stopWorker()
 				info = &st.Info
 			}
 			if bankURL == "" && info != nil {
@@ -70,6 +65,15 @@ line is unmatched.`,
 				return err
 			}
 			defer s.close()
+			if st != nil {
+				// The stack this demo started needs its worker; one that
+				// was running (apoyo dev) has its own.
+				stopWorker, err := a.startWorker(ctx, s, st)
+				if err != nil {
+					return err
+				}
+				defer stopWorker()
+			}
 			bar := progressbar.NewOptions(n, progressbar.OptionSetWriter(a.errOut), progressbar.OptionSetDescription("cases finished"),
 				progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionThrottle(200*time.Millisecond),
 				progressbar.OptionClearOnFinish())

@@ -37,18 +37,18 @@ Ctrl-C stops everything.`,
 				return err
 			}
 			defer s.Stop()
-			// The worker's commands must find this stack, also when the
-			// configuration named none.
-			stopWorker, err := a.startWorker(ctx, s)
-			if err != nil {
-				return err
-			}
-			defer stopWorker()
+			// The worker, the API and the local users share one pool and
+			// one Temporal client.
 			svc, err := a.open(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer svc.close()
+			stopWorker, err := a.startWorker(ctx, svc, s)
+			if err != nil {
+				return err
+			}
+			defer stopWorker()
 			users, err := a.ensureDevUsers(ctx, svc)
 			if err != nil {
 				return err

@@ -50,12 +50,12 @@ handled, not unmatched), 1 when something is, 2 for a malformed statement.`,
 			// (or its keys) reconciliation still books everything and
 			// raises the tasks; the reopening happens at the next run,
 			// which hands every such return over again.
-			s, who, err := a.act(cmd.Context(), true)
+			s, who, err := a.act(cmd.Context(), false)
 			if err != nil {
+				return err
+			}
+			if err := a.connectTemporal(s); err != nil {
 				fmt.Fprintf(a.errOut, "warning: %v; cases with a return after settlement are not reopened until reconciliation runs with Temporal\n", err)
-				if s, who, err = a.act(cmd.Context(), false); err != nil {
-					return err
-				}
 			}
 			defer s.close()
 			rep, err := s.app.Reconcile(cmd.Context(), who, file, in)

@@ -83,8 +83,16 @@ func TestReconcileCommand(t *testing.T) {
 		CreatedAt: day, SettledAt: day}
 	clean := write("clean.csv", settled)
 
+	// A token that is not valid is refused as such: no warning about
+	// Temporal, whose absence is not the trouble.
+	code, _, errOut := runWithReconcile(ctx, t, "apoyo_not_a_token", "reconcile", "--statement", clean, "--database-url", db.URL)
+	require.NotEqual(t, 0, code)
+	require.Contains(t, errOut, "invalid token")
+	require.NotContains(t, errOut, "not reopened", "an identity refused is not Temporal missing")
+
 	code, out, errOut := runWithReconcile(ctx, t, as.manager, "reconcile", "--statement", clean, "--database-url", db.URL, "-o", "json")
 	require.Equal(t, 0, code, errOut)
+	require.Contains(t, errOut, "not reopened until reconciliation runs with Temporal", "without Temporal it still reconciles, and says what waits")
 	var rep apoyo.ReconcileReport
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 	require.Equal(t, 1, rep.Counts[apoyo.FindingMatched])

@@ -18,6 +18,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/identity"
 	"github.com/apoyo-cdmx/apoyo/ledger"
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
+	"github.com/apoyo-cdmx/apoyo/pii"
 	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/worker"
@@ -37,13 +38,17 @@ type services struct {
 	temporal client.Client
 	core     *app.Service
 	app      apoyo.Service
-	close    func()
+	// keyring holds the personal-data keys; keyErr says why they are
+	// missing (nil when loaded).
+	keyring *pii.Keyring
+	keyErr  error
+	close   func()
 }
 
 // open wires the stores and the application layer on the resolved
-// database; withTemporal also dials Temporal (the running stack's, or
-// temporal.address). The stores whose transactions record a person's
-// decision write its audit entry inside them.
+// database; withTemporal also dials Temporal (connectTemporal). The stores
+// whose transactions record a person's decision write its audit entry
+// inside them.
 func (a *cli) open(ctx context.Context, withTemporal bool) (*services, error) {
 	l, stop, err := a.ledger(ctx)
 	if err != nil {
@@ -59,32 +64,46 @@ func (a *cli) open(ctx context.Context, withTemporal bool) (*services, error) {
 	}
 	pool := l.Pool()
 	s := &services{ledger: l, programs: program.NewStore(pool), enrol: enrolment.NewStore(pool, kr, ix), cases: cases.NewStore(pool),
-		audit: audit.New(pool), accounts: identity.NewStore(pool), close: stop}
+		audit: audit.New(pool), accounts: identity.NewStore(pool), keyring: kr, keyErr: keyErr, close: stop}
 	s.cases.OnCommit, s.enrol.OnCommit, s.accounts.OnCommit = audit.WriteInTx, audit.WriteInTx, audit.WriteInTx
+	s.wire(a)
 	if withTemporal {
-		if keyErr != nil {
-			// The payload codec encrypts with the same keys.
-			s.close()
-			return nil, keyErr
-		}
-		addr, err := a.temporalAddress()
-		if err != nil {
+		if err := a.connectTemporal(s); err != nil {
 			s.close()
 			return nil, err
 		}
-		c, err := worker.Dial(addr, a.cfg.Temporal.Namespace, kr, a.log)
-		if err != nil {
-			s.close()
-			return nil, apoyo.Errorf(apoyo.EUNAVAILABLE, "cli.temporal", "connecting to Temporal at %s: %v", addr, err)
-		}
-		s.temporal = c
-		inner := s.close
-		s.close = func() { c.Close(); inner() }
 	}
-	s.core = &app.Service{Temporal: s.temporal, TaskQueue: a.cfg.Temporal.TaskQueue, Pool: pool, ProgramStore: s.programs,
-		BeneficiaryStore: s.enrol, CaseStore: s.cases, Ledger: l, Audit: s.audit, Accounts: s.accounts}
-	s.app = app.New(s.core)
 	return s, nil
+}
+
+// connectTemporal dials Temporal (the running stack's, or
+// temporal.address) for s and wires the application layer to it. On an
+// error s is as it was: usable for what needs no Temporal.
+func (a *cli) connectTemporal(s *services) error {
+	if s.keyErr != nil {
+		// The payload codec encrypts with the same keys.
+		return s.keyErr
+	}
+	addr, err := a.temporalAddress()
+	if err != nil {
+		return err
+	}
+	c, err := worker.Dial(addr, a.cfg.Temporal.Namespace, s.keyring, a.log)
+	if err != nil {
+		return apoyo.Errorf(apoyo.EUNAVAILABLE, "cli.temporal", "connecting to Temporal at %s: %v", addr, err)
+	}
+	s.temporal = c
+	inner := s.close
+	s.close = func() { c.Close(); inner() }
+	s.wire(a)
+	return nil
+}
+
+// wire builds the application layer on s's stores and Temporal client.
+func (s *services) wire(a *cli) {
+	s.core = &app.Service{Temporal: s.temporal, TaskQueue: a.cfg.Temporal.TaskQueue, Pool: s.ledger.Pool(), ProgramStore: s.programs,
+		BeneficiaryStore: s.enrol, CaseStore: s.cases, Ledger: s.ledger, Audit: s.audit, Accounts: s.accounts}
+	s.app = app.New(s.core)
 }
 
 // authenticator is how the API and the command line know who is acting:

@@ -10,22 +10,14 @@ import (
 	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 )
 
-// startWorker starts the apoyo worker against the local stack.
-func (a *cli) startWorker(ctx context.Context, st *devstack.Stack) (func(), error) {
-	s, err := a.open(ctx, true)
-	if err != nil {
-		return nil, err
-	}
+// startWorker starts the apoyo worker on s (one process, one pool and one
+// Temporal client) against the local stack st.
+func (a *cli) startWorker(ctx context.Context, s *services, st *devstack.Stack) (func(), error) {
 	bank := a.cfg.Payments.BankURL
 	if bank == "" {
 		bank = st.Info.BankURL
 	}
-	stop, err := a.runWorker(ctx, s, bank)
-	if err != nil {
-		s.close()
-		return nil, err
-	}
-	return func() { stop(); s.close() }, nil
+	return a.runWorker(ctx, s, bank)
 }
 
 func newWorkerCmd(a *cli) *cobra.Command {
