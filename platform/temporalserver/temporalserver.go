@@ -20,7 +20,6 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/server/common/authorization"
@@ -221,10 +220,9 @@ func serverConfig(o Options, sqlCfg *tconfig.SQL) (*tconfig.Config, error) {
 	return cfg, nil
 }
 
-// waitReady polls the frontend until the namespace is usable, adds any
+// waitReady polls the frontend until the namespace is usable, then adds any
 // search attribute that an older data file lacks (the namespace config only
-// applies them when the namespace is first created), and waits for the
-// matching and history services to answer.
+// applies them when the namespace is first created).
 func (s *Server) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
@@ -256,7 +254,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 				}
 			}
 			if len(missing) == 0 {
-				break
+				return nil
 			}
 			_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{Namespace: s.namespace, SearchAttributes: missing})
 			if err == nil {
@@ -266,26 +264,6 @@ func (s *Server) waitReady(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("temporalserver: namespace %s not ready: %w", s.namespace, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	// The frontend answers before the matching and history services have
-	// joined the membership ring (each joins in a goroutine of its own);
-	// a Stop during a join crashes the server's membership monitor. Ready
-	// means both answer through the frontend: matching describes a task
-	// queue, history says a workflow does not exist.
-	for {
-		_, err = c.DescribeTaskQueue(ctx, "apoyo-readiness-probe", enumspb.TASK_QUEUE_TYPE_WORKFLOW)
-		if err == nil {
-			_, err = c.DescribeWorkflowExecution(ctx, "apoyo-readiness-probe", "")
-			var notFound *serviceerror.NotFound
-			if errors.As(err, &notFound) {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("temporalserver: matching and history not ready: %w", err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
