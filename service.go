@@ -115,6 +115,14 @@ type CaseService interface {
 	Case(ctx context.Context, who Identity, caseID string) (CaseDetail, error)
 	// Tasks lists open caseworker tasks, oldest first.
 	Tasks(ctx context.Context, who Identity, f TaskFilter) ([]Task, error)
+	// Queue is the stuck-case queue: open work on cases (a document to
+	// check, an overdue approval, a returned payment, a referral with no
+	// outcome, a failed step), oldest first, a page at a time by keyset
+	// (QueueFilter.After is the previous page's Next). It reads the
+	// PostgreSQL projection, never Temporal. Errors: EINVALID
+	// queue.invalid (Field names the filter: an unknown step, task kind,
+	// secretariat or alcaldía, a limit out of range, a negative cursor).
+	Queue(ctx context.Context, who Identity, f QueueFilter) (QueuePage, error)
 	// Vote records the approver's secretariat's vote on one case, for
 	// exceptions (a rejection needs a reason). A retried vote is the same
 	// vote; a changed vote is refused. Errors: EINVALID
@@ -307,6 +315,68 @@ type TaskFilter struct {
 	Kind    TaskKind `json:"kind,omitempty"`
 	// Limit caps the list (default 1000).
 	Limit int `json:"limit,omitempty"`
+}
+
+// QueueFilter narrows the stuck-case queue. Zero fields do not filter;
+// the filters combine.
+type QueueFilter struct {
+	CycleID string `json:"cycle_id,omitempty"`
+	// Step is the step the case is stuck at (StepDone for work that
+	// reports an ending, e.g. payment_failed).
+	Step Step `json:"step,omitempty"`
+	// Secretariat whose people the work waits on (see QueueItem).
+	Secretariat Secretariat `json:"secretariat,omitempty"`
+	// Alcaldia is one of the 16 alcaldías where the person lives, in any
+	// spelling mxid.CanonicalAlcaldia accepts ("GAM", "cuauhtemoc").
+	Alcaldia string   `json:"alcaldia,omitempty"`
+	Kind     TaskKind `json:"kind,omitempty"`
+	// OpenBefore keeps work open since before this instant (overdue
+	// since); zero keeps all.
+	OpenBefore time.Time `json:"open_before,omitempty"`
+	// After is the keyset cursor: the previous page's QueuePage.Next.
+	After int64 `json:"after,omitempty"`
+	// Limit caps the page (default DefaultQueueLimit, at most
+	// MaxQueueLimit).
+	Limit int `json:"limit,omitempty"`
+}
+
+// Queue page sizes.
+const (
+	DefaultQueueLimit = 50
+	MaxQueueLimit     = 500
+)
+
+// QueueItem is one piece of stuck work: an open task and where its case
+// stands. It carries ids and categories only, never personal data.
+type QueueItem struct {
+	TaskID        int64    `json:"task_id"`
+	Kind          TaskKind `json:"kind"`
+	Detail        string   `json:"detail,omitempty"`
+	CaseID        string   `json:"case_id"`
+	ProgramID     string   `json:"program_id"`
+	CycleID       string   `json:"cycle_id"`
+	BeneficiaryID string   `json:"beneficiary_id"`
+	// Step is the step the case is at (StepDone for a notice of how it
+	// ended).
+	Step   Step       `json:"step"`
+	Status CaseStatus `json:"status"`
+	// Secretariat is whose people the work waits on: the first secretariat
+	// (in Secretariats' order) an overdue approval still waits for; the
+	// secretariat of the first referral still without an outcome (SIBISO
+	// for a partner organisation's: it coordinates their working group);
+	// SIBISO for identity documents; STyFE (the lead) for payments and
+	// failed steps. It follows the case while the work stays open.
+	Secretariat Secretariat `json:"secretariat"`
+	Alcaldia    string      `json:"alcaldia"`
+	// Since is when the work was opened.
+	Since time.Time `json:"since"`
+}
+
+// QueuePage is one page of the queue. Next is the cursor of the next page
+// (0: this is the last).
+type QueuePage struct {
+	Items []QueueItem `json:"items"`
+	Next  int64       `json:"next,omitempty"`
 }
 
 // VoteRequest is a secretariat's decision on one case.

@@ -75,6 +75,7 @@ var roleMatrix = map[string][]string{
 	"POST /api/v1/cycles/{cycle}/cases/{beneficiary}/retry":                        {"cw"},
 	"POST /api/v1/cycles/{cycle}/cases/{beneficiary}/cancel":                       {"cw", "pm"},
 	"GET /api/v1/tasks": {"pm", "cw"},
+	"GET /api/v1/queue": {"pm", "cw"},
 
 	"GET /api/v1/beneficiaries/{beneficiary}":               {"pm", "cw"},
 	"GET /api/v1/beneficiaries/{beneficiary}/personal-data": {"cw"},

@@ -46,6 +46,7 @@ func (s *Server) routes(r chi.Router) {
 	r.Post("/cycles/{cycle}/cases/{beneficiary}/retry", s.retryStep)
 	r.Post("/cycles/{cycle}/cases/{beneficiary}/cancel", s.cancelCase)
 	r.Get("/tasks", s.listTasks)
+	r.Get("/queue", s.queue)
 
 	r.Get("/beneficiaries/{beneficiary}", s.getBeneficiary)
 	r.Get("/beneficiaries/{beneficiary}/personal-data", s.personalData)
@@ -406,6 +407,23 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 	}
 	ts, err := s.App.Tasks(r.Context(), who(r), f)
 	s.answer(w, r, http.StatusOK, ts, err)
+}
+
+// queue answers a page of the stuck-case queue. The values of step, kind,
+// secretariat, alcaldia and limit are checked by the application, which
+// names the bad one in the error's field like this handler does for
+// values that do not parse.
+func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
+	q := queryOf(r)
+	f := apoyo.QueueFilter{CycleID: q.str("cycle_id"), Step: apoyo.Step(q.str("step")), Secretariat: apoyo.Secretariat(q.str("secretariat")),
+		Alcaldia: q.str("alcaldia"), Kind: apoyo.TaskKind(q.str("kind")), OpenBefore: q.time("open_before"), After: q.int64("after"),
+		Limit: q.int("limit", 0)}
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	p, err := s.App.Queue(r.Context(), who(r), f)
+	s.answer(w, r, http.StatusOK, p, err)
 }
 
 func (s *Server) getBeneficiary(w http.ResponseWriter, r *http.Request) {

@@ -74,6 +74,9 @@ func (nothingService) Case(ctx context.Context, who apoyo.Identity, caseID strin
 func (nothingService) Tasks(ctx context.Context, who apoyo.Identity, f apoyo.TaskFilter) ([]apoyo.Task, error) {
 	return []apoyo.Task{}, nil
 }
+func (nothingService) Queue(ctx context.Context, who apoyo.Identity, f apoyo.QueueFilter) (apoyo.QueuePage, error) {
+	return apoyo.QueuePage{Items: []apoyo.QueueItem{}}, nil
+}
 func (nothingService) Vote(ctx context.Context, who apoyo.Identity, caseID string, v apoyo.VoteRequest) (apoyo.CaseState, error) {
 	return apoyo.CaseState{}, nil
 }

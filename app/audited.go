@@ -250,6 +250,9 @@ func (a *Audited) Case(ctx context.Context, who apoyo.Identity, id string) (apoy
 func (a *Audited) Tasks(ctx context.Context, who apoyo.Identity, f apoyo.TaskFilter) ([]apoyo.Task, error) {
 	return read(a, ctx, who, apoyo.ActTaskRead, nil, func() ([]apoyo.Task, error) { return a.next.Tasks(ctx, who, f) })
 }
+func (a *Audited) Queue(ctx context.Context, who apoyo.Identity, f apoyo.QueueFilter) (apoyo.QueuePage, error) {
+	return read(a, ctx, who, apoyo.ActTaskRead, nil, func() (apoyo.QueuePage, error) { return a.next.Queue(ctx, who, f) })
+}
 func stateDetail(st apoyo.CaseState) ([]string, map[string]string) {
 	return nil, map[string]string{"step": string(st.Step), "status": string(st.Status)}
 }

@@ -240,6 +240,9 @@ func (a *Authorized) Case(ctx context.Context, who apoyo.Identity, id string) (a
 func (a *Authorized) Tasks(ctx context.Context, who apoyo.Identity, f apoyo.TaskFilter) ([]apoyo.Task, error) {
 	return call(who, apoyo.ActTaskRead, func() ([]apoyo.Task, error) { return a.next.Tasks(ctx, who, f) })
 }
+func (a *Authorized) Queue(ctx context.Context, who apoyo.Identity, f apoyo.QueueFilter) (apoyo.QueuePage, error) {
+	return call(who, apoyo.ActTaskRead, func() (apoyo.QueuePage, error) { return a.next.Queue(ctx, who, f) })
+}
 func (a *Authorized) Vote(ctx context.Context, who apoyo.Identity, id string, v apoyo.VoteRequest) (apoyo.CaseState, error) {
 	return call(who, apoyo.ActApprovalVote, func() (apoyo.CaseState, error) {
 		if err := a.approverMay(ctx, who); err != nil {

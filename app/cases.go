@@ -69,6 +69,12 @@ func (s *Service) Tasks(ctx context.Context, _ apoyo.Identity, f apoyo.TaskFilte
 	return s.CaseStore.Tasks(ctx, f)
 }
 
+// Queue implements apoyo.CaseService: a page of the stuck-case queue from
+// the projection (the store checks the filter), never from Temporal.
+func (s *Service) Queue(ctx context.Context, _ apoyo.Identity, f apoyo.QueueFilter) (apoyo.QueuePage, error) {
+	return s.CaseStore.Queue(ctx, f)
+}
+
 // Vote implements apoyo.CaseService: the vote is the approver's
 // secretariat's.
 func (s *Service) Vote(ctx context.Context, who apoyo.Identity, caseID string, v apoyo.VoteRequest) (apoyo.CaseState, error) {

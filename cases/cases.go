@@ -393,14 +393,30 @@ func (s *Store) Case(ctx context.Context, caseID string) (apoyo.Case, error) {
 	return p, nil
 }
 
-// ListCases lists case projections (without full state).
+// ListCases lists case projections (without full state). Only the
+// filters that are set are in the statement, planned for their values
+// each time (customPlans): waiting_on as waiting_on @> ARRAY[…], which the
+// column's GIN index answers when few cases wait on that value.
 func (s *Store) ListCases(ctx context.Context, f apoyo.CaseFilter) ([]apoyo.Case, error) {
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
+	var w where
+	w.add("id > %s", f.After)
+	if f.CycleID != "" {
+		w.add("cycle_id = %s", f.CycleID)
+	}
+	if f.Step != "" {
+		w.add("step = %s", string(f.Step))
+	}
+	if f.WaitingOn != "" {
+		w.add("waiting_on @> ARRAY[%s::text]", f.WaitingOn)
+	}
+	if f.Overdue {
+		w.add("overdue")
+	}
 	rows, err := s.pool.Query(ctx, `SELECT id, program_id, cycle_id, beneficiary_id, step, status, waiting_on, overdue, outcome, reason, version, updated_at
-		FROM cases WHERE ($1 = '' OR cycle_id = $1) AND ($2 = '' OR step = $2) AND ($3 = '' OR $3 = ANY(waiting_on)) AND (NOT $4 OR overdue) AND id > $6
-		ORDER BY id LIMIT $5`, f.CycleID, f.Step, f.WaitingOn, f.Overdue, f.Limit, f.After)
+		FROM cases WHERE `+w.String()+` ORDER BY id LIMIT `+w.arg(f.Limit), append([]any{customPlans}, w.args...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -413,12 +429,27 @@ func (s *Store) ListCases(ctx context.Context, f apoyo.CaseFilter) ([]apoyo.Case
 	})
 }
 
-// RaiseTask opens a caseworker task; an open task of the same kind on the
-// same case is left as it is.
+// RaiseTask opens a caseworker task on a case whose projection is
+// stored; an open task of the same kind on the same case is left as it
+// is. The task takes the queue's filter columns from the projection and
+// the person's row: the cycle, the step the case is at, the alcaldía, and
+// whose people the work waits on (the database function
+// case_task_secretariat, migration 015: the rule QueueItem.Secretariat
+// states). Errors: ErrCaseNotFound.
 func (s *Store) RaiseTask(ctx context.Context, caseID string, kind apoyo.TaskKind, detail string) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO case_tasks (case_id, kind, detail) VALUES ($1, $2, $3)
+	tag, err := s.pool.Exec(ctx, `INSERT INTO case_tasks (case_id, kind, detail, cycle_id, step, secretariat, alcaldia)
+		SELECT c.id, $2, $3, c.cycle_id, c.step, case_task_secretariat($2, c.waiting_on, c.state), b.alcaldia
+		FROM cases c JOIN beneficiaries b ON b.id = c.beneficiary_id WHERE c.id = $1
 		ON CONFLICT (case_id, kind) WHERE resolved_at IS NULL DO NOTHING`, caseID, kind, detail)
-	return err
+	if err != nil || tag.RowsAffected() == 1 {
+		return err
+	}
+	// Nothing inserted: the task was open already, or there is no case.
+	var exists bool
+	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM cases WHERE id = $1)", caseID).Scan(&exists); err != nil || exists {
+		return err
+	}
+	return ErrCaseNotFound.With("case %q not found: no task raised", caseID)
 }
 
 // ResolveTasks closes a case's open tasks of a kind.
@@ -430,7 +461,13 @@ func (s *Store) ResolveTasks(ctx context.Context, caseID string, kind apoyo.Task
 // ResolveStaleTasks closes a case's open tasks that belong to a step other
 // than step (the case moved on, or ended), and a step_failed task once the
 // case is no longer failed. Tasks raised to report how a case ended (e.g.
-// payment_failed) are not step work and stay open.
+// payment_failed) are not step work and stay open. Every write of a
+// projection is followed by this call, so it also brings the queue's
+// columns of the tasks left open up to date: their step becomes step, and
+// their secretariat follows the projection (an overdue approval moves on
+// to the next secretariat still to vote, an overdue referral to the next
+// one without an outcome). One statement, which writes nothing for a case
+// without open tasks, as most are.
 func (s *Store) ResolveStaleTasks(ctx context.Context, caseID string, step apoyo.Step) error {
 	var stale []string
 	for _, kind := range apoyo.TaskKinds {
@@ -440,9 +477,16 @@ func (s *Store) ResolveStaleTasks(ctx context.Context, caseID string, step apoyo
 	}
 	// A step_failed task is done once the case's projection no longer says
 	// failed (a retry was recorded, or the case moved on).
-	_, err := s.pool.Exec(ctx, `UPDATE case_tasks SET resolved_at = now() WHERE case_id = $1 AND resolved_at IS NULL
-		AND (kind = ANY($2) OR (kind = $3 AND coalesce((SELECT status FROM cases WHERE id = $1), '') <> $4))`,
-		caseID, stale, apoyo.TaskStepFailed, apoyo.CaseFailed)
+	_, err := s.pool.Exec(ctx, `WITH open AS (
+			SELECT t.id, t.kind = ANY($2) OR (t.kind = $3 AND c.status <> $4) AS stale,
+				case_task_secretariat(t.kind, c.waiting_on, c.state) AS secretariat
+			FROM case_tasks t JOIN cases c ON c.id = t.case_id
+			WHERE t.case_id = $1 AND t.resolved_at IS NULL)
+		UPDATE case_tasks t SET resolved_at = CASE WHEN o.stale THEN now() END,
+			step = CASE WHEN o.stale THEN t.step ELSE $5 END,
+			secretariat = CASE WHEN o.stale THEN t.secretariat ELSE o.secretariat END
+		FROM open o WHERE t.id = o.id AND (o.stale OR t.step <> $5 OR t.secretariat <> o.secretariat)`,
+		caseID, stale, apoyo.TaskStepFailed, apoyo.CaseFailed, string(step))
 	return err
 }
 
@@ -456,8 +500,8 @@ func (s *Store) Tasks(ctx context.Context, f apoyo.TaskFilter) ([]apoyo.Task, er
 	if f.Limit <= 0 {
 		f.Limit = 1000
 	}
-	rows, err := s.pool.Query(ctx, `SELECT t.id, t.case_id, t.kind, t.detail, t.created_at FROM case_tasks t JOIN cases c ON c.id = t.case_id
-		WHERE t.resolved_at IS NULL AND ($1 = '' OR c.cycle_id = $1) AND ($3 = '' OR t.kind = $3) ORDER BY t.created_at, t.id LIMIT $2`,
+	rows, err := s.pool.Query(ctx, `SELECT id, case_id, kind, detail, created_at FROM case_tasks
+		WHERE resolved_at IS NULL AND ($1 = '' OR cycle_id = $1) AND ($3 = '' OR kind = $3) ORDER BY created_at, id LIMIT $2`,
 		f.CycleID, f.Limit, string(f.Kind))
 	if err != nil {
 		return nil, err
@@ -531,8 +575,7 @@ func (s *Store) Cycles(ctx context.Context, programID string) ([]apoyo.Cycle, er
 // OpenTaskCounts counts a cycle's open tasks per kind, by the database:
 // a cycle's tasks are never loaded to be counted.
 func (s *Store) OpenTaskCounts(ctx context.Context, cycleID string) (map[string]int, error) {
-	rows, err := s.pool.Query(ctx, `SELECT t.kind, count(*) FROM case_tasks t JOIN cases c ON c.id = t.case_id
-		WHERE t.resolved_at IS NULL AND c.cycle_id = $1 GROUP BY t.kind`, cycleID)
+	rows, err := s.pool.Query(ctx, `SELECT kind, count(*) FROM case_tasks WHERE resolved_at IS NULL AND cycle_id = $1 GROUP BY kind`, cycleID)
 	if err != nil {
 		return nil, err
 	}
