@@ -19,9 +19,10 @@ build: ## build the apoyo binary into bin/
 test: ## run every test (real PostgreSQL and Temporal, started by the tests themselves)
 	$(GO) test ./...
 
-bench: ## ledger vs pgbench -N, and cycle throughput vs a bare workflow (ratios, same run)
+bench: ## ledger vs pgbench -N, cycle throughput vs a bare workflow (ratios, same run), the stuck-case queue over 1,000,000 cases
 	$(GO) run ./cmd/apoyo bench ledger
 	$(GO) run ./cmd/apoyo bench cycle --beneficiaries 1000,10000
+	$(GO) run ./cmd/apoyo bench queue
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
