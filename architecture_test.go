@@ -45,6 +45,10 @@ var layers = []layer{
 	{name: "application", prefixes: []string{"app"}, may: []string{"domain", "rules", "stores", "workflows", "search-attributes"}},
 	{name: "api", prefixes: []string{"api"}, may: []string{"domain", "spec-formats"},
 		foreign: []string{"github.com/jackc/", "go.temporal.io/"}},
+	// The web console: another adapter on the application layer. It uses
+	// the API's status mapping (one place) and the alcaldías of mxid.
+	{name: "console", prefixes: []string{"console"}, may: []string{"domain", "rules", "api", "spec-formats"},
+		foreign: []string{"github.com/jackc/", "go.temporal.io/"}},
 	{name: "platform", prefixes: []string{"platform"}, may: []string{"domain", "rules", "config", "platform", "internal", "partners", "search-attributes"}},
 	// Test support: databases and worlds made to order, for tests only.
 	{name: "test-support", prefixes: []string{"internal/pgtest", "internal/testfactory", "internal/golden"},
@@ -152,6 +156,9 @@ func TestImportRulesRefuse(t *testing.T) {
 		{"api", "app"},                 // … nor the application's implementation
 		{"workflows", "ledger"},        // workflows orchestrate; activities touch stores
 		{"app", "api"},                 // the application does not know its adapters
+		{"console", "app"},             // the console calls apoyo.Service, not app
+		{"console", "cases"},           // … and reaches no store
+		{"api", "console"},             // adapters do not call each other, but for one mapping
 		{"ledger", "app"},              // stores do not call up
 		{"demo", "cmd/apoyo"},          // nothing imports the wiring
 		{"platform/devstack", "cases"}, // the platform knows no store

@@ -20,7 +20,7 @@ type ErrorBody struct {
 	RequestID string          `json:"request_id"`
 }
 
-// Errors of the HTTP layer itself, with the statuses statusOf gives them.
+// Errors of the HTTP layer itself, with the statuses StatusOf gives them.
 var (
 	errNotFound         = apoyo.Errorf(apoyo.ENOTFOUND, "http.not_found", "no such route")
 	errMethodNotAllowed = apoyo.Errorf(apoyo.EINVALID, "http.method_not_allowed", "method not allowed on this route")
@@ -31,8 +31,9 @@ var (
 	errInternal         = apoyo.Errorf(apoyo.EINTERNAL, "internal", "internal error")
 )
 
-// statusOf maps an error to its HTTP status: the one place it is decided.
-func statusOf(err error) int {
+// StatusOf maps an error to its HTTP status: the one place it is decided
+// (the console answers with the same statuses).
+func StatusOf(err error) int {
 	switch apoyo.ErrorReasonOf(err) {
 	case "http.method_not_allowed":
 		return http.StatusMethodNotAllowed
@@ -61,7 +62,7 @@ func statusOf(err error) int {
 // writeError answers err in the one error shape. An internal error's
 // details stay in the log (by request id), never in the answer.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
-	status := statusOf(err)
+	status := StatusOf(err)
 	var e *apoyo.Error
 	switch {
 	case status == http.StatusInternalServerError || !errors.As(err, &e):

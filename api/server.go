@@ -5,7 +5,7 @@
 // request and calls the application layer (apoyo.Service) as that
 // identity; authorization, separation of duties and the audit log happen
 // there, the same for the CLI and the console. Errors have one shape
-// (ErrorBody), mapped from apoyo.Error in one place (statusOf).
+// (ErrorBody), mapped from apoyo.Error in one place (StatusOf).
 package api
 
 import (

@@ -55,9 +55,18 @@ type AuthConfig struct {
 	// OIDCNameClaim is the claim shown as the user's name. Default
 	// "preferred_username".
 	OIDCNameClaim string `mapstructure:"oidc_name_claim"`
+	// OIDCConsoleRedirect is the console's sign-in callback as registered
+	// with the issuer (https://<console>/login/oidc/callback). With
+	// OIDCIssuer set, it turns on the console's "sign in with the
+	// institutional account" (the client id is OIDCAudience). Default "".
+	OIDCConsoleRedirect string `mapstructure:"oidc_console_redirect" validate:"omitempty,url"`
+	// OIDCClientSecret is the console client's secret ("" for a public
+	// client; PKCE protects the exchange either way). Default "".
+	OIDCClientSecret string `mapstructure:"oidc_client_secret" secret:"true"`
 }
 
-// APIConfig shapes the HTTP API (`apoyo serve`, also run by `apoyo dev`).
+// APIConfig shapes the HTTP API and the web console, served together
+// (`apoyo serve`, also run by `apoyo dev`).
 type APIConfig struct {
 	// Address is where the API listens. Default "127.0.0.1:8080".
 	Address string `mapstructure:"address" validate:"required,hostname_port"`
@@ -66,6 +75,10 @@ type APIConfig struct {
 	// MaxUpload caps an uploaded roster or bank statement, in bytes.
 	// Default 67108864 (64 MiB).
 	MaxUpload int64 `mapstructure:"max_upload" validate:"min=1024,max=17179869184"`
+	// SecureCookies marks the console's session cookie Secure: set it
+	// whenever the console is reached over https (behind a TLS proxy).
+	// Default false (plain http on localhost).
+	SecureCookies bool `mapstructure:"secure_cookies"`
 }
 
 // DatabaseConfig says where the PostgreSQL database is.

@@ -114,7 +114,8 @@ func TestKeysCoverEveryField(t *testing.T) {
 		"pii.keys", "pii.active_key", "pii.index_key",
 		"log.level", "log.format",
 		"auth.token", "auth.token_ttl", "auth.oidc_issuer", "auth.oidc_audience", "auth.oidc_role_claim", "auth.oidc_secretariat_claim", "auth.oidc_name_claim",
-		"api.address", "api.max_body", "api.max_upload",
+		"auth.oidc_console_redirect", "auth.oidc_client_secret",
+		"api.address", "api.max_body", "api.max_upload", "api.secure_cookies",
 	}
 	require.Equal(t, want, Keys())
 	m := Default().Masked()
@@ -122,7 +123,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 	for _, k := range want {
 		require.Contains(t, m, k)
 	}
-	require.Equal(t, []string{"database.url", "payments.bank_url", "pii.keys", "pii.index_key", "auth.token"}, SecretKeys())
+	require.Equal(t, []string{"database.url", "payments.bank_url", "pii.keys", "pii.index_key", "auth.token", "auth.oidc_client_secret"}, SecretKeys())
 }
 
 // TestMalformedKeysNeverEchoed: a key setting that is not base64, has the

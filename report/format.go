@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"unicode/utf8"
 
@@ -27,10 +28,27 @@ func WriteCSV(w io.Writer, r apoyo.CycleReport) error {
 			rows = append(rows, []string{d.Name, c.Name, c.Enrolled.String(), c.Approved.String(), c.Paid.String(), c.AmountPaid.String()})
 		}
 	}
+	for _, row := range rows {
+		for i, cell := range row {
+			row[i] = NeutraliseFormula(cell)
+		}
+	}
 	if err := cw.WriteAll(rows); err != nil {
 		return err
 	}
 	return cw.Error()
+}
+
+// NeutraliseFormula makes a cell that a spreadsheet would run as a
+// formula (it starts with =, +, -, @, a tab or a carriage return: a
+// category named by a roster, say) plain text, by a leading apostrophe, as
+// OWASP's CSV-injection advice says. Numbers are never negative here, so
+// no number loses its sign.
+func NeutraliseFormula(cell string) string {
+	if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+		return "'" + cell
+	}
+	return cell
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -515,4 +516,19 @@ func TestCycleErrors(t *testing.T) {
 		}
 	}
 	require.Empty(t, r.IneligibleByRule)
+}
+
+// TestCSVNeutralisesFormulas: a category a spreadsheet would run as a
+// formula is written as text.
+func TestCSVNeutralisesFormulas(t *testing.T) {
+	t.Parallel()
+	r := apoyo.CycleReport{Dimensions: []apoyo.Dimension{{Name: "nationality_region", Categories: []apoyo.Category{
+		{Name: "=HYPERLINK(\"http://x\")"}, {Name: "+1"}, {Name: "@SUM(A1)"}, {Name: "-2"}, {Name: "\tx"}, {Name: "Caribe"},
+	}}}}
+	var b strings.Builder
+	require.NoError(t, report.WriteCSV(&b, r))
+	out := b.String()
+	for _, want := range []string{`"'=HYPERLINK(""http://x"")"`, "'+1", "'@SUM(A1)", "'-2", "'\tx", ",Caribe,"} {
+		require.Contains(t, out, want)
+	}
 }

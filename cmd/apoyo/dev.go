@@ -15,12 +15,13 @@ import (
 func newDevCmd(a *cli) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dev",
-		Short: "Run the local stack: PostgreSQL, Temporal server and UI, sandbox bank, worker and HTTP API, in one process",
+		Short: "Run the local stack: PostgreSQL, Temporal server and UI, sandbox bank, worker, web console and HTTP API, in one process",
 		Long: `dev runs everything a newcomer needs in one process, keeping its state in
 --data-dir (default .apoyo) so that a restart picks up where it stopped:
 a private PostgreSQL cluster (or APOYO_DATABASE_URL), an in-process Temporal
 server on a fixed port (default 7233) with its Web UI (default 8233), the
-sandbox bank, the apoyo worker and the HTTP API (api.address, default
+sandbox bank, the apoyo worker, and the web console with the HTTP API
+(console at /, API at /api/v1/ on api.address, default
 127.0.0.1:8080, or a free port if that one is taken).
 
 It also creates local users: an administrator and one user per role
@@ -75,6 +76,7 @@ Ctrl-C stops everything.`,
 				fmt.Fprintf(w, "temporal-ui %s (payloads decoded by the codec server at %s)\n", s.Info.UIAddress, s.Info.CodecURL)
 			}
 			fmt.Fprintf(w, "bank       %s\n", s.Info.BankURL)
+			fmt.Fprintf(w, "console    http://%s/ (sign in with a user's token below; Spanish first, English at the top right)\n", apiAddr)
 			fmt.Fprintf(w, "api        http://%s/api/v1/ (OpenAPI document at http://%s/openapi.json)\n", apiAddr, apiAddr)
 			fmt.Fprintf(w, "data-dir   %s\n", a.cfg.DataDir)
 			fmt.Fprintf(w, "users      local stack only; tokens in %s\n", devstack.DevUsersFile(a.cfg.DataDir))
@@ -83,7 +85,7 @@ Ctrl-C stops everything.`,
 				if u.Secretariat != "" {
 					role += " " + string(u.Secretariat)
 				}
-				fmt.Fprintf(w, "  %-15s %-22s apoyo --as %-10s …   curl -H 'Authorization: Bearer %s' …\n", u.Name, role, asName(u), u.Token)
+				fmt.Fprintf(w, "  %-15s %-22s token %s   (apoyo --as %s …)\n", u.Name, role, u.Token, asName(u))
 			}
 			fmt.Fprintln(w, "apoyo dev ready (Ctrl-C to stop)")
 			<-ctx.Done()

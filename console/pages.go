@@ -1,0 +1,627 @@
+package console
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/mxid"
+)
+
+// alcaldias are the 16 alcaldías the queue filters by.
+var alcaldias = mxid.Alcaldias[:]
+
+// routes are the pages of a signed-in person. Each handler calls the
+// application layer as that person; what the role may not do is refused
+// there, whatever the page showed.
+func (s *Server) routes(r chi.Router) {
+	r.Get("/", s.home)
+	r.Get("/queue", s.queue)
+	r.Route("/cases/{cycle}/{beneficiary}", func(r chi.Router) {
+		r.Get("/", s.casePage)
+		r.Post("/identity", s.decideIdentity)
+		r.Post("/instrument", s.setInstrument)
+		r.Post("/referral", s.referralOutcome)
+		r.Post("/retry", s.retryStep)
+		r.Post("/cancel", s.cancelCase)
+		r.Post("/vote", s.vote)
+		r.Post("/reveal", s.reveal)
+	})
+	r.Get("/inbox", s.inbox)
+	r.Get("/inbox/{cycle}", s.inboxCycle)
+	r.Post("/inbox/{cycle}/sign", s.signList)
+	r.Get("/programs", s.programs)
+	r.Get("/programs/{program}", s.programPage)
+	r.Post("/programs/{program}/roster", s.importRoster)
+	r.Post("/programs/{program}/cycles", s.launchCycle)
+	r.Get("/cycles", s.cycles)
+	r.Get("/cycles/{cycle}", s.cyclePage)
+	r.Get("/cycles/{cycle}/events", s.cycleEvents)
+	r.Post("/cycles/{cycle}/{action:pause|resume|cancel}", s.controlCycle)
+	r.Get("/cycles/{cycle}/report", s.reportPage)
+	r.Get("/cycles/{cycle}/report.csv", s.reportCSV)
+	r.Get("/ledger", s.ledger)
+	r.Get("/ledger/statement", s.statement)
+	r.Get("/reconciliations", s.reconciliations)
+	r.Get("/reconciliations/{id}", s.reconciliation)
+	r.Get("/audit", s.auditLog)
+	r.Get("/verify", s.verify)
+	r.Get("/users", s.users)
+}
+
+// home sends each role to the page it works from.
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	to := "/account"
+	switch who(r).Role {
+	case apoyo.RoleCaseworker:
+		to = "/queue"
+	case apoyo.RoleApprover:
+		to = "/inbox"
+	case apoyo.RoleProgramManager:
+		to = "/cycles"
+	case apoyo.RoleAuditor:
+		to = "/ledger"
+	case apoyo.RoleAdmin:
+		to = "/users"
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// ---- Caseworkers: the queue and a case ----
+
+type queueData struct {
+	Filter      apoyo.QueueFilter
+	OpenBefore  string
+	Page        apoyo.QueuePage
+	NextURL     string
+	Steps       []apoyo.Step
+	Kinds       []apoyo.TaskKind
+	Secretariat []apoyo.Secretariat
+	Alcaldias   []string
+	Cycles      []apoyo.Cycle
+}
+
+func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := apoyo.QueueFilter{CycleID: q.Get("cycle_id"), Step: apoyo.Step(q.Get("step")), Secretariat: apoyo.Secretariat(q.Get("secretariat")),
+		Alcaldia: q.Get("alcaldia"), Kind: apoyo.TaskKind(q.Get("kind"))}
+	d := queueData{Filter: f, OpenBefore: q.Get("open_before"), Steps: apoyo.Steps, Kinds: apoyo.TaskKinds, Secretariat: apoyo.Secretariats,
+		Alcaldias: alcaldias}
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "queue.invalid", "after: expected the number of the last task seen").At(0, "after"))
+			return
+		}
+		f.After = n
+	}
+	if d.OpenBefore != "" {
+		t, err := time.ParseInLocation("2006-01-02", d.OpenBefore, cityTime)
+		if err != nil {
+			s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "queue.invalid", "open_before: expected a date, YYYY-MM-DD").At(0, "open_before"))
+			return
+		}
+		f.OpenBefore = t
+	}
+	page, err := s.App.Queue(r.Context(), who(r), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Page = page
+	if page.Next != 0 {
+		d.NextURL = "/queue" + queryString("cycle_id", f.CycleID, "step", string(f.Step), "secretariat", string(f.Secretariat),
+			"alcaldia", f.Alcaldia, "kind", string(f.Kind), "open_before", d.OpenBefore, "after", strconv.FormatInt(page.Next, 10))
+	}
+	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Target") == "queue-results" {
+		s.fragment(w, r, http.StatusOK, "queue:results", d)
+		return
+	}
+	d.Cycles, _ = s.App.Cycles(r.Context(), who(r), "")
+	s.render(w, r, http.StatusOK, "queue", d)
+}
+
+type caseData struct {
+	ID           string
+	CycleID      string
+	Beneficiary  string
+	Detail       apoyo.CaseDetail
+	Person       *apoyo.Beneficiary
+	Tasks        []apoyo.Task
+	Rails        []apoyo.Rail
+	Outcomes     []apoyo.ReferralOutcome
+	Documents    []apoyo.IDDocumentType
+	OpenReferral []apoyo.Referral
+	// MyVote is the approver's secretariat's vote, if it voted.
+	MyVote  *apoyo.ApprovalVote
+	Waiting bool
+	// Personal is the person's data once revealed (without htmx).
+	Personal *apoyo.PersonalData
+	// Which actions the page offers: what the role may do and the case
+	// waits for. The application layer decides again on every one.
+	CanIdentity, CanInstrument, CanReferral, CanRetry, CanVote, CanCancel bool
+}
+
+// Actions reports whether the page offers any action.
+func (d caseData) Actions() bool {
+	return d.CanIdentity || d.CanInstrument || d.CanReferral || d.CanRetry || d.CanVote || d.CanCancel
+}
+
+func caseIDOf(r *http.Request) string {
+	return apoyo.CaseID(chi.URLParam(r, "cycle"), chi.URLParam(r, "beneficiary"))
+}
+
+func (s *Server) casePage(w http.ResponseWriter, r *http.Request) {
+	id := caseIDOf(r)
+	d, err := s.caseData(r, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "case", d)
+}
+
+func (s *Server) caseData(r *http.Request, id string) (caseData, error) {
+	me := who(r)
+	detail, err := s.App.Case(r.Context(), me, id)
+	if err != nil {
+		return caseData{}, err
+	}
+	d := caseData{ID: id, CycleID: chi.URLParam(r, "cycle"), Beneficiary: chi.URLParam(r, "beneficiary"), Detail: detail,
+		Rails: apoyo.Rails, Outcomes: apoyo.ReferralOutcomes, Documents: apoyo.IDDocumentTypes}
+	if s.can(me, apoyo.ActBeneficiaryRead) {
+		if b, err := s.App.Beneficiary(r.Context(), me, d.Beneficiary); err == nil {
+			d.Person = &b
+		}
+	}
+	if s.can(me, apoyo.ActTaskRead) {
+		if page, err := s.App.Queue(r.Context(), me, apoyo.QueueFilter{CycleID: d.CycleID, Limit: apoyo.MaxQueueLimit}); err == nil {
+			for _, it := range page.Items {
+				if it.CaseID == id {
+					d.Tasks = append(d.Tasks, apoyo.Task{ID: it.TaskID, CaseID: it.CaseID, Kind: it.Kind, Detail: it.Detail, CreatedAt: it.Since})
+				}
+			}
+		}
+	}
+	for _, ref := range detail.State.Referrals {
+		if ref.Outcome == "" {
+			d.OpenReferral = append(d.OpenReferral, ref)
+		}
+	}
+	if v, ok := detail.State.Votes[me.Secretariat]; ok && me.Secretariat != "" {
+		d.MyVote = &v
+	}
+	for _, w := range detail.State.WaitingOn {
+		if w == string(me.Secretariat) {
+			d.Waiting = true
+		}
+	}
+	st := detail.State
+	d.CanIdentity = s.can(me, apoyo.ActIdentityDecide) && st.Step == apoyo.StepIdentity && st.Status == apoyo.CaseWaiting
+	d.CanInstrument = s.can(me, apoyo.ActInstrumentSet) && st.Step == apoyo.StepPayment && st.Status == apoyo.CaseWaiting
+	d.CanReferral = s.can(me, apoyo.ActReferralOutcome) && len(d.OpenReferral) > 0
+	d.CanRetry = s.can(me, apoyo.ActCaseRetry) && st.Status == apoyo.CaseFailed
+	d.CanVote = s.can(me, apoyo.ActApprovalVote) && d.Waiting
+	d.CanCancel = s.can(me, apoyo.ActCaseCancel) && st.Step != apoyo.StepDone
+	return d, nil
+}
+
+// done answers a case action: the case's new state in place of the form
+// (htmx), or the case page again.
+func (s *Server) done(w http.ResponseWriter, r *http.Request, msgKey string, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.Header.Get("HX-Request") == "true" {
+		s.fragment(w, r, http.StatusOK, "done", msgKey)
+		return
+	}
+	http.Redirect(w, r, "/cases/"+chi.URLParam(r, "cycle")+"/"+chi.URLParam(r, "beneficiary"), http.StatusSeeOther)
+}
+
+func (s *Server) decideIdentity(w http.ResponseWriter, r *http.Request) {
+	d := apoyo.IdentityDecision{Decision: apoyo.IdentityDecisionKind(r.PostFormValue("decision")), Reason: r.PostFormValue("reason"),
+		DocumentType: apoyo.IDDocumentType(r.PostFormValue("document_type")), DocumentNumber: strings.TrimSpace(r.PostFormValue("document_number"))}
+	_, err := s.App.DecideIdentity(r.Context(), who(r), caseIDOf(r), d)
+	s.done(w, r, "done.identity", err)
+}
+
+func (s *Server) setInstrument(w http.ResponseWriter, r *http.Request) {
+	in := apoyo.InstrumentRequest{Method: apoyo.Rail(r.PostFormValue("method")), CLABE: strings.TrimSpace(r.PostFormValue("clabe")),
+		CardNumber: strings.TrimSpace(r.PostFormValue("card_number")), SharedConfirmed: r.PostFormValue("shared_confirmed") == "on"}
+	_, err := s.App.SetPaymentInstrument(r.Context(), who(r), caseIDOf(r), in)
+	s.done(w, r, "done.instrument", err)
+}
+
+func (s *Server) referralOutcome(w http.ResponseWriter, r *http.Request) {
+	in := apoyo.ReferralOutcomeRequest{ReferralID: r.PostFormValue("referral_id"), Outcome: apoyo.ReferralOutcome(r.PostFormValue("outcome")),
+		Note: r.PostFormValue("note")}
+	_, err := s.App.RecordReferralOutcome(r.Context(), who(r), caseIDOf(r), in)
+	s.done(w, r, "done.referral", err)
+}
+
+func (s *Server) retryStep(w http.ResponseWriter, r *http.Request) {
+	_, err := s.App.RetryStep(r.Context(), who(r), caseIDOf(r), r.PostFormValue("reason"))
+	s.done(w, r, "done.retry", err)
+}
+
+func (s *Server) cancelCase(w http.ResponseWriter, r *http.Request) {
+	_, err := s.App.CancelCase(r.Context(), who(r), caseIDOf(r), r.PostFormValue("reason"))
+	s.done(w, r, "done.cancel", err)
+}
+
+func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
+	v := apoyo.VoteRequest{Approve: r.PostFormValue("approve") == "true", Reason: r.PostFormValue("reason")}
+	_, err := s.App.Vote(r.Context(), who(r), caseIDOf(r), v)
+	if err == nil && r.Header.Get("HX-Request") == "true" {
+		key := "done.approved"
+		if !v.Approve {
+			key = "done.rejected"
+		}
+		s.fragment(w, r, http.StatusOK, "done", key)
+		return
+	}
+	s.done(w, r, "done.approved", err)
+}
+
+// reveal shows a person's data for a stated purpose: the application
+// layer writes the read to the audit log before it returns anything.
+func (s *Server) reveal(w http.ResponseWriter, r *http.Request) {
+	pd, err := s.App.PersonalData(r.Context(), who(r), chi.URLParam(r, "beneficiary"), strings.TrimSpace(r.PostFormValue("purpose")))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.Header.Get("HX-Request") == "true" {
+		s.fragment(w, r, http.StatusOK, "case:personal", pd)
+		return
+	}
+	d, err := s.caseData(r, caseIDOf(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Personal = &pd
+	s.render(w, r, http.StatusOK, "case", d)
+}
+
+// ---- Approvers: the inbox and signed lists ----
+
+func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
+	cycles, err := s.App.Cycles(r.Context(), who(r), "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var open []apoyo.Cycle
+	for _, c := range cycles {
+		if c.Status == apoyo.CycleRunning || c.Status == apoyo.CyclePaused {
+			open = append(open, c)
+		}
+	}
+	s.render(w, r, http.StatusOK, "inbox", open)
+}
+
+type listData struct {
+	Cycle     apoyo.Cycle
+	List      apoyo.RosterList
+	Approvals []apoyo.RosterApproval
+	Signed    *apoyo.RosterApproval
+}
+
+func (s *Server) inboxCycle(w http.ResponseWriter, r *http.Request) {
+	d, err := s.listData(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "list", d)
+}
+
+func (s *Server) listData(r *http.Request) (listData, error) {
+	id := chi.URLParam(r, "cycle")
+	st, err := s.App.CycleStatus(r.Context(), who(r), id)
+	if err != nil {
+		return listData{}, err
+	}
+	l, err := s.App.PendingRoster(r.Context(), who(r), id)
+	if err != nil {
+		return listData{}, err
+	}
+	approvals, _ := s.App.RosterApprovals(r.Context(), who(r), id)
+	return listData{Cycle: st.Cycle, List: l, Approvals: approvals}, nil
+}
+
+// signList signs the list whose hash the approver was shown: a list that
+// changed since is refused (409) and shown again as it now is.
+func (s *Server) signList(w http.ResponseWriter, r *http.Request) {
+	a, err := s.App.ApproveRoster(r.Context(), who(r), chi.URLParam(r, "cycle"), r.PostFormValue("hash"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.Header.Get("HX-Request") == "true" {
+		s.fragment(w, r, http.StatusOK, "list:signed", a)
+		return
+	}
+	d, err := s.listData(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Signed = &a
+	s.render(w, r, http.StatusOK, "list", d)
+}
+
+// ---- Programme managers: programmes, rosters, cycles ----
+
+func (s *Server) programs(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.App.Programs(r.Context(), who(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "programs", ps)
+}
+
+type programData struct {
+	Program apoyo.Program
+	Cycles  []apoyo.Cycle
+	Import  *apoyo.ImportReport
+	DryRun  bool
+}
+
+func (s *Server) programData(r *http.Request) (programData, error) {
+	p, err := s.App.Program(r.Context(), who(r), chi.URLParam(r, "program"))
+	if err != nil {
+		return programData{}, err
+	}
+	cs, err := s.App.Cycles(r.Context(), who(r), p.ID)
+	if err != nil {
+		return programData{}, err
+	}
+	d := programData{Program: p, Cycles: cs}
+	return d, nil
+}
+
+func (s *Server) programPage(w http.ResponseWriter, r *http.Request) {
+	d, err := s.programData(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "program", d)
+}
+
+// importRoster takes a roster file from a form and shows its report, row
+// by row and field by field.
+func (s *Server) importRoster(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.MaxUpload)
+	f, _, err := r.FormFile("roster")
+	if err != nil {
+		s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "roster.missing", "choose a roster file (CSV) to import").At(0, "roster"))
+		return
+	}
+	defer f.Close()
+	dry := r.PostFormValue("dry_run") == "on"
+	rep, err := s.App.ImportRoster(r.Context(), who(r), chi.URLParam(r, "program"), f, apoyo.ImportOptions{DryRun: dry})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.Header.Get("HX-Request") == "true" {
+		s.fragment(w, r, http.StatusOK, "program:import", programData{Import: &rep, DryRun: dry})
+		return
+	}
+	d, err := s.programData(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d.Import, d.DryRun = &rep, dry
+	s.render(w, r, http.StatusOK, "program", d)
+}
+
+func (s *Server) launchCycle(w http.ResponseWriter, r *http.Request) {
+	req := apoyo.LaunchRequest{ProgramID: chi.URLParam(r, "program"), Name: strings.TrimSpace(r.PostFormValue("name")),
+		Period: strings.TrimSpace(r.PostFormValue("period"))}
+	res, err := s.App.LaunchCycle(r.Context(), who(r), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	to := "/cycles/" + url.PathEscape(res.Cycle.ID)
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Redirect", to)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func (s *Server) cycles(w http.ResponseWriter, r *http.Request) {
+	cs, err := s.App.Cycles(r.Context(), who(r), "")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ps, _ := s.App.Programs(r.Context(), who(r))
+	names := map[string]string{}
+	for _, p := range ps {
+		names[p.ID] = p.Name
+	}
+	s.render(w, r, http.StatusOK, "cycles", cyclesData{Cycles: cs, Programs: names})
+}
+
+type cyclesData struct {
+	Cycles   []apoyo.Cycle
+	Programs map[string]string
+}
+
+func (s *Server) cyclePage(w http.ResponseWriter, r *http.Request) {
+	st, err := s.App.CycleStatus(r.Context(), who(r), chi.URLParam(r, "cycle"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "cycle", cycleData{Status: st, Progress: progressOf(localeOf(r), st), Steps: apoyo.Steps,
+		MoneyStates: moneyStates})
+}
+
+type cycleData struct {
+	Status      apoyo.CycleStatusView
+	Progress    progress
+	Steps       []apoyo.Step
+	MoneyStates []string
+}
+
+// moneyStates are the cycle's money states in the order money moves.
+var moneyStates = []string{"committed", "in_transit", "paid", "returned"}
+
+func (s *Server) controlCycle(w http.ResponseWriter, r *http.Request) {
+	id, me := chi.URLParam(r, "cycle"), who(r)
+	var err error
+	switch chi.URLParam(r, "action") {
+	case "pause":
+		_, err = s.App.PauseCycle(r.Context(), me, id)
+	case "resume":
+		_, err = s.App.ResumeCycle(r.Context(), me, id)
+	case "cancel":
+		_, err = s.App.CancelCycle(r.Context(), me, id, r.PostFormValue("reason"))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	to := "/cycles/" + url.PathEscape(id)
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Redirect", to)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// ---- Auditors: books, reconciliations, the audit log ----
+
+func (s *Server) ledger(w http.ResponseWriter, r *http.Request) {
+	tb, err := s.App.TrialBalance(r.Context(), who(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "ledger", tb)
+}
+
+func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	st, err := s.App.Statement(r.Context(), who(r), q.Get("account"), apoyo.StatementOptions{Fund: q.Get("fund")})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "statement", st)
+}
+
+func (s *Server) reconciliations(w http.ResponseWriter, r *http.Request) {
+	runs, err := s.App.Reconciliations(r.Context(), who(r), 100)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "reconciliations", runs)
+}
+
+func (s *Server) reconciliation(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	if err != nil {
+		s.fail(w, r, apoyo.Errorf(apoyo.ENOTFOUND, "reconcile.not_found", "no reconciliation %q", chi.URLParam(r, "id")))
+		return
+	}
+	rep, err := s.App.Reconciliation(r.Context(), who(r), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "reconciliation", reconData{ID: id, Report: rep, Classes: apoyo.FindingClasses})
+}
+
+type reconData struct {
+	ID      int64
+	Report  apoyo.ReconcileReport
+	Classes []apoyo.FindingClass
+}
+
+type auditData struct {
+	Filter  apoyo.AuditFilter
+	Entries []apoyo.AuditEntry
+	NextURL string
+}
+
+func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := apoyo.AuditFilter{ActorID: q.Get("actor_id"), Action: apoyo.Action(q.Get("action")), Target: q.Get("target"),
+		Outcome: apoyo.AuditOutcome(q.Get("outcome")), Limit: 100}
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "audit.invalid", "after: expected an entry number").At(0, "after"))
+			return
+		}
+		f.After = n
+	}
+	es, err := s.App.AuditEntries(r.Context(), who(r), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := auditData{Filter: f, Entries: es}
+	if len(es) == f.Limit {
+		d.NextURL = "/audit" + queryString("actor_id", f.ActorID, "action", string(f.Action), "target", f.Target, "outcome", string(f.Outcome),
+			"after", strconv.FormatInt(es[len(es)-1].Seq, 10))
+	}
+	s.render(w, r, http.StatusOK, "audit", d)
+}
+
+type verifyData struct {
+	Ledger   *apoyo.LedgerVerifyReport
+	Audit    *apoyo.AuditVerifyReport
+	LedgerEr error
+	AuditEr  error
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	var d verifyData
+	me := who(r)
+	if !s.can(me, apoyo.ActLedgerVerify) && !s.can(me, apoyo.ActAuditVerify) {
+		// Asked all the same, so that the refusal is the application's
+		// (and in the audit log), not only the page's.
+		_, err := s.App.VerifyAudit(r.Context(), me)
+		s.fail(w, r, err)
+		return
+	}
+	if s.can(me, apoyo.ActLedgerVerify) {
+		rep, err := s.App.VerifyLedger(r.Context(), me)
+		d.Ledger, d.LedgerEr = &rep, err
+	}
+	if s.can(me, apoyo.ActAuditVerify) {
+		rep, err := s.App.VerifyAudit(r.Context(), me)
+		d.Audit, d.AuditEr = &rep, err
+	}
+	s.render(w, r, http.StatusOK, "verify", d)
+}
+
+func (s *Server) users(w http.ResponseWriter, r *http.Request) {
+	us, err := s.App.Users(r.Context(), who(r))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "users", us)
+}
