@@ -321,6 +321,8 @@ type TaskFilter struct {
 // the filters combine.
 type QueueFilter struct {
 	CycleID string `json:"cycle_id,omitempty"`
+	// CaseID keeps one case's open work (a case page's tasks).
+	CaseID string `json:"case_id,omitempty"`
 	// Step is the step the case is stuck at (StepDone for work that
 	// reports an ending, e.g. payment_failed).
 	Step Step `json:"step,omitempty"`

@@ -415,7 +415,7 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 // values that do not parse.
 func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	q := queryOf(r)
-	f := apoyo.QueueFilter{CycleID: q.str("cycle_id"), Step: apoyo.Step(q.str("step")), Secretariat: apoyo.Secretariat(q.str("secretariat")),
+	f := apoyo.QueueFilter{CycleID: q.str("cycle_id"), CaseID: q.str("case_id"), Step: apoyo.Step(q.str("step")), Secretariat: apoyo.Secretariat(q.str("secretariat")),
 		Alcaldia: q.str("alcaldia"), Kind: apoyo.TaskKind(q.str("kind")), OpenBefore: q.time("open_before"), After: q.int64("after"),
 		Limit: q.int("limit", 0)}
 	if q.err != nil {

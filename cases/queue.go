@@ -89,6 +89,11 @@ func queueStatement(f apoyo.QueueFilter) (string, []any) {
 			w.add("t."+c.col+" = %s", c.val)
 		}
 	}
+	if f.CaseID != "" {
+		// A case has a task or two: the open tasks' (case_id, kind) index
+		// finds them whatever the lead column.
+		w.add("t.case_id = %s", f.CaseID)
+	}
 	if !f.OpenBefore.IsZero() {
 		w.add("t.created_at < %s", f.OpenBefore)
 	}
@@ -106,6 +111,11 @@ func queueStatement(f apoyo.QueueFilter) (string, []any) {
 func checkQueueFilter(f apoyo.QueueFilter) (apoyo.QueueFilter, error) {
 	bad := func(field, format string, args ...any) error {
 		return ErrQueueInvalid.With(format, args...).At(0, field)
+	}
+	if f.CaseID != "" {
+		if _, _, err := apoyo.ParseCaseID(f.CaseID); err != nil {
+			return f, bad("case_id", "case id %q: expected case/<cycle>/<beneficiary>", f.CaseID)
+		}
 	}
 	if f.Step != "" && !f.Step.Valid() {
 		return f, bad("step", "step %q: use one of %s", f.Step, join(apoyo.Steps))

@@ -211,6 +211,9 @@ func TestQueueFilters(t *testing.T) {
 		add(fmt.Sprintf("open for more than %d days", days), apoyo.QueueFilter{OpenBefore: before},
 			func(s *stuck) bool { return q.now.Add(-s.age).Before(before) })
 	}
+	for _, st := range q.stuck[1:3] {
+		add("case "+st.caseID, apoyo.QueueFilter{CaseID: st.caseID}, func(s *stuck) bool { return s.caseID == st.caseID })
+	}
 	add("cycle and secretariat", apoyo.QueueFilter{CycleID: q.cycles[1].ID, Secretariat: apoyo.SIBISO},
 		func(s *stuck) bool { return s.cycle == 1 && s.sec == apoyo.SIBISO })
 	add("step, alcaldía, kind and age", apoyo.QueueFilter{Step: apoyo.StepApproval, Alcaldia: "Iztapalapa", Kind: apoyo.TaskApprovalOverdue,
@@ -370,6 +373,7 @@ func TestQueueRefusesBadFilters(t *testing.T) {
 		field string
 	}{
 		{apoyo.QueueFilter{Step: "paying"}, "step"},
+		{apoyo.QueueFilter{CaseID: "ben_x"}, "case_id"},
 		{apoyo.QueueFilter{Kind: "lost_document"}, "kind"},
 		{apoyo.QueueFilter{Secretariat: "sibiso"}, "secretariat"},
 		{apoyo.QueueFilter{Secretariat: apoyo.NGO}, "secretariat"},

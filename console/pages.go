@@ -180,11 +180,9 @@ func (s *Server) caseData(r *http.Request, id string) (caseData, error) {
 		}
 	}
 	if s.can(me, apoyo.ActTaskRead) {
-		if page, err := s.App.Queue(r.Context(), me, apoyo.QueueFilter{CycleID: d.CycleID, Limit: apoyo.MaxQueueLimit}); err == nil {
+		if page, err := s.App.Queue(r.Context(), me, apoyo.QueueFilter{CaseID: id}); err == nil {
 			for _, it := range page.Items {
-				if it.CaseID == id {
-					d.Tasks = append(d.Tasks, apoyo.Task{ID: it.TaskID, CaseID: it.CaseID, Kind: it.Kind, Detail: it.Detail, CreatedAt: it.Since})
-				}
+				d.Tasks = append(d.Tasks, apoyo.Task{ID: it.TaskID, CaseID: it.CaseID, Kind: it.Kind, Detail: it.Detail, CreatedAt: it.Since})
 			}
 		}
 	}

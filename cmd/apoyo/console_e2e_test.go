@@ -343,6 +343,13 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.Contains(t, au.text("#ledger-verify"), "Íntegro")
 	require.Contains(t, au.text("#audit-verify"), "Íntegra")
 
+	// The administrator: users, and nothing of the money.
+	ad := newBrowser(t, root, base, 1280, 900)
+	ad.login(as.admin)
+	require.Equal(t, "/users", ad.location().Path)
+	require.Contains(t, ad.text("main"), "test.caseworker")
+	require.False(t, ad.has(`a[href="/ledger"]`) || ad.has(`a[href="/queue"]`) || ad.has(`a[href="/inbox"]`))
+
 	// On a phone: the queue at 360 px, in English.
 	phone := newBrowser(t, root, base, 360, 780)
 	phone.login(as.caseworker)

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -211,6 +213,20 @@ func TestDevCommandComesUpRestartsAndStops(t *testing.T) {
 	resp, err := http.Get(info.BankURL + "/v1/movements?date=2026-01-01")
 	require.NoError(t, err)
 	resp.Body.Close()
+
+	// The console's address is printed with each user's token, and a
+	// newcomer signs in with one (the demo's cycle, if any, is then there).
+	consoleAt := regexp.MustCompile(`(?m)^console +(http://\S+/) `).FindStringSubmatch(out.String())
+	require.NotNil(t, consoleAt, out.String())
+	tok := regexp.MustCompile(`(?m)^ +dev\.caseworker +caseworker +token (\S+) `).FindStringSubmatch(out.String())
+	require.NotNil(t, tok, out.String())
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noFollow.PostForm(consoleAt[1]+"login", url.Values{"token": {tok[1]}})
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	require.Equal(t, "/", resp.Header.Get("Location"))
+	require.Contains(t, resp.Header.Get("Set-Cookie"), "apoyo_session=")
 
 	// A second stack on the same directory is refused.
 	code, _, errOut := run(context.Background(), t, "dev")
