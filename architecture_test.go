@@ -43,13 +43,15 @@ var layers = []layer{
 	{name: "activities", prefixes: []string{"activities"}, may: []string{"domain", "rules", "stores", "workflows"}},
 	{name: "worker", prefixes: []string{"worker"}, may: []string{"domain", "rules", "workflows", "search-attributes", "activities", "platform"}},
 	{name: "application", prefixes: []string{"app"}, may: []string{"domain", "rules", "stores", "workflows", "search-attributes"}},
-	{name: "api", prefixes: []string{"api"}, may: []string{"domain", "spec-formats"},
+	{name: "api", prefixes: []string{"api"}, may: []string{"domain", "spec-formats", "http-support"},
 		foreign: []string{"github.com/jackc/", "go.temporal.io/"}},
 	// The web console: another adapter on the application layer. It uses
 	// the API's status mapping (one place) and the alcaldías of mxid.
-	{name: "console", prefixes: []string{"console"}, may: []string{"domain", "rules", "api", "spec-formats"},
+	{name: "console", prefixes: []string{"console"}, may: []string{"domain", "rules", "api", "spec-formats", "http-support"},
 		foreign: []string{"github.com/jackc/", "go.temporal.io/"}},
 	{name: "platform", prefixes: []string{"platform"}, may: []string{"domain", "rules", "config", "platform", "internal", "partners", "search-attributes"}},
+	// HTTP middleware the API and the console share.
+	{name: "http-support", prefixes: []string{"internal/httpmw"}, may: nil, foreign: []string{"github.com/jackc/", "go.temporal.io/"}},
 	// Test support: databases and worlds made to order, for tests only.
 	{name: "test-support", prefixes: []string{"internal/pgtest", "internal/testfactory", "internal/golden"},
 		may: []string{"domain", "rules", "stores", "platform", "internal", "test-support"}},

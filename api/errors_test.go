@@ -16,6 +16,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/api"
 	"github.com/apoyo-cdmx/apoyo/app"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 )
 
 // failingService fails the calls a test makes it fail.
@@ -49,7 +50,7 @@ func do(h http.Handler, method, path, ctype, body, token string) (*httptest.Resp
 // field where there is one, with a request id; never a 500.
 func TestBadRequestsGetTheErrorShape(t *testing.T) {
 	t.Parallel()
-	s := &api.Server{App: app.NewAuthorizedWith(nothingService{}, noEvidence{}), Auth: roleTokens, MaxBody: 1024}
+	s := &api.Server{App: app.NewAuthorizedWith(nothingService{}, testfactory.NoEvidence{}), Auth: roleTokens, MaxBody: 1024}
 	h := s.Handler()
 	vote := "/api/v1/cycles/cyc_1/cases/ben_1/vote"
 	for _, tc := range []struct {
@@ -99,7 +100,7 @@ func TestBadRequestsGetTheErrorShape(t *testing.T) {
 func TestInternalErrorsTellNothing(t *testing.T) {
 	t.Parallel()
 	secret := errors.New("dial tcp 10.0.0.7:5432: password authentication failed for user apoyo")
-	s := &api.Server{App: app.NewAuthorizedWith(failingService{err: secret}, noEvidence{}), Auth: roleTokens}
+	s := &api.Server{App: app.NewAuthorizedWith(failingService{err: secret}, testfactory.NoEvidence{}), Auth: roleTokens}
 	w, e := do(s.Handler(), "GET", "/api/v1/programs", "", "", "pm")
 	require.Equal(t, http.StatusInternalServerError, w.Code)
 	require.Equal(t, apoyo.EINTERNAL, e.Code)
@@ -107,14 +108,14 @@ func TestInternalErrorsTellNothing(t *testing.T) {
 	require.Contains(t, e.Message, e.RequestID)
 
 	// A known error code keeps its status and message.
-	s = &api.Server{App: app.NewAuthorizedWith(failingService{err: apoyo.Errorf(apoyo.EUNAVAILABLE, "db.down", "the database is restarting")}, noEvidence{}), Auth: roleTokens}
+	s = &api.Server{App: app.NewAuthorizedWith(failingService{err: apoyo.Errorf(apoyo.EUNAVAILABLE, "db.down", "the database is restarting")}, testfactory.NoEvidence{}), Auth: roleTokens}
 	w, e = do(s.Handler(), "GET", "/api/v1/programs", "", "", "pm")
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
 	require.Equal(t, "db.down", e.Reason)
 
 	// A store's error keeps the driver's words for the operator's command
 	// line; the API answers with its reason and the request id only.
-	s = &api.Server{App: app.NewAuthorizedWith(failingService{err: apoyo.StoreError("program.db", "listing programmes", secret)}, noEvidence{}), Auth: roleTokens}
+	s = &api.Server{App: app.NewAuthorizedWith(failingService{err: apoyo.StoreError("program.db", "listing programmes", secret)}, testfactory.NoEvidence{}), Auth: roleTokens}
 	w, e = do(s.Handler(), "GET", "/api/v1/programs", "", "", "pm")
 	require.Equal(t, http.StatusServiceUnavailable, w.Code)
 	require.Equal(t, "program.db", e.Reason)
@@ -145,7 +146,7 @@ func TestRequestIDs(t *testing.T) {
 func TestAccessLogNamesRouteAndUser(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	s := &api.Server{App: app.NewAuthorizedWith(nothingService{}, noEvidence{}), Auth: roleTokens,
+	s := &api.Server{App: app.NewAuthorizedWith(nothingService{}, testfactory.NoEvidence{}), Auth: roleTokens,
 		Logger: slog.New(slog.NewJSONHandler(&buf, nil))}
 	w, _ := do(s.Handler(), "GET", "/api/v1/cycles/cyc_secretish/cases/ben_secretish", "", "", "cw")
 	require.Equal(t, http.StatusOK, w.Code)

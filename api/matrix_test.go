@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,36 +13,10 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/api"
 	"github.com/apoyo-cdmx/apoyo/app"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 )
 
-// tokenAuth knows one token per role.
-type tokenAuth map[string]apoyo.Identity
-
-func (a tokenAuth) Authenticate(_ context.Context, bearer string) (apoyo.Identity, error) {
-	if id, ok := a[bearer]; ok {
-		return id, nil
-	}
-	return apoyo.Identity{}, apoyo.ErrUnauthenticated.With("invalid token")
-}
-
-// noEvidence: nobody enrolled or handled anything, nobody approved.
-type noEvidence struct{}
-
-func (noEvidence) EnrolledBy(context.Context, string) (string, error) { return "", nil }
-func (noEvidence) Handled(context.Context, string, []string) (map[string]bool, error) {
-	return map[string]bool{}, nil
-}
-func (noEvidence) SecretariatsActedFor(context.Context, string) ([]apoyo.Secretariat, error) {
-	return nil, nil
-}
-
-var roleTokens = tokenAuth{
-	"pm":    {UserID: "usr_pm", Name: "pm", Role: apoyo.RoleProgramManager, Via: "token"},
-	"cw":    {UserID: "usr_cw", Name: "cw", Role: apoyo.RoleCaseworker, Via: "token"},
-	"ap":    {UserID: "usr_ap", Name: "ap", Role: apoyo.RoleApprover, Secretariat: apoyo.SIBISO, Via: "token"},
-	"au":    {UserID: "usr_au", Name: "au", Role: apoyo.RoleAuditor, Via: "token"},
-	"admin": {UserID: "usr_ad", Name: "ad", Role: apoyo.RoleAdmin, Via: "token"},
-}
+var roleTokens = testfactory.RoleTokens
 
 // roleMatrix is who may call each route, written out by hand from the
 // issue's roles (not derived from app.Permissions, which it checks).
@@ -123,7 +96,7 @@ var params = strings.NewReplacer("{program}", "prg_aaaaaaaaaaaaaaaa", "{cycle}",
 	"{referral}", "ref_1", "{account}", "prg:x:available", "{reconciliation}", "7", "{user}", "maria.lopez", "{token}", "tok_aaaaaaaaaaaaaaaa")
 
 func newTestServer() http.Handler {
-	s := &api.Server{App: app.NewAuthorizedWith(nothingService{}, noEvidence{}), Auth: roleTokens}
+	s := &api.Server{App: app.NewAuthorizedWith(nothingService{}, testfactory.NoEvidence{}), Auth: roleTokens}
 	return s.Handler()
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/api"
 	"github.com/apoyo-cdmx/apoyo/app"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 )
 
 // queueService records the filter it was asked for, and refuses a step
@@ -35,7 +36,7 @@ func (s queueService) Queue(_ context.Context, _ apoyo.Identity, f apoyo.QueueFi
 func TestQueueParameters(t *testing.T) {
 	t.Parallel()
 	var got apoyo.QueueFilter
-	h := (&api.Server{App: app.NewAuthorizedWith(queueService{got: &got}, noEvidence{}), Auth: roleTokens}).Handler()
+	h := (&api.Server{App: app.NewAuthorizedWith(queueService{got: &got}, testfactory.NoEvidence{}), Auth: roleTokens}).Handler()
 
 	w, _ := do(h, "GET", "/api/v1/queue?cycle_id=cyc_abcdef&step=approval&secretariat=SIBISO&alcaldia=GAM&kind=approval_overdue"+
 		"&open_before=2026-11-23T10:00:00Z&after=41&limit=20", "", "", "cw")

@@ -23,11 +23,11 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/internal/httpmw"
 )
 
 //go:embed openapi.json
@@ -142,51 +142,15 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter remembers the status for the access log.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush lets server-sent events through.
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// accessLog writes one line per request: method, route pattern (never
-// the raw path or query, which may carry ids a client typed), status,
-// duration and who.
+// accessLog writes one line per request (httpmw.AccessLog), naming who
+// asked as authenticate found them.
 func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		route := chi.RouteContext(r.Context()).RoutePattern()
-		if route == "" {
-			route = "(none)"
-		}
-		user := ""
+	return httpmw.AccessLog("http", s.log, func(r *http.Request) string {
 		if c, ok := r.Context().Value(callerKey).(*caller); ok {
-			user = c.userID
+			return c.userID
 		}
-		s.log(r).Info("http", "method", r.Method, "route", route, "status", sw.status, "ms", time.Since(start).Milliseconds(), "user", user)
-	})
+		return ""
+	})(next)
 }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {

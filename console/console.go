@@ -33,6 +33,7 @@ import (
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/api"
+	"github.com/apoyo-cdmx/apoyo/internal/httpmw"
 )
 
 //go:embed static templates
@@ -178,50 +179,10 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 	})
 }
 
-// statusWriter remembers the status for the access log and lets
-// server-sent events through.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
-	}
-}
-
-// accessLog writes one line per request with the route pattern, never
-// the raw path or query (a case id typed into a search is still an id,
-// but a query string may carry anything).
+// accessLog writes one line per request (httpmw.AccessLog); the user is
+// in the request's logger once the session is known.
 func (s *Server) accessLog(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		route := "(none)"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
-		if strings.HasPrefix(route, "/static/") {
-			return
-		}
-		s.log(r).Info("console", "method", r.Method, "route", route, "status", sw.status, "ms", time.Since(start).Milliseconds())
-	})
+	return httpmw.AccessLog("console", s.log, nil)(next)
 }
 
 func (s *Server) recoverer(next http.Handler) http.Handler {

@@ -2,7 +2,6 @@ package console_test
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -21,43 +20,17 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/app"
 	"github.com/apoyo-cdmx/apoyo/console"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 )
 
-// tokens knows one token per role.
-type tokens map[string]apoyo.Identity
-
-func (a tokens) Authenticate(_ context.Context, bearer string) (apoyo.Identity, error) {
-	if id, ok := a[bearer]; ok {
-		return id, nil
-	}
-	return apoyo.Identity{}, apoyo.ErrUnauthenticated.With("invalid token")
-}
-
-var roleTokens = tokens{
-	"pm":    {UserID: "usr_pm", Name: "pm", Role: apoyo.RoleProgramManager, Via: "token"},
-	"cw":    {UserID: "usr_cw", Name: "cw", Role: apoyo.RoleCaseworker, Via: "token"},
-	"ap":    {UserID: "usr_ap", Name: "ap", Role: apoyo.RoleApprover, Secretariat: apoyo.SIBISO, Via: "token"},
-	"au":    {UserID: "usr_au", Name: "au", Role: apoyo.RoleAuditor, Via: "token"},
-	"admin": {UserID: "usr_ad", Name: "ad", Role: apoyo.RoleAdmin, Via: "token"},
-}
-
-// noEvidence: nobody enrolled or handled anything, nobody approved.
-type noEvidence struct{}
-
-func (noEvidence) EnrolledBy(context.Context, string) (string, error) { return "", nil }
-func (noEvidence) Handled(context.Context, string, []string) (map[string]bool, error) {
-	return map[string]bool{}, nil
-}
-func (noEvidence) SecretariatsActedFor(context.Context, string) ([]apoyo.Secretariat, error) {
-	return nil, nil
-}
+var roleTokens = testfactory.RoleTokens
 
 // newConsole serves the console on the sample world behind the real
 // permission table (app.Authorized), as `apoyo serve` wires it.
 func newConsole(t *testing.T) (*httptest.Server, *sampleService) {
 	t.Helper()
 	svc := &sampleService{}
-	s := &console.Server{App: app.NewAuthorizedWith(svc, noEvidence{}), Auth: roleTokens, Logger: slog.New(slog.DiscardHandler),
+	s := &console.Server{App: app.NewAuthorizedWith(svc, testfactory.NoEvidence{}), Auth: roleTokens, Logger: slog.New(slog.DiscardHandler),
 		Can: func(who apoyo.Identity, act apoyo.Action) bool { return app.Allowed(who, act) == nil }}
 	h, err := s.Handler()
 	require.NoError(t, err)

@@ -22,6 +22,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/app"
 	"github.com/apoyo-cdmx/apoyo/console"
 	"github.com/apoyo-cdmx/apoyo/identity"
+	"github.com/apoyo-cdmx/apoyo/internal/testfactory"
 )
 
 // fakeIssuer is a Keycloak-like issuer on loopback: discovery, keys, and a
@@ -88,7 +89,7 @@ func TestOIDCSignIn(t *testing.T) {
 	require.NoError(t, err)
 	login, err := console.NewOIDCLogin(ctx, console.OIDCLoginConfig{Issuer: iss.url(), ClientID: "apoyo", RedirectURL: "http://console.test/login/oidc/callback"})
 	require.NoError(t, err)
-	s := &console.Server{App: app.NewAuthorizedWith(&sampleService{}, noEvidence{}), Auth: verifier, OIDC: login, Logger: slog.New(slog.DiscardHandler),
+	s := &console.Server{App: app.NewAuthorizedWith(&sampleService{}, testfactory.NoEvidence{}), Auth: verifier, OIDC: login, Logger: slog.New(slog.DiscardHandler),
 		Can: func(who apoyo.Identity, act apoyo.Action) bool { return app.Allowed(who, act) == nil }}
 	h, err := s.Handler()
 	require.NoError(t, err)

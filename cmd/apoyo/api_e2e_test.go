@@ -70,6 +70,59 @@ func (c apiClient) post(path string, in, out any) int {
 	return status
 }
 
+// startServe runs `apoyo serve` (the console and the API) on a free port
+// for the test, against the stack the environment names, and returns its
+// base URL.
+func startServe(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	port := freePort(t)
+	t.Setenv("APOYO_API_ADDRESS", fmt.Sprintf("127.0.0.1:%d", port))
+	sctx, stopServe := context.WithCancel(ctx)
+	served := make(chan int, 1)
+	serveOut := &syncBuffer{}
+	go func() {
+		a := &cli{out: serveOut, errOut: &syncBuffer{}}
+		root := newRoot(a)
+		root.SetArgs([]string{"serve"})
+		served <- exitCode(root.ExecuteContext(sctx), a.errOut)
+	}()
+	t.Cleanup(func() { stopServe(); <-served })
+	require.Eventually(t, func() bool { return strings.Contains(serveOut.String(), "api ") }, 30*time.Second, 50*time.Millisecond)
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
+}
+
+// threePeople are the end-to-end tests' roster: A paid by SPEI with a
+// referral, B by cash pickup, C by card with a TVRH that a caseworker
+// checks.
+func threePeople(r *rand.Rand) []*person {
+	adult := time.Date(1991, 7, 3, 0, 0, 0, 0, time.UTC)
+	people := []*person{
+		{key: "A", given: "Lucía", first: "Mendoza", second: "Paz", birth: adult, phone: "5512003400", method: "spei", clabe: mxid.GenerateCLABE(r, "012"), needs: "employment"},
+		{key: "B", given: "Jean", first: "Pierre", birth: adult, phone: "5512003401", method: "cash_pickup"},
+		{key: "C", given: "Orlando", first: "Funes", second: "Ríos", birth: adult, phone: "5512003402", docType: "tvrh", docNumber: "TVRH12121212",
+			method: "card", card: sandbox.CardNumber("4343")},
+	}
+	for _, p := range people {
+		if p.docType == "" {
+			p.curp = mxid.GenerateCURP(r, p.birth, "M", "NE")
+		}
+	}
+	return people
+}
+
+// rosterCSV is a roster file of people, then the extra rows as they are.
+func rosterCSV(t *testing.T, people []*person, extra ...[]string) []byte {
+	t.Helper()
+	var roster bytes.Buffer
+	w := csv.NewWriter(&roster)
+	require.NoError(t, w.Write(header))
+	for _, p := range people {
+		require.NoError(t, w.Write(p.row()))
+	}
+	require.NoError(t, w.WriteAll(extra))
+	return roster.Bytes()
+}
+
 // TestCycleThroughTheAPI runs a whole cycle through the HTTP API alone,
 // with one token per role, on a real Temporal server, PostgreSQL and the
 // sandbox bank: the programme manager defines the programme, imports the
@@ -90,20 +143,7 @@ func TestCycleThroughTheAPI(t *testing.T) {
 	// histories' test runs them; then the API, as `apoyo serve` runs it.
 	g := startGoldenStack(ctx, t)
 	db, as := g.db, g.as
-	port := freePort(t)
-	t.Setenv("APOYO_API_ADDRESS", fmt.Sprintf("127.0.0.1:%d", port))
-	sctx, stopServe := context.WithCancel(ctx)
-	served := make(chan int, 1)
-	serveOut := &syncBuffer{}
-	go func() {
-		a := &cli{out: serveOut, errOut: &syncBuffer{}}
-		root := newRoot(a)
-		root.SetArgs([]string{"serve"})
-		served <- exitCode(root.ExecuteContext(sctx), a.errOut)
-	}()
-	t.Cleanup(func() { stopServe(); <-served })
-	require.Eventually(t, func() bool { return strings.Contains(serveOut.String(), "api ") }, 30*time.Second, 50*time.Millisecond)
-	base := fmt.Sprintf("http://127.0.0.1:%d/api/v1", port)
+	base := startServe(ctx, t) + "/api/v1"
 	manager := apiClient{t, base, as.manager}
 	caseworker := apiClient{t, base, as.caseworker}
 	auditor := apiClient{t, base, as.auditor}
@@ -120,26 +160,9 @@ func TestCycleThroughTheAPI(t *testing.T) {
 	var prog apoyo.Program
 	require.Equal(t, http.StatusCreated, manager.post("/programs", map[string]any{"name": "Ingreso Inclusivo API",
 		"funds": []map[string]any{{"code": "city", "name": "Presupuesto CDMX", "budget": "100000"}}}, &prog))
-	r := rand.New(rand.NewPCG(29, 31))
-	adult := time.Date(1991, 7, 3, 0, 0, 0, 0, time.UTC)
-	people := []*person{
-		{key: "A", given: "Lucía", first: "Mendoza", second: "Paz", birth: adult, phone: "5512003400", method: "spei", clabe: mxid.GenerateCLABE(r, "012"), needs: "employment"},
-		{key: "B", given: "Jean", first: "Pierre", birth: adult, phone: "5512003401", method: "cash_pickup"},
-		{key: "C", given: "Orlando", first: "Funes", second: "Ríos", birth: adult, phone: "5512003402", docType: "tvrh", docNumber: "TVRH12121212",
-			method: "card", card: sandbox.CardNumber("4343")},
-	}
-	var roster bytes.Buffer
-	w := csv.NewWriter(&roster)
-	require.NoError(t, w.Write(header))
-	for _, p := range people {
-		if p.docType == "" {
-			p.curp = mxid.GenerateCURP(r, p.birth, "M", "NE")
-		}
-		require.NoError(t, w.Write(p.row()))
-	}
-	w.Flush()
+	people := threePeople(rand.New(rand.NewPCG(29, 31)))
 	var rep apoyo.ImportReport
-	status, e := manager.do("POST", "/programs/"+prog.ID+"/roster", "text/csv", bytes.NewReader(roster.Bytes()), &rep)
+	status, e := manager.do("POST", "/programs/"+prog.ID+"/roster", "text/csv", bytes.NewReader(rosterCSV(t, people)), &rep)
 	require.Equal(t, http.StatusOK, status, "%+v", e)
 	require.Equal(t, 3, rep.Accepted)
 	var launch apoyo.LaunchResult

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -20,8 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/apoyo-cdmx/apoyo"
-	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
-	"github.com/apoyo-cdmx/apoyo/mxid"
 )
 
 // chromium finds the browser the console's tests drive. CI installs
@@ -185,20 +181,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	defer cancel()
 	g := startGoldenStack(ctx, t)
 	as := g.as
-	port := freePort(t)
-	t.Setenv("APOYO_API_ADDRESS", fmt.Sprintf("127.0.0.1:%d", port))
-	sctx, stopServe := context.WithCancel(ctx)
-	served := make(chan int, 1)
-	serveOut := &syncBuffer{}
-	go func() {
-		a := &cli{out: serveOut, errOut: &syncBuffer{}}
-		root := newRoot(a)
-		root.SetArgs([]string{"serve"})
-		served <- exitCode(root.ExecuteContext(sctx), a.errOut)
-	}()
-	t.Cleanup(func() { stopServe(); <-served })
-	require.Eventually(t, func() bool { return strings.Contains(serveOut.String(), "console ") }, 30*time.Second, 50*time.Millisecond)
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base := startServe(ctx, t)
 	manager := apiClient{t, base + "/api/v1", as.manager}
 
 	// Chromium as the machine's probe runs it: no network beyond localhost.
@@ -217,29 +200,11 @@ func TestConsoleInABrowser(t *testing.T) {
 	var prog apoyo.Program
 	manager.post("/programs", map[string]any{"name": "Ingreso Inclusivo consola",
 		"funds": []map[string]any{{"code": "city", "name": "Presupuesto CDMX", "budget": "100000"}}}, &prog)
-	r := rand.New(rand.NewPCG(37, 41))
-	adult := time.Date(1990, 4, 9, 0, 0, 0, 0, time.UTC)
-	people := []*person{
-		{key: "A", given: "Lucía", first: "Mendoza", second: "Paz", birth: adult, phone: "5512003400", method: "spei", clabe: mxid.GenerateCLABE(r, "012"), needs: "employment"},
-		{key: "B", given: "Jean", first: "Pierre", birth: adult, phone: "5512003401", method: "cash_pickup"},
-		{key: "C", given: "Orlando", first: "Funes", second: "Ríos", birth: adult, phone: "5512003402", docType: "tvrh", docNumber: "TVRH12121212",
-			method: "card", card: sandbox.CardNumber("4343")},
-	}
-	var roster bytes.Buffer
-	w := csv.NewWriter(&roster)
-	require.NoError(t, w.Write(header))
-	for _, p := range people {
-		if p.docType == "" {
-			p.curp = mxid.GenerateCURP(r, p.birth, "M", "NE")
-		}
-		require.NoError(t, w.Write(p.row()))
-	}
+	people := threePeople(rand.New(rand.NewPCG(37, 41)))
 	bad := people[1].row()
 	bad[3] = "31/02/1990" // a birth date that is no date: the report names row 5 and the field
-	require.NoError(t, w.Write(bad))
-	w.Flush()
 	rosterFile := filepath.Join(t.TempDir(), "padron.csv")
-	require.NoError(t, os.WriteFile(rosterFile, roster.Bytes(), 0o600))
+	require.NoError(t, os.WriteFile(rosterFile, rosterCSV(t, people, bad), 0o600))
 
 	// The programme manager: roster from a file, the report as a table,
 	// then the launch.
