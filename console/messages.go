@@ -150,7 +150,7 @@ var messages = []struct{ key, es, en string }{
 	{"inbox.help", "Ciclos con casos que esperan la aprobación de tu secretaría.", "Cycles with cases waiting for your secretariat's approval."},
 	{"inbox.people", "personas", "people"},
 	{"inbox.empty", "No hay ciclos abiertos.", "No open cycles."},
-	{"list.pending", "Casos que esperan a", "Cases waiting for"},
+	{"list.pending", "Casos que esperan a %s", "Cases waiting for %s"},
 	{"list.size", "Casos", "Cases"},
 	{"list.total", "Total", "Total"},
 	{"list.hash", "Hash de la lista", "List hash"},

@@ -231,6 +231,15 @@ func TestConsoleInABrowser(t *testing.T) {
 	queue := "/queue?cycle_id=" + cyc + "&kind=identity_review"
 	cw.until(queue, "tr[data-case]", 60*time.Second)
 	cw.shot("caseworker-queue")
+	// On a phone: the same queue at 360 px, in English, rows stacked.
+	phone := newBrowser(t, root, base, 360, 780)
+	phone.login(as.caseworker)
+	phone.open("/lang/en?back=" + url.QueryEscape(queue))
+	require.Contains(t, phone.text("h1"), "Stuck cases")
+	require.Contains(t, phone.text("tr[data-case]"), "check a document", "the row, in English")
+	overflow := eval[bool](phone, `document.documentElement.scrollWidth > window.innerWidth + 1`)
+	require.False(t, overflow, "no sideways scrolling at 360 px")
+	phone.shot("caseworker-queue-phone")
 	cw.do(chromedp.Click(css("tr[data-case] a")), chromedp.WaitVisible(css("#h-actions")))
 	require.NotContains(t, cw.text("#personal"), "Orlando", "masked until revealed")
 	cw.do(chromedp.SendKeys(css("#purpose"), "verificar TVRH en ventanilla"), chromedp.Click(css("#reveal")),
@@ -315,12 +324,4 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.Contains(t, ad.text("main"), "test.caseworker")
 	require.False(t, ad.has(`a[href="/ledger"]`) || ad.has(`a[href="/queue"]`) || ad.has(`a[href="/inbox"]`))
 
-	// On a phone: the queue at 360 px, in English.
-	phone := newBrowser(t, root, base, 360, 780)
-	phone.login(as.caseworker)
-	phone.open("/lang/en?back=/queue")
-	require.Contains(t, phone.text("h1"), "Stuck cases")
-	overflow := eval[bool](phone, `document.documentElement.scrollWidth > window.innerWidth + 1`)
-	require.False(t, overflow, "no sideways scrolling at 360 px")
-	phone.shot("caseworker-queue-phone")
 }
