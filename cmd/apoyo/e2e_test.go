@@ -197,6 +197,11 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		require.NotEmpty(t, p.id, p.key)
 	}
 
+	// The server's own action counter, kept by Temporal Cloud's billing
+	// rules, from before the launch to the cycle's close.
+	actionsBefore, err := bench.ServerActions(ctx, ts.MetricsURL(), "apoyo")
+	require.NoError(t, err)
+	require.Zero(t, actionsBefore.Billable(), "nothing ran in the namespace before the launch")
 	code, out, errOut = runAs(ctx, t, as.manager, "cycle", "launch", "--program", prog.ID, "--period", "2026-11", "-o", "json")
 	require.Equal(t, 0, code, errOut)
 	var launch struct {
@@ -398,6 +403,28 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		}
 	}
 	require.Empty(t, wantIDs, "histories not found on the server")
+	// The history counter follows the billing rules: over every run of the
+	// cycle, it finds what the server's counter billed, but for what no
+	// history shows (heartbeats, queries, rejected updates).
+	fromHistories, byKind := 0, map[string]int{}
+	for _, ex := range runs {
+		for k, v := range bench.CountActions(historyOfRun(ctx, t, raw, ex.GetWorkflowId(), ex.GetRunId())) {
+			byKind[k] += v
+			fromHistories += v
+		}
+	}
+	// The server reports its counter every few seconds, and a case's last
+	// workflow task may complete after its projection says done: read it
+	// until it has caught up with the finished histories.
+	var serverActions bench.Actions
+	var outsideHistories int64
+	require.Eventually(t, func() bool {
+		after, err := bench.ServerActions(ctx, ts.MetricsURL(), "apoyo")
+		require.NoError(t, err)
+		serverActions = after.Since(actionsBefore)
+		outsideHistories = serverActions.Heartbeats() + serverActions["grpc_QueryWorkflow"] + serverActions["message_UpdateWorkflowExecution_Rejection"]
+		return serverActions.Billable()-outsideHistories == int64(fromHistories)
+	}, 30*time.Second, 250*time.Millisecond, "server: %s; histories: %v", serverActions, byKind)
 	require.Greater(t, payloads, 10*len(people), "the scan saw the payloads")
 	actions := map[string]map[string]int{}
 	for _, p := range people {
@@ -424,13 +451,18 @@ func TestBeneficiaryJourneyEndToEnd(t *testing.T) {
 		}
 	}
 
-	report := fmt.Sprintf("Temporal actions per beneficiary (billable events in each case's history):\n"+
-		"  A happy path, SPEI, 2 referrals: %d %v\n  B happy path, cash pickup, no referrals: %d %v\n"+
-		"  C identity review + card: %d\n  D returned then re-paid, 1 referral: %d\n  E ineligible: %d\n",
-		bench.Total(actions["A"]), actions["A"], bench.Total(actions["B"]), actions["B"], bench.Total(actions["C"]), bench.Total(actions["D"]), bench.Total(actions["E"]))
+	report := fmt.Sprintf("Temporal actions of the whole cycle by the server's action counter (Temporal Cloud's rules; 5 people, the cycle "+
+		"workflow, every update, query and heartbeat): %d, %.1f per person; heartbeats %d, queries %d; %s\n",
+		serverActions.Billable(), float64(serverActions.Billable())/5, serverActions.Heartbeats(), serverActions["grpc_QueryWorkflow"], serverActions) +
+		fmt.Sprintf("Temporal actions per beneficiary (Cloud-billed events in each case's history; heartbeats and queries are in the line above):\n"+
+			"  A happy path, SPEI, 2 referrals: %d %v\n  B happy path, cash pickup, no referrals: %d %v\n"+
+			"  C identity review + card: %d\n  D returned then re-paid, 1 referral: %d\n  E ineligible: %d\n",
+			bench.Total(actions["A"]), actions["A"], bench.Total(actions["B"]), actions["B"], bench.Total(actions["C"]), bench.Total(actions["D"]), bench.Total(actions["E"]))
 	t.Log("\n" + report)
 	writeTestReport(t, "actions.txt", report)
-	require.LessOrEqual(t, bench.Total(actions["B"]), 10, "a happy path without referrals fits in 10 actions")
+	// Counted as Temporal Cloud bills them (a case started as a child
+	// costs 2): issue 10 brings this down.
+	require.LessOrEqual(t, bench.Total(actions["B"]), 11, "a happy path without referrals fits in 11 actions")
 }
 
 func history(ctx context.Context, t *testing.T, c client.Client, id string) []*historypb.HistoryEvent {

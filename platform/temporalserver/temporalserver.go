@@ -61,11 +61,12 @@ type Options struct {
 
 // Server is a running embedded Temporal server.
 type Server struct {
-	srv       temporal.Server
-	ui        *uiserver.Server
-	address   string
-	uiAddress string
-	namespace string
+	srv        temporal.Server
+	ui         *uiserver.Server
+	address    string
+	uiAddress  string
+	namespace  string
+	metricsURL string
 }
 
 // Start configures and starts the server, and returns once the frontend
@@ -154,7 +155,8 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("temporalserver: starting: %w", err)
 	}
-	s := &Server{srv: srv, address: fmt.Sprintf("%s:%d", o.IP, o.Port), namespace: o.Namespace}
+	s := &Server{srv: srv, address: fmt.Sprintf("%s:%d", o.IP, o.Port), namespace: o.Namespace,
+		metricsURL: "http://" + cfg.Global.Metrics.Prometheus.ListenAddress + cfg.Global.Metrics.Prometheus.HandlerPath}
 	if err := s.waitReady(ctx); err != nil {
 		_ = srv.Stop()
 		return nil, err
@@ -294,6 +296,10 @@ func (s *Server) Address() string { return s.address }
 
 // UIAddress is the Web UI's URL, "" when disabled.
 func (s *Server) UIAddress() string { return s.uiAddress }
+
+// MetricsURL is the server's Prometheus endpoint: among its metrics, the
+// "action" counter the server keeps by Temporal Cloud's billing rules.
+func (s *Server) MetricsURL() string { return s.metricsURL }
 
 // Namespace is the registered namespace.
 func (s *Server) Namespace() string { return s.namespace }
