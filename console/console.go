@@ -25,9 +25,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-chi/chi/v5"
 
@@ -235,11 +237,23 @@ func (s *Server) setLang(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: langCookie, Value: string(lang), Path: "/", MaxAge: 365 * 24 * 3600,
 		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode})
-	back := r.URL.Query().Get("back")
-	if !strings.HasPrefix(back, "/") || strings.HasPrefix(back, "//") {
-		back = "/"
+	http.Redirect(w, r, localPath(r.URL.Query().Get("back")), http.StatusSeeOther)
+}
+
+// localPath is back if it is a path on this site, rebuilt from its parsed
+// path and query, and "/" otherwise: "//host", "/\\host", a scheme, a
+// host or a control character would send the person elsewhere.
+func localPath(back string) string {
+	u, err := url.Parse(back)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") ||
+		strings.HasPrefix(u.Path, "//") || strings.ContainsAny(back+u.Path, "\\") || strings.IndexFunc(back+u.Path, unicode.IsControl) >= 0 {
+		return "/"
 	}
-	http.Redirect(w, r, back, http.StatusSeeOther)
+	out := (&url.URL{Path: u.Path, RawQuery: u.RawQuery}).String()
+	if strings.HasPrefix(out, "//") || !strings.HasPrefix(out, "/") {
+		return "/"
+	}
+	return out
 }
 
 // session requires a signed-in person: a request without a valid session
@@ -281,9 +295,9 @@ func (s *Server) toLogin(w http.ResponseWriter, r *http.Request, why string) {
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-func (s *Server) setSession(w http.ResponseWriter, token string) {
+func (s *Server) setSession(w http.ResponseWriter, r *http.Request, token string) {
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", MaxAge: int(sessionTTL.Seconds()),
-		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode})
+		HttpOnly: true, Secure: s.SecureCookies || r.TLS != nil, SameSite: http.SameSiteLaxMode})
 }
 
 func (s *Server) clearSession(w http.ResponseWriter) {
@@ -319,7 +333,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "login", loginData{OIDC: s.OIDC != nil, Error: err})
 		return
 	}
-	s.setSession(w, token)
+	s.setSession(w, r, token)
 	s.log(r).Info("signed in", "user", id.UserID, "via", id.Via)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
@@ -334,11 +348,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 // and message are shown: messages carry ids, never personal data.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status := api.StatusOf(err)
-	var ae *apoyo.Error
-	if !errors.As(err, &ae) || ae.Code == apoyo.EINTERNAL || ae.Code == "" {
-		s.log(r).Error("console error", "err", err)
-		err = apoyo.Errorf(apoyo.EINTERNAL, "internal", "internal error (request %s)", apoyo.RequestID(r.Context()))
-	}
+	err = s.shown(r, err)
 	if r.Header.Get("HX-Request") == "true" {
 		s.fragment(w, r, status, "error", err)
 		return
@@ -347,3 +357,19 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 type errorData struct{ Err error }
+
+// shown is an error as a page may show it: apoyo's errors as they are
+// (their messages carry ids, never personal data), anything else (a
+// driver's or Temporal's words) logged and replaced by the request id to
+// quote.
+func (s *Server) shown(r *http.Request, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *apoyo.Error
+	if !errors.As(err, &ae) || ae.Code == apoyo.EINTERNAL || ae.Code == "" {
+		s.log(r).Error("console error", "err", err)
+		return apoyo.Errorf(apoyo.EINTERNAL, "internal", "internal error (request %s)", apoyo.RequestID(r.Context()))
+	}
+	return err
+}

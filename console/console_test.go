@@ -100,6 +100,7 @@ var consoleMatrix = map[string][]string{
 	"GET /reconciliations/1":                       {"pm", "au"},
 	"GET /audit":                                   {"au"},
 	"GET /verify":                                  {"pm", "au"},
+	"POST /verify":                                 {"pm", "au"},
 	"GET /users":                                   {"admin"},
 }
 
@@ -108,7 +109,7 @@ const caseTail = sampleCycle + "/" + samplePerson
 var forms = map[string]url.Values{
 	"identity": {"decision": {"verified"}}, "instrument": {"method": {"card"}}, "referral": {"referral_id": {"r1"}, "outcome": {"attended"}},
 	"retry": {"reason": {"x"}}, "cancel": {"reason": {"x"}}, "vote": {"approve": {"true"}}, "reveal": {"purpose": {"verificar"}},
-	"sign": {"hash": {"ab12"}}, "cycles": {"name": {"2026-12"}}, "pause": {}, "resume": {},
+	"sign": {"hash": {"ab12"}}, "cycles": {"name": {"2026-12"}}, "pause": {}, "resume": {}, "verify": {},
 }
 
 // TestRouteRoleMatrix: every console route, for every role, is answered
@@ -146,7 +147,7 @@ func TestMenusShowWhatRolesMayOpen(t *testing.T) {
 	srv, _ := newConsole(t)
 	menu := []string{"/queue", "/inbox", "/programs", "/cycles", "/ledger", "/reconciliations", "/audit", "/verify", "/users"}
 	// Pages a role may open but whose menu entry belongs to another role.
-	notInMenu := map[string][]string{"/inbox": {"pm", "cw", "au"}, "/programs": {"cw", "ap", "au"}}
+	notInMenu := map[string][]string{"/inbox": {"pm", "cw", "au"}}
 	link := regexp.MustCompile(`<nav[^>]*>.*?</nav>`)
 	for tok := range roleTokens {
 		status, h, _ := call(t, srv, tok, "GET", "/", nil)
@@ -369,3 +370,65 @@ func TestFormats(t *testing.T) {
 }
 
 func mustDecimal(s string) decimal.Decimal { return decimal.RequireFromString(s) }
+
+// TestNoOpenRedirect: the language switch returns only to a path of this
+// site, with its query.
+func TestNoOpenRedirect(t *testing.T) {
+	t.Parallel()
+	srv, _ := newConsole(t)
+	for back, want := range map[string]string{
+		"/queue?step=identity&kind=identity_review": "/queue?step=identity&kind=identity_review",
+		"//evil.example":         "/",
+		"/%5Cevil.example":       "/",
+		"/%09/evil.example":      "/",
+		"https://evil.example/x": "/",
+		"queue":                  "/",
+		"/\\evil.example":        "/",
+	} {
+		_, h, _ := call(t, srv, "cw", "GET", "/lang/en?back="+url.QueryEscape(back), nil)
+		require.Equal(t, want, h.Get("Location"), back)
+	}
+}
+
+// TestActionsShowTheCaseAgain: a case action that succeeds sends the
+// browser back to the case page, which shows what was done (only the
+// catalogue's messages for it: a link cannot make the page say anything).
+func TestActionsShowTheCaseAgain(t *testing.T) {
+	t.Parallel()
+	srv, svc := newConsole(t)
+	status, h, _ := call(t, srv, "cw", "POST", "/cases/"+caseTail+"/retry", url.Values{"reason": {"bank back"}}, "HX-Request", "true")
+	require.Equal(t, http.StatusNoContent, status)
+	require.Equal(t, "/cases/"+caseTail+"?done=done.retry", h.Get("HX-Redirect"))
+	require.Equal(t, []string{"RetryStep"}, svc.called())
+	_, _, page := call(t, srv, "cw", "GET", "/cases/"+caseTail+"?done=done.retry", nil)
+	require.Contains(t, page, `id="flash"`)
+	require.Contains(t, page, "El paso se vuelve a intentar.")
+	_, _, page = call(t, srv, "cw", "GET", "/cases/"+caseTail+"?done=login.title", nil)
+	require.NotContains(t, page, `id="flash"`)
+}
+
+// TestChangedListIsShownAgain: signing a list that changed shows the list
+// as it now is, with a warning, to be read and signed again.
+func TestChangedListIsShownAgain(t *testing.T) {
+	t.Parallel()
+	srv, _ := newConsole(t)
+	status, h, _ := call(t, srv, "ap", "POST", "/inbox/"+sampleCycle+"/sign", url.Values{"hash": {"stale"}}, "HX-Request", "true")
+	require.Equal(t, http.StatusNoContent, status)
+	require.Equal(t, "/inbox/"+sampleCycle+"?changed=1", h.Get("HX-Redirect"))
+	_, _, page := call(t, srv, "ap", "GET", "/inbox/"+sampleCycle+"?changed=1", nil)
+	require.Contains(t, page, `id="list-changed"`)
+	require.Contains(t, page, `value="ab12"`, "the form now signs the list as it is")
+}
+
+// TestVerificationRunsOnAClick: opening the page verifies nothing; the
+// button does.
+func TestVerificationRunsOnAClick(t *testing.T) {
+	t.Parallel()
+	srv, _ := newConsole(t)
+	_, _, page := call(t, srv, "au", "GET", "/verify", nil)
+	require.Contains(t, page, `id="run-verify"`)
+	require.NotContains(t, page, `id="ledger-verify"`)
+	_, _, page = call(t, srv, "au", "POST", "/verify", url.Values{})
+	require.Contains(t, page, `id="ledger-verify"`)
+	require.Contains(t, page, "Íntegro: 4 transacciones")
+}

@@ -159,6 +159,7 @@ var messages = []struct{ key, es, en string }{
 	{"list.sign_help", "Al firmar apruebas exactamente estos casos. Si la lista cambia, hay que firmarla de nuevo.", "Signing approves exactly these cases. If the list changes, it must be signed again."},
 	{"list.sign", "Firmar y aprobar %d casos", "Sign and approve %d cases"},
 	{"list.signed", "Lista firmada: %d casos por %s; %d votos entregados, %d ya habían avanzado.", "List signed: %d cases for %s; %d votes delivered, %d had moved on."},
+	{"list.changed", "La lista cambió desde que la viste. Esta es la lista de ahora: revísala y fírmala de nuevo.", "The list changed since you saw it. This is the list now: read it and sign it again."},
 	{"list.lines", "Casos de la lista", "Cases on the list"},
 	{"list.lines_help", "Para rechazar un caso, ábrelo y vota con un motivo.", "To reject a case, open it and vote with a reason."},
 	{"list.signatures", "Firmas registradas", "Recorded signatures"},
@@ -256,6 +257,8 @@ var messages = []struct{ key, es, en string }{
 	{"audit.outcome", "Resultado", "Outcome"},
 	{"audit.empty", "No hay entradas con estos filtros.", "No entries match these filters."},
 
+	{"verify.help", "Vuelve a calcular todo el libro mayor y toda la cadena de la bitácora; puede tardar.", "Re-derives the whole ledger and the whole audit chain; it may take a while."},
+	{"verify.run", "Verificar ahora", "Verify now"},
 	{"verify.ledger", "Libro mayor", "Ledger"},
 	{"verify.ledger_ok", "Íntegro: %d transacciones y %d movimientos verificados.", "Intact: %d transactions and %d postings verified."},
 	{"verify.ledger_bad", "Alterado: primera transacción mala %d.", "Tampered: first bad transaction %d."},

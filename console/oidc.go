@@ -68,7 +68,10 @@ func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request) {
 	verifier := oauth2.GenerateVerifier()
 	http.SetCookie(w, &http.Cookie{Name: oidcCookie, Value: state + "." + verifier, Path: "/login/oidc", MaxAge: 600,
 		HttpOnly: true, Secure: s.SecureCookies, SameSite: http.SameSiteLaxMode})
-	http.Redirect(w, r, s.OIDC.config.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier)), http.StatusFound)
+	// prompt=login: the issuer asks for the password every time, so that on
+	// a shared computer (a shelter's, a service window's) signing out of
+	// apoyo is not undone by the issuer's own session.
+	http.Redirect(w, r, s.OIDC.config.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "login")), http.StatusFound)
 }
 
 func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +104,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	s.setSession(w, raw)
+	s.setSession(w, r, raw)
 	s.log(r).Info("signed in", "user", id.UserID, "via", id.Via)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

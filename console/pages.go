@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,13 +51,14 @@ func (s *Server) routes(r chi.Router) {
 	r.Get("/reconciliations", s.reconciliations)
 	r.Get("/reconciliations/{id}", s.reconciliation)
 	r.Get("/audit", s.auditLog)
-	r.Get("/verify", s.verify)
+	r.Get("/verify", s.verifyPage)
+	r.Post("/verify", s.verify)
 	r.Get("/users", s.users)
 }
 
 // home sends each role to the page it works from.
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	to := "/account"
+	to := "/cycles"
 	switch who(r).Role {
 	case apoyo.RoleCaseworker:
 		to = "/queue"
@@ -132,14 +134,14 @@ type caseData struct {
 	Beneficiary  string
 	Detail       apoyo.CaseDetail
 	Person       *apoyo.Beneficiary
-	Tasks        []apoyo.Task
+	Tasks        []apoyo.QueueItem
 	Rails        []apoyo.Rail
 	Outcomes     []apoyo.ReferralOutcome
 	Documents    []apoyo.IDDocumentType
 	OpenReferral []apoyo.Referral
-	// MyVote is the approver's secretariat's vote, if it voted.
-	MyVote  *apoyo.ApprovalVote
-	Waiting bool
+	Waiting      bool
+	// Flash is what was just done (a catalogue key), shown once.
+	Flash string
 	// Personal is the person's data once revealed (without htmx).
 	Personal *apoyo.PersonalData
 	// Which actions the page offers: what the role may do and the case
@@ -172,7 +174,7 @@ func (s *Server) caseData(r *http.Request, id string) (caseData, error) {
 	if err != nil {
 		return caseData{}, err
 	}
-	d := caseData{ID: id, CycleID: chi.URLParam(r, "cycle"), Beneficiary: chi.URLParam(r, "beneficiary"), Detail: detail,
+	d := caseData{ID: id, CycleID: chi.URLParam(r, "cycle"), Beneficiary: chi.URLParam(r, "beneficiary"), Detail: detail, Flash: flash(r),
 		Rails: apoyo.Rails, Outcomes: apoyo.ReferralOutcomes, Documents: apoyo.IDDocumentTypes}
 	if s.can(me, apoyo.ActBeneficiaryRead) {
 		if b, err := s.App.Beneficiary(r.Context(), me, d.Beneficiary); err == nil {
@@ -181,18 +183,13 @@ func (s *Server) caseData(r *http.Request, id string) (caseData, error) {
 	}
 	if s.can(me, apoyo.ActTaskRead) {
 		if page, err := s.App.Queue(r.Context(), me, apoyo.QueueFilter{CaseID: id}); err == nil {
-			for _, it := range page.Items {
-				d.Tasks = append(d.Tasks, apoyo.Task{ID: it.TaskID, CaseID: it.CaseID, Kind: it.Kind, Detail: it.Detail, CreatedAt: it.Since})
-			}
+			d.Tasks = page.Items
 		}
 	}
 	for _, ref := range detail.State.Referrals {
 		if ref.Outcome == "" {
 			d.OpenReferral = append(d.OpenReferral, ref)
 		}
-	}
-	if v, ok := detail.State.Votes[me.Secretariat]; ok && me.Secretariat != "" {
-		d.MyVote = &v
 	}
 	for _, w := range detail.State.WaitingOn {
 		if w == string(me.Secretariat) {
@@ -209,18 +206,34 @@ func (s *Server) caseData(r *http.Request, id string) (caseData, error) {
 	return d, nil
 }
 
-// done answers a case action: the case's new state in place of the form
-// (htmx), or the case page again.
+// done answers a case action: the case page again, showing the case's
+// new state with what was done (for htmx, by HX-Redirect, so that no form
+// stays on the page for a step the case has left).
 func (s *Server) done(w http.ResponseWriter, r *http.Request, msgKey string, err error) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	to := "/cases/" + url.PathEscape(chi.URLParam(r, "cycle")) + "/" + url.PathEscape(chi.URLParam(r, "beneficiary")) + "?done=" + url.QueryEscape(msgKey)
 	if r.Header.Get("HX-Request") == "true" {
-		s.fragment(w, r, http.StatusOK, "done", msgKey)
+		w.Header().Set("HX-Redirect", to)
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	http.Redirect(w, r, "/cases/"+chi.URLParam(r, "cycle")+"/"+chi.URLParam(r, "beneficiary"), http.StatusSeeOther)
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// flashes are the messages a page may be asked to show after an action
+// (?done=…): only these, so a link cannot make a page say anything else.
+var flashes = map[string]bool{"done.identity": true, "done.instrument": true, "done.referral": true, "done.retry": true, "done.cancel": true,
+	"done.approved": true, "done.rejected": true}
+
+// flash is the message a page was asked to show, if it is one of flashes.
+func flash(r *http.Request) string {
+	if k := r.URL.Query().Get("done"); flashes[k] {
+		return k
+	}
+	return ""
 }
 
 func (s *Server) decideIdentity(w http.ResponseWriter, r *http.Request) {
@@ -257,15 +270,11 @@ func (s *Server) cancelCase(w http.ResponseWriter, r *http.Request) {
 func (s *Server) vote(w http.ResponseWriter, r *http.Request) {
 	v := apoyo.VoteRequest{Approve: r.PostFormValue("approve") == "true", Reason: r.PostFormValue("reason")}
 	_, err := s.App.Vote(r.Context(), who(r), caseIDOf(r), v)
-	if err == nil && r.Header.Get("HX-Request") == "true" {
-		key := "done.approved"
-		if !v.Approve {
-			key = "done.rejected"
-		}
-		s.fragment(w, r, http.StatusOK, "done", key)
-		return
+	key := "done.approved"
+	if !v.Approve {
+		key = "done.rejected"
 	}
-	s.done(w, r, "done.approved", err)
+	s.done(w, r, key, err)
 }
 
 // reveal shows a person's data for a stated purpose: the application
@@ -311,6 +320,8 @@ type listData struct {
 	List      apoyo.RosterList
 	Approvals []apoyo.RosterApproval
 	Signed    *apoyo.RosterApproval
+	// Changed: the list the approver signed had changed; this is it now.
+	Changed bool
 }
 
 func (s *Server) inboxCycle(w http.ResponseWriter, r *http.Request) {
@@ -333,13 +344,25 @@ func (s *Server) listData(r *http.Request) (listData, error) {
 		return listData{}, err
 	}
 	approvals, _ := s.App.RosterApprovals(r.Context(), who(r), id)
-	return listData{Cycle: st.Cycle, List: l, Approvals: approvals}, nil
+	return listData{Cycle: st.Cycle, List: l, Approvals: approvals, Changed: r.URL.Query().Get("changed") == "1"}, nil
 }
 
 // signList signs the list whose hash the approver was shown: a list that
 // changed since is refused (409) and shown again as it now is.
 func (s *Server) signList(w http.ResponseWriter, r *http.Request) {
 	a, err := s.App.ApproveRoster(r.Context(), who(r), chi.URLParam(r, "cycle"), r.PostFormValue("hash"))
+	if apoyo.ErrorReasonOf(err) == "approval.list_changed" {
+		// The list is no longer the one signed: show it as it now is, to
+		// be read and signed again.
+		to := "/inbox/" + url.PathEscape(chi.URLParam(r, "cycle")) + "?changed=1"
+		if r.Header.Get("HX-Request") == "true" {
+			w.Header().Set("HX-Redirect", to)
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -402,7 +425,12 @@ func (s *Server) programPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) importRoster(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, s.MaxUpload)
 	f, _, err := r.FormFile("roster")
-	if err != nil {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "roster.too_large", "the roster file is larger than %d bytes", s.MaxUpload).At(0, "roster"))
+		return
+	case err != nil:
 		s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "roster.missing", "choose a roster file (CSV) to import").At(0, "roster"))
 		return
 	}
@@ -588,14 +616,17 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 }
 
 type verifyData struct {
+	Ran      bool
 	Ledger   *apoyo.LedgerVerifyReport
 	Audit    *apoyo.AuditVerifyReport
 	LedgerEr error
 	AuditEr  error
 }
 
-func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
-	var d verifyData
+// verifyPage offers the verifications; they re-derive the whole ledger
+// and audit chain, so they run on a person's click (POST), never on a
+// page load or a link.
+func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request) {
 	me := who(r)
 	if !s.can(me, apoyo.ActLedgerVerify) && !s.can(me, apoyo.ActAuditVerify) {
 		// Asked all the same, so that the refusal is the application's
@@ -604,13 +635,24 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.render(w, r, http.StatusOK, "verify", verifyData{})
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	d := verifyData{Ran: true}
+	me := who(r)
+	if !s.can(me, apoyo.ActLedgerVerify) && !s.can(me, apoyo.ActAuditVerify) {
+		_, err := s.App.VerifyAudit(r.Context(), me)
+		s.fail(w, r, err)
+		return
+	}
 	if s.can(me, apoyo.ActLedgerVerify) {
 		rep, err := s.App.VerifyLedger(r.Context(), me)
-		d.Ledger, d.LedgerEr = &rep, err
+		d.Ledger, d.LedgerEr = &rep, s.shown(r, err)
 	}
 	if s.can(me, apoyo.ActAuditVerify) {
 		rep, err := s.App.VerifyAudit(r.Context(), me)
-		d.Audit, d.AuditEr = &rep, err
+		d.Audit, d.AuditEr = &rep, s.shown(r, err)
 	}
 	s.render(w, r, http.StatusOK, "verify", d)
 }

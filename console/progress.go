@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -63,25 +64,29 @@ func (s *Server) cycleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, me, l := chi.URLParam(r, "cycle"), who(r), localeOf(r)
-	if _, err := s.App.CycleStatus(r.Context(), me, id); err != nil {
+	st, err := s.App.CycleStatus(r.Context(), me, id)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	// A stream lasts streamFor at most: the browser then reconnects, and
+	// the session is checked again (a revoked token stops being served).
+	ctx, cancel := context.WithTimeout(r.Context(), streamFor)
+	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	tick := time.NewTicker(s.ProgressEvery)
 	defer tick.Stop()
 	for {
-		st, err := s.App.CycleStatus(r.Context(), me, id)
 		if err != nil {
-			if r.Context().Err() != nil {
+			if ctx.Err() != nil {
 				return
 			}
 			fmt.Fprintf(w, "event: trouble\ndata: %s\n\n", jsonString(apoyo.ErrorReasonOf(err)))
 			flusher.Flush()
 		} else {
-			p := progressOf(l, st)
+			p := progressOf(l, st) // st is read again at the end of the loop
 			b, _ := json.Marshal(p)
 			fmt.Fprintf(w, "event: progress\ndata: %s\n\n", b)
 			flusher.Flush()
@@ -90,12 +95,16 @@ func (s *Server) cycleEvents(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		st, err = s.App.CycleStatus(ctx, me, id)
 	}
 }
+
+// streamFor bounds one progress stream (see cycleEvents).
+const streamFor = 10 * time.Minute
 
 func jsonString(s string) string {
 	b, _ := json.Marshal(s)

@@ -71,14 +71,15 @@ func loadTemplates() (map[string]*pageTemplate, error) {
 // view is what every page template gets: the locale, who is signed in,
 // the navigation their role may use, and the page's own data.
 type view struct {
-	L     *Locale
-	Who   apoyo.Identity
-	Nav   []navItem
-	Page  string
-	Path  string
-	Title string
-	Data  any
-	can   func(apoyo.Action) bool
+	L    *Locale
+	Who  apoyo.Identity
+	Nav  []navItem
+	Page string
+	// Back is where a language switch returns: this page, with its
+	// filters, for a GET; the start for anything else.
+	Back string
+	Data any
+	can  func(apoyo.Action) bool
 }
 
 // Can reports whether the signed-in person may take an action, to show
@@ -102,7 +103,7 @@ func (s *Server) nav(id apoyo.Identity, current string) []navItem {
 	}{
 		{"/queue", "nav.queue", "queue", apoyo.ActTaskRead},
 		{"/inbox", "nav.inbox", "inbox", apoyo.ActRosterRead},
-		{"/programs", "nav.programs", "programs", apoyo.ActProgramCreate},
+		{"/programs", "nav.programs", "programs", apoyo.ActProgramRead},
 		{"/cycles", "nav.cycles", "cycles", apoyo.ActCycleRead},
 		{"/ledger", "nav.ledger", "ledger", apoyo.ActLedgerRead},
 		{"/reconciliations", "nav.reconciliations", "reconciliations", apoyo.ActReconciliationRead},
@@ -121,7 +122,11 @@ func (s *Server) nav(id apoyo.Identity, current string) []navItem {
 
 func (s *Server) view(r *http.Request, page string, data any) view {
 	id := who(r)
-	return view{L: localeOf(r), Who: id, Nav: s.nav(id, page), Page: page, Path: r.URL.Path, Data: data,
+	back := "/"
+	if r.Method == http.MethodGet {
+		back = r.URL.RequestURI()
+	}
+	return view{L: localeOf(r), Who: id, Nav: s.nav(id, page), Page: page, Back: back, Data: data,
 		can: func(a apoyo.Action) bool { return s.can(id, a) }}
 }
 

@@ -129,6 +129,9 @@ func (s *sampleService) PendingRoster(context.Context, apoyo.Identity, string) (
 }
 
 func (s *sampleService) ApproveRoster(_ context.Context, _ apoyo.Identity, _, hash string) (apoyo.RosterApproval, error) {
+	if hash == "stale" {
+		return apoyo.RosterApproval{}, apoyo.Errorf(apoyo.ECONFLICT, "approval.list_changed", "the list changed: fetch it again")
+	}
 	s.record("ApproveRoster:" + hash)
 	return apoyo.RosterApproval{Hash: hash, Size: 1, Total: benefit, Voted: 1}, nil
 }

@@ -248,7 +248,9 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.Contains(t, cw.text("#personal-data"), "TVRH12121212")
 	cw.shot("caseworker-case")
 	cw.do(chromedp.Click(css(`input[name="decision"][value="verified"]`)), chromedp.Click(css("#act-identity")),
-		chromedp.WaitVisible(css(".result .done")))
+		chromedp.WaitVisible(css("#flash")))
+	require.Contains(t, cw.text("#flash"), "Decisión registrada")
+	require.False(t, cw.has("#act-identity"), "the page shows the case as it now is: no identity form once decided")
 	cw.until(queue, "p.empty", 60*time.Second)
 
 	// The caseworker sees no approver's button and may not use the
@@ -288,7 +290,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	aID := apoyoBeneficiary(t, apiClient{t, base + "/api/v1", as.caseworker}, cyc, "A", people)
 	cw.until("/cases/"+cyc+"/"+aID, "#act-referral", 60*time.Second)
 	cw.do(chromedp.SetValue(css(`select[name="outcome"]`), "attended"), chromedp.Click(css("#act-referral")),
-		chromedp.WaitVisible(css(".result .done")))
+		chromedp.WaitVisible(css("#flash")))
 
 	// The programme manager's page, open since the launch, follows the
 	// cycle to its end through server-sent events, without a reload.
@@ -314,6 +316,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.Contains(t, au.text("#audit-entries"), "test.caseworker")
 	au.shot("auditor-audit")
 	au.open("/verify")
+	au.do(chromedp.Click(css("#run-verify")), chromedp.WaitVisible(css("#audit-verify")))
 	require.Contains(t, au.text("#ledger-verify"), "Íntegro")
 	require.Contains(t, au.text("#audit-verify"), "Íntegra")
 

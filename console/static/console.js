@@ -84,6 +84,10 @@
       if (p.closed) { es.close(); }
     });
     es.addEventListener("trouble", function () { box.setAttribute("data-trouble", "true"); });
+    // A dropped stream reconnects by itself; until then the numbers are
+    // marked as not current.
+    es.onerror = function () { if (box.getAttribute("data-closed") !== "true") { box.setAttribute("data-stale", "true"); } };
+    es.onopen = function () { box.removeAttribute("data-stale"); };
   }
 
   document.addEventListener("DOMContentLoaded", function () {
