@@ -432,3 +432,21 @@ func TestVerificationRunsOnAClick(t *testing.T) {
 	require.Contains(t, page, `id="ledger-verify"`)
 	require.Contains(t, page, "Íntegro: 4 transacciones")
 }
+
+// TestAuditorAndApproverDetails: the audit log filters by day (a bad day
+// names its field); an approver's inbox counts what waits for them; a
+// reconciliation's amounts read as money.
+func TestAuditorAndApproverDetails(t *testing.T) {
+	t.Parallel()
+	srv, _ := newConsole(t)
+	status, _, body := call(t, srv, "au", "GET", "/audit?since=2026-11-01&until=2026-11-30", nil)
+	require.Equal(t, http.StatusOK, status)
+	require.Contains(t, body, `value="2026-11-30"`, "the filter is echoed")
+	status, _, body = call(t, srv, "au", "GET", "/audit?since=ayer", nil)
+	require.Equal(t, http.StatusBadRequest, status)
+	require.Contains(t, body, "since: expected a date")
+	_, _, body = call(t, srv, "ap", "GET", "/inbox", nil)
+	require.Contains(t, body, "1 casos por firmar ($5,600.00)")
+	_, _, body = call(t, srv, "au", "GET", "/reconciliations/1", nil)
+	require.Contains(t, body, "$5,600.00")
+}

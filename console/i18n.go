@@ -99,6 +99,16 @@ func (l *Locale) Money(d decimal.Decimal) string {
 	return out
 }
 
+// MoneyText formats an amount given as decimal text ("5600.00", as
+// reconciliation findings carry it); text that is no amount shows as it is.
+func (l *Locale) MoneyText(s string) string {
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		return s
+	}
+	return l.Money(d)
+}
+
 // Date formats a day: "2 dic 2026" / "Dec 2, 2026".
 func (l *Locale) Date(t time.Time) string {
 	if t.IsZero() {

@@ -102,6 +102,7 @@ var messages = []struct{ key, es, en string }{
 	{"pd.purpose", "Motivo de la consulta", "Why you need to see it"},
 	{"pd.purpose_help", "Los datos están ocultos. Mostrarlos queda registrado en la bitácora con tu nombre y este motivo.", "The data is hidden. Showing it is recorded in the audit log with your name and this reason."},
 	{"pd.reveal", "Mostrar datos", "Show data"},
+	{"pd.hide", "Ocultar de nuevo", "Hide again"},
 	{"pd.logged", "Esta consulta quedó registrada en la bitácora de auditoría.", "This read was recorded in the audit log."},
 
 	{"act.identity", "Revisión de identidad", "Identity review"},
@@ -149,6 +150,7 @@ var messages = []struct{ key, es, en string }{
 
 	{"inbox.help", "Ciclos con casos que esperan la aprobación de tu secretaría.", "Cycles with cases waiting for your secretariat's approval."},
 	{"inbox.people", "personas", "people"},
+	{"inbox.pending", "%d casos por firmar (%s)", "%d cases to sign (%s)"},
 	{"inbox.empty", "No hay ciclos abiertos.", "No open cycles."},
 	{"list.pending", "Casos que esperan a %s", "Cases waiting for %s"},
 	{"list.size", "Casos", "Cases"},
@@ -211,6 +213,7 @@ var messages = []struct{ key, es, en string }{
 
 	{"report.generated", "generado el", "generated"},
 	{"report.suppression", "Los conteos de menos de %d personas se ocultan (<K), y «x» oculta una celda mayor para que una pequeña no pueda deducirse. Los totales son exactos.", "Counts of fewer than %d people are hidden (<K), and “x” hides a larger cell so that a small one cannot be worked out. Totals are exact."},
+	{"report.min_cell", "Ocultar conteos menores que", "Hide counts below"},
 	{"report.csv", "Descargar CSV", "Download CSV"},
 	{"report.totals", "Totales", "Totals"},
 	{"report.enrolled", "Inscritas", "Enrolled"},
@@ -235,6 +238,7 @@ var messages = []struct{ key, es, en string }{
 	{"ledger.fund", "Fondo", "Fund"},
 	{"ledger.when", "Fecha", "Date"},
 	{"ledger.description", "Concepto", "Description"},
+	{"ledger.cut", "Se muestran los 1,000 movimientos más recientes; filtra por fondo para ver menos.", "The newest 1,000 postings are shown; filter by fund to see fewer."},
 	{"ledger.closing", "Saldo final", "Closing balance"},
 
 	{"recon.statement", "Estado de cuenta", "Statement"},
@@ -255,6 +259,8 @@ var messages = []struct{ key, es, en string }{
 	{"audit.target", "Sobre", "On"},
 	{"audit.purpose", "Motivo", "Purpose"},
 	{"audit.outcome", "Resultado", "Outcome"},
+	{"audit.since", "Desde el", "From"},
+	{"audit.until", "Hasta el", "Until"},
 	{"audit.empty", "No hay entradas con estos filtros.", "No entries match these filters."},
 
 	{"verify.help", "Vuelve a calcular todo el libro mayor y toda la cadena de la bitácora; puede tardar.", "Re-derives the whole ledger and the whole audit chain; it may take a while."},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/mxid"
@@ -306,13 +307,28 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var open []apoyo.Cycle
+	var open []inboxCycle
 	for _, c := range cycles {
-		if c.Status == apoyo.CycleRunning || c.Status == apoyo.CyclePaused {
-			open = append(open, c)
+		if c.Status != apoyo.CycleRunning && c.Status != apoyo.CyclePaused {
+			continue
 		}
+		ic := inboxCycle{Cycle: c}
+		if s.can(who(r), apoyo.ActRosterRead) {
+			if l, err := s.App.PendingRoster(r.Context(), who(r), c.ID); err == nil {
+				ic.Pending, ic.Total, ic.Counted = l.Size, l.Total, true
+			}
+		}
+		open = append(open, ic)
 	}
 	s.render(w, r, http.StatusOK, "inbox", open)
+}
+
+// inboxCycle is an open cycle with what waits for the approver in it.
+type inboxCycle struct {
+	apoyo.Cycle
+	Pending int
+	Total   decimal.Decimal
+	Counted bool
 }
 
 type listData struct {
@@ -547,12 +563,24 @@ func (s *Server) ledger(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	st, err := s.App.Statement(r.Context(), who(r), q.Get("account"), apoyo.StatementOptions{Fund: q.Get("fund")})
+	o := apoyo.StatementOptions{Fund: q.Get("fund"), Limit: statementLines}
+	st, err := s.App.Statement(r.Context(), who(r), q.Get("account"), o)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, http.StatusOK, "statement", st)
+	s.render(w, r, http.StatusOK, "statement", statementData{Statement: st, Fund: o.Fund, Cut: len(st.Lines) >= statementLines})
+}
+
+// statementLines is how many of an account's newest postings a statement
+// page shows.
+const statementLines = 1000
+
+type statementData struct {
+	apoyo.Statement
+	Fund string
+	// Cut: there may be older postings than those shown.
+	Cut bool
 }
 
 func (s *Server) reconciliations(w http.ResponseWriter, r *http.Request) {
@@ -585,15 +613,31 @@ type reconData struct {
 }
 
 type auditData struct {
-	Filter  apoyo.AuditFilter
-	Entries []apoyo.AuditEntry
-	NextURL string
+	Filter       apoyo.AuditFilter
+	Since, Until string
+	Entries      []apoyo.AuditEntry
+	NextURL      string
 }
 
 func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := apoyo.AuditFilter{ActorID: q.Get("actor_id"), Action: apoyo.Action(q.Get("action")), Target: q.Get("target"),
 		Outcome: apoyo.AuditOutcome(q.Get("outcome")), Limit: 100}
+	for _, d := range []struct {
+		field string
+		into  *time.Time
+		plus  time.Duration
+	}{{"since", &f.Since, 0}, {"until", &f.Until, 24 * time.Hour}} {
+		if v := q.Get(d.field); v != "" {
+			day, err := time.ParseInLocation("2006-01-02", v, cityTime)
+			if err != nil {
+				s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "audit.invalid", "%s: expected a date, YYYY-MM-DD", d.field).At(0, d.field))
+				return
+			}
+			// "until" a day includes that whole day, in Mexico City.
+			*d.into = day.Add(d.plus)
+		}
+	}
 	if v := q.Get("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -607,10 +651,10 @@ func (s *Server) auditLog(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	d := auditData{Filter: f, Entries: es}
+	d := auditData{Filter: f, Entries: es, Since: q.Get("since"), Until: q.Get("until")}
 	if len(es) == f.Limit {
 		d.NextURL = "/audit" + queryString("actor_id", f.ActorID, "action", string(f.Action), "target", f.Target, "outcome", string(f.Outcome),
-			"after", strconv.FormatInt(es[len(es)-1].Seq, 10))
+			"since", d.Since, "until", d.Until, "after", strconv.FormatInt(es[len(es)-1].Seq, 10))
 	}
 	s.render(w, r, http.StatusOK, "audit", d)
 }
