@@ -101,6 +101,25 @@ type TemporalConfig struct {
 	Namespace string `mapstructure:"namespace" validate:"required,max=200"`
 	// TaskQueue the worker polls. Default "apoyo".
 	TaskQueue string `mapstructure:"task_queue" validate:"required,max=200"`
+	// TLS turns on TLS to the frontend, checked against the system's
+	// roots (or TLSCA). Temporal Cloud needs it; TLSCert, TLSCA and
+	// APIKey turn it on too. Default false.
+	TLS bool `mapstructure:"tls"`
+	// TLSCert and TLSKey are the client certificate and key files (PEM)
+	// of mTLS, as Temporal Cloud namespaces with certificates ask. Both or
+	// neither. Default "".
+	TLSCert string `mapstructure:"tls_cert" validate:"required_with=TLSKey,omitempty,file"`
+	TLSKey  string `mapstructure:"tls_key" validate:"required_with=TLSCert,omitempty,file"`
+	// TLSCA is a PEM file of the CAs the frontend's certificate must chain
+	// to (a self-hosted cluster's private CA); "" uses the system's
+	// roots. Default "".
+	TLSCA string `mapstructure:"tls_ca" validate:"omitempty,file"`
+	// TLSServerName overrides the name checked in the frontend's
+	// certificate (default: the address's host). Default "".
+	TLSServerName string `mapstructure:"tls_server_name" validate:"omitempty,hostname"`
+	// APIKey authenticates to Temporal Cloud with an API key instead of
+	// (or besides) a client certificate; it turns TLS on. Default "".
+	APIKey string `mapstructure:"api_key" secret:"true"`
 }
 
 // DevConfig shapes the embedded local stack run by `apoyo dev` and the demo.

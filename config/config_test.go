@@ -107,6 +107,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 		"data_dir",
 		"database.url", "database.max_conns",
 		"temporal.address", "temporal.namespace", "temporal.task_queue",
+		"temporal.tls", "temporal.tls_cert", "temporal.tls_key", "temporal.tls_ca", "temporal.tls_server_name", "temporal.api_key",
 		"dev.temporal_port", "dev.ui_port", "dev.postgres_port", "dev.bank_port", "dev.postgres_bin_dir",
 		"ledger.batch_size", "ledger.writers",
 		"payments.bank_url", "payments.poll_interval",
@@ -123,7 +124,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 	for _, k := range want {
 		require.Contains(t, m, k)
 	}
-	require.Equal(t, []string{"database.url", "payments.bank_url", "pii.keys", "pii.index_key", "auth.token", "auth.oidc_client_secret"}, SecretKeys())
+	require.Equal(t, []string{"database.url", "temporal.api_key", "payments.bank_url", "pii.keys", "pii.index_key", "auth.token", "auth.oidc_client_secret"}, SecretKeys())
 }
 
 // TestMalformedKeysNeverEchoed: a key setting that is not base64, has the

@@ -5,6 +5,7 @@
 package worker
 
 import (
+	"crypto/tls"
 	"log/slog"
 
 	"go.temporal.io/sdk/activity"
@@ -21,19 +22,54 @@ import (
 
 // Dial connects a Temporal client whose payloads and failure messages are
 // encrypted with the keyring's active key (and decrypted with any of its
-// keys).
+// keys), over plain gRPC (the embedded server, a local cluster).
 func Dial(address, namespace string, kr *pii.Keyring, logger *slog.Logger) (client.Client, error) {
+	return DialWith(Connection{Address: address, Namespace: namespace}, kr, logger)
+}
+
+// Connection says where a Temporal cluster or a Temporal Cloud namespace
+// is and how to prove who is calling.
+type Connection struct {
+	// Address is the frontend's host:port (Temporal Cloud:
+	// <namespace>.<account>.tmprl.cloud:7233).
+	Address   string
+	Namespace string
+	// TLS, when set, is the connection's TLS: the roots to trust, and for
+	// mTLS the client certificate.
+	TLS *tls.Config
+	// APIKey authenticates with a Temporal Cloud API key; it needs TLS
+	// (the system's roots when TLS is nil).
+	APIKey string
+}
+
+// DialWith connects like Dial to the cluster or Cloud namespace c names.
+func DialWith(c Connection, kr *pii.Keyring, logger *slog.Logger) (client.Client, error) {
+	return client.Dial(ClientOptions(c, kr, logger))
+}
+
+// ClientOptions are the options of a client of c: apoyo's encrypting
+// converters, TLS and credentials.
+func ClientOptions(c Connection, kr *pii.Keyring, logger *slog.Logger) client.Options {
 	dc := temporalcodec.NewDataConverter(kr)
 	opts := client.Options{
-		HostPort:         address,
-		Namespace:        namespace,
+		HostPort:         c.Address,
+		Namespace:        c.Namespace,
 		DataConverter:    dc,
 		FailureConverter: temporalcodec.NewFailureConverter(dc),
+	}
+	if c.TLS != nil {
+		opts.ConnectionOptions.TLS = c.TLS
+	}
+	if c.APIKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(c.APIKey)
+		if opts.ConnectionOptions.TLS == nil {
+			opts.ConnectionOptions.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
 	}
 	if logger != nil {
 		opts.Logger = log.NewStructuredLogger(logger)
 	}
-	return client.Dial(opts)
+	return opts
 }
 
 // Options shape the worker.

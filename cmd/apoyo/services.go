@@ -88,7 +88,12 @@ func (a *cli) connectTemporal(s *services) error {
 	if err != nil {
 		return err
 	}
-	c, err := worker.Dial(addr, a.cfg.Temporal.Namespace, s.keyring, a.log)
+	tlsCfg, err := a.cfg.Temporal.ClientTLS()
+	if err != nil {
+		return err
+	}
+	c, err := worker.DialWith(worker.Connection{Address: addr, Namespace: a.cfg.Temporal.Namespace, TLS: tlsCfg, APIKey: a.cfg.Temporal.APIKey},
+		s.keyring, a.log)
 	if err != nil {
 		return apoyo.Errorf(apoyo.EUNAVAILABLE, "cli.temporal", "connecting to Temporal at %s: %v", addr, err)
 	}
