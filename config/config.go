@@ -169,6 +169,10 @@ type WorkerConfig struct {
 	// MaxConcurrentActivities bounds activities in flight per worker.
 	// Default 200.
 	MaxConcurrentActivities int `mapstructure:"max_concurrent_activities" validate:"min=1,max=100000"`
+	// MetricsAddress, when set, is where `apoyo worker` serves its
+	// Prometheus metrics (/metrics). `apoyo serve` and `apoyo dev` serve
+	// theirs at api.address. Default "" (off).
+	MetricsAddress string `mapstructure:"metrics_address" validate:"omitempty,hostname_port"`
 }
 
 // PIIConfig holds the keys that protect personal data.

@@ -111,7 +111,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 		"dev.temporal_port", "dev.ui_port", "dev.postgres_port", "dev.bank_port", "dev.postgres_bin_dir",
 		"ledger.batch_size", "ledger.writers",
 		"payments.bank_url", "payments.poll_interval",
-		"worker.max_concurrent_activities",
+		"worker.max_concurrent_activities", "worker.metrics_address",
 		"pii.keys", "pii.active_key", "pii.index_key",
 		"log.level", "log.format",
 		"auth.token", "auth.token_ttl", "auth.oidc_issuer", "auth.oidc_audience", "auth.oidc_role_claim", "auth.oidc_secretariat_claim", "auth.oidc_name_claim",

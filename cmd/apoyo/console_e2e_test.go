@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -304,6 +305,16 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.True(t, mgr.has("#report-csv"))
 	csvText := eval[string](mgr, `fetch(document.querySelector("#report-csv").href).then(r => r.text())`)
 	require.True(t, strings.HasPrefix(csvText, "dimension,category,"), csvText)
+
+	// Prometheus's metrics are served beside the console: the projection's
+	// counts, with no id in them.
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	metricsText, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Contains(t, string(metricsText), `apoyo_cases{status="done",step="done"} 3`)
+	require.NotContains(t, string(metricsText), cyc)
 
 	// The auditor: the caseworker's read with its purpose, and the books
 	// and the log verified.

@@ -38,12 +38,13 @@ func (a *cli) startAPI(ctx context.Context, s *services) (string, func(), error)
 		return "", nil, err
 	}
 	// One listener: the API under /api/v1/ (and its /healthz and
-	// /openapi.json), the console everywhere else.
+	// /openapi.json), Prometheus's /metrics, the console everywhere else.
 	apiHandler := srv.Handler()
 	mux := http.NewServeMux()
 	mux.Handle("/api/", apiHandler)
 	mux.Handle("/healthz", apiHandler)
 	mux.Handle("/openapi.json", apiHandler)
+	mux.Handle("/metrics", s.metrics.Handler())
 	mux.Handle("/", consoleHandler)
 	l, err := net.Listen("tcp", a.cfg.API.Address)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/payment/httpprovider"
 	"github.com/apoyo-cdmx/apoyo/pii"
 	"github.com/apoyo-cdmx/apoyo/platform/devstack"
+	"github.com/apoyo-cdmx/apoyo/platform/metrics"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/worker"
 	"github.com/spf13/cobra"
@@ -42,6 +43,8 @@ type services struct {
 	// missing (nil when loaded).
 	keyring *pii.Keyring
 	keyErr  error
+	// metrics is the process's Prometheus registry.
+	metrics *metrics.Metrics
 	close   func()
 }
 
@@ -64,7 +67,7 @@ func (a *cli) open(ctx context.Context, withTemporal bool) (*services, error) {
 	}
 	pool := l.Pool()
 	s := &services{ledger: l, programs: program.NewStore(pool), enrol: enrolment.NewStore(pool, kr, ix), cases: cases.NewStore(pool),
-		audit: audit.New(pool), accounts: identity.NewStore(pool), keyring: kr, keyErr: keyErr, close: stop}
+		audit: audit.New(pool), accounts: identity.NewStore(pool), keyring: kr, keyErr: keyErr, metrics: metrics.New(pool), close: stop}
 	s.cases.OnCommit, s.enrol.OnCommit, s.accounts.OnCommit = audit.WriteInTx, audit.WriteInTx, audit.WriteInTx
 	s.wire(a)
 	if withTemporal {
@@ -207,7 +210,7 @@ func (a *cli) bankURL() (string, error) {
 // runWorker runs the worker until ctx ends (or it fails).
 func (a *cli) runWorker(ctx context.Context, s *services, bankURL string) (stop func(), err error) {
 	acts := &activities.Activities{Programs: s.programs, Beneficiaries: s.enrol, Cases: s.cases, Ledger: s.ledger,
-		Payments: httpprovider.NewClient(bankURL, &http.Client{Timeout: 30 * time.Second}), Temporal: s.temporal, PollInterval: a.cfg.Payments.PollInterval, Log: a.log}
+		Payments: s.metrics.Bank(httpprovider.NewClient(bankURL, &http.Client{Timeout: 30 * time.Second})), Temporal: s.temporal, PollInterval: a.cfg.Payments.PollInterval, Log: a.log}
 	w := worker.New(s.temporal, acts, worker.Options{TaskQueue: a.cfg.Temporal.TaskQueue, MaxConcurrentActivities: a.cfg.Worker.MaxConcurrentActivities})
 	if err := w.Start(); err != nil {
 		return nil, err

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -51,6 +54,18 @@ func newWorkerCmd(a *cli) *cobra.Command {
 					return err
 				}
 				defer bw.Stop()
+			}
+			if addr := a.cfg.Worker.MetricsAddress; addr != "" {
+				mux := http.NewServeMux()
+				mux.Handle("/metrics", s.metrics.Handler())
+				ms := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+				go func() {
+					if err := ms.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						a.log.Error("metrics stopped", "err", err)
+					}
+				}()
+				defer ms.Close()
+				a.log.Info("metrics served", "address", addr)
 			}
 			a.log.Info("worker running", "task_queue", a.cfg.Temporal.TaskQueue)
 			<-ctx.Done()
