@@ -77,7 +77,7 @@ func newRoot(a *cli) *cobra.Command {
 	pf.StringVar(&a.token, "token", "", "API token to act with (default auth.token, or APOYO_TOKEN)")
 	pf.StringVar(&a.as, "as", "", "act as one of `apoyo dev`'s local users: admin, manager, caseworker, styfe, sibiso, sedesa, auditor")
 
-	root.AddCommand(newDevCmd(a), newWorkerCmd(a), newMigrateCmd(a), newConfigCmd(a), newLedgerCmd(a), newBenchCmd(a),
+	root.AddCommand(newHealthcheckCmd(a), newDevCmd(a), newWorkerCmd(a), newMigrateCmd(a), newConfigCmd(a), newLedgerCmd(a), newBenchCmd(a),
 		newProgramCmd(a), newBeneficiariesCmd(a), newCycleCmd(a), newApproveCmd(a), newCaseCmd(a), newReferralCmd(a), newDemoCmd(a),
 		newReconcileCmd(a), newReportCmd(a), newBankCmd(a), newChaosCmd(a), newServeCmd(a), newUserCmd(a), newTokenCmd(a), newAuditCmd(a))
 	return root
