@@ -66,7 +66,8 @@ type Server struct {
 	// MaxUpload caps an uploaded roster (default 64 MiB).
 	MaxUpload int64
 
-	pages map[string]*pageTemplate
+	pages    map[string]*pageTemplate
+	progress progressHub
 }
 
 // Defaults of Server.

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -12,7 +13,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -449,4 +452,45 @@ func TestAuditorAndApproverDetails(t *testing.T) {
 	require.Contains(t, body, "1 casos por firmar ($5,600.00)")
 	_, _, body = call(t, srv, "au", "GET", "/reconciliations/1", nil)
 	require.Contains(t, body, "$5,600.00")
+}
+
+// TestWatchersShareACyclesStatus: five pages watching a running cycle
+// read its status about once per interval between them, not once each.
+func TestWatchersShareACyclesStatus(t *testing.T) {
+	t.Parallel()
+	svc := &sampleService{running: true}
+	s := &console.Server{App: app.NewAuthorizedWith(svc, testfactory.NoEvidence{}), Auth: roleTokens, Logger: slog.New(slog.DiscardHandler),
+		Can: func(who apoyo.Identity, act apoyo.Action) bool { return app.Allowed(who, act) == nil }, ProgressEvery: 20 * time.Millisecond}
+	h, err := s.Handler()
+	require.NoError(t, err)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	const watchers, watch = 5, 400 * time.Millisecond
+	var wg sync.WaitGroup
+	events := make([]int, watchers)
+	for i := range watchers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), watch)
+			defer cancel()
+			r, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/cycles/"+sampleCycle+"/events", nil)
+			r.AddCookie(&http.Cookie{Name: "apoyo_session", Value: "pm"})
+			resp, err := http.DefaultClient.Do(r)
+			if err != nil {
+				return
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			events[i] = strings.Count(string(b), "event: progress")
+		}()
+	}
+	wg.Wait()
+	for i, n := range events {
+		require.Greater(t, n, 3, "watcher %d saw the progress move", i)
+	}
+	// Alone, each watcher would read once per interval: about 5 × 20.
+	// Shared: one first read each, then about one per half interval.
+	reads := svc.statusReads.Load()
+	require.Less(t, reads, int64(watchers+int(watch/(10*time.Millisecond))+10), "status reads: %d", reads)
 }

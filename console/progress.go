@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -99,8 +100,54 @@ func (s *Server) cycleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-tick.C:
 		}
-		st, err = s.App.CycleStatus(ctx, me, id)
+		st, err = s.progress.status(ctx, s.App, me, id, s.ProgressEvery)
 	}
+}
+
+// progressHub shares each cycle's status between the pages watching it:
+// however many people watch a cycle, its status is read once per
+// interval (a read groups the cycle's cases in PostgreSQL and queries its
+// workflow, which Temporal Cloud bills). Each stream's first read is its
+// own, as its viewer, so the application layer authorizes every viewer.
+type progressHub struct {
+	mu     sync.Mutex
+	cycles map[string]*sharedStatus
+}
+
+type sharedStatus struct {
+	mu   sync.Mutex
+	at   time.Time
+	view apoyo.CycleStatusView
+}
+
+func (h *progressHub) status(ctx context.Context, app apoyo.Service, who apoyo.Identity, cycleID string, every time.Duration) (apoyo.CycleStatusView, error) {
+	h.mu.Lock()
+	if h.cycles == nil {
+		h.cycles = map[string]*sharedStatus{}
+	}
+	e := h.cycles[cycleID]
+	if e == nil {
+		e = &sharedStatus{}
+		h.cycles[cycleID] = e
+	}
+	h.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if time.Since(e.at) < every/2 {
+		return e.view, nil
+	}
+	v, err := app.CycleStatus(ctx, who, cycleID)
+	if err != nil {
+		return v, err
+	}
+	e.view, e.at = v, time.Now()
+	if v.Progress.Closed || v.Cycle.Status == apoyo.CycleClosed {
+		// Nobody will watch it long: forget it.
+		h.mu.Lock()
+		delete(h.cycles, cycleID)
+		h.mu.Unlock()
+	}
+	return v, nil
 }
 
 // streamFor bounds one progress stream (see cycleEvents).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -21,6 +22,10 @@ type sampleService struct {
 	apoyo.Service
 	mu    sync.Mutex
 	calls []string
+	// running makes the cycle run (its progress stream then goes on);
+	// statusReads counts CycleStatus calls.
+	running     bool
+	statusReads atomic.Int64
 }
 
 func (s *sampleService) record(call string) {
@@ -91,7 +96,11 @@ func (s *sampleService) Cycles(context.Context, apoyo.Identity, string) ([]apoyo
 }
 
 func (s *sampleService) CycleStatus(context.Context, apoyo.Identity, string) (apoyo.CycleStatusView, error) {
+	s.statusReads.Add(1)
 	c := sampleCycleValue()
+	if s.running {
+		return apoyo.CycleStatusView{Cycle: c, Cases: apoyo.CycleCounts{Total: 3, ByStep: map[string]int{"approval": 3}}}, nil
+	}
 	c.Status = apoyo.CycleClosed // closed: the progress stream ends after one event
 	return apoyo.CycleStatusView{Cycle: c, Progress: apoyo.CycleProgress{Closed: true},
 		Cases:   apoyo.CycleCounts{Total: 3, Done: 3, ByStep: map[string]int{"done": 3}},
