@@ -42,6 +42,22 @@ type Ledger struct {
 	closed  bool
 	scales  atomic.Pointer[map[string]int32] // currency → decimals; loaded once
 	scaleMu sync.Mutex
+	// observer, when set, hears of every batch (metrics).
+	observer atomic.Pointer[BatchObserver]
+}
+
+// BatchObserver hears of every batch the writer commits: how many
+// transactions, how long the commit took (retries included), and its
+// error (nil when committed).
+type BatchObserver func(size int, took time.Duration, err error)
+
+// Observe sets the batch observer (nil: none). Safe to call at any time.
+func (l *Ledger) Observe(o BatchObserver) {
+	if o == nil {
+		l.observer.Store(nil)
+		return
+	}
+	l.observer.Store(&o)
 }
 
 type request struct {
@@ -312,13 +328,18 @@ func (l *Ledger) writer() {
 			timer.Stop()
 		}
 		expect = len(batch)
-		l.commitBatch(batch)
+		start := time.Now()
+		err := l.commitBatch(batch)
+		if o := l.observer.Load(); o != nil {
+			(*o)(len(batch), time.Since(start), err)
+		}
 	}
 }
 
 // commitBatch records a batch, retrying the whole database transaction on
 // a serialization failure or deadlock; each request gets its own result.
-func (l *Ledger) commitBatch(batch []*request) {
+// It returns the batch's database error (nil when committed).
+func (l *Ledger) commitBatch(batch []*request) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var results []result
@@ -336,6 +357,7 @@ func (l *Ledger) commitBatch(batch []*request) {
 		}
 		q.result <- results[i]
 	}
+	return err
 }
 
 func retryableDB(err error) bool {

@@ -69,6 +69,7 @@ func (a *cli) open(ctx context.Context, withTemporal bool) (*services, error) {
 	s := &services{ledger: l, programs: program.NewStore(pool), enrol: enrolment.NewStore(pool, kr, ix), cases: cases.NewStore(pool),
 		audit: audit.New(pool), accounts: identity.NewStore(pool), keyring: kr, keyErr: keyErr, metrics: metrics.New(pool), close: stop}
 	s.cases.OnCommit, s.enrol.OnCommit, s.accounts.OnCommit = audit.WriteInTx, audit.WriteInTx, audit.WriteInTx
+	l.Observe(s.metrics.LedgerBatch)
 	s.wire(a)
 	if withTemporal {
 		if err := a.connectTemporal(s); err != nil {

@@ -1,6 +1,7 @@
 // Package metrics is apoyo's Prometheus endpoint: the Go runtime's and the
 // process's metrics, every call to the bank (count by operation, rail and
-// outcome; latency), and, read from the PostgreSQL projection when
+// outcome; latency), the ledger writer's batches (size, commit time,
+// failures), and, read from the PostgreSQL projection when
 // scraped, the cases per step and the payment orders per rail and state.
 // Labels are categories only, never an id or a person's data.
 package metrics
@@ -25,6 +26,9 @@ type Metrics struct {
 	registry     *prometheus.Registry
 	bankRequests *prometheus.CounterVec
 	bankSeconds  *prometheus.HistogramVec
+	ledgerSize   prometheus.Histogram
+	ledgerTime   prometheus.Histogram
+	ledgerErrors prometheus.Counter
 }
 
 // New registers apoyo's metrics; with a pool, the projection's counts are
@@ -37,8 +41,14 @@ func New(pool *pgxpool.Pool) *Metrics {
 		bankSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "apoyo_bank_request_seconds",
 			Help: "Latency of calls to the bank.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}, []string{"op"}),
 	}
+	m.ledgerSize = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "apoyo_ledger_batch_size",
+		Help: "Transactions per database transaction of the ledger's writer.", Buckets: prometheus.ExponentialBuckets(1, 2, 10)})
+	m.ledgerTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "apoyo_ledger_batch_seconds",
+		Help: "Time to commit a ledger batch, retries included.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)})
+	m.ledgerErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "apoyo_ledger_batch_errors_total",
+		Help: "Ledger batches that could not be committed."})
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.bankRequests, m.bankSeconds)
+		m.bankRequests, m.bankSeconds, m.ledgerSize, m.ledgerTime, m.ledgerErrors)
 	if pool != nil {
 		m.registry.MustRegister(projection{pool: pool})
 	}
@@ -48,6 +58,16 @@ func New(pool *pgxpool.Pool) *Metrics {
 // Handler serves the registry in Prometheus's text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// LedgerBatch records one batch of the ledger's writer (a
+// ledger.BatchObserver).
+func (m *Metrics) LedgerBatch(size int, took time.Duration, err error) {
+	m.ledgerSize.Observe(float64(size))
+	m.ledgerTime.Observe(took.Seconds())
+	if err != nil {
+		m.ledgerErrors.Inc()
+	}
 }
 
 // Bank wraps a payment provider so that every call is counted and timed.

@@ -62,6 +62,9 @@ func TestMetrics(t *testing.T) {
 	_, err = bank.Status(ctx, "pay_1")
 	require.ErrorIs(t, err, payment.ErrUnavailable)
 
+	w.Ledger.Observe(m.LedgerBatch)
+	_ = w.Program(t, nil) // opening a programme's accounts posts its budget through the writer
+
 	out := scrape(t, m)
 	require.Contains(t, out, `apoyo_bank_requests_total{op="submit",outcome="ok",rail="spei"} 1`)
 	require.Contains(t, out, `apoyo_bank_requests_total{op="status",outcome="payment.provider_unavailable",rail=""} 1`)
@@ -69,6 +72,8 @@ func TestMetrics(t *testing.T) {
 	require.Contains(t, out, `apoyo_cases{status="running",step="payment"} 1`)
 	require.Contains(t, out, `apoyo_payments{rail="spei",state="pending"} 1`)
 	require.Contains(t, out, "apoyo_projection_scrape_error 0")
+	require.Regexp(t, `apoyo_ledger_batch_size_count [1-9]`, out)
+	require.Contains(t, out, "apoyo_ledger_batch_errors_total 0")
 	require.Contains(t, out, "go_goroutines")
 	require.NotContains(t, out, ben, "no ids in the metrics")
 }
