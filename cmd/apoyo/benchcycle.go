@@ -32,13 +32,13 @@ import (
 
 // CycleBenchRow is one cycle size's result.
 type CycleBenchRow struct {
-	Beneficiaries         int     `json:"beneficiaries"`
-	Paid                  int     `json:"paid"`
-	Seconds               float64 `json:"seconds_launch_to_paid"`
-	PerSecond             float64 `json:"beneficiaries_per_second"`
-	BareSeconds           float64 `json:"bare_seconds"`
-	BarePerSecond         float64 `json:"bare_workflows_per_second"`
-	Ratio                 float64 `json:"ratio_to_bare"`
+	Beneficiaries int     `json:"beneficiaries"`
+	Paid          int     `json:"paid"`
+	Seconds       float64 `json:"seconds_launch_to_paid"`
+	PerSecond     float64 `json:"beneficiaries_per_second"`
+	BareSeconds   float64 `json:"bare_seconds"`
+	BarePerSecond float64 `json:"bare_workflows_per_second"`
+	Ratio         float64 `json:"ratio_to_bare"`
 	// ActionsPerBeneficiary is a sample of paid cases' histories, counted
 	// by Temporal Cloud's rules (bench.CountActions).
 	ActionsPerBeneficiary float64 `json:"actions_per_beneficiary"`
