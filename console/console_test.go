@@ -494,3 +494,36 @@ func TestWatchersShareACyclesStatus(t *testing.T) {
 	reads := svc.statusReads.Load()
 	require.Less(t, reads, int64(watchers+int(watch/(10*time.Millisecond))+10), "status reads: %d", reads)
 }
+
+// TestStatementUpload: a programme manager reconciles a statement from a
+// form and is shown its run; the file's name is kept only as a safe
+// label; a caseworker is refused.
+func TestStatementUpload(t *testing.T) {
+	t.Parallel()
+	srv, svc := newConsole(t)
+	post := func(token string) (int, http.Header) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, err := mw.CreateFormFile("statement", `C:\banco\estado 2026-11-23<x>.csv`)
+		require.NoError(t, err)
+		_, _ = fw.Write([]byte("fecha_operacion,clave_rastreo\n"))
+		require.NoError(t, mw.Close())
+		r, _ := http.NewRequest("POST", srv.URL+"/reconciliations", &body)
+		r.Header.Set("Content-Type", mw.FormDataContentType())
+		r.AddCookie(&http.Cookie{Name: "apoyo_session", Value: token})
+		resp, err := noRedirect.Do(r)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	status, h := post("pm")
+	require.Equal(t, http.StatusSeeOther, status)
+	require.Equal(t, "/reconciliations/7", h.Get("Location"))
+	require.Equal(t, []string{"Reconcile:estado2026-11-23x.csv"}, svc.called())
+	status, _ = post("cw")
+	require.Equal(t, http.StatusForbidden, status)
+	_, _, page := call(t, srv, "pm", "GET", "/reconciliations", nil)
+	require.Contains(t, page, `id="reconcile"`)
+	_, _, page = call(t, srv, "au", "GET", "/reconciliations", nil)
+	require.NotContains(t, page, `id="reconcile"`, "auditors change nothing")
+}

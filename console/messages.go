@@ -135,6 +135,7 @@ var messages = []struct{ key, es, en string }{
 	{"confirm.cancel", "¿Cancelar este caso? Un pago ya enviado se sigue hasta su fin.", "Cancel this case? A payment already sent is followed to its end."},
 	{"confirm.vote", "¿Registrar el voto de tu secretaría?", "Record your secretariat's vote?"},
 	{"confirm.sign", "¿Firmar la lista de %d casos por %s? Hash: %s", "Sign the list of %d cases for %s? Hash: %s"},
+	{"confirm.reconcile", "¿Conciliar este estado de cuenta con el libro?", "Reconcile this statement with the ledger?"},
 	{"confirm.launch", "¿Lanzar el ciclo? Se reserva el monto de todo el padrón.", "Launch the cycle? The whole roster's amount is reserved."},
 	{"confirm.pause", "¿Pausar el ciclo? No se iniciarán casos nuevos.", "Pause the cycle? No new cases will start."},
 	{"confirm.resume", "¿Reanudar el ciclo?", "Resume the cycle?"},
@@ -241,6 +242,10 @@ var messages = []struct{ key, es, en string }{
 	{"ledger.cut", "Se muestran los 1,000 movimientos más recientes; filtra por fondo para ver menos.", "The newest 1,000 postings are shown; filter by fund to see fewer."},
 	{"ledger.closing", "Saldo final", "Closing balance"},
 
+	{"recon.upload", "Conciliar un estado de cuenta", "Reconcile a statement"},
+	{"recon.file", "Estado de cuenta del banco (CSV)", "The bank's statement (CSV)"},
+	{"recon.help", "Se registra lo que el banco liquidó o devolvió; el mismo archivo otra vez no registra nada.", "What the bank settled or returned is booked; the same file again books nothing."},
+	{"recon.submit", "Conciliar", "Reconcile"},
 	{"recon.statement", "Estado de cuenta", "Statement"},
 	{"recon.dates", "Fechas de operación", "Operation dates"},
 	{"recon.lines", "Líneas", "Lines"},

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/shopspring/decimal"
@@ -50,6 +52,7 @@ func (s *Server) routes(r chi.Router) {
 	r.Get("/ledger", s.ledger)
 	r.Get("/ledger/statement", s.statement)
 	r.Get("/reconciliations", s.reconciliations)
+	r.Post("/reconciliations", s.reconcile)
 	r.Get("/reconciliations/{id}", s.reconciliation)
 	r.Get("/audit", s.auditLog)
 	r.Get("/verify", s.verifyPage)
@@ -590,6 +593,54 @@ func (s *Server) reconciliations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.render(w, r, http.StatusOK, "reconciliations", runs)
+}
+
+// reconcile takes the bank's statement from a form, reconciles it, and
+// shows the run's report. The same file again posts nothing.
+func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.MaxUpload)
+	f, hdr, err := r.FormFile("statement")
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "payment.bad_statement", "the statement is larger than %d bytes", s.MaxUpload).At(0, "statement"))
+		return
+	case err != nil:
+		s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "payment.bad_statement", "choose the bank's statement file (CSV)").At(0, "statement"))
+		return
+	}
+	defer f.Close()
+	rep, err := s.App.Reconcile(r.Context(), who(r), statementName(hdr.Filename), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	to := "/reconciliations/" + strconv.FormatInt(rep.ImportID, 10)
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Redirect", to)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// statementName keeps of an uploaded file's name what a run's label
+// needs: its base name, in letters, digits and ".-_", at most 80.
+func statementName(name string) string {
+	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
+	var b strings.Builder
+	for _, c := range name {
+		if b.Len() >= 80 {
+			break
+		}
+		if c < 128 && (unicode.IsLetter(c) || unicode.IsDigit(c) || strings.ContainsRune(".-_", c)) {
+			b.WriteRune(c)
+		}
+	}
+	if b.Len() == 0 || name == "." || name == "/" {
+		return "statement-" + time.Now().UTC().Format("20060102T150405Z") + ".csv"
+	}
+	return b.String()
 }
 
 func (s *Server) reconciliation(w http.ResponseWriter, r *http.Request) {

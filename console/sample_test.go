@@ -203,6 +203,12 @@ func (s *sampleService) Statement(context.Context, apoyo.Identity, string, apoyo
 	return apoyo.Statement{Account: apoyo.LedgerAccount{Code: "program.budget", Type: apoyo.Liability}}, nil
 }
 
+func (s *sampleService) Reconcile(_ context.Context, _ apoyo.Identity, name string, r io.Reader) (apoyo.ReconcileReport, error) {
+	_, _ = io.Copy(io.Discard, r)
+	s.record("Reconcile:" + name)
+	return apoyo.ReconcileReport{Statement: name, ImportID: 7}, nil
+}
+
 func (s *sampleService) Reconciliations(context.Context, apoyo.Identity, int) ([]apoyo.ReconcileRun, error) {
 	return []apoyo.ReconcileRun{{ID: 1, Statement: "2026-11-30.csv", Lines: 3, CreatedAt: at}}, nil
 }
