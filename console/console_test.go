@@ -175,6 +175,9 @@ func TestButtonsFollowTheRole(t *testing.T) {
 	srv, _ := newConsole(t)
 	_, _, cw := call(t, srv, "cw", "GET", "/cases/"+caseTail, nil)
 	require.Contains(t, cw, `id="act-identity"`)
+	_, _, queue := call(t, srv, "cw", "GET", "/queue", nil)
+	require.Contains(t, queue, "tvrh: a caseworker checks it", "the queue says what the task is about")
+	require.Contains(t, queue, `class="age"`)
 	require.Contains(t, cw, `id="reveal"`)
 	require.NotContains(t, cw, `id="act-vote"`)
 	require.NotContains(t, cw, sampleName, "personal data is masked until revealed")
@@ -369,6 +372,8 @@ func TestFormats(t *testing.T) {
 	require.Equal(t, "30 nov 2026, 10:04", es.DateTime(at), "Mexico City time")
 	require.Equal(t, "Nov 30, 2026, 10:04", en.DateTime(at))
 	require.Equal(t, "identidad", es.Tk("step", apoyo.StepIdentity))
+	require.Equal(t, "hace 3 días", es.Age(time.Now().Add(-75*time.Hour)))
+	require.Equal(t, "5 h ago", en.Age(time.Now().Add(-5*time.Hour-time.Minute)))
 	require.Equal(t, "somethingnew", es.Tk("step", "somethingnew"), "an unknown value shows as itself")
 }
 

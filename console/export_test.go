@@ -38,7 +38,7 @@ func TemplateMessageKeys() []string {
 		return nil
 	})
 	for _, it := range []string{"nav.queue", "nav.inbox", "nav.programs", "nav.cycles", "nav.ledger", "nav.reconciliations", "nav.audit", "nav.verify", "nav.users",
-		"done.identity", "done.instrument", "done.referral", "done.retry", "done.cancel", "done.approved", "done.rejected", "login.expired"} {
+		"age.days", "age.hours", "age.now", "done.identity", "done.instrument", "done.referral", "done.retry", "done.cancel", "done.approved", "done.rejected", "login.expired"} {
 		keys = append(keys, it)
 	}
 	return keys

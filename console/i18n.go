@@ -137,4 +137,17 @@ func (l *Locale) DateTimePtr(t *time.Time) string {
 	return l.DateTime(*t)
 }
 
+// Age says how long ago t was, in days, or hours under a day: "3 d",
+// "5 h". The queue shows it beside the date, so the oldest work stands out.
+func (l *Locale) Age(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d >= 48*time.Hour:
+		return l.printer.Sprintf("age.days", int(d/(24*time.Hour)))
+	case d >= time.Hour:
+		return l.printer.Sprintf("age.hours", int(d/time.Hour))
+	}
+	return l.printer.Sprintf("age.now")
+}
+
 var monthsES = [12]string{"ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic"}

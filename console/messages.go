@@ -62,6 +62,10 @@ var messages = []struct{ key, es, en string }{
 	{"queue.open_before", "Abiertos desde antes del", "Open since before"},
 	{"queue.case", "Caso", "Case"},
 	{"queue.since", "Desde", "Since"},
+	{"queue.detail", "Detalle", "Detail"},
+	{"age.days", "hace %d días", "%d days ago"},
+	{"age.hours", "hace %d h", "%d h ago"},
+	{"age.now", "hace menos de una hora", "under an hour ago"},
 	{"queue.empty", "No hay casos detenidos con estos filtros.", "No stuck cases match these filters."},
 	{"queue.next", "Siguiente página", "Next page"},
 

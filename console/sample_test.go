@@ -155,7 +155,7 @@ func (s *sampleService) Queue(_ context.Context, _ apoyo.Identity, f apoyo.Queue
 	}
 	return apoyo.QueuePage{Items: []apoyo.QueueItem{{TaskID: 7, Kind: apoyo.TaskIdentityReview, CaseID: sampleCase, ProgramID: sampleProgram,
 		CycleID: sampleCycle, BeneficiaryID: samplePerson, Step: apoyo.StepIdentity, Status: apoyo.CaseWaiting, Secretariat: apoyo.SIBISO,
-		Alcaldia: "Iztapalapa", Since: at}}, Next: 7}, nil
+		Alcaldia: "Iztapalapa", Since: at, Detail: "tvrh: a caseworker checks it"}}, Next: 7}, nil
 }
 
 func sampleState() apoyo.CaseState {
