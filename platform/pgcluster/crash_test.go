@@ -219,7 +219,11 @@ func assertOneServerUntilLastLeaves(t *testing.T, dir string, kids []*child, por
 		require.Equal(t, []int{pm}, postmasters(t, dir), "exactly one server")
 	}
 	require.Equal(t, 0, postmasterPID(t, dir), "the last user out stops the server")
-	require.Empty(t, postmasters(t, dir))
+	// The postmaster removes its pid file among the last things it does
+	// before it exits: give the process a moment to be gone (seen once in
+	// CI: still listed right after the stop returned).
+	require.Eventually(t, func() bool { return len(postmasters(t, dir)) == 0 }, 5*time.Second, 20*time.Millisecond,
+		"the stopped server's process exits")
 }
 
 // TestRacingStartsAfterOwnerAndServerKilled is the crash found by hand:
