@@ -129,14 +129,6 @@ func (l *Locale) DateTime(t time.Time) string {
 	return l.Date(t) + ", " + t.In(cityTime).Format("15:04")
 }
 
-// DateTimePtr is DateTime of an optional instant.
-func (l *Locale) DateTimePtr(t *time.Time) string {
-	if t == nil {
-		return ""
-	}
-	return l.DateTime(*t)
-}
-
 // Age says how long ago t was, in days, or hours under a day: "3 d",
 // "5 h". The queue shows it beside the date, so the oldest work stands out.
 func (l *Locale) Age(t time.Time) string {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"errors"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"path"
@@ -219,12 +220,44 @@ func (s *Server) done(w http.ResponseWriter, r *http.Request, msgKey string, err
 		return
 	}
 	to := "/cases/" + url.PathEscape(chi.URLParam(r, "cycle")) + "/" + url.PathEscape(chi.URLParam(r, "beneficiary")) + "?done=" + url.QueryEscape(msgKey)
+	s.redirect(w, r, to)
+}
+
+// redirect sends the browser to another page after a change: by
+// HX-Redirect for htmx (a full load, so no form of the old state stays),
+// by 303 otherwise.
+func (s *Server) redirect(w http.ResponseWriter, r *http.Request, to string) {
 	if r.Header.Get("HX-Request") == "true" {
 		w.Header().Set("HX-Redirect", to)
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+// upload names a form's file field and the errors of a missing or an
+// oversize file.
+type upload struct {
+	field          string
+	missingReason  string
+	missing        string // what to say when no file came
+	tooLargeReason string
+	what           string // the file, as "the … is larger than"
+}
+
+// uploaded is the file of a form's field, its size capped at MaxUpload;
+// a missing or oversize file is an EINVALID error naming the field.
+func (s *Server) uploaded(w http.ResponseWriter, r *http.Request, u upload) (multipart.File, *multipart.FileHeader, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, s.MaxUpload)
+	f, hdr, err := r.FormFile(u.field)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, nil, apoyo.Errorf(apoyo.EINVALID, u.tooLargeReason, "the %s is larger than %d bytes", u.what, s.MaxUpload).At(0, u.field)
+	case err != nil:
+		return nil, nil, apoyo.Errorf(apoyo.EINVALID, u.missingReason, "%s", u.missing).At(0, u.field)
+	}
+	return f, hdr, nil
 }
 
 // flashes are the messages a page may be asked to show after an action
@@ -354,16 +387,24 @@ func (s *Server) inboxCycle(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) listData(r *http.Request) (listData, error) {
 	id := chi.URLParam(r, "cycle")
-	st, err := s.App.CycleStatus(r.Context(), who(r), id)
-	if err != nil {
-		return listData{}, err
-	}
 	l, err := s.App.PendingRoster(r.Context(), who(r), id)
 	if err != nil {
 		return listData{}, err
 	}
-	approvals, _ := s.App.RosterApprovals(r.Context(), who(r), id)
-	return listData{Cycle: st.Cycle, List: l, Approvals: approvals, Changed: r.URL.Query().Get("changed") == "1"}, nil
+	// The cycle's name from the list of cycles, not CycleStatus: that
+	// would query the cycle's workflow and count its cases for a heading.
+	cycles, err := s.App.Cycles(r.Context(), who(r), "")
+	if err != nil {
+		return listData{}, err
+	}
+	d := listData{Cycle: apoyo.Cycle{ID: id, Name: id}, List: l, Changed: r.URL.Query().Get("changed") == "1"}
+	for _, c := range cycles {
+		if c.ID == id {
+			d.Cycle = c
+		}
+	}
+	d.Approvals, _ = s.App.RosterApprovals(r.Context(), who(r), id)
+	return d, nil
 }
 
 // signList signs the list whose hash the approver was shown: a list that
@@ -374,12 +415,7 @@ func (s *Server) signList(w http.ResponseWriter, r *http.Request) {
 		// The list is no longer the one signed: show it as it now is, to
 		// be read and signed again.
 		to := "/inbox/" + url.PathEscape(chi.URLParam(r, "cycle")) + "?changed=1"
-		if r.Header.Get("HX-Request") == "true" {
-			w.Header().Set("HX-Redirect", to)
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		http.Redirect(w, r, to, http.StatusSeeOther)
+		s.redirect(w, r, to)
 		return
 	}
 	if err != nil {
@@ -442,15 +478,10 @@ func (s *Server) programPage(w http.ResponseWriter, r *http.Request) {
 // importRoster takes a roster file from a form and shows its report, row
 // by row and field by field.
 func (s *Server) importRoster(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.MaxUpload)
-	f, _, err := r.FormFile("roster")
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "roster.too_large", "the roster file is larger than %d bytes", s.MaxUpload).At(0, "roster"))
-		return
-	case err != nil:
-		s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "roster.missing", "choose a roster file (CSV) to import").At(0, "roster"))
+	f, _, err := s.uploaded(w, r, upload{field: "roster", missingReason: "roster.missing", missing: "choose a roster file (CSV) to import",
+		tooLargeReason: "roster.too_large", what: "roster file"})
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	defer f.Close()
@@ -482,12 +513,7 @@ func (s *Server) launchCycle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	to := "/cycles/" + url.PathEscape(res.Cycle.ID)
-	if r.Header.Get("HX-Request") == "true" {
-		w.Header().Set("HX-Redirect", to)
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	s.redirect(w, r, to)
 }
 
 func (s *Server) cycles(w http.ResponseWriter, r *http.Request) {
@@ -545,12 +571,7 @@ func (s *Server) controlCycle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	to := "/cycles/" + url.PathEscape(id)
-	if r.Header.Get("HX-Request") == "true" {
-		w.Header().Set("HX-Redirect", to)
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	s.redirect(w, r, to)
 }
 
 // ---- Auditors: books, reconciliations, the audit log ----
@@ -598,15 +619,10 @@ func (s *Server) reconciliations(w http.ResponseWriter, r *http.Request) {
 // reconcile takes the bank's statement from a form, reconciles it, and
 // shows the run's report. The same file again posts nothing.
 func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, s.MaxUpload)
-	f, hdr, err := r.FormFile("statement")
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "payment.bad_statement", "the statement is larger than %d bytes", s.MaxUpload).At(0, "statement"))
-		return
-	case err != nil:
-		s.fail(w, r, apoyo.Errorf(apoyo.EINVALID, "payment.bad_statement", "choose the bank's statement file (CSV)").At(0, "statement"))
+	f, hdr, err := s.uploaded(w, r, upload{field: "statement", missingReason: "payment.bad_statement",
+		missing: "choose the bank's statement file (CSV)", tooLargeReason: "payment.bad_statement", what: "statement"})
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	defer f.Close()
@@ -616,12 +632,7 @@ func (s *Server) reconcile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	to := "/reconciliations/" + strconv.FormatInt(rep.ImportID, 10)
-	if r.Header.Get("HX-Request") == "true" {
-		w.Header().Set("HX-Redirect", to)
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	http.Redirect(w, r, to, http.StatusSeeOther)
+	s.redirect(w, r, to)
 }
 
 // statementName keeps of an uploaded file's name what a run's label
@@ -722,23 +733,29 @@ type verifyData struct {
 // and audit chain, so they run on a person's click (POST), never on a
 // page load or a link.
 func (s *Server) verifyPage(w http.ResponseWriter, r *http.Request) {
-	me := who(r)
-	if !s.can(me, apoyo.ActLedgerVerify) && !s.can(me, apoyo.ActAuditVerify) {
-		// Asked all the same, so that the refusal is the application's
-		// (and in the audit log), not only the page's.
-		_, err := s.App.VerifyAudit(r.Context(), me)
-		s.fail(w, r, err)
-		return
+	if s.mayVerify(w, r) {
+		s.render(w, r, http.StatusOK, "verify", verifyData{})
 	}
-	s.render(w, r, http.StatusOK, "verify", verifyData{})
+}
+
+// mayVerify reports whether the person may run a verification; if not,
+// it asks the application all the same, so that the refusal is the
+// application's (and in the audit log), not only the page's, and answers
+// it.
+func (s *Server) mayVerify(w http.ResponseWriter, r *http.Request) bool {
+	me := who(r)
+	if s.can(me, apoyo.ActLedgerVerify) || s.can(me, apoyo.ActAuditVerify) {
+		return true
+	}
+	_, err := s.App.VerifyAudit(r.Context(), me)
+	s.fail(w, r, err)
+	return false
 }
 
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	d := verifyData{Ran: true}
 	me := who(r)
-	if !s.can(me, apoyo.ActLedgerVerify) && !s.can(me, apoyo.ActAuditVerify) {
-		_, err := s.App.VerifyAudit(r.Context(), me)
-		s.fail(w, r, err)
+	if !s.mayVerify(w, r) {
 		return
 	}
 	if s.can(me, apoyo.ActLedgerVerify) {

@@ -21,12 +21,6 @@ type pageTemplate struct{ t *template.Template }
 var funcs = template.FuncMap{
 	"join": strings.Join,
 	"str":  func(v any) string { return fmt.Sprint(v) },
-	"pct": func(done, total int) int {
-		if total <= 0 {
-			return 0
-		}
-		return done * 100 / total
-	},
 	"list": func(v ...string) []string { return v },
 	// caseURL is the console page of a case id (case/<cycle>/<beneficiary>).
 	"caseURL": func(caseID string) string {
