@@ -74,6 +74,10 @@ func (s CaseStatus) Valid() bool { return oneOf(s, CaseStatuses) }
 // caseworker (the other entries are secretariat codes).
 const WaitingOnCaseworker = "caseworker"
 
+// WaitingOnBank is the WaitingOn entry of a case whose payment order is at
+// the bank, waiting for its final answer (a SPEI settlement, a pickup).
+const WaitingOnBank = "bank"
+
 // Outcome is how a case ended ("" while it runs).
 type Outcome string
 
@@ -227,6 +231,10 @@ type PaymentResult struct {
 	// could leave; nothing was sent. Not to be confused with State
 	// "cancelled", which is the bank cancelling an order (SPEI CN).
 	CycleCancelled bool `json:"cycle_cancelled,omitempty"`
+	// Pending: the order is at the bank and its final answer is yet to
+	// come (only SendPayment answers so; the final answer follows as a
+	// signal). Results of the older Disburse are always final.
+	Pending bool `json:"pending,omitempty"`
 }
 
 // Paid reports whether the money reached the person.

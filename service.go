@@ -258,6 +258,12 @@ type LaunchRequest struct {
 	// ContinueAfter makes the cycle workflow continue as new after this
 	// many starts (0: the workflow's default; tests set it low).
 	ContinueAfter int `json:"continue_after,omitempty"`
+	// Shape of the cycle's workflows. 0 or 3 (the default): cases started
+	// a page at a time, learning of signed lists by one signal and of the
+	// bank's answer by a callback, at a few Temporal actions each. 2: the
+	// earlier shape (a child workflow per case, an update per secretariat,
+	// a payment activity that waits for the bank), kept for comparison.
+	Shape int `json:"shape,omitempty"`
 }
 
 // LaunchResult says what a launch did.

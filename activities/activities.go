@@ -44,7 +44,17 @@ type Activities struct {
 	// BankCallTimeout bounds each call to the bank (and is held below half
 	// of Disburse's heartbeat timeout). Default DefaultBankCallTimeout.
 	BankCallTimeout time.Duration
-	Log             *slog.Logger
+	// CallbackURL is where the bank posts an order's status changes
+	// (CallbackHandler serves it); empty means no callbacks, and the
+	// cycle's sweep asks the bank instead (later answers, same outcome).
+	CallbackURL string
+	// AskAfter is how long an order may wait for its callback before the
+	// cycle's sweep asks the bank. Default DefaultAskAfter.
+	AskAfter time.Duration
+	// TaskQueue is where StartCasePage starts cases. Default: the queue
+	// of the activity that starts them.
+	TaskQueue string
+	Log       *slog.Logger
 
 	// Per-worker caches of what does not change under a running cycle:
 	// programmes (cases carry a copy of their rules; a programme is not

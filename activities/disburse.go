@@ -47,16 +47,76 @@ func (a *Activities) Disburse(ctx context.Context, in workflows.DisburseInput) (
 }
 
 func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (apoyo.PaymentResult, error) {
+	o, err := a.sendOrder(ctx, in, false)
+	if err != nil || o.early != nil {
+		return o.result(), err
+	}
+	for !o.st.Final() {
+		if err := heartbeat(ctx, string(o.st.State)); err != nil {
+			return apoyo.PaymentResult{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return apoyo.PaymentResult{}, ctx.Err()
+		case <-time.After(a.pollInterval()):
+		}
+		if o.st, err = a.status(ctx, o.orderID); err != nil {
+			return apoyo.PaymentResult{}, err
+		}
+	}
+	return a.finish(ctx, in, o)
+}
+
+// sentOrder is an attempt's order as sendOrder left it.
+type sentOrder struct {
+	att     program.Attempt
+	orderID string
+	rail    apoyo.Rail
+	fund    string
+	// st is the bank's last word on the order; refusal is set when the
+	// bank refused it as invalid (st is then "rejected").
+	st      payment.Status
+	refusal string
+	// early is the attempt's result when it ended before any order left
+	// (the cycle was cancelled).
+	early *apoyo.PaymentResult
+}
+
+// result is the attempt's result as far as it is known.
+func (o sentOrder) result() apoyo.PaymentResult {
+	if o.early != nil {
+		return *o.early
+	}
+	res := apoyo.PaymentResult{OrderID: o.orderID, Rail: o.rail, State: o.st.State, ReturnCause: o.st.ReturnCause, Fund: o.fund}
+	switch {
+	case o.refusal != "":
+		res.Reason = "order refused: " + o.refusal
+	case o.st.ReturnCause != 0:
+		res.Reason = payment.ReturnCauseText(o.st.ReturnCause)
+	case o.st.State == apoyo.PaymentCancelled:
+		res.Reason = "cancelled by the bank (SPEI CN); a new instrument or a new attempt is needed"
+	}
+	return res
+}
+
+// sendOrder does an attempt up to its order being at the bank: the checks
+// before a new order may leave, the commitment and the transit in the
+// ledger, the payment's row, and the order itself. With awaited (the case
+// waits for a signal), the row says what recording the answer needs and
+// the order asks for a callback to CallbackURL. A retry finds each of
+// these done.
+func (a *Activities) sendOrder(ctx context.Context, in workflows.DisburseInput, awaited bool) (sentOrder, error) {
+	var o sentOrder
 	prog, err := a.program(ctx, in.ProgramID)
 	if err != nil {
-		return apoyo.PaymentResult{}, err
+		return o, err
 	}
 	ben, err := a.Beneficiaries.Get(ctx, in.BeneficiaryID)
 	if err != nil {
-		return apoyo.PaymentResult{}, err
+		return o, err
 	}
 	if err := a.ensureCycleAccounts(ctx, in.ProgramID, in.CycleID); err != nil {
-		return apoyo.PaymentResult{}, err
+		return o, err
 	}
 	c, b, n := in.CycleID, in.BeneficiaryID, in.Attempt
 	meta := map[string]string{"program": in.ProgramID, "cycle": c, "beneficiary": b}
@@ -64,15 +124,16 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 	// Before a new order may leave: is this attempt's order already at the
 	// bank (a retry), is the cycle cancelled, was the person already paid?
 	orderID := OrderID(c, b, n)
+	o.orderID = orderID
 	known, serr := a.status(ctx, orderID)
 	sent := serr == nil
 	if !sent && apoyo.ErrorCodeOf(serr) != apoyo.ENOTFOUND {
-		return apoyo.PaymentResult{}, serr // unknown: ask again on retry, never guess
+		return o, serr // unknown: ask again on retry, never guess
 	}
 	if !sent {
 		cyc, err := a.Cases.Cycle(ctx, c)
 		if err != nil {
-			return apoyo.PaymentResult{}, err
+			return o, err
 		}
 		if cyc.Cancelled() {
 			// "The bank has no such order" proves nothing while an earlier
@@ -81,16 +142,18 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			// later, never give the money back.
 			inFlight, err := a.Cases.SendMayBeInFlight(ctx, orderID, a.sendWindow())
 			if err != nil {
-				return apoyo.PaymentResult{}, err
+				return o, err
 			}
 			if inFlight {
-				return apoyo.PaymentResult{}, ErrSendInFlight.With("order %s: an earlier call may still reach the bank; asking again once it has certainly ended", orderID)
+				return o, ErrSendInFlight.With("order %s: an earlier call may still reach the bank; asking again once it has certainly ended", orderID)
 			}
-			return a.cancelUnsent(ctx, in, orderID)
+			res, err := a.cancelUnsent(ctx, in, orderID)
+			o.early = &res
+			return o, err
 		}
 		paid, err := a.Cases.PaidInCycle(ctx, c, b)
 		if err != nil {
-			return apoyo.PaymentResult{}, err
+			return o, err
 		}
 		if paid {
 			// Another try of this same attempt may have sent the order and
@@ -101,81 +164,84 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			case serr == nil:
 				known, sent = again, true
 			case apoyo.ErrorCodeOf(serr) == apoyo.ENOTFOUND:
-				return apoyo.PaymentResult{}, cases.ErrAlreadyPaid.With("beneficiary %s is already paid in cycle %s; order %s not sent", b, c, orderID)
+				return o, cases.ErrAlreadyPaid.With("beneficiary %s is already paid in cycle %s; order %s not sent", b, c, orderID)
 			default:
-				return apoyo.PaymentResult{}, serr
+				return o, serr
 			}
 		}
 	}
 	fund := in.Fund
 	if !in.Reserved {
 		if fund, err = a.commit(ctx, prog, in, meta); err != nil {
-			return apoyo.PaymentResult{}, err
+			return o, err
 		}
 	}
-	att := program.Attempt{Program: in.ProgramID, Cycle: c, Beneficiary: b, N: n, Fund: fund, Amount: in.Amount}
-	if _, err := a.Ledger.Post(ctx, att.Transit()); err != nil {
-		return apoyo.PaymentResult{}, err
+	o.fund = fund
+	o.att = program.Attempt{Program: in.ProgramID, Cycle: c, Beneficiary: b, N: n, Fund: fund, Amount: in.Amount}
+	if _, err := a.Ledger.Post(ctx, o.att.Transit()); err != nil {
+		return o, err
 	}
 
 	rail := ben.Record.PaymentMethod
+	o.rail = rail
 	order := payment.Order{ID: orderID, IdempotencyKey: orderID, Rail: rail, Amount: in.Amount, Currency: "MXN", Concept: Concept,
 		TrackingKey: payment.NewTrackingKey(orderID), Reference: payment.NewReference(orderID),
 		Beneficiary: payment.Instrument{CLABE: ben.Record.CLABE, CardNumber: ben.Record.CardNumber}}
+	if awaited {
+		order.CallbackURL = a.CallbackURL
+	}
 	caseID := apoyo.CaseID(c, b)
 	if err := a.Cases.RecordPayment(ctx, apoyo.Payment{OrderID: orderID, CaseID: caseID, ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b,
 		Attempt: n, Rail: rail, Amount: in.Amount, Fund: fund, TrackingKey: order.TrackingKey, State: apoyo.PaymentPending}); err != nil {
-		return apoyo.PaymentResult{}, err
+		return o, err
+	}
+	if awaited {
+		// Said before the order leaves: its answer may come at once.
+		if err := a.Cases.AwaitPayment(ctx, orderID, in.Version, len(in.Referrals)); err != nil {
+			return o, err
+		}
 	}
 
-	st, refusal := known, ""
+	o.st = known
 	if !sent {
-		// Heartbeat first: the call below is bounded well inside the
-		// heartbeat timeout, so a retry of this activity never starts while
-		// this call can still reach the bank unrecorded.
-		if err := heartbeat(ctx, "sending"); err != nil {
-			return apoyo.PaymentResult{}, err
+		// Heartbeat first (Disburse): the call below is bounded well
+		// inside the heartbeat timeout, so a retry of this activity never
+		// starts while this call can still reach the bank unrecorded.
+		// SendPayment has no heartbeat timeout (its start-to-close bounds
+		// the call) and sends none: each would be billed.
+		if !awaited {
+			if err := heartbeat(ctx, "sending"); err != nil {
+				return o, err
+			}
 		}
 		if err := a.Cases.SendStarted(ctx, orderID); err != nil {
-			return apoyo.PaymentResult{}, err
+			return o, err
 		}
-		st, refusal, err = a.send(ctx, order)
+		o.st, o.refusal, err = a.send(ctx, order)
 		if eerr := a.Cases.SendEnded(context.WithoutCancel(ctx), orderID); eerr != nil && err == nil {
 			err = eerr
 		}
 		if err != nil {
-			return apoyo.PaymentResult{}, err
+			return o, err
 		}
 	}
-	for !st.Final() {
-		if err := heartbeat(ctx, string(st.State)); err != nil {
-			return apoyo.PaymentResult{}, err
-		}
-		select {
-		case <-ctx.Done():
-			return apoyo.PaymentResult{}, ctx.Err()
-		case <-time.After(a.pollInterval()):
-		}
-		if st, err = a.status(ctx, orderID); err != nil {
-			return apoyo.PaymentResult{}, err
-		}
-	}
+	return o, nil
+}
 
-	res := apoyo.PaymentResult{OrderID: orderID, Rail: rail, State: st.State, ReturnCause: st.ReturnCause, Fund: fund}
-	switch {
-	case refusal != "":
-		res.Reason = "order refused: " + refusal
-	case st.ReturnCause != 0:
-		res.Reason = payment.ReturnCauseText(st.ReturnCause)
-	case st.State == apoyo.PaymentCancelled:
-		res.Reason = "cancelled by the bank (SPEI CN); a new instrument or a new attempt is needed"
-	}
-	if err := a.book(ctx, att, res.Paid(), st); err != nil {
+// finish records an attempt's final answer: the ledger, the payment's row,
+// and (once paid) the case's projection, with its referrals open or the
+// case completed.
+func (a *Activities) finish(ctx context.Context, in workflows.DisburseInput, o sentOrder) (apoyo.PaymentResult, error) {
+	res := o.result()
+	if err := a.book(ctx, o.att, res.Paid(), o.st); err != nil {
 		return res, err
 	}
-	if err := a.Cases.UpdatePayment(ctx, orderID, string(st.State), st.ReturnCause, st.ProviderRef, st.OperationDate); err != nil {
+	st := o.st
+	if err := a.Cases.UpdatePayment(ctx, o.orderID, string(st.State), st.ReturnCause, st.ProviderRef, st.OperationDate); err != nil {
 		return res, err
 	}
+	c, b := in.CycleID, in.BeneficiaryID
+	caseID := apoyo.CaseID(c, b)
 	if res.Paid() {
 		proj := apoyo.Case{ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b, Version: in.Version,
 			Step: apoyo.StepReferrals, Status: apoyo.CaseWaiting, WaitingOn: []string{apoyo.WaitingOnCaseworker}}
@@ -189,7 +255,7 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			return res, err
 		}
 	}
-	a.log().InfoContext(ctx, "payment final", "case", caseID, "order", orderID, "state", st.State, "cause", st.ReturnCause)
+	a.log().InfoContext(ctx, "payment final", "case", caseID, "order", o.orderID, "state", st.State, "cause", st.ReturnCause)
 	return res, nil
 }
 

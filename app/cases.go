@@ -83,7 +83,29 @@ func (s *Service) Vote(ctx context.Context, who apoyo.Identity, caseID string, v
 			return apoyo.CaseState{}, err
 		}
 	}
-	return s.vote(ctx, caseID, apoyo.ApprovalVote{Secretariat: who.Secretariat, Approve: v.Approve, Reason: v.Reason, Approver: who.UserID})
+	st, err := s.vote(ctx, caseID, apoyo.ApprovalVote{Secretariat: who.Secretariat, Approve: v.Approve, Reason: v.Reason, Approver: who.UserID})
+	if err != nil || !v.Approve {
+		return st, err
+	}
+	cycleID, _, _ := apoyo.ParseCaseID(caseID)
+	if shape, err := s.cycleShape(ctx, cycleID); err != nil || shape != 3 {
+		return st, err
+	}
+	// A shape-3 case hears of signed lists when all are in: this vote may
+	// be the one that completes them.
+	var voted []apoyo.Secretariat
+	for sec, vote := range st.Votes {
+		if vote.Approve {
+			voted = append(voted, sec)
+		}
+	}
+	if _, failed, err := s.completeApprovals(ctx, cycleID, []string{caseID}, map[string][]apoyo.Secretariat{caseID: voted}); err != nil || len(failed) > 0 {
+		if err == nil {
+			err = apoyo.Errorf(apoyo.EUNAVAILABLE, "approval.not_told", "the vote is in, but the case could not be told its approvals are complete: %s", failed[0])
+		}
+		return st, err
+	}
+	return s.caseState(ctx, caseID)
 }
 
 // DecideIdentity implements apoyo.CaseService. A new document is stored
@@ -190,6 +212,26 @@ func (s *Service) PendingRoster(ctx context.Context, who apoyo.Identity, cycleID
 func (s *Service) ApproveRoster(ctx context.Context, who apoyo.Identity, cycleID, listHash string) (apoyo.RosterApproval, error) {
 	rec, ids, _, err := s.CaseStore.SignRoster(ctx, cycleID, who, strings.ToLower(strings.TrimSpace(listHash)))
 	if err != nil {
+		return rec, err
+	}
+	shape, err := s.cycleShape(ctx, cycleID)
+	if err != nil {
+		return rec, err
+	}
+	if shape == 3 {
+		// The signature is the vote: each case hears of it once, when
+		// every required secretariat's is in (one signal, not one update
+		// per secretariat). Signing the same list again tells the cases
+		// still untold.
+		if err := s.CaseStore.DropWaiting(ctx, ids, who.Secretariat); err != nil {
+			return rec, err
+		}
+		_, failed, err := s.completeApprovals(ctx, cycleID, ids, nil)
+		rec.Voted, rec.Skipped = len(ids)-len(failed), len(failed)
+		if len(failed) > 100 {
+			failed = failed[:100]
+		}
+		rec.Errors = failed
 		return rec, err
 	}
 	vote := apoyo.ApprovalVote{Secretariat: who.Secretariat, Approve: true, Approver: who.UserID, List: rec.Hash}

@@ -48,6 +48,9 @@ func (s *Service) LaunchCycle(ctx context.Context, who apoyo.Identity, r apoyo.L
 			return apoyo.LaunchResult{}, apoyo.Errorf(apoyo.EINVALID, "cycle.bad_period", "period %q: use YYYY-MM", r.Period).At(0, "period")
 		}
 	}
+	if r.Shape != 0 && r.Shape != 2 && r.Shape != 3 {
+		return apoyo.LaunchResult{}, apoyo.Errorf(apoyo.EINVALID, "cycle.bad_shape", "shape %d: use 3 (the default) or 2", r.Shape).At(0, "shape")
+	}
 	cycleDate := r.CycleDate
 	if cycleDate.IsZero() {
 		cycleDate = time.Now().UTC().Truncate(24 * time.Hour)
@@ -92,13 +95,17 @@ func (s *Service) LaunchCycle(ctx context.Context, who apoyo.Identity, r apoyo.L
 		}
 		res.Reserved = res.Reserved.Add(amount)
 	}
+	cycleType := workflows.Cycle3WorkflowName
+	if r.Shape == 2 {
+		cycleType = workflows.CycleWorkflowName
+	}
 	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       res.WorkflowID,
 		TaskQueue:                s.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(searchattr.Program.ValueSet(prog.ID), searchattr.Cycle.ValueSet(cyc.ID)),
-	}, workflows.CycleWorkflowName, workflows.CycleInput{ProgramID: prog.ID, CycleID: cyc.ID, CycleDate: cyc.CycleDate, Amount: cyc.Amount,
+	}, cycleType, workflows.CycleInput{ProgramID: prog.ID, CycleID: cyc.ID, CycleDate: cyc.CycleDate, Amount: cyc.Amount,
 		Rules: RulesOf(prog), Allocation: cyc.Allocation, StartWindow: r.StartWindow, MaxActive: r.MaxActive, ContinueAfter: r.ContinueAfter})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &already) {

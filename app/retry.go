@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -75,7 +76,7 @@ func (s *Service) RetryStep(ctx context.Context, who apoyo.Identity, caseID, rea
 			Reason: fmt.Sprintf("retry of a run that ended %s", desc.WorkflowExecutionInfo.Status)}
 	}
 	if _, err := s.Temporal.ExecuteWorkflow(ctx, s.caseStartOptions(in, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY),
-		workflows.BeneficiaryWorkflowName, in); err != nil {
+		caseType(desc), in); err != nil {
 		return apoyo.CaseState{}, mapTemporal(caseID, err)
 	}
 	return apoyo.CaseState{CaseID: caseID, Step: proj.Step, Status: apoyo.CaseRunning}, nil
@@ -130,8 +131,16 @@ func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcil
 		in.Fund = p.Fund
 	}
 	_, err = s.Temporal.SignalWithStartWorkflow(ctx, p.CaseID, workflows.SignalPaymentReturned, signal,
-		s.caseStartOptions(in, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE), workflows.BeneficiaryWorkflowName, in)
+		s.caseStartOptions(in, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE), caseType(desc), in)
 	return mapTemporal(p.CaseID, err)
+}
+
+// caseType is the workflow type a case's new run keeps: its last run's.
+func caseType(desc *workflowservice.DescribeWorkflowExecutionResponse) string {
+	if t := desc.GetWorkflowExecutionInfo().GetType().GetName(); t == workflows.Case3WorkflowName {
+		return t
+	}
+	return workflows.BeneficiaryWorkflowName
 }
 
 // caseInput rebuilds the input of a case's new run from the cycle, the

@@ -162,6 +162,16 @@ type PaymentsConfig struct {
 	// PollInterval is how often a payment's status is asked while waiting
 	// for the bank's final answer. Default 500ms.
 	PollInterval time.Duration `mapstructure:"poll_interval" validate:"min=10000000"`
+	// CallbackAddress is where the worker listens for the bank's
+	// callbacks (POST /bank/callbacks), as host:port, or "off". Default
+	// "": a loopback port of its own, which a bank on the same host (the
+	// sandbox) reaches.
+	CallbackAddress string `mapstructure:"callback_address" validate:"omitempty,hostname_port|eq=off"`
+	// CallbackURL is the address the bank is told to post to, for a bank
+	// that reaches the worker by another name (a load balancer in front
+	// of the workers). Default "": the listener's own address. Without
+	// callbacks the cycle's sweep asks the bank, later but to the same end.
+	CallbackURL string `mapstructure:"callback_url" validate:"omitempty,url"`
 }
 
 // WorkerConfig shapes the Temporal worker.

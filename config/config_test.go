@@ -110,7 +110,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 		"temporal.tls", "temporal.tls_cert", "temporal.tls_key", "temporal.tls_ca", "temporal.tls_server_name", "temporal.api_key",
 		"dev.temporal_port", "dev.ui_port", "dev.postgres_port", "dev.bank_port", "dev.postgres_bin_dir",
 		"ledger.batch_size", "ledger.writers",
-		"payments.bank_url", "payments.poll_interval",
+		"payments.bank_url", "payments.poll_interval", "payments.callback_address", "payments.callback_url",
 		"worker.max_concurrent_activities", "worker.metrics_address",
 		"pii.keys", "pii.active_key", "pii.index_key",
 		"log.level", "log.format",

@@ -40,6 +40,9 @@ type Connection struct {
 	// APIKey authenticates with a Temporal Cloud API key; it needs TLS
 	// (the system's roots when TLS is nil).
 	APIKey string
+	// Metrics, when set, receives the SDK's own metrics (worker polls,
+	// task latencies, slots, failed requests).
+	Metrics client.MetricsHandler
 }
 
 // DialWith connects like Dial to the cluster or Cloud namespace c names.
@@ -56,6 +59,7 @@ func ClientOptions(c Connection, kr *pii.Keyring, logger *slog.Logger) client.Op
 		Namespace:        c.Namespace,
 		DataConverter:    dc,
 		FailureConverter: temporalcodec.NewFailureConverter(dc),
+		MetricsHandler:   c.Metrics,
 	}
 	if c.TLS != nil {
 		opts.ConnectionOptions.TLS = c.TLS
@@ -100,4 +104,10 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterActivityWithOptions(acts.RosterPage, activity.RegisterOptions{Name: workflows.ActivityRosterPage})
 	r.RegisterActivityWithOptions(acts.CancelCases, activity.RegisterOptions{Name: workflows.ActivityCancelCases})
 	r.RegisterActivityWithOptions(acts.CloseCycle, activity.RegisterOptions{Name: workflows.ActivityCloseCycle})
+	// The third shape: cases started a page at a time, waiting by signal.
+	r.RegisterWorkflowWithOptions(workflows.BeneficiaryCase3, workflow.RegisterOptions{Name: workflows.Case3WorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.PaymentCycle3, workflow.RegisterOptions{Name: workflows.Cycle3WorkflowName})
+	r.RegisterActivityWithOptions(acts.SendPayment, activity.RegisterOptions{Name: workflows.ActivitySendPayment})
+	r.RegisterActivityWithOptions(acts.StartCasePage, activity.RegisterOptions{Name: workflows.ActivityStartCasePage})
+	r.RegisterActivityWithOptions(acts.SweepCycle, activity.RegisterOptions{Name: workflows.ActivitySweepCycle})
 }

@@ -86,6 +86,10 @@ type caseRun struct {
 	// returnsDone the order ids already acted on.
 	returns     []PaymentReturned
 	returnsDone map[string]bool
+	// approvals are SignalApprovals not yet applied, and finals the final
+	// answers of orders by order id (caseV3).
+	approvals []ApprovalsComplete
+	finals    map[string]apoyo.PaymentResult
 }
 
 // BeneficiaryCase carries one beneficiary through one cycle: identity
@@ -249,8 +253,19 @@ func (c *caseRun) recordEnd() error {
 // waits returns cancelled=true; for a step that may have sent money, a
 // cancel re-runs it once instead (the activity knows how to stop cleanly).
 func (c *caseRun) act(opts workflow.ActivityOptions, name string, in, out any, stoppable bool) (cancelled bool, err error) {
+	return c.actWith(func() error { return c.activity(opts, name, in, out) }, name, stoppable)
+}
+
+// actLocal is act for a local activity.
+func (c *caseRun) actLocal(opts workflow.LocalActivityOptions, name string, in, out any, stoppable bool) (cancelled bool, err error) {
+	return c.actWith(func() error {
+		return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(c.ctx, opts), name, in).Get(c.ctx, out)
+	}, name, stoppable)
+}
+
+func (c *caseRun) actWith(run func() error, name string, stoppable bool) (cancelled bool, err error) {
 	for {
-		err := c.activity(opts, name, in, out)
+		err := run()
 		var actErr *temporal.ActivityError
 		if err == nil || c.version < caseV2 || !errors.As(err, &actErr) {
 			return false, err
@@ -446,7 +461,13 @@ func (c *caseRun) screen() (done bool, err error) {
 		var res ScreenResult
 		in := ScreenInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID, BeneficiaryID: c.in.BeneficiaryID,
 			CycleDate: c.in.CycleDate, SkipIdentity: skipIdentity, Required: c.rules.Required, Version: c.st.Version + 1}
-		cancelled, err := c.act(shortActivity, ActivityScreen, in, &res, true)
+		var cancelled bool
+		var err error
+		if c.version >= caseV3 {
+			cancelled, err = c.actLocal(localScreen, ActivityScreen, in, &res, true)
+		} else {
+			cancelled, err = c.act(shortActivity, ActivityScreen, in, &res, true)
+		}
 		if cancelled {
 			return true, c.cancelCase()
 		}
@@ -524,6 +545,17 @@ func (c *caseRun) approval() (done bool, err error) {
 	c.st.WaitingOn = secretariatNames(c.rules.Required)
 	c.event(apoyo.StepApproval, "requested", fmt.Sprintf("quorum %d of %s", c.rules.Quorum, strings.Join(c.st.WaitingOn, ", ")), "system")
 	decided := func() bool { return c.st.Step != apoyo.StepApproval || c.cancel != nil }
+	if c.version >= caseV3 {
+		// No timer per case: the cycle's sweep marks overdue approvals
+		// and raises their tasks from PostgreSQL, per cycle.
+		for !decided() {
+			if err := workflow.Await(c.ctx, func() bool { return decided() || len(c.approvals) > 0 }); err != nil {
+				return true, err
+			}
+			c.applyApprovals()
+		}
+		return c.approvalDecided()
+	}
 	ok, err := workflow.AwaitWithTimeout(c.ctx, c.rules.ApprovalSLA, decided)
 	if err != nil {
 		return true, err
@@ -539,6 +571,12 @@ func (c *caseRun) approval() (done bool, err error) {
 			return true, err
 		}
 	}
+	return c.approvalDecided()
+}
+
+// approvalDecided ends the approval step: cancelled, rejected, or on to
+// payment (done is true when the case ended).
+func (c *caseRun) approvalDecided() (done bool, err error) {
 	if c.st.Step == apoyo.StepApproval && c.cancel != nil {
 		return true, c.cancelCase()
 	}
@@ -690,9 +728,14 @@ func (c *caseRun) pay(first int, waitFirst bool, reason string) (done bool, err 
 			return true, c.cancelCase()
 		}
 		var res apoyo.PaymentResult
-		if _, err := c.act(paymentActivity, ActivityDisburse, DisburseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
+		din := DisburseInput{ProgramID: c.in.ProgramID, CycleID: c.in.CycleID,
 			BeneficiaryID: c.in.BeneficiaryID, Amount: c.in.Amount, Attempt: attempt, Reserved: c.in.Reserved, Fund: c.in.Fund,
-			Referrals: c.st.Referrals, Version: c.st.Version + 2}, &res, false); err != nil {
+			Referrals: c.st.Referrals, Version: c.st.Version + 2}
+		if c.version >= caseV3 {
+			if res, err = c.sendAndAwait(din); err != nil {
+				return true, err
+			}
+		} else if _, err := c.act(paymentActivity, ActivityDisburse, din, &res, false); err != nil {
 			return true, err
 		}
 		if res.CycleCancelled || (c.version < caseV2 && res.State == "cancelled") {
@@ -808,7 +851,9 @@ func (c *caseRun) followUpV2() error {
 		wake := func() bool { return c.referralsClosed() || c.pendingReturn() }
 		ok := true
 		var err error
-		if overdue {
+		if overdue || c.version >= caseV3 {
+			// caseV3: no timer per case; the cycle's sweep marks
+			// referrals overdue from PostgreSQL.
 			err = workflow.Await(c.ctx, wake)
 		} else {
 			ok, err = workflow.AwaitWithTimeout(c.ctx, deadline.Sub(workflow.Now(c.ctx)), wake)

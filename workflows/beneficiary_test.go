@@ -99,6 +99,10 @@ type harness struct {
 
 	nextID   int
 	asyncErr []error // failures inside callbacks, checked after the run
+
+	// shape3 runs BeneficiaryCase3: SendPayment (recorded with the
+	// disburses) answers Pending, and the test signals the final answer.
+	shape3 bool
 }
 
 func newHarness(t *testing.T) *harness {
@@ -127,6 +131,13 @@ func newHarness(t *testing.T) *harness {
 		h.mu.Unlock()
 		return f(n, in)
 	}, activity.RegisterOptions{Name: wf.ActivityDisburse})
+	h.env.RegisterWorkflowWithOptions(wf.BeneficiaryCase3, workflow.RegisterOptions{Name: wf.Case3WorkflowName})
+	h.env.RegisterActivityWithOptions(func(ctx context.Context, in wf.DisburseInput) (apoyo.PaymentResult, error) {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.disburses = append(h.disburses, disburseCall{In: in, Try: activity.GetInfo(ctx).Attempt})
+		return pending(in.Attempt), nil
+	}, activity.RegisterOptions{Name: wf.ActivitySendPayment})
 	h.env.RegisterActivityWithOptions(func(ctx context.Context, in wf.RecordInput) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -146,7 +157,11 @@ func newHarness(t *testing.T) *harness {
 // workflow's error.
 func (h *harness) run(in wf.BeneficiaryInput) (apoyo.CaseState, error) {
 	h.t.Helper()
-	h.env.ExecuteWorkflow(wf.BeneficiaryWorkflowName, in)
+	name := wf.BeneficiaryWorkflowName
+	if h.shape3 {
+		name = wf.Case3WorkflowName
+	}
+	h.env.ExecuteWorkflow(name, in)
 	require.True(h.t, h.env.IsWorkflowCompleted(), "workflow did not complete")
 	require.Empty(h.t, h.asyncErr)
 	var st apoyo.CaseState

@@ -25,6 +25,8 @@ var goldenHistories = []string{
 	"case-paid-two-referrals", "case-returned-repaid", "case-identity-review", "cycle",
 	"case-approval-rejected", "case-identity-expired", "case-payment-failed", "case-cycle-cancelled",
 	"cycle-cancelled", "cycle-continued-as-new",
+	// The third shape (issue 10), recorded by TestBeneficiaryJourneyEndToEnd.
+	"case3-paid-two-referrals", "case3-returned-repaid", "case3-identity-review", "case3-pickup-paid", "cycle3",
 }
 
 // TestReplayGoldenHistories replays case and cycle histories recorded by
@@ -47,6 +49,8 @@ func TestReplayGoldenHistories(t *testing.T) {
 	require.NoError(t, err)
 	r.RegisterWorkflowWithOptions(workflows.BeneficiaryCase, workflow.RegisterOptions{Name: workflows.BeneficiaryWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.PaymentCycle, workflow.RegisterOptions{Name: workflows.CycleWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.BeneficiaryCase3, workflow.RegisterOptions{Name: workflows.Case3WorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.PaymentCycle3, workflow.RegisterOptions{Name: workflows.Cycle3WorkflowName})
 	for _, f := range files {
 		fh, err := os.Open(f)
 		require.NoError(t, err)

@@ -58,6 +58,7 @@ func newCycleCmd(a *cli) *cobra.Command {
 	launch.Flags().StringVar(&r.Period, "period", "", "period paid, YYYY-MM")
 	launch.Flags().StringVar(&date, "date", "", "cycle date for eligibility (age), YYYY-MM-DD (default today)")
 	launch.Flags().IntVar(&r.StartWindow, "start-window", 100, "case starts in flight at most")
+	launch.Flags().IntVar(&r.Shape, "shape", 0, "workflow shape: 3 (default: cases by page, waiting by signal) or 2 (the earlier shape, for comparison)")
 	launch.Flags().IntVar(&r.MaxActive, "max-active", 0, "unfinished cases at most (0: no bound; cases wait days for approvers)")
 	_ = launch.MarkFlagRequired("program")
 

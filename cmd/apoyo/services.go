@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -96,8 +99,8 @@ func (a *cli) connectTemporal(s *services) error {
 	if err != nil {
 		return err
 	}
-	c, err := worker.DialWith(worker.Connection{Address: addr, Namespace: a.cfg.Temporal.Namespace, TLS: tlsCfg, APIKey: a.cfg.Temporal.APIKey},
-		s.keyring, a.log)
+	c, err := worker.DialWith(worker.Connection{Address: addr, Namespace: a.cfg.Temporal.Namespace, TLS: tlsCfg, APIKey: a.cfg.Temporal.APIKey,
+		Metrics: s.metrics.TemporalHandler()}, s.keyring, a.log)
 	if err != nil {
 		return apoyo.Errorf(apoyo.EUNAVAILABLE, "cli.temporal", "connecting to Temporal at %s: %v", addr, err)
 	}
@@ -208,15 +211,52 @@ func (a *cli) bankURL() (string, error) {
 	return info.BankURL, nil
 }
 
-// runWorker runs the worker until ctx ends (or it fails).
+// runWorker runs the worker until ctx ends (or it fails), with the
+// receiver of the bank's callbacks beside it.
 func (a *cli) runWorker(ctx context.Context, s *services, bankURL string) (stop func(), err error) {
 	acts := &activities.Activities{Programs: s.programs, Beneficiaries: s.enrol, Cases: s.cases, Ledger: s.ledger,
-		Payments: s.metrics.Bank(httpprovider.NewClient(bankURL, &http.Client{Timeout: 30 * time.Second})), Temporal: s.temporal, PollInterval: a.cfg.Payments.PollInterval, Log: a.log}
-	w := worker.New(s.temporal, acts, worker.Options{TaskQueue: a.cfg.Temporal.TaskQueue, MaxConcurrentActivities: a.cfg.Worker.MaxConcurrentActivities})
-	if err := w.Start(); err != nil {
+		Payments: s.metrics.Bank(httpprovider.NewClient(bankURL, &http.Client{Timeout: 30 * time.Second})), Temporal: s.temporal,
+		PollInterval: a.cfg.Payments.PollInterval, TaskQueue: a.cfg.Temporal.TaskQueue, Log: a.log}
+	stopCallbacks, err := a.serveCallbacks(acts)
+	if err != nil {
 		return nil, err
 	}
-	return w.Stop, nil
+	w := worker.New(s.temporal, acts, worker.Options{TaskQueue: a.cfg.Temporal.TaskQueue, MaxConcurrentActivities: a.cfg.Worker.MaxConcurrentActivities})
+	if err := w.Start(); err != nil {
+		stopCallbacks()
+		return nil, err
+	}
+	return func() { w.Stop(); stopCallbacks() }, nil
+}
+
+// serveCallbacks listens for the bank's callbacks at
+// payments.callback_address and tells acts where the bank should post.
+func (a *cli) serveCallbacks(acts *activities.Activities) (stop func(), err error) {
+	addr := a.cfg.Payments.CallbackAddress
+	switch addr {
+	case "off":
+		acts.CallbackURL = a.cfg.Payments.CallbackURL
+		return func() {}, nil
+	case "":
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("payments.callback_address %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /bank/callbacks", acts.CallbackHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("bank callbacks stopped", "err", err)
+		}
+	}()
+	acts.CallbackURL = a.cfg.Payments.CallbackURL
+	if acts.CallbackURL == "" {
+		acts.CallbackURL = "http://" + ln.Addr().String() + "/bank/callbacks"
+	}
+	return func() { _ = srv.Close() }, nil
 }
 
 // withApp opens the services, resolves the acting identity and runs fn

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
@@ -76,4 +77,23 @@ func TestMetrics(t *testing.T) {
 	require.Contains(t, out, "apoyo_ledger_batch_errors_total 0")
 	require.Contains(t, out, "go_goroutines")
 	require.NotContains(t, out, ben, "no ids in the metrics")
+}
+
+// The Temporal SDK's metrics land in the same registry under their own
+// names, with the tags apoyo keeps as labels (others dropped), and a
+// metric asked for twice (two handlers, or two connections) is one series.
+func TestTemporalSDKMetrics(t *testing.T) {
+	t.Parallel()
+	m := metrics.New(nil)
+	h := m.TemporalHandler().WithTags(map[string]string{"namespace": "apoyo", "task_queue": "apoyo"})
+	h.WithTags(map[string]string{"workflow_type": "BeneficiaryCase3", "run_id": "dropped"}).Counter("temporal_workflow_completed").Inc(2)
+	m.TemporalHandler().WithTags(map[string]string{"namespace": "apoyo", "task_queue": "apoyo", "workflow_type": "BeneficiaryCase3"}).
+		Counter("temporal_workflow_completed").Inc(1)
+	h.Gauge("temporal_worker_task_slots_available").Update(7)
+	h.Timer("temporal_activity_execution_latency").Record(1500 * time.Millisecond)
+	out := scrape(t, m)
+	require.Contains(t, out, `temporal_workflow_completed{activity_type="",namespace="apoyo",operation="",poller_type="",status_code="",task_queue="apoyo",worker_type="",workflow_type="BeneficiaryCase3"} 3`)
+	require.Contains(t, out, `temporal_worker_task_slots_available{activity_type="",namespace="apoyo"`)
+	require.Contains(t, out, `temporal_activity_execution_latency_seconds_count{`)
+	require.NotContains(t, out, "dropped", "a tag outside the kept set (an id) never becomes a label")
 }

@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+
+	"go.temporal.io/api/serviceerror"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// cycleShapes caches each cycle's workflow shape (it never changes).
+var cycleShapes sync.Map // cycle id → int
+
+// cycleShape is 3 for a cycle run by PaymentCycle3 (its cases hear of
+// approvals by one signal), 2 for the earlier shape (a vote per update).
+func (s *Service) cycleShape(ctx context.Context, cycleID string) (int, error) {
+	if v, ok := cycleShapes.Load(cycleID); ok {
+		return v.(int), nil
+	}
+	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.CycleWorkflowID(cycleID), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return 2, nil // no workflow (yet): nothing to tell by signal
+	}
+	if err != nil {
+		return 0, err
+	}
+	shape := 2
+	if desc.GetWorkflowExecutionInfo().GetType().GetName() == workflows.Cycle3WorkflowName {
+		shape = 3
+	}
+	cycleShapes.Store(cycleID, shape)
+	return shape, nil
+}
+
+// completeApprovals tells each case among ids (of a shape-3 cycle) whose
+// required secretariats have now approved, by signed lists or by per-case
+// votes, with one signal carrying the lists' votes; the others' projection
+// stops listing the secretariats whose lists cover them (a per-case vote's
+// projection, written from the case's state, lists them again). voted adds
+// per-case approvals the projection may not show yet. It returns how many
+// cases it told, and the errors of those it could not (ids only).
+func (s *Service) completeApprovals(ctx context.Context, cycleID string, ids []string, voted map[string][]apoyo.Secretariat) (told int, failed []string, err error) {
+	cyc, err := s.CaseStore.Cycle(ctx, cycleID)
+	if err != nil {
+		return 0, nil, err
+	}
+	prog, err := s.ProgramStore.Get(ctx, cyc.ProgramID)
+	if err != nil {
+		return 0, nil, err
+	}
+	rules := RulesOf(prog)
+	lists, err := s.CaseStore.ListVotes(ctx, ids)
+	if err != nil {
+		return 0, nil, err
+	}
+	waiting, err := s.CaseStore.ApprovalWaiting(ctx, ids)
+	if err != nil {
+		return 0, nil, err
+	}
+	listed := map[apoyo.Secretariat][]string{} // secretariat → cases its lists cover, still waiting
+	var complete []string
+	for _, id := range ids {
+		w, atApproval := waiting[id]
+		if !atApproval {
+			continue // moved on (rejected, cancelled) or told already
+		}
+		approved := map[apoyo.Secretariat]bool{}
+		for _, v := range lists[id] {
+			approved[v.Secretariat] = true
+		}
+		for _, sec := range voted[id] {
+			approved[sec] = true
+		}
+		for _, sec := range rules.Required {
+			if !slices.Contains(w, string(sec)) {
+				approved[sec] = true // voted on the case itself
+			}
+		}
+		n := 0
+		for _, sec := range rules.Required {
+			if approved[sec] {
+				n++
+			}
+		}
+		if n >= rules.Quorum {
+			complete = append(complete, id)
+			continue
+		}
+		for _, v := range lists[id] {
+			if slices.Contains(w, string(v.Secretariat)) {
+				listed[v.Secretariat] = append(listed[v.Secretariat], id)
+			}
+		}
+	}
+	for sec, ids := range listed {
+		if err := s.CaseStore.DropWaiting(ctx, ids, sec); err != nil {
+			return 0, nil, err
+		}
+	}
+	var mu sync.Mutex
+	var g errgroup.Group
+	g.SetLimit(32)
+	for _, id := range complete {
+		g.Go(func() error {
+			err := s.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalApprovals, workflows.ApprovalsComplete{Votes: lists[id]})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = append(failed, id+": "+mapTemporal(id, err).Error())
+				return nil
+			}
+			told++
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return told, failed, ctx.Err()
+}

@@ -1,0 +1,196 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/workflow"
+)
+
+// Names of the third cycle shape.
+const (
+	// Cycle3WorkflowName is the cycle that starts BeneficiaryCase3 cases.
+	Cycle3WorkflowName = "PaymentCycle3"
+	// ActivityStartCasePage starts one roster page's cases (StartCasePageInput).
+	ActivityStartCasePage = "StartCasePage"
+	// ActivitySweepCycle counts a cycle's ended cases and does the cycle's
+	// timed work (SweepCycleInput).
+	ActivitySweepCycle = "SweepCycle"
+)
+
+// StartCasePageInput starts the cases of one roster page: every case gets
+// Template with its beneficiary id and the fund the cycle assigned it.
+type StartCasePageInput struct {
+	Template BeneficiaryInput `json:"template"`
+	IDs      []string         `json:"ids"`
+	// Funds[i] is the reservation's fund of IDs[i] ("" when none covers it).
+	Funds []string `json:"funds"`
+}
+
+// SweepCycleInput asks for a cycle's counts and its timed work: the final
+// answer of orders whose callback did not come, overdue approvals and
+// referrals (the SLAs of the cycle's rules).
+type SweepCycleInput struct {
+	ProgramID string    `json:"program_id"`
+	CycleID   string    `json:"cycle_id"`
+	Rules     CaseRules `json:"rules"`
+}
+
+// SweepCycleResult is what a sweep found.
+type SweepCycleResult struct {
+	// Cases is how many cases of the cycle PostgreSQL knows, Done how
+	// many have ended, by outcome in Outcomes.
+	Cases    int            `json:"cases"`
+	Done     int            `json:"done"`
+	Outcomes map[string]int `json:"outcomes"`
+	// Delivered counts final answers the sweep found and told their
+	// cases; Overdue the approvals and referrals it marked overdue.
+	Delivered int `json:"delivered"`
+	Overdue   int `json:"overdue"`
+}
+
+// Sweep cadence: the cycle sweeps often while cases move and backs off to
+// once in sweepMax while nothing changes.
+const (
+	sweepMin = time.Second
+	sweepMax = time.Minute
+)
+
+// PaymentCycle3 starts one BeneficiaryCase3 per roster entry, a page at a
+// time by one activity (a workflow start each, not a child start: no
+// parent history carries millions of children, and each start is billed
+// once), and follows the cycle from PostgreSQL: cases record their ends
+// there, and a sweep on a backing-off timer counts them, asks the bank for
+// answers that no callback brought, and raises overdue tasks. Pause stops
+// starting pages; cancel tells unfinished cases to stop (CancelCases).
+func PaymentCycle3(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
+	if in.PageSize <= 0 {
+		in.PageSize = 500
+	}
+	if in.ContinueAfter <= 0 {
+		in.ContinueAfter = 100_000
+	}
+	p := &in.Progress
+	p.Runs++
+	if p.Outcomes == nil {
+		p.Outcomes = map[string]int{}
+	}
+	if len(p.Assigned) != len(in.Allocation) {
+		p.Assigned = make([]int, len(in.Allocation))
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryCycle, func() (CycleProgress, error) { return *p, nil }); err != nil {
+		return *p, err
+	}
+	controlCh := workflow.GetSignalChannel(ctx, SignalControl)
+	drain := func() {
+		for {
+			var c CycleControl
+			if !controlCh.ReceiveAsync(&c) {
+				return
+			}
+			if c.Seq != 0 && c.Seq <= p.ControlSeq {
+				continue
+			}
+			p.ControlSeq = max(p.ControlSeq, c.Seq)
+			switch c.Action {
+			case ControlPause:
+				p.Paused = !p.Cancelled
+			case ControlResume:
+				p.Paused = false
+			case ControlCancel:
+				if !p.Cancelled {
+					p.Cancelled, p.CancelReason = true, c.Reason
+				}
+			}
+		}
+	}
+	actx := workflow.WithActivityOptions(ctx, shortActivity)
+	every := sweepMin
+	lastSweep := time.Time{}
+	sweep := func() error {
+		var res SweepCycleResult
+		if err := workflow.ExecuteActivity(actx, ActivitySweepCycle, SweepCycleInput{ProgramID: in.ProgramID, CycleID: in.CycleID, Rules: in.Rules}).Get(ctx, &res); err != nil {
+			return err
+		}
+		if res.Done != p.Done || res.Delivered > 0 {
+			every = sweepMin // things move: look again soon
+		} else {
+			every = min(2*every, sweepMax)
+		}
+		p.Done, p.Outcomes = res.Done, res.Outcomes
+		if p.Outcomes == nil {
+			p.Outcomes = map[string]int{}
+		}
+		lastSweep = workflow.Now(ctx)
+		return nil
+	}
+	// pause waits for the next sweep, or for a control signal.
+	pause := func() {
+		tctx, cancel := workflow.WithCancel(ctx)
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(workflow.NewTimer(tctx, every), func(workflow.Future) {})
+		sel.AddReceive(controlCh, func(workflow.ReceiveChannel, bool) {})
+		sel.Select(ctx)
+		cancel()
+		drain()
+	}
+	startedThisRun := 0
+	for {
+		drain()
+		if p.Cancelled && !p.CancelSent {
+			if err := workflow.ExecuteActivity(actx, ActivityCancelCases, CancelCasesInput{CycleID: in.CycleID, Reason: p.CancelReason}).Get(ctx, nil); err != nil {
+				return *p, err
+			}
+			p.CancelSent = true
+		}
+		rosterOpen := !p.RosterDone && !p.Cancelled && !p.Paused
+		if workflow.Now(ctx).Sub(lastSweep) >= every || !rosterOpen || (in.MaxActive > 0 && p.Started-p.Done >= in.MaxActive) {
+			if err := sweep(); err != nil {
+				return *p, err
+			}
+		}
+		if (p.RosterDone || p.Cancelled) && p.Done >= p.Started {
+			break
+		}
+		if workflow.GetInfo(ctx).GetContinueAsNewSuggested() || startedThisRun >= in.ContinueAfter {
+			drain()
+			return *p, workflow.NewContinueAsNewError(ctx, PaymentCycle3, in)
+		}
+		if !rosterOpen || (in.MaxActive > 0 && p.Started-p.Done >= in.MaxActive) {
+			pause()
+			continue
+		}
+		limit := in.PageSize
+		if in.MaxActive > 0 {
+			limit = min(limit, in.MaxActive-(p.Started-p.Done))
+		}
+		var page []string
+		if err := workflow.ExecuteActivity(actx, ActivityRosterPage, RosterPageInput{ProgramID: in.ProgramID, CycleID: in.CycleID,
+			After: p.Cursor, Limit: limit}).Get(ctx, &page); err != nil {
+			return *p, err
+		}
+		if len(page) == 0 {
+			p.RosterDone = true
+			continue
+		}
+		funds := make([]string, len(page))
+		for i := range page {
+			funds[i] = assignFund(&in)
+		}
+		tmpl := BeneficiaryInput{ProgramID: in.ProgramID, CycleID: in.CycleID, CycleDate: in.CycleDate, Amount: in.Amount, Rules: in.Rules}
+		if err := workflow.ExecuteActivity(actx, ActivityStartCasePage, StartCasePageInput{Template: tmpl, IDs: page, Funds: funds}).Get(ctx, nil); err != nil {
+			return *p, err
+		}
+		p.Started += len(page)
+		p.Cursor = page[len(page)-1]
+		startedThisRun += len(page)
+	}
+	status := "done"
+	if p.Cancelled {
+		status = "cancelled"
+	}
+	if err := workflow.ExecuteActivity(actx, ActivityCloseCycle, CloseCycleInput{ProgramID: in.ProgramID, CycleID: in.CycleID, Status: status}).Get(ctx, nil); err != nil {
+		return *p, err
+	}
+	p.Closed = true
+	return *p, nil
+}
