@@ -51,6 +51,10 @@ type Activities struct {
 	// AskAfter is how long an order may wait for its callback before the
 	// cycle's sweep asks the bank. Default DefaultAskAfter.
 	AskAfter time.Duration
+	// RedeliverAfter is how long after a list's signature the cycle's
+	// sweep tells again a case whose approvals are in but which still
+	// waits at approval. Default one minute.
+	RedeliverAfter time.Duration
 	// TaskQueue is where StartCasePage starts cases. Default: the queue
 	// of the activity that starts them.
 	TaskQueue string
@@ -121,48 +125,60 @@ func (a *Activities) Screen(ctx context.Context, in workflows.ScreenInput) (work
 }
 
 func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (workflows.ScreenResult, error) {
+	res, rec, err := a.decideScreen(ctx, in)
+	if err != nil {
+		return res, err
+	}
+	return res, a.recordScreen(ctx, rec)
+}
+
+// screenRecord is what screening writes: the projection, and whether an
+// identity review opens (with its reason) or closes.
+type screenRecord struct {
+	proj          apoyo.Case
+	review        string
+	resolveReview bool
+}
+
+// decideScreen reads what screening needs and decides, writing nothing.
+func (a *Activities) decideScreen(ctx context.Context, in workflows.ScreenInput) (workflows.ScreenResult, screenRecord, error) {
+	var res workflows.ScreenResult
+	rec := screenRecord{proj: apoyo.Case{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID, Version: in.Version}}
+	proj := &rec.proj
 	prog, err := a.program(ctx, in.ProgramID)
 	if err != nil {
-		return workflows.ScreenResult{}, err
+		return res, rec, err
 	}
 	ben, err := a.Beneficiaries.Get(ctx, in.BeneficiaryID)
 	if err != nil {
-		return workflows.ScreenResult{}, err
+		return res, rec, err
 	}
-	var res workflows.ScreenResult
 	if cyc, err := a.Cases.Cycle(ctx, in.CycleID); err != nil {
-		return res, err
+		return res, rec, err
 	} else if cyc.Cancelled() {
 		res.CycleCancelled = true
-		return res, a.Cases.Save(ctx, apoyo.Case{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID,
-			Version: in.Version, Step: apoyo.StepDone, Status: apoyo.CaseDone, Outcome: apoyo.OutcomeCancelled, Reason: "cycle cancelled"})
+		proj.Step, proj.Status, proj.Outcome, proj.Reason = apoyo.StepDone, apoyo.CaseDone, apoyo.OutcomeCancelled, "cycle cancelled"
+		return res, rec, nil
 	}
 	if in.SkipIdentity {
 		res.Identity = apoyo.IdentityVerified
 	} else {
 		res.Identity, res.IdentityReason = checkIdentity(prog, ben)
 	}
-	caseID := apoyo.CaseID(in.CycleID, in.BeneficiaryID)
-	proj := apoyo.Case{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID, Version: in.Version}
 	switch res.Identity {
 	case apoyo.IdentityRejected:
 		proj.Step, proj.Status, proj.Outcome, proj.Reason = apoyo.StepDone, apoyo.CaseDone, apoyo.OutcomeIdentityRejected, res.IdentityReason
-		return res, a.Cases.Save(ctx, proj)
+		return res, rec, nil
 	case apoyo.IdentityNeedsReview:
 		proj.Step, proj.Status, proj.WaitingOn = apoyo.StepIdentity, apoyo.CaseWaiting, []string{apoyo.WaitingOnCaseworker}
-		if err := a.Cases.Save(ctx, proj); err != nil {
-			return res, err
-		}
-		return res, a.Cases.RaiseTask(ctx, caseID, apoyo.TaskIdentityReview, res.IdentityReason)
+		rec.review = res.IdentityReason
+		return res, rec, nil
 	}
-
 	// Identity holds: a document review, if there was one, is done.
-	if err := a.Cases.ResolveTasks(ctx, caseID, apoyo.TaskIdentityReview); err != nil {
-		return res, err
-	}
+	rec.resolveReview = true
 	paid, err := a.Cases.PaidInCycle(ctx, in.CycleID, in.BeneficiaryID)
 	if err != nil {
-		return res, err
+		return res, rec, err
 	}
 	res.Rules = eligibility(prog, ben, in.CycleDate, paid)
 	res.Eligible = true
@@ -171,7 +187,7 @@ func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (work
 	}
 	if !res.Eligible {
 		proj.Step, proj.Status, proj.Outcome, proj.Reason = apoyo.StepDone, apoyo.CaseDone, apoyo.OutcomeIneligible, failedRules(res.Rules)
-		return res, a.Cases.Save(ctx, proj)
+		return res, rec, nil
 	}
 	for _, svc := range prog.Referrals.For(ben.Record.Needs) {
 		res.Referrals = append(res.Referrals, apoyo.Referral{ID: svc.Code, Service: svc.Name, Need: string(svc.Need), Secretariat: svc.Secretariat})
@@ -180,7 +196,22 @@ func (a *Activities) screen(ctx context.Context, in workflows.ScreenInput) (work
 	for _, s := range in.Required {
 		proj.WaitingOn = append(proj.WaitingOn, string(s))
 	}
-	return res, a.Cases.Save(ctx, proj)
+	return res, rec, nil
+}
+
+// recordScreen writes what screening decided.
+func (a *Activities) recordScreen(ctx context.Context, rec screenRecord) error {
+	if err := a.Cases.Save(ctx, rec.proj); err != nil {
+		return err
+	}
+	caseID := apoyo.CaseID(rec.proj.CycleID, rec.proj.BeneficiaryID)
+	switch {
+	case rec.review != "":
+		return a.Cases.RaiseTask(ctx, caseID, apoyo.TaskIdentityReview, rec.review)
+	case rec.resolveReview:
+		return a.Cases.ResolveTasks(ctx, caseID, apoyo.TaskIdentityReview)
+	}
+	return nil
 }
 
 // checkIdentity verifies a CURP by its structure and check digit; other

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/workflows"
@@ -27,74 +28,112 @@ import (
 const DefaultAskAfter = 30 * time.Second
 
 // SendPayment sends one attempt's order (see Disburse for the ledger's
-// steps and the checks before an order may leave) and returns at once. A
-// final answer on the spot (a refusal, or a retry that finds the order
-// settled) is recorded and returned; otherwise the result is Pending, and
-// the final answer reaches the case as SignalPaymentFinal from
-// FinishPayment. No slot is held and no heartbeat billed while the bank
-// decides, however long a cash pickup waits.
+// steps and the checks before an order may leave). A final answer on the
+// spot (a refusal, or a retry that finds the order settled) is recorded
+// and returned. Otherwise the activity stays open without its worker
+// (activity.ErrResultPending): FinishPayment completes it by its task
+// token when the bank's answer comes. No slot is held and no heartbeat
+// billed while the bank decides, however long a cash pickup waits. Its
+// first write says that it waits, so the cycle's sweep sees every attempt
+// that does, even one whose worker died before the order left.
 func (a *Activities) SendPayment(ctx context.Context, in workflows.DisburseInput) (apoyo.PaymentResult, error) {
+	orderID := OrderID(in.CycleID, in.BeneficiaryID, in.Attempt)
+	if activity.IsActivity(ctx) {
+		if err := a.Cases.Wait(ctx, cases.PaymentWait{OrderID: orderID, CaseID: apoyo.CaseID(in.CycleID, in.BeneficiaryID), CycleID: in.CycleID,
+			TaskToken: activity.GetInfo(ctx).TaskToken, CaseVersion: in.Version, Referrals: len(in.Referrals)}); err != nil {
+			return apoyo.PaymentResult{}, temporalError(err)
+		}
+	}
 	o, err := a.sendOrder(ctx, in, true)
-	if err != nil || o.early != nil {
-		return o.result(), temporalError(err)
+	if err != nil {
+		return apoyo.PaymentResult{}, temporalError(err)
 	}
-	if !o.st.Final() {
-		res := o.result()
-		res.Pending = true
-		return res, nil
+	if o.early == nil {
+		// The case left approval (its workflow writes no projection of its
+		// own there): it now waits on the bank. The version is the case's
+		// before the answer's two events; the answer's record outranks it.
+		if err := a.Cases.Save(ctx, apoyo.Case{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID,
+			Version: in.Version - 2, Step: apoyo.StepPayment, Status: apoyo.CaseWaiting, WaitingOn: []string{apoyo.WaitingOnBank}}); err != nil {
+			return apoyo.PaymentResult{}, temporalError(err)
+		}
 	}
-	res, err := a.finish(ctx, in, o)
-	if err == nil {
-		err = a.Cases.MarkDelivered(ctx, o.orderID) // this answer is the activity's result
+	if o.early == nil && !o.st.Final() {
+		return apoyo.PaymentResult{}, activity.ErrResultPending
 	}
-	return res, temporalError(err)
+	res := o.result()
+	if o.early == nil {
+		if res, err = a.finish(ctx, in, o); err != nil {
+			return res, temporalError(err)
+		}
+	}
+	return res, temporalError(a.Cases.Delivered(ctx, orderID)) // the answer is this result
 }
 
+// ErrNotSent: an attempt that waits on an order the bank never received
+// (its worker died before the order left); failed so that Temporal runs
+// the attempt again.
+var ErrNotSent = apoyo.Errorf(apoyo.EUNAVAILABLE, "payment.not_sent", "the order never reached the bank")
+
 // FinishPayment records an order's final answer, if the bank has one, and
-// tells the order's case (SignalPaymentFinal): the ledger, the payment's
-// row and the case's projection first, the signal last, so a case never
-// hears of money that is not booked. The bank is asked for the order's
-// status: a callback only says that something changed, so a forged or
-// stale one changes nothing. Running it again books nothing twice (the
-// ledger's keys) and signals again only an answer not yet delivered.
-// final is false while the order waits at the bank. Errors:
-// cases.ErrPaymentNotFound (not an order whose case waits for a signal),
-// payment.ErrUnavailable (the bank did not answer).
+// completes the SendPayment attempt that waits on it: the ledger, the
+// payment's row and the case's projection first, the completion last, so a
+// case never hears of money that is not booked. The bank is asked for the
+// order's status: a callback only says that something changed, so a
+// forged or stale one changes nothing. An order the bank does not know,
+// whose send cannot be under way any more, fails the attempt, which
+// Temporal then runs again (same order id and keys: nothing is paid
+// twice). Running it again books nothing twice and completes nothing
+// twice. final is false while the order waits at the bank. Errors:
+// cases.ErrWaitNotFound (no case waits on the order), payment.ErrUnavailable.
 func (a *Activities) FinishPayment(ctx context.Context, orderID string) (final bool, err error) {
-	p, err := a.Cases.AwaitedPaymentByID(ctx, orderID)
+	w, err := a.Cases.PaymentWaitByOrder(ctx, orderID)
 	if err != nil {
 		return false, err
 	}
-	if p.Delivered {
+	if w.Delivered {
 		return true, nil
 	}
 	st, err := a.status(ctx, orderID)
+	if apoyo.ErrorCodeOf(err) == apoyo.ENOTFOUND {
+		inFlight, err := a.Cases.SendMayBeInFlight(ctx, orderID, a.sendWindow())
+		if err != nil || inFlight {
+			return false, err
+		}
+		a.log().WarnContext(ctx, "payment wait: order never reached the bank; running the attempt again", "case", w.CaseID, "order", orderID)
+		return false, a.complete(ctx, w, nil, temporal.NewApplicationError(ErrNotSent.Message+"; sending again", ErrNotSent.Reason))
+	}
+	if err != nil || !st.Final() {
+		return false, err
+	}
+	p, err := a.Cases.PaymentByOrder(ctx, orderID)
 	if err != nil {
 		return false, err
 	}
-	if !st.Final() {
-		return false, nil
-	}
 	in := workflows.DisburseInput{ProgramID: p.ProgramID, CycleID: p.CycleID, BeneficiaryID: p.BeneficiaryID, Amount: p.Amount,
-		Attempt: p.Attempt, Fund: p.Fund, Version: p.CaseVersion, Referrals: make([]apoyo.Referral, p.Referrals)}
+		Attempt: p.Attempt, Fund: p.Fund, Version: w.CaseVersion, Referrals: make([]apoyo.Referral, w.Referrals)}
 	o := sentOrder{orderID: orderID, rail: p.Rail, fund: p.Fund, st: st,
 		att: program.Attempt{Program: p.ProgramID, Cycle: p.CycleID, Beneficiary: p.BeneficiaryID, N: p.Attempt, Fund: p.Fund, Amount: p.Amount}}
 	res, err := a.finish(ctx, in, o)
 	if err != nil {
 		return false, err
 	}
-	err = a.Temporal.SignalWorkflow(ctx, p.CaseID, "", workflows.SignalPaymentFinal, res)
-	var gone *serviceerror.NotFound
-	if errors.As(err, &gone) {
-		// The case ended (a run that was terminated, or replaced): the
-		// answer is booked and recorded; nobody is left to tell.
-		a.log().WarnContext(ctx, "payment final: case not running", "case", p.CaseID, "order", orderID)
-		err = nil
-	}
-	if err != nil {
+	if err := a.complete(ctx, w, res, nil); err != nil {
 		return false, err
 	}
-	return true, a.Cases.MarkDelivered(ctx, orderID)
+	return true, a.Cases.Delivered(ctx, orderID)
+}
+
+// complete completes (or fails) the waiting attempt. An attempt that is no
+// longer open (completed by another finisher or by its own retry, or a run
+// that ended) has nobody left to tell.
+func (a *Activities) complete(ctx context.Context, w cases.PaymentWait, res any, failure error) error {
+	err := a.Temporal.CompleteActivity(ctx, w.TaskToken, res, failure)
+	var gone *serviceerror.NotFound
+	if errors.As(err, &gone) {
+		a.log().InfoContext(ctx, "payment wait: attempt no longer open", "case", w.CaseID, "order", w.OrderID)
+		return nil
+	}
+	return err
 }
 
 // CallbackHandler receives the bank's callbacks (a payment.Status as JSON)
@@ -127,10 +166,114 @@ func (a *Activities) CallbackHandler() http.Handler {
 	})
 }
 
-// StartCasePage starts one roster page's cases (BeneficiaryCase3), each as
-// a workflow of its own, with at most 32 starts in flight. A case that
-// exists already (this activity retried, or the cycle relaunched) is left
-// as it is: its id is the business id, so it is never started twice.
+// redeliverApprovals looks again, once per RedeliverAfter, at the cases
+// whose signed lists make their quorum but which still wait at approval:
+// it tells them again (the application's signal did not reach them:
+// Temporal was unreachable, or the process died between the signature and
+// the signal; a case ignores votes it has), and fails their first payment
+// attempt if it never wrote anything (its worker died as it began: the
+// case has left approval, but nothing says so). It also fails the attempt
+// of a case whose payment step runs with nothing waiting at the bank (a
+// re-payment whose worker died as it began). It returns how many cases it
+// acted on.
+func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rules workflows.CaseRules) (int, error) {
+	quiet := a.RedeliverAfter
+	if quiet <= 0 {
+		quiet = time.Minute
+	}
+	waiting, err := a.Cases.ApprovedAwaitingSignal(ctx, cycleID, len(rules.Required)-rules.Quorum, quiet, 500)
+	if err != nil {
+		return 0, err
+	}
+	stalled, err := a.Cases.StalledSends(ctx, cycleID, quiet, 500)
+	if err != nil || len(waiting)+len(stalled) == 0 {
+		return 0, err
+	}
+	ids := make([]string, 0, len(waiting))
+	for id := range waiting {
+		ids = append(ids, id)
+	}
+	lists, err := a.Cases.ListVotes(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	var acted []string
+	for _, id := range ids {
+		if !rules.Approved(workflows.ApprovedBy(lists[id], waiting[id], rules.Required, nil)) {
+			continue
+		}
+		err := a.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalApprovals, workflows.ApprovalsComplete{Votes: lists[id]})
+		var gone *serviceerror.NotFound
+		if errors.As(err, &gone) {
+			continue // ended meanwhile (a cancel)
+		}
+		if err != nil {
+			return len(acted), err
+		}
+		if err := a.failLostSend(ctx, id, 1); err != nil {
+			return len(acted), err
+		}
+		a.log().InfoContext(ctx, "sweep: approvals told again", "case", id)
+		acted = append(acted, id)
+	}
+	for id, attempt := range stalled {
+		if err := a.failLostSend(ctx, id, attempt); err != nil {
+			return len(acted), err
+		}
+		acted = append(acted, id)
+	}
+	if len(acted) == 0 {
+		return 0, nil
+	}
+	return len(acted), a.Cases.Touch(ctx, acted)
+}
+
+// failLostSend fails a case's SendPayment attempt that never wrote its
+// wait (by the attempt's activity id), so that Temporal runs it again now.
+// No such open attempt (the case never scheduled it, or it finished) is
+// nothing to do. A live attempt failed by mistake is run again: the same
+// order id and keys, so nothing is paid twice.
+func (a *Activities) failLostSend(ctx context.Context, caseID string, attempt int) error {
+	cycleID, benID, err := apoyo.ParseCaseID(caseID)
+	if err != nil {
+		return err
+	}
+	if waited, err := a.Cases.HasWait(ctx, OrderID(cycleID, benID, attempt)); err != nil || waited {
+		return err
+	}
+	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, caseID, "")
+	var gone *serviceerror.NotFound
+	if errors.As(err, &gone) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ex := desc.GetWorkflowExecutionInfo().GetExecution()
+	namespace := ""
+	if activity.IsActivity(ctx) {
+		namespace = activity.GetInfo(ctx).WorkflowNamespace
+	}
+	err = a.Temporal.CompleteActivityByID(ctx, namespace, ex.GetWorkflowId(), ex.GetRunId(), workflows.SendActivityID(attempt), nil,
+		temporal.NewApplicationError(ErrNotSent.Message+": its attempt wrote nothing; sending again", ErrNotSent.Reason))
+	if errors.As(err, &gone) {
+		return nil
+	}
+	if err == nil {
+		a.log().WarnContext(ctx, "sweep: a payment attempt that never began is run again", "case", caseID, "attempt", attempt)
+	}
+	return err
+}
+
+// StartCasePage screens one roster page's cases and starts each as a
+// workflow of its own (BeneficiaryCase3) with its screening in its input,
+// with at most 32 cases in flight: one start per case, and no workflow
+// task spent on screening. A case's projection is written after its
+// workflow exists, so that nobody acts (an approver signing the list it
+// appears on) on a case that is not there yet. A case that exists already
+// (this activity retried, or the cycle relaunched) is left as it is; its
+// projection is written only if it has none (the retry of a page whose
+// first try died between a start and its write).
 func (a *Activities) StartCasePage(ctx context.Context, in workflows.StartCasePageInput) error {
 	queue := a.TaskQueue
 	if queue == "" && activity.IsActivity(ctx) {
@@ -145,21 +288,34 @@ func (a *Activities) StartCasePage(ctx context.Context, in workflows.StartCasePa
 			bin.Fund = in.Funds[i]
 		}
 		bin.Reserved = bin.Fund != ""
-		g.Go(func() error {
-			_, err := a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-				ID:                    apoyo.CaseID(bin.CycleID, id),
-				TaskQueue:             queue,
-				WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-				TypedSearchAttributes: temporal.NewSearchAttributes(searchattr.Program.ValueSet(bin.ProgramID), searchattr.Cycle.ValueSet(bin.CycleID)),
-			}, workflows.Case3WorkflowName, bin)
-			var already *serviceerror.WorkflowExecutionAlreadyStarted
-			if errors.As(err, &already) {
-				return nil
-			}
-			return err
-		})
+		g.Go(func() error { return a.startCase(ctx, queue, bin) })
 	}
-	return g.Wait()
+	return temporalError(g.Wait())
+}
+
+func (a *Activities) startCase(ctx context.Context, queue string, bin workflows.BeneficiaryInput) error {
+	res, rec, err := a.decideScreen(ctx, workflows.ScreenInput{ProgramID: bin.ProgramID, CycleID: bin.CycleID, BeneficiaryID: bin.BeneficiaryID,
+		CycleDate: bin.CycleDate, Required: bin.Rules.WithDefaults().Required, Version: 1})
+	if err != nil {
+		return err
+	}
+	bin.Screened = &res
+	caseID := apoyo.CaseID(bin.CycleID, bin.BeneficiaryID)
+	_, err = a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    caseID,
+		TaskQueue:             queue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(searchattr.Program.ValueSet(bin.ProgramID), searchattr.Cycle.ValueSet(bin.CycleID)),
+	}, workflows.Case3WorkflowName, bin)
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &already) {
+		if _, err := a.Cases.Case(ctx, caseID); !errors.Is(err, cases.ErrCaseNotFound) {
+			return err // recorded already (or the store failed: try again)
+		}
+	} else if err != nil {
+		return err
+	}
+	return a.recordScreen(ctx, rec)
 }
 
 // SweepCycle does a cycle's timed work from PostgreSQL, in bounded pages:
@@ -189,6 +345,9 @@ func (a *Activities) SweepCycle(ctx context.Context, in workflows.SweepCycleInpu
 		}
 	}
 	rules := in.Rules.WithDefaults()
+	if res.Redelivered, err = a.redeliverApprovals(ctx, in.CycleID, rules); err != nil {
+		return res, temporalError(err)
+	}
 	for _, o := range []struct {
 		step apoyo.Step
 		sla  time.Duration

@@ -101,10 +101,10 @@ func (o sentOrder) result() apoyo.PaymentResult {
 
 // sendOrder does an attempt up to its order being at the bank: the checks
 // before a new order may leave, the commitment and the transit in the
-// ledger, the payment's row, and the order itself. With awaited (the case
-// waits for a signal), the row says what recording the answer needs and
-// the order asks for a callback to CallbackURL. A retry finds each of
-// these done.
+// ledger, the payment's row, and the order itself. With awaited
+// (SendPayment: the answer completes the activity later), the order asks
+// for a callback to CallbackURL and no heartbeat is sent. A retry finds
+// each of these done.
 func (a *Activities) sendOrder(ctx context.Context, in workflows.DisburseInput, awaited bool) (sentOrder, error) {
 	var o sentOrder
 	prog, err := a.program(ctx, in.ProgramID)
@@ -194,12 +194,6 @@ func (a *Activities) sendOrder(ctx context.Context, in workflows.DisburseInput, 
 	if err := a.Cases.RecordPayment(ctx, apoyo.Payment{OrderID: orderID, CaseID: caseID, ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b,
 		Attempt: n, Rail: rail, Amount: in.Amount, Fund: fund, TrackingKey: order.TrackingKey, State: apoyo.PaymentPending}); err != nil {
 		return o, err
-	}
-	if awaited {
-		// Said before the order leaves: its answer may come at once.
-		if err := a.Cases.AwaitPayment(ctx, orderID, in.Version, len(in.Referrals)); err != nil {
-			return o, err
-		}
 	}
 
 	o.st = known

@@ -70,25 +70,7 @@ func (s *Service) completeApprovals(ctx context.Context, cycleID string, ids []s
 		if !atApproval {
 			continue // moved on (rejected, cancelled) or told already
 		}
-		approved := map[apoyo.Secretariat]bool{}
-		for _, v := range lists[id] {
-			approved[v.Secretariat] = true
-		}
-		for _, sec := range voted[id] {
-			approved[sec] = true
-		}
-		for _, sec := range rules.Required {
-			if !slices.Contains(w, string(sec)) {
-				approved[sec] = true // voted on the case itself
-			}
-		}
-		n := 0
-		for _, sec := range rules.Required {
-			if approved[sec] {
-				n++
-			}
-		}
-		if n >= rules.Quorum {
+		if rules.Approved(workflows.ApprovedBy(lists[id], w, rules.Required, voted[id])) {
 			complete = append(complete, id)
 			continue
 		}

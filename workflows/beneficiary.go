@@ -86,10 +86,8 @@ type caseRun struct {
 	// returnsDone the order ids already acted on.
 	returns     []PaymentReturned
 	returnsDone map[string]bool
-	// approvals are SignalApprovals not yet applied, and finals the final
-	// answers of orders by order id (caseV3).
+	// approvals are SignalApprovals not yet applied (caseV3).
 	approvals []ApprovalsComplete
-	finals    map[string]apoyo.PaymentResult
 }
 
 // BeneficiaryCase carries one beneficiary through one cycle: identity
@@ -463,7 +461,10 @@ func (c *caseRun) screen() (done bool, err error) {
 			CycleDate: c.in.CycleDate, SkipIdentity: skipIdentity, Required: c.rules.Required, Version: c.st.Version + 1}
 		var cancelled bool
 		var err error
-		if c.version >= caseV3 {
+		if c.in.Screened != nil && !skipIdentity && c.version >= caseV3 {
+			// Screened by the cycle's page of starts (its projection too).
+			res, c.in.Screened = *c.in.Screened, nil
+		} else if c.version >= caseV3 {
 			cancelled, err = c.actLocal(localScreen, ActivityScreen, in, &res, true)
 		} else {
 			cancelled, err = c.act(shortActivity, ActivityScreen, in, &res, true)

@@ -100,8 +100,8 @@ type harness struct {
 	nextID   int
 	asyncErr []error // failures inside callbacks, checked after the run
 
-	// shape3 runs BeneficiaryCase3: SendPayment (recorded with the
-	// disburses) answers Pending, and the test signals the final answer.
+	// shape3 runs BeneficiaryCase3, whose SendPayment (recorded with the
+	// disburses, answered by disburse) completes with the final answer.
 	shape3 bool
 }
 
@@ -132,12 +132,7 @@ func newHarness(t *testing.T) *harness {
 		return f(n, in)
 	}, activity.RegisterOptions{Name: wf.ActivityDisburse})
 	h.env.RegisterWorkflowWithOptions(wf.BeneficiaryCase3, workflow.RegisterOptions{Name: wf.Case3WorkflowName})
-	h.env.RegisterActivityWithOptions(func(ctx context.Context, in wf.DisburseInput) (apoyo.PaymentResult, error) {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		h.disburses = append(h.disburses, disburseCall{In: in, Try: activity.GetInfo(ctx).Attempt})
-		return pending(in.Attempt), nil
-	}, activity.RegisterOptions{Name: wf.ActivitySendPayment})
+	h.env.RegisterActivityWithOptions(h.sendPayment, activity.RegisterOptions{Name: wf.ActivitySendPayment})
 	h.env.RegisterActivityWithOptions(func(ctx context.Context, in wf.RecordInput) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -151,6 +146,15 @@ func newHarness(t *testing.T) *harness {
 		return nil
 	}, activity.RegisterOptions{Name: wf.ActivityRelease})
 	return h
+}
+
+// sendPayment is SendPayment's fake: disburse answers it.
+func (h *harness) sendPayment(ctx context.Context, in wf.DisburseInput) (apoyo.PaymentResult, error) {
+	h.mu.Lock()
+	h.disburses = append(h.disburses, disburseCall{In: in, Try: activity.GetInfo(ctx).Attempt})
+	n, f := len(h.disburses), h.disburse
+	h.mu.Unlock()
+	return f(n, in)
 }
 
 // run executes the case to its end and returns its final state, or the

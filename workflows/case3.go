@@ -1,6 +1,8 @@
 package workflows
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -20,14 +22,12 @@ const (
 	// now cover its required secretariats (ApprovalsComplete): one signal
 	// per case, however many secretariats signed.
 	SignalApprovals = "approvals"
-	// SignalPaymentFinal carries an order's final answer (apoyo.PaymentResult),
-	// booked and recorded already by whoever heard it first: the bank's
-	// callback, or the cycle's sweep that asks the bank when no callback came.
-	SignalPaymentFinal = "payment-final"
 
-	// ActivitySendPayment sends one attempt's order and returns at once:
-	// pending (the case then waits for SignalPaymentFinal) or, when the bank
-	// answered finally on the spot (a refusal), final and recorded.
+	// ActivitySendPayment sends one attempt's order and completes with its
+	// final answer: at once when the bank answers on the spot (a refusal),
+	// otherwise later, by its task token, from whoever hears the answer
+	// first (the bank's callback, or the cycle's sweep that asks the bank
+	// when no callback came), once the answer is booked and recorded.
 	ActivitySendPayment = "SendPayment"
 )
 
@@ -35,13 +35,14 @@ const (
 // says it); the number only orders it after the GetVersion shapes, so the
 // steps the shapes share branch on c.version >= caseV3.
 //
-// Against caseV2 it: screens in a local activity; waits for approval
+// Against caseV2 it: starts screened (the cycle's page of starts screened
+// it; a new document is checked in a local activity); waits for approval
 // without a timer per case (the cycle's sweep raises overdue tasks per
-// cycle) and learns of signed lists by one signal; sends the payment with
-// a short activity and waits for the bank's answer as a signal (no slot
-// held, no heartbeat, however long a cash pickup waits); waits for
-// referral outcomes without a timer; and tells its cycle nothing (the
-// cycle counts ended cases in PostgreSQL).
+// cycle) and learns of signed lists by one signal; pays with one activity
+// that the bank's answer completes asynchronously (no slot held, no
+// heartbeat, however long a cash pickup waits); waits for referral
+// outcomes without a timer; and tells its cycle nothing (the cycle counts
+// ended cases in PostgreSQL).
 const caseV3 workflow.Version = 2
 
 // ApprovalsComplete is the votes that complete a case's approval, from
@@ -49,6 +50,28 @@ const caseV3 workflow.Version = 2
 type ApprovalsComplete struct {
 	Votes []apoyo.ApprovalVote `json:"votes"`
 }
+
+// sendActivity is SendPayment's: its attempt stays open while the bank
+// decides, without a worker and without heartbeats, for up to the longest
+// a bank takes to answer finally (a cash pickup's window, 72 hours, with a
+// margin); an attempt that outlives it is asked again by its retry. An
+// attempt whose worker dies is seen by the cycle's sweep (the bank has no
+// such order), which fails it so that it runs again at once.
+var sendActivity = workflow.ActivityOptions{
+	StartToCloseTimeout:    8 * 24 * time.Hour,
+	ScheduleToCloseTimeout: 30 * 24 * time.Hour,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    5 * time.Minute,
+	},
+}
+
+// SendActivityID is the activity id of a payment attempt's SendPayment:
+// known outside the case, so that the cycle's sweep can fail an attempt
+// whose worker died before it wrote anything (its retry then runs at once,
+// not after the attempt's long timeout).
+func SendActivityID(attempt int) string { return fmt.Sprintf("send-%d", attempt) }
 
 // localScreen runs screening as a local activity: nothing waits on a
 // person there, and every local activity of one workflow task is billed as
@@ -65,8 +88,7 @@ var localScreen = workflow.LocalActivityOptions{
 
 // BeneficiaryCase3 carries one beneficiary through one cycle, as
 // BeneficiaryCase does, at a few Temporal actions: on the happy path the
-// start, the screening task's local activity, the approvals signal, the
-// SendPayment activity and the payment's final signal. Waiting (for
+// start, the approvals signal and the SendPayment activity. Waiting (for
 // approvers, the bank, a pickup, referral outcomes) costs nothing.
 func BeneficiaryCase3(ctx workflow.Context, in BeneficiaryInput) (apoyo.CaseState, error) {
 	c := &caseRun{ctx: ctx, in: in, rules: withDefaults(in.Rules), version: caseV3}
@@ -80,19 +102,6 @@ func BeneficiaryCase3(ctx workflow.Context, in BeneficiaryInput) (apoyo.CaseStat
 			var a ApprovalsComplete
 			approvals.Receive(ctx, &a)
 			c.approvals = append(c.approvals, a)
-		}
-	})
-	finals := workflow.GetSignalChannel(ctx, SignalPaymentFinal)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var r apoyo.PaymentResult
-			finals.Receive(ctx, &r)
-			if c.finals == nil {
-				c.finals = map[string]apoyo.PaymentResult{}
-			}
-			if _, seen := c.finals[r.OrderID]; !seen {
-				c.finals[r.OrderID] = r // the first final answer is the answer
-			}
 		}
 	})
 	return c.st, c.runV2()
@@ -112,21 +121,48 @@ func (c *caseRun) applyApprovals() {
 	c.approvals = nil
 }
 
-// sendAndAwait sends one attempt's order and waits for its final answer
-// as a signal. The answer is booked and recorded before it is signalled.
+// sendAndAwait sends one attempt's order and waits for its final answer,
+// booked and recorded before the activity completes.
 func (c *caseRun) sendAndAwait(in DisburseInput) (apoyo.PaymentResult, error) {
-	var res apoyo.PaymentResult
-	if _, err := c.act(shortActivity, ActivitySendPayment, in, &res, false); err != nil {
-		return res, err
-	}
-	if res.CycleCancelled || !res.Pending {
-		return res, nil
-	}
 	status, waiting := c.st.Status, c.st.WaitingOn
 	c.st.Status, c.st.WaitingOn = apoyo.CaseWaiting, []string{apoyo.WaitingOnBank}
-	if err := workflow.Await(c.ctx, func() bool { _, ok := c.finals[res.OrderID]; return ok }); err != nil {
-		return res, err
-	}
+	var res apoyo.PaymentResult
+	opts := sendActivity
+	opts.ActivityID = SendActivityID(in.Attempt)
+	_, err := c.act(opts, ActivitySendPayment, in, &res, false)
 	c.st.Status, c.st.WaitingOn = status, waiting
-	return c.finals[res.OrderID], nil
+	return res, err
+}
+
+// Approved reports whether the secretariats in approved make the rules'
+// quorum of the required ones (the rules' defaults filled in).
+func (r CaseRules) Approved(approved map[apoyo.Secretariat]bool) bool {
+	r = withDefaults(r)
+	n := 0
+	for _, sec := range r.Required {
+		if approved[sec] {
+			n++
+		}
+	}
+	return n >= r.Quorum
+}
+
+// ApprovedBy gathers who approved a case awaiting approval: the signed
+// lists that cover it (their votes), the secretariats its projection no
+// longer waits on (per-case votes, or lists), and voted (per-case votes
+// the projection may not show yet).
+func ApprovedBy(lists []apoyo.ApprovalVote, waitingOn []string, required []apoyo.Secretariat, voted []apoyo.Secretariat) map[apoyo.Secretariat]bool {
+	approved := map[apoyo.Secretariat]bool{}
+	for _, v := range lists {
+		approved[v.Secretariat] = true
+	}
+	for _, sec := range voted {
+		approved[sec] = true
+	}
+	for _, sec := range required {
+		if !slices.Contains(waitingOn, string(sec)) {
+			approved[sec] = true
+		}
+	}
+	return approved
 }

@@ -46,6 +46,8 @@ type SweepCycleResult struct {
 	// cases; Overdue the approvals and referrals it marked overdue.
 	Delivered int `json:"delivered"`
 	Overdue   int `json:"overdue"`
+	// Redelivered counts cases told again that their approvals are in.
+	Redelivered int `json:"redelivered,omitempty"`
 }
 
 // Sweep cadence: the cycle sweeps often while cases move and backs off to
@@ -111,7 +113,7 @@ func PaymentCycle3(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 		if err := workflow.ExecuteActivity(actx, ActivitySweepCycle, SweepCycleInput{ProgramID: in.ProgramID, CycleID: in.CycleID, Rules: in.Rules}).Get(ctx, &res); err != nil {
 			return err
 		}
-		if res.Done != p.Done || res.Delivered > 0 {
+		if res.Done != p.Done || res.Delivered > 0 || res.Redelivered > 0 {
 			every = sweepMin // things move: look again soon
 		} else {
 			every = min(2*every, sweepMax)

@@ -81,6 +81,9 @@ type BeneficiaryInput struct {
 	Fund string `json:"fund,omitempty"`
 	// CycleWorkflowID, when set, is told when the case ends.
 	CycleWorkflowID string `json:"cycle_workflow_id,omitempty"`
+	// Screened, when set, is the case's screening, done (and recorded)
+	// by the cycle's page of starts (BeneficiaryCase3).
+	Screened *ScreenResult `json:"screened,omitempty"`
 	// Resume, when set, starts a new run of a case part-way: at its
 	// payment step, after a payment came back once the earlier run had
 	// ended, or to re-run a step of a run that failed before failures were

@@ -81,6 +81,6 @@ client count on the same server. It prints both and their ratio.`,
 	ledgerCmd.Flags().DurationVar(&dur, "duration", 10*time.Second, "length of each measurement")
 	ledgerCmd.Flags().IntVar(&batch, "batch-size", 512, "ledger writer batch size")
 	ledgerCmd.Flags().IntSliceVar(&inFlight, "in-flight", []int{1, 16}, "transfers each writer submits per call: 1 = one Post at a time; more = PostBatch, as a cycle's payment step does")
-	cmd.AddCommand(ledgerCmd, newBenchCycleCmd(a), newBenchQueueCmd(a))
+	cmd.AddCommand(ledgerCmd, newBenchCycleCmd(a), newBenchQueueCmd(a), newBenchReportCmd(a))
 	return cmd
 }

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/apoyo-cdmx/apoyo/bench"
+)
+
+// Goals of issue 10, checked by `apoyo bench report` against the figures
+// of one run (ratios against baselines of the same run, never timings).
+const (
+	goalLedgerOneInFlight   = 3.0 // × pgbench -N, 32 writers, 1 transfer in flight each
+	goalLedgerManyInFlight  = 5.0 // × pgbench -N, 32 writers, 16 in flight each
+	goalLedgerTwoPrograms   = 1.6 // two programmes' rate / one programme's
+	goalCycleVsBare         = 1.0 // beneficiaries/s ÷ bare workflows/s
+	goalCycleScale          = 0.9 // the largest cycle's rate ÷ the 10,000 one's
+	goalWorkerRSSMB         = 1024.0
+	goalActionsHappyPath    = 3.0
+	benchReportLedgerFile   = "ledger.json"
+	benchReportCycleFile    = "cycle.json"
+	benchReportQueueFile    = "queue.json"
+	benchReportMachineNotes = "2 cores and 24 GiB are this workplace's machines; every figure is a ratio against a baseline measured in the same run on the same machine"
+)
+
+func newBenchReportCmd(a *cli) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "report",
+		Short: "Write BENCHMARKS.md (Markdown, to standard output) from the JSON results of bench ledger, cycle and queue in --dir, saying which goals are met",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return writeBenchReport(a.out, dir)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", ".bench", "directory holding ledger.json, cycle.json and queue.json")
+	return cmd
+}
+
+// readJSON reads dir/name into v; a missing file is (false, nil).
+func readJSON(dir, name string, v any) (bool, error) {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, json.Unmarshal(b, v)
+}
+
+func met(ok bool) string {
+	if ok {
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+func writeBenchReport(w io.Writer, dir string) error {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	p("# Benchmarks\n\nProduced by `make bench` (`apoyo bench report`) on %s. Do not edit by hand: run `make bench` again.\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("## Machine\n\n%s.\n\n", benchReportMachineNotes)
+	p("| | |\n|---|---|\n| CPU | %s × %d |\n| memory | %s |\n| Go | %s |\n| PostgreSQL | %s |\n\n", cpuModel(), runtime.NumCPU(), memTotal(), runtime.Version(), postgresVersion())
+
+	var ledger struct {
+		Rows []map[string]any `json:"rows"`
+		Note string           `json:"note"`
+	}
+	if ok, err := readJSON(dir, benchReportLedgerFile, &ledger); err != nil {
+		return err
+	} else if ok {
+		p("## Ledger: transfers per second against `pgbench -N` (`apoyo bench ledger`)\n\n")
+		cols := []string{"programs", "writers", "in_flight_per_writer", "transfers", "transfers_per_second", "pgbench_simple_update_tps", "ratio"}
+		p("| programmes | writers | in flight each | transfers | transfers/s | pgbench -N TPS | ratio |\n|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range ledger.Rows {
+			vals := make([]string, len(cols))
+			for i, c := range cols {
+				switch v := r[c].(type) {
+				case float64:
+					if c == "ratio" {
+						vals[i] = fmt.Sprintf("%.2f×", v)
+					} else {
+						vals[i] = fmt.Sprintf("%.0f", v)
+					}
+				case nil:
+					vals[i] = "1"
+				default:
+					vals[i] = fmt.Sprint(v)
+				}
+			}
+			p("| %s |\n", strings.Join(vals, " | "))
+		}
+		ratio := func(writers, inFlight, programs float64) (float64, bool) {
+			for _, r := range ledger.Rows {
+				pr, _ := r["programs"].(float64)
+				if pr == 0 {
+					pr = 1
+				}
+				if r["writers"] == writers && r["in_flight_per_writer"] == inFlight && pr == programs {
+					v, _ := r["ratio"].(float64)
+					return v, true
+				}
+			}
+			return 0, false
+		}
+		p("\n| goal | figure | |\n|---|---:|---|\n")
+		if v, ok := ratio(32, 1, 1); ok {
+			p("| ≥ %.1f× pgbench -N, 32 writers, 1 in flight | %.2f× | %s |\n", goalLedgerOneInFlight, v, met(v >= goalLedgerOneInFlight))
+		}
+		if v, ok := ratio(32, 16, 1); ok {
+			p("| ≥ %.1f× pgbench -N, 32 writers, 16 in flight | %.2f× | %s |\n", goalLedgerManyInFlight, v, met(v >= goalLedgerManyInFlight))
+		}
+		var one, two float64
+		for _, r := range ledger.Rows {
+			pr, _ := r["programs"].(float64)
+			tps, _ := r["transfers_per_second"].(float64)
+			switch pr {
+			case 1:
+				one = max(one, tps)
+			case 2:
+				two = max(two, tps)
+			}
+		}
+		if one > 0 && two > 0 {
+			p("| two programmes ≥ %.1f× one programme's rate | %.2f× | %s |\n", goalLedgerTwoPrograms, two/one, met(two/one >= goalLedgerTwoPrograms))
+		}
+		if ledger.Note != "" {
+			p("\n%s\n", ledger.Note)
+		}
+		p("\n")
+	}
+
+	var cycle []CycleBenchRow
+	if ok, err := readJSON(dir, benchReportCycleFile, &cycle); err != nil {
+		return err
+	} else if ok && len(cycle) > 0 {
+		p("## Cycle: launch to paid against a bare workflow (`apoyo bench cycle`)\n\n")
+		p("Each person goes straight through (CURP, no referrals, SPEI), approved by the three secretariats' signed lists; the bare workflow runs two no-op activities on the same server and worker process. Actions are counted as Temporal Cloud bills them: from the paid cases' histories, and from the server's own counter over the whole cycle (its cycle workflow, list signals, queries and the sweep included).\n\n")
+		p("| people | paid | seconds | people/s | bare workflows/s | ratio | actions/person (history) | billed/person (server) | billed/bare workflow | heartbeats | worker peak RSS MB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, r := range cycle {
+			p("| %d | %d | %.1f | %.1f | %.1f | %.2f× | %.1f | %.1f | %.1f | %d | %.0f |\n", r.Beneficiaries, r.Paid, r.Seconds, r.PerSecond, r.BarePerSecond,
+				r.Ratio, r.ActionsPerBeneficiary, r.BilledPerBeneficiary, r.BilledPerBare, r.Heartbeats, r.WorkerPeakRSSMB)
+		}
+		p("\n| goal | figure | |\n|---|---:|---|\n")
+		for _, r := range cycle {
+			p("| ≥ %.1f× the bare workflow's rate at %d | %.2f× | %s |\n", goalCycleVsBare, r.Beneficiaries, r.Ratio, met(r.Ratio >= goalCycleVsBare))
+		}
+		var ten, largest CycleBenchRow
+		for _, r := range cycle {
+			if r.Beneficiaries == 10_000 {
+				ten = r
+			}
+			if r.Beneficiaries > largest.Beneficiaries {
+				largest = r
+			}
+		}
+		if ten.PerSecond > 0 && largest.Beneficiaries > ten.Beneficiaries {
+			v := largest.PerSecond / ten.PerSecond
+			p("| rate at %d ≥ %.1f× the rate at 10000 | %.2f× | %s |\n", largest.Beneficiaries, goalCycleScale, v, met(v >= goalCycleScale))
+			p("| worker peak RSS at %d < %.0f MB | %.0f MB | %s |\n", largest.Beneficiaries, goalWorkerRSSMB, largest.WorkerPeakRSSMB, met(largest.WorkerPeakRSSMB < goalWorkerRSSMB))
+		}
+		p("| ≤ %.0f actions per person on the happy path (history) | %.1f | %s |\n\n", goalActionsHappyPath, largest.ActionsPerBeneficiary, met(largest.ActionsPerBeneficiary <= goalActionsHappyPath))
+	}
+
+	var queue bench.QueueReport
+	if ok, err := readJSON(dir, benchReportQueueFile, &queue); err != nil {
+		return err
+	} else if ok {
+		p("## The stuck-case queue over %d cases (`apoyo bench queue`)\n\n", queue.Load.Cases)
+		p("| filter | value | matches | page | p50 ms | p95 ms | p99 ms |\n|---|---|---:|---|---:|---:|---:|\n")
+		for _, r := range queue.Rows {
+			p("| %s | %s | %d | %s | %.2f | %.2f | %.2f |\n", r.Filter, r.Value, r.Matches, r.Page, r.P50MS, r.P95MS, r.P99MS)
+		}
+		p("\n| goal | |\n|---|---|\n| every page under %.0f ms at p95 | %s |\n", queue.GoalMS, met(queue.GoalMet))
+	}
+	return nil
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if _, v, ok := strings.Cut(l, ":"); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "MemTotal:") {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(strings.TrimSuffix(l, "kB"), "MemTotal:")), &kb)
+			return fmt.Sprintf("%.1f GiB", kb/1024/1024)
+		}
+	}
+	return "unknown"
+}
+
+func postgresVersion() string {
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	if len(matches) == 0 {
+		return "unknown"
+	}
+	out, err := exec.Command(matches[len(matches)-1], "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
+}
