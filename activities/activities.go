@@ -189,6 +189,7 @@ func (a *Activities) decideScreen(ctx context.Context, in workflows.ScreenInput)
 		proj.Step, proj.Status, proj.Outcome, proj.Reason = apoyo.StepDone, apoyo.CaseDone, apoyo.OutcomeIneligible, failedRules(res.Rules)
 		return res, rec, nil
 	}
+	res.Rail = ben.Record.PaymentMethod
 	for _, svc := range prog.Referrals.For(ben.Record.Needs) {
 		res.Referrals = append(res.Referrals, apoyo.Referral{ID: svc.Code, Service: svc.Name, Need: string(svc.Need), Secretariat: svc.Secretariat})
 	}

@@ -40,8 +40,11 @@ import (
 // Service is the application layer's core: it does what it is asked, for
 // whoever asks. Hand out New(core), never the core itself.
 type Service struct {
-	Temporal         client.Client
-	TaskQueue        string
+	Temporal  client.Client
+	TaskQueue string
+	// PaymentQueues is each rail's payment task queue, for the cycles it
+	// launches (empty: TaskQueue for everything).
+	PaymentQueues    map[apoyo.Rail]string
 	Pool             *pgxpool.Pool
 	ProgramStore     *program.Store
 	BeneficiaryStore *enrolment.Store

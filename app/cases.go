@@ -168,7 +168,7 @@ func (s *Service) SetPaymentInstrument(ctx context.Context, who apoyo.Identity, 
 	if err := store(ctx, benID, in.Method, in.CLABE, in.CardNumber); err != nil {
 		return apoyo.CaseState{}, err
 	}
-	return s.update(ctx, caseID, workflows.UpdatePaymentInstrument, "", workflows.InstrumentChange{Caseworker: who.UserID})
+	return s.update(ctx, caseID, workflows.UpdatePaymentInstrument, "", workflows.InstrumentChange{Caseworker: who.UserID, Rail: in.Method})
 }
 
 // RecordReferralOutcome implements apoyo.CaseService.

@@ -106,7 +106,8 @@ func (s *Service) LaunchCycle(ctx context.Context, who apoyo.Identity, r apoyo.L
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(searchattr.Program.ValueSet(prog.ID), searchattr.Cycle.ValueSet(cyc.ID)),
 	}, cycleType, workflows.CycleInput{ProgramID: prog.ID, CycleID: cyc.ID, CycleDate: cyc.CycleDate, Amount: cyc.Amount,
-		Rules: RulesOf(prog), Allocation: cyc.Allocation, StartWindow: r.StartWindow, MaxActive: r.MaxActive, ContinueAfter: r.ContinueAfter})
+		Rules: RulesOf(prog), Allocation: cyc.Allocation, StartWindow: r.StartWindow, MaxActive: r.MaxActive, ContinueAfter: r.ContinueAfter,
+		PaymentQueues: s.PaymentQueues})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &already) {
 		return res, fmt.Errorf("starting cycle workflow: %w", err)

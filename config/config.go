@@ -6,7 +6,11 @@
 // names the key and what is allowed.
 package config
 
-import "time"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // Config is the whole of apoyo's configuration. The mapstructure tag is the
 // key in YAML (nested with dots: database.url) and, upper-cased with dots as
@@ -183,6 +187,34 @@ type WorkerConfig struct {
 	// Prometheus metrics (/metrics). `apoyo serve` and `apoyo dev` serve
 	// theirs at api.address. Default "" (off).
 	MetricsAddress string `mapstructure:"metrics_address" validate:"omitempty,hostname_port"`
+	// RailQueues gives each payment rail its own task queue for the
+	// payment activity, rate-limited server-side to the provider's
+	// published limit, so that a slow or throttled provider cannot take
+	// the slots of another: "spei=200,cash_pickup=20,card=50" (activities
+	// per second; 0 = no limit). A rail not named stays on
+	// temporal.task_queue. Default "" (one queue for everything).
+	RailQueues string `mapstructure:"rail_queues" validate:"omitempty,rail_queues"`
+}
+
+// RailQueueOf is the task queue of a rail's payment activity, on
+// taskQueue.
+func RailQueueOf(taskQueue, rail string) string { return taskQueue + "-pay-" + rail }
+
+// RailRates parses RailQueues: rail → activities per second (0: no limit).
+func (w WorkerConfig) RailRates() map[string]float64 {
+	out := map[string]float64{}
+	for _, part := range strings.Split(w.RailQueues, ",") {
+		rail, rate, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rate), 64)
+		if err != nil || v < 0 {
+			continue
+		}
+		out[strings.TrimSpace(rail)] = v
+	}
+	return out
 }
 
 // PIIConfig holds the keys that protect personal data.

@@ -111,7 +111,7 @@ func TestKeysCoverEveryField(t *testing.T) {
 		"dev.temporal_port", "dev.ui_port", "dev.postgres_port", "dev.bank_port", "dev.postgres_bin_dir",
 		"ledger.batch_size", "ledger.writers",
 		"payments.bank_url", "payments.poll_interval", "payments.callback_address", "payments.callback_url",
-		"worker.max_concurrent_activities", "worker.metrics_address",
+		"worker.max_concurrent_activities", "worker.metrics_address", "worker.rail_queues",
 		"pii.keys", "pii.active_key", "pii.index_key",
 		"log.level", "log.format",
 		"auth.token", "auth.token_ttl", "auth.oidc_issuer", "auth.oidc_audience", "auth.oidc_role_claim", "auth.oidc_secretariat_claim", "auth.oidc_name_claim",
@@ -160,4 +160,22 @@ func TestMalformedKeysNeverEchoed(t *testing.T) {
 		_, err := Load("", nil, nil)
 		require.NoError(t, err)
 	})
+}
+
+// Rail queues parse to rates per rail; a rail that does not exist or a
+// rate that is not a number is refused naming the key.
+func TestRailQueues(t *testing.T) {
+	t.Parallel()
+	c := Default()
+	c.Worker.RailQueues = "spei=200, cash_pickup=20,card=0"
+	require.NoError(t, c.Validate())
+	require.Equal(t, map[string]float64{"spei": 200, "cash_pickup": 20, "card": 0}, c.Worker.RailRates())
+	require.Equal(t, "apoyo-pay-spei", RailQueueOf("apoyo", "spei"))
+	for _, bad := range []string{"wire=10", "spei=fast", "spei", "spei=-1"} {
+		c.Worker.RailQueues = bad
+		err := c.Validate()
+		require.Error(t, err, bad)
+		require.Contains(t, err.Error(), "worker.rail_queues (env APOYO_WORKER_RAIL_QUEUES): must be rail=activities per second", bad)
+	}
+	require.Empty(t, Default().Worker.RailRates(), "off by default")
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/go-playground/validator/v10"
@@ -103,6 +104,18 @@ var validate = func() *validator.Validate {
 		u, err := url.Parse(fl.Field().String())
 		return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql")
 	})
+	_ = v.RegisterValidation("rail_queues", func(fl validator.FieldLevel) bool {
+		for _, part := range strings.Split(fl.Field().String(), ",") {
+			rail, rate, ok := strings.Cut(strings.TrimSpace(part), "=")
+			if !ok || !apoyo.Rail(strings.TrimSpace(rail)).Valid() {
+				return false
+			}
+			if v, err := strconv.ParseFloat(strings.TrimSpace(rate), 64); err != nil || v < 0 {
+				return false
+			}
+		}
+		return true
+	})
 	return v
 }()
 
@@ -158,6 +171,10 @@ func allowed(fe validator.FieldError) string {
 		return fmt.Sprintf("must be host:port, got %q", got)
 	case "postgres_url":
 		return "must be a postgres:// or postgresql:// URL"
+	case "rail_queues":
+		return fmt.Sprintf("must be rail=activities per second, comma-separated (spei=200,cash_pickup=20,card=50), got %q", got)
+	case "hostname_port|eq=off":
+		return fmt.Sprintf("must be host:port or off, got %q", got)
 	}
 	return fmt.Sprintf("fails %s %s, got %q", fe.Tag(), fe.Param(), got)
 }

@@ -92,6 +92,17 @@ func New(c client.Client, acts *activities.Activities, o Options) worker.Worker 
 	return w
 }
 
+// NewPayments returns a worker of one rail's payment queue: SendPayment
+// only, at most rate activities a second on the whole queue (the server
+// enforces it across workers; 0 = no limit), so that one provider's limits
+// and slowness stay on its own queue.
+func NewPayments(c client.Client, acts *activities.Activities, queue string, rate float64, maxConcurrent int) worker.Worker {
+	w := worker.New(c, queue, worker.Options{TaskQueueActivitiesPerSecond: rate, MaxConcurrentActivityExecutionSize: maxConcurrent,
+		DisableWorkflowWorker: true})
+	w.RegisterActivityWithOptions(acts.SendPayment, activity.RegisterOptions{Name: workflows.ActivitySendPayment})
+	return w
+}
+
 // Register adds apoyo's workflows and activities to a registry (a worker,
 // or a test environment).
 func Register(r worker.Registry, acts *activities.Activities) {

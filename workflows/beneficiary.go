@@ -86,8 +86,10 @@ type caseRun struct {
 	// returnsDone the order ids already acted on.
 	returns     []PaymentReturned
 	returnsDone map[string]bool
-	// approvals are SignalApprovals not yet applied (caseV3).
+	// approvals are SignalApprovals not yet applied, and rail the
+	// person's payment rail (caseV3: its payment queue).
 	approvals []ApprovalsComplete
+	rail      apoyo.Rail
 }
 
 // BeneficiaryCase carries one beneficiary through one cycle: identity
@@ -528,6 +530,9 @@ func (c *caseRun) screen() (done bool, err error) {
 			return true, nil // Screen recorded it
 		}
 		c.st.Referrals = res.Referrals
+		if res.Rail != "" {
+			c.rail = res.Rail
+		}
 		return false, nil
 	}
 }
@@ -795,6 +800,9 @@ func (c *caseRun) validateInstrument(InstrumentChange) error {
 
 func (c *caseRun) newInstrument(ctx workflow.Context, ch InstrumentChange) (apoyo.CaseState, error) {
 	c.instrumentReady = true
+	if ch.Rail != "" {
+		c.rail = ch.Rail
+	}
 	c.st.Status, c.st.WaitingOn = "running", nil
 	c.event(apoyo.StepPayment, "new_instrument", "", "caseworker")
 	return c.st, nil

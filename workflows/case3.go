@@ -129,6 +129,9 @@ func (c *caseRun) sendAndAwait(in DisburseInput) (apoyo.PaymentResult, error) {
 	var res apoyo.PaymentResult
 	opts := sendActivity
 	opts.ActivityID = SendActivityID(in.Attempt)
+	if q := c.in.PaymentQueues[c.rail]; q != "" {
+		opts.TaskQueue = q
+	}
 	_, err := c.act(opts, ActivitySendPayment, in, &res, false)
 	c.st.Status, c.st.WaitingOn = status, waiting
 	return res, err

@@ -1,12 +1,16 @@
 package workflows_test
 
 import (
+	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/apoyo-cdmx/apoyo"
 	wf "github.com/apoyo-cdmx/apoyo/workflows"
@@ -163,4 +167,38 @@ func TestCase3ScreensLocallyWithoutAStartScreening(t *testing.T) {
 	st := h.mustRun(input())
 	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Len(t, h.screens, 2)
+}
+
+// Each rail's payment goes to its own task queue when the cycle gives one
+// (rate-limited per provider); a new instrument on another rail moves the
+// next attempt to that rail's queue, or the case's own.
+func TestCase3PaysOnTheRailsQueue(t *testing.T) {
+	t.Parallel()
+	h := newHarness3(t)
+	var mu sync.Mutex
+	var queues []string
+	h.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		if info.ActivityType.Name == wf.ActivitySendPayment {
+			mu.Lock()
+			queues = append(queues, info.TaskQueue)
+			mu.Unlock()
+		}
+	})
+	h.disburse = func(n int, in wf.DisburseInput) (apoyo.PaymentResult, error) {
+		if n == 1 {
+			return apoyo.PaymentResult{OrderID: "ord-1", Rail: "cash_pickup", State: "expired", Fund: "city"}, nil
+		}
+		return settled(), nil
+	}
+	h.lists(time.Hour)
+	h.update(2*time.Hour, wf.UpdatePaymentInstrument, wf.InstrumentChange{Caseworker: "cw-1", Rail: apoyo.RailSPEI})
+	h.referral(3*time.Hour, "ref-1", "attended")
+	h.referral(3*time.Hour, "ref-2", "attended")
+	r := verified()
+	r.Rail = apoyo.RailCashPickup
+	in := screened(r)
+	in.PaymentQueues = map[apoyo.Rail]string{apoyo.RailCashPickup: "apoyo-pay-cash_pickup"}
+	st := h.mustRun(in)
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
+	require.Equal(t, []string{"apoyo-pay-cash_pickup", "default-test-taskqueue"}, queues)
 }

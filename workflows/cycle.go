@@ -62,6 +62,9 @@ type CycleInput struct {
 	// ContinueAfter is the number of cases a run starts before it continues
 	// as new, keeping every run's history small at any cycle size.
 	ContinueAfter int `json:"continue_after"`
+	// PaymentQueues is each rail's payment task queue (PaymentCycle3 hands
+	// it to its cases); empty: the cases' own queue.
+	PaymentQueues map[apoyo.Rail]string `json:"payment_queues,omitempty"`
 	// Progress carries the state across continue-as-new.
 	Progress CycleProgress `json:"progress"`
 }

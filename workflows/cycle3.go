@@ -178,7 +178,8 @@ func PaymentCycle3(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 		for i := range page {
 			funds[i] = assignFund(&in)
 		}
-		tmpl := BeneficiaryInput{ProgramID: in.ProgramID, CycleID: in.CycleID, CycleDate: in.CycleDate, Amount: in.Amount, Rules: in.Rules}
+		tmpl := BeneficiaryInput{ProgramID: in.ProgramID, CycleID: in.CycleID, CycleDate: in.CycleDate, Amount: in.Amount, Rules: in.Rules,
+			PaymentQueues: in.PaymentQueues}
 		if err := workflow.ExecuteActivity(actx, ActivityStartCasePage, StartCasePageInput{Template: tmpl, IDs: page, Funds: funds}).Get(ctx, nil); err != nil {
 			return *p, err
 		}

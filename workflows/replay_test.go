@@ -27,6 +27,8 @@ var goldenHistories = []string{
 	"cycle-cancelled", "cycle-continued-as-new",
 	// The third shape (issue 10), recorded by TestBeneficiaryJourneyEndToEnd.
 	"case3-paid-two-referrals", "case3-returned-repaid", "case3-identity-review", "case3-pickup-paid", "cycle3",
+	"case3-approval-rejected", "case3-identity-expired", "case3-payment-failed", "case3-cycle-cancelled",
+	"cycle3-cancelled", "cycle3-continued-as-new",
 }
 
 // TestReplayGoldenHistories replays case and cycle histories recorded by

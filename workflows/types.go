@@ -81,6 +81,10 @@ type BeneficiaryInput struct {
 	Fund string `json:"fund,omitempty"`
 	// CycleWorkflowID, when set, is told when the case ends.
 	CycleWorkflowID string `json:"cycle_workflow_id,omitempty"`
+	// PaymentQueues, when set, is the task queue of each rail's payment
+	// activity (rate-limited per provider); a rail not in it uses the
+	// case's own queue (BeneficiaryCase3).
+	PaymentQueues map[apoyo.Rail]string `json:"payment_queues,omitempty"`
 	// Screened, when set, is the case's screening, done (and recorded)
 	// by the cycle's page of starts (BeneficiaryCase3).
 	Screened *ScreenResult `json:"screened,omitempty"`
@@ -131,6 +135,9 @@ type ScreenResult struct {
 	Referrals []apoyo.Referral    `json:"referrals,omitempty"`
 	// CycleCancelled: the cycle was cancelled before this case got going.
 	CycleCancelled bool `json:"cycle_cancelled,omitempty"`
+	// Rail is the person's payment rail (a category, not the instrument):
+	// which provider's queue pays them.
+	Rail apoyo.Rail `json:"rail,omitempty"`
 }
 
 // DisburseInput pays one attempt of a case.
@@ -183,6 +190,8 @@ type IdentityDecision struct {
 // one is on file (the instrument itself is in PostgreSQL, encrypted).
 type InstrumentChange struct {
 	Caseworker string `json:"caseworker,omitempty"`
+	// Rail of the new instrument (its payment queue; BeneficiaryCase3).
+	Rail apoyo.Rail `json:"rail,omitempty"`
 }
 
 // ReferralOutcomeInput records a referral's outcome.

@@ -648,6 +648,8 @@ type goldenStack struct {
 	enrol    *enrolment.Store
 	db       *pgtest.DB
 	as       staff
+	// shape of the cycles it launches (0: the default).
+	shape int
 }
 
 func startGoldenStack(ctx context.Context, t *testing.T) *goldenStack {
@@ -731,6 +733,9 @@ func (g *goldenStack) enrolPeople(ctx context.Context, t *testing.T, name string
 
 func (g *goldenStack) launchCycle(ctx context.Context, t *testing.T, args ...string) string {
 	t.Helper()
+	if g.shape != 0 {
+		args = append(args, "--shape", fmt.Sprint(g.shape))
+	}
 	code, out, errOut := runAs(ctx, t, g.as.manager, append([]string{"cycle", "launch", "-o", "json"}, args...)...)
 	require.Equal(t, 0, code, errOut)
 	var launch struct {
@@ -784,7 +789,13 @@ func (g *goldenStack) approveAll(ctx context.Context, t *testing.T, cycleID stri
 // histories are kept in workflows/testdata for TestReplayGoldenHistories,
 // which replays them with every later build (and never re-recorded: a
 // workflow change that breaks them needs workflow.GetVersion).
-func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
+func TestGoldenHistoriesOfEveryEnding(t *testing.T) { goldenEndings(t, 2) }
+
+// TestGoldenHistoriesOfEveryEndingShape3 drives the same endings through
+// the third shape (golden names case3-…, cycle3-…).
+func TestGoldenHistoriesOfEveryEndingShape3(t *testing.T) { goldenEndings(t, 3) }
+
+func goldenEndings(t *testing.T, shape int) {
 	if testing.Short() {
 		t.Skip("end-to-end")
 	}
@@ -800,6 +811,14 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 		return p
 	}
 	recorded := map[string]string{} // golden name → workflow id (latest run)
+	name := func(n string) string { // the third shape's goldens are case3-…, cycle3-…
+		if shape == 3 {
+			kind, rest, _ := strings.Cut(n, "-")
+			n = kind + "3-" + rest
+		}
+		return n
+	}
+	g.shape = shape
 
 	// 1. One cycle: a rejection, an expired identity review, a payment that
 	// fails three times.
@@ -838,9 +857,9 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 	bankAudit, err := sandbox.FetchAudit(ctx, nil, g.bankURL, cyc)
 	require.NoError(t, err)
 	require.Zero(t, bankAudit.NetAmount.IntPart(), "nobody was paid: %s", bankAudit)
-	recorded["case-approval-rejected"] = caseOf(rejected)
-	recorded["case-identity-expired"] = caseOf(expired)
-	recorded["case-payment-failed"] = caseOf(failing)
+	recorded[name("case-approval-rejected")] = caseOf(rejected)
+	recorded[name("case-identity-expired")] = caseOf(expired)
+	recorded[name("case-payment-failed")] = caseOf(failing)
 
 	// 2. A cycle cancelled while its cases wait on the approvers.
 	waiting := withCURP(&person{key: "W", given: "Noemí", first: "Barahona", second: "Pineda", birth: adult, phone: "5511005500", method: "card",
@@ -860,8 +879,8 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 	cst = g.waitCycleClosed(ctx, t, cyc2)
 	require.Equal(t, 2, cst.Progress.Done)
 	require.Equal(t, "0", cst.Amounts["committed"].String(), "the cancelled cycle's reservation is released")
-	recorded["case-cycle-cancelled"] = apoyo.CaseID(cyc2, waiting.id)
-	recorded["cycle-cancelled"] = workflows.CycleWorkflowID(cyc2)
+	recorded[name("case-cycle-cancelled")] = apoyo.CaseID(cyc2, waiting.id)
+	recorded[name("cycle-cancelled")] = workflows.CycleWorkflowID(cyc2)
 
 	// 3. A cycle that continues as new after every case it starts.
 	var many []*person
@@ -885,7 +904,7 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 	manager, err := identity.NewStore(g.db.Pool).Authenticate(ctx, g.as.manager)
 	require.NoError(t, err)
 	launch3, err := svc.LaunchCycle(ctx, manager, apoyo.LaunchRequest{ProgramID: prog3.ID, Period: "2026-11",
-		CycleDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), ContinueAfter: 1})
+		CycleDate: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), ContinueAfter: 1, Shape: shape})
 	require.NoError(t, err)
 	cyc3 := launch3.Cycle.ID
 	for _, p := range many {
@@ -909,6 +928,8 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 	require.NoError(t, err)
 	replayer.RegisterWorkflowWithOptions(workflows.BeneficiaryCase, workflow.RegisterOptions{Name: workflows.BeneficiaryWorkflowName})
 	replayer.RegisterWorkflowWithOptions(workflows.PaymentCycle, workflow.RegisterOptions{Name: workflows.CycleWorkflowName})
+	replayer.RegisterWorkflowWithOptions(workflows.BeneficiaryCase3, workflow.RegisterOptions{Name: workflows.Case3WorkflowName})
+	replayer.RegisterWorkflowWithOptions(workflows.PaymentCycle3, workflow.RegisterOptions{Name: workflows.Cycle3WorkflowName})
 	histories := map[string][]*historypb.HistoryEvent{}
 	for name, id := range recorded {
 		histories[name] = history(ctx, t, raw, id)
@@ -920,7 +941,7 @@ func TestGoldenHistoriesOfEveryEnding(t *testing.T) {
 		events := historyOfRun(ctx, t, raw, ex.GetWorkflowId(), ex.GetRunId())
 		if events[len(events)-1].GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW &&
 			events[0].GetWorkflowExecutionStartedEventAttributes().GetContinuedExecutionRunId() == "" {
-			histories["cycle-continued-as-new"] = events
+			histories[name("cycle-continued-as-new")] = events
 		}
 	}
 	require.Len(t, histories, 6)

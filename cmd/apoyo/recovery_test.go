@@ -179,6 +179,11 @@ func TestNothingLostNothingStranded(t *testing.T) {
 		orderID: program.Attempt{Cycle: cycleID, Beneficiary: tomas.id, N: 1}.OrderID()}
 	acts := &activities.Activities{Programs: program.NewStore(db.Pool), Beneficiaries: enrol, Cases: store, Ledger: led,
 		Payments: provider, Temporal: tc, PollInterval: 20 * time.Millisecond, Log: slog.New(slog.DiscardHandler)}
+	// The bank's callbacks, as `apoyo worker` receives them: Rosa's case
+	// hears of the settlement before the return that follows it.
+	callbacks := httptest.NewServer(acts.CallbackHandler())
+	t.Cleanup(callbacks.Close)
+	acts.CallbackURL = callbacks.URL
 	wk := worker.New(tc, acts, worker.Options{TaskQueue: cfg.Temporal.TaskQueue})
 	require.NoError(t, wk.Start())
 	t.Cleanup(wk.Stop)

@@ -16,6 +16,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/app"
 	"github.com/apoyo-cdmx/apoyo/audit"
+	"github.com/apoyo-cdmx/apoyo/config"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/enrolment"
 	"github.com/apoyo-cdmx/apoyo/identity"
@@ -113,7 +114,7 @@ func (a *cli) connectTemporal(s *services) error {
 
 // wire builds the application layer on s's stores and Temporal client.
 func (s *services) wire(a *cli) {
-	s.core = &app.Service{Temporal: s.temporal, TaskQueue: a.cfg.Temporal.TaskQueue, Pool: s.ledger.Pool(), ProgramStore: s.programs,
+	s.core = &app.Service{Temporal: s.temporal, TaskQueue: a.cfg.Temporal.TaskQueue, PaymentQueues: a.paymentQueues(), Pool: s.ledger.Pool(), ProgramStore: s.programs,
 		BeneficiaryStore: s.enrol, CaseStore: s.cases, Ledger: s.ledger, Audit: s.audit, Accounts: s.accounts}
 	s.app = app.New(s.core)
 }
@@ -226,7 +227,37 @@ func (a *cli) runWorker(ctx context.Context, s *services, bankURL string) (stop 
 		stopCallbacks()
 		return nil, err
 	}
-	return func() { w.Stop(); stopCallbacks() }, nil
+	stops := []func(){w.Stop}
+	for rail, rate := range a.cfg.Worker.RailRates() {
+		rw := worker.NewPayments(s.temporal, acts, config.RailQueueOf(a.cfg.Temporal.TaskQueue, rail), rate, a.cfg.Worker.MaxConcurrentActivities)
+		if err := rw.Start(); err != nil {
+			for _, stop := range stops {
+				stop()
+			}
+			stopCallbacks()
+			return nil, err
+		}
+		stops = append(stops, rw.Stop)
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+		stopCallbacks()
+	}, nil
+}
+
+// paymentQueues is each configured rail's payment task queue.
+func (a *cli) paymentQueues() map[apoyo.Rail]string {
+	rates := a.cfg.Worker.RailRates()
+	if len(rates) == 0 {
+		return nil
+	}
+	out := map[apoyo.Rail]string{}
+	for rail := range rates {
+		out[apoyo.Rail(rail)] = config.RailQueueOf(a.cfg.Temporal.TaskQueue, rail)
+	}
+	return out
 }
 
 // serveCallbacks listens for the bank's callbacks at
