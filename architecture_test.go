@@ -40,7 +40,7 @@ var layers = []layer{
 	// the application (starting workflows) and the embedded server.
 	{name: "search-attributes", prefixes: []string{"workflows/searchattr"}, may: nil, foreign: []string{"github.com/jackc/"}},
 	{name: "workflows", prefixes: []string{"workflows"}, may: []string{"domain", "rules", "search-attributes"}, foreign: []string{"github.com/jackc/", "net/http"}},
-	{name: "activities", prefixes: []string{"activities"}, may: []string{"domain", "rules", "stores", "workflows"}},
+	{name: "activities", prefixes: []string{"activities"}, may: []string{"domain", "rules", "stores", "workflows", "search-attributes"}},
 	{name: "worker", prefixes: []string{"worker"}, may: []string{"domain", "rules", "workflows", "search-attributes", "activities", "platform"}},
 	{name: "application", prefixes: []string{"app"}, may: []string{"domain", "rules", "stores", "workflows", "search-attributes"}},
 	{name: "api", prefixes: []string{"api"}, may: []string{"domain", "spec-formats", "http-support"},

@@ -369,5 +369,8 @@ func (a *Activities) SweepCycle(ctx context.Context, in workflows.SweepCycleInpu
 		return res, temporalError(err)
 	}
 	res.Cases, res.Done, res.Outcomes = counts.Total, counts.Done, counts.ByOutcome
+	if res.Waiting, err = a.Cases.Undelivered(ctx, in.CycleID); err != nil {
+		return res, temporalError(err)
+	}
 	return res, nil
 }

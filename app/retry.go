@@ -90,6 +90,9 @@ func (s *Service) RetryStep(ctx context.Context, who apoyo.Identity, caseID, rea
 // case ignores a return it already acted on, and a case whose next
 // attempt exists was already reopened.
 func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcile.ReturnedPayment) error {
+	if err := s.ensureSweeper(ctx, p.CaseID); err != nil {
+		return err
+	}
 	signal := workflows.PaymentReturned{Attempt: p.Attempt, OrderID: p.OrderID, ReturnCause: p.ReturnCause, Reason: p.Reason}
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, p.CaseID, "")
 	if err != nil {
@@ -133,6 +136,29 @@ func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcil
 	_, err = s.Temporal.SignalWithStartWorkflow(ctx, p.CaseID, workflows.SignalPaymentReturned, signal,
 		s.caseStartOptions(in, enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE), caseType(desc), in)
 	return mapTemporal(p.CaseID, err)
+}
+
+// ensureSweeper starts the sweeper of a third-shape case's cycle, unless
+// one runs: the reopened case's new payment must have its answer asked
+// for after the cycle workflow closed (the cycle's own sweep stops then).
+func (s *Service) ensureSweeper(ctx context.Context, caseID string) error {
+	cycleID, _, err := apoyo.ParseCaseID(caseID)
+	if err != nil {
+		return err
+	}
+	if shape, err := s.cycleShape(ctx, cycleID); err != nil || shape != 3 {
+		return err
+	}
+	in, err := s.caseInput(ctx, caseID)
+	if err != nil {
+		return err
+	}
+	_, err = s.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.CycleSweeperID(cycleID), TaskQueue: s.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, workflows.CycleSweeperWorkflowName, workflows.SweepCycleInput{ProgramID: in.ProgramID, CycleID: cycleID, Rules: in.Rules})
+	return err
 }
 
 // caseType is the workflow type a case's new run keeps: its last run's.

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -44,6 +46,12 @@ func (e *earlyCase) UpdateWorkflow(_ context.Context, o client.UpdateWorkflowOpt
 		return nil, temporal.NewNonRetryableApplicationError("case is at step identity, not yet awaiting approval", e.reason, nil, string(apoyo.ECONFLICT))
 	}
 	return doneUpdate{st: apoyo.CaseState{CaseID: o.WorkflowID, Step: apoyo.StepApproval, Status: apoyo.CaseWaiting}}, nil
+}
+
+// DescribeWorkflowExecution: the cycle has no workflow here (the earlier
+// shape's votes, one update each).
+func (e *earlyCase) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	return nil, serviceerror.NewNotFound("no cycle workflow")
 }
 
 // A vote refused by a case catching up with its projection is sent again

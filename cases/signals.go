@@ -224,3 +224,11 @@ func (s *Store) HasWait(ctx context.Context, orderID string) (bool, error) {
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM payment_waits WHERE order_id = $1)`, orderID).Scan(&ok)
 	return ok, err
 }
+
+// Undelivered counts a cycle's payment attempts waiting for the bank's
+// answer.
+func (s *Store) Undelivered(ctx context.Context, cycleID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payment_waits WHERE cycle_id = $1 AND delivered_at IS NULL`, cycleID).Scan(&n)
+	return n, err
+}

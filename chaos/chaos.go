@@ -444,7 +444,14 @@ func (r *run) settle(ctx context.Context, cycleID string, rng *rand.Rand, sum *d
 			acted = true
 		}
 		n := len(r.st.Bank.Movements(""))
-		if n == last && !acted {
+		// A payment whose answer has not reached its case yet (its
+		// callback is queued behind ones to killed workers, or never
+		// comes and the sweep asks the bank) is not quiet either.
+		waiting, err := r.d.Cases.Undelivered(ctx, cycleID)
+		if err != nil {
+			r.log.Debug("chaos: counting payments waiting for the bank", "err", err)
+		}
+		if n == last && !acted && waiting == 0 {
 			quiet++
 		} else {
 			quiet = 0

@@ -121,4 +121,5 @@ func Register(r worker.Registry, acts *activities.Activities) {
 	r.RegisterActivityWithOptions(acts.SendPayment, activity.RegisterOptions{Name: workflows.ActivitySendPayment})
 	r.RegisterActivityWithOptions(acts.StartCasePage, activity.RegisterOptions{Name: workflows.ActivityStartCasePage})
 	r.RegisterActivityWithOptions(acts.SweepCycle, activity.RegisterOptions{Name: workflows.ActivitySweepCycle})
+	r.RegisterWorkflowWithOptions(workflows.CycleSweeper, workflow.RegisterOptions{Name: workflows.CycleSweeperWorkflowName})
 }

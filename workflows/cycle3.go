@@ -48,6 +48,8 @@ type SweepCycleResult struct {
 	Overdue   int `json:"overdue"`
 	// Redelivered counts cases told again that their approvals are in.
 	Redelivered int `json:"redelivered,omitempty"`
+	// Waiting counts payment attempts still waiting for the bank's answer.
+	Waiting int `json:"waiting,omitempty"`
 }
 
 // Sweep cadence: the cycle sweeps often while cases move and backs off to
@@ -196,4 +198,40 @@ func PaymentCycle3(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 	}
 	p.Closed = true
 	return *p, nil
+}
+
+// CycleSweeperWorkflowName sweeps a cycle after its cycle workflow closed.
+const CycleSweeperWorkflowName = "CycleSweeper"
+
+// CycleSweeperID is the workflow id of a cycle's sweeper.
+func CycleSweeperID(cycleID string) string { return CycleWorkflowID(cycleID) + "/sweeper" }
+
+// CycleSweeper does a closed cycle's sweep (SweepCycle) until every case
+// has ended and no payment waits for the bank's answer: a return after
+// settlement reopens a case days after its cycle closed, and its new
+// payment's answer must still be asked for when no callback comes. The
+// application starts it when it reopens a case of the third shape.
+func CycleSweeper(ctx workflow.Context, in SweepCycleInput) error {
+	actx := workflow.WithActivityOptions(ctx, shortActivity)
+	every := sweepMin
+	for i := 0; ; i++ {
+		var res SweepCycleResult
+		if err := workflow.ExecuteActivity(actx, ActivitySweepCycle, in).Get(ctx, &res); err != nil {
+			return err
+		}
+		if res.Done >= res.Cases && res.Waiting == 0 {
+			return nil
+		}
+		if res.Delivered > 0 || res.Redelivered > 0 {
+			every = sweepMin
+		} else {
+			every = min(2*every, sweepMax)
+		}
+		if i >= 1000 || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return workflow.NewContinueAsNewError(ctx, CycleSweeper, in)
+		}
+		if err := workflow.Sleep(ctx, every); err != nil {
+			return err
+		}
+	}
 }

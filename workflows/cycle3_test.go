@@ -165,3 +165,28 @@ func TestCycle3PauseResumeCancel(t *testing.T) {
 		require.False(t, paused, "%s started at %s, while paused", id, at.Sub(cycleStart))
 	}
 }
+
+// The sweeper of a closed cycle sweeps, backing off, until every case has
+// ended and no payment waits for the bank, then ends.
+func TestCycleSweeperEndsWhenNothingWaits(t *testing.T) {
+	t.Parallel()
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	env := s.NewTestWorkflowEnvironment()
+	env.SetStartTime(cycleStart)
+	env.RegisterWorkflowWithOptions(wf.CycleSweeper, workflow.RegisterOptions{Name: wf.CycleSweeperWorkflowName})
+	sweeps := 0
+	env.RegisterActivityWithOptions(func(_ context.Context, in wf.SweepCycleInput) (wf.SweepCycleResult, error) {
+		sweeps++
+		res := wf.SweepCycleResult{Cases: 2, Done: 1, Waiting: 1}
+		if env.Now().After(cycleStart.Add(30 * time.Minute)) { // the reopened case's answer came
+			res.Done, res.Waiting = 2, 0
+		}
+		return res, nil
+	}, activity.RegisterOptions{Name: wf.ActivitySweepCycle})
+	env.ExecuteWorkflow(wf.CycleSweeperWorkflowName, wf.SweepCycleInput{CycleID: cycleID})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	require.Greater(t, sweeps, 30, "once a minute at most while waiting")
+	require.Less(t, sweeps, 50)
+}
