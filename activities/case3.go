@@ -177,10 +177,7 @@ func (a *Activities) CallbackHandler() http.Handler {
 // re-payment whose worker died as it began). It returns how many cases it
 // acted on.
 func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rules workflows.CaseRules) (int, error) {
-	quiet := a.RedeliverAfter
-	if quiet <= 0 {
-		quiet = time.Minute
-	}
+	quiet := a.redeliverAfter()
 	waiting, err := a.Cases.ApprovedAwaitingSignal(ctx, cycleID, len(rules.Required)-rules.Quorum, quiet, 500)
 	if err != nil {
 		return 0, err
@@ -228,8 +225,16 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 	return len(acted), a.Cases.Touch(ctx, acted)
 }
 
-// failLostSend fails a case's SendPayment attempt that never wrote its
-// wait (by the attempt's activity id), so that Temporal runs it again now.
+func (a *Activities) redeliverAfter() time.Duration {
+	if a.RedeliverAfter <= 0 {
+		return time.Minute
+	}
+	return a.RedeliverAfter
+}
+
+// failLostSend fails a case's SendPayment attempt that a worker took but
+// that never wrote its wait (by the attempt's activity id), so that
+// Temporal runs it again now.
 // No such open attempt (the case never scheduled it, or it finished) is
 // nothing to do. A live attempt failed by mistake is run again: the same
 // order id and keys, so nothing is paid twice.
@@ -248,6 +253,18 @@ func (a *Activities) failLostSend(ctx context.Context, caseID string, attempt in
 	}
 	if err != nil {
 		return err
+	}
+	// Only an attempt that a worker took and then wrote nothing for a
+	// while: one still queued (a backlog of sends) is not lost.
+	taken := false
+	for _, pa := range desc.GetPendingActivities() {
+		if pa.GetActivityId() == workflows.SendActivityID(attempt) && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED &&
+			time.Since(pa.GetLastStartedTime().AsTime()) > a.redeliverAfter() {
+			taken = true
+		}
+	}
+	if !taken {
+		return nil
 	}
 	ex := desc.GetWorkflowExecutionInfo().GetExecution()
 	namespace := ""

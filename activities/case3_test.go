@@ -12,12 +12,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
@@ -41,11 +43,20 @@ type completions struct {
 	// attempts failed by activity id ("<case> <activity id>").
 	approvals  map[string]workflows.ApprovalsComplete
 	failedByID []string
+	queued     map[string]bool // cases whose SendPayment no worker took yet
 }
 
+// DescribeWorkflowExecution: every case has its first SendPayment taken
+// by a worker an hour ago, except those in queued, still waiting for one.
 func (c *completions) DescribeWorkflowExecution(_ context.Context, id, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	state := enumspb.PENDING_ACTIVITY_STATE_STARTED
+	if c.queued[id] {
+		state = enumspb.PENDING_ACTIVITY_STATE_SCHEDULED
+	}
 	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
-		Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: "run-1"}}}, nil
+		Execution: &commonpb.WorkflowExecution{WorkflowId: id, RunId: "run-1"}},
+		PendingActivities: []*workflowpb.PendingActivityInfo{{ActivityId: workflows.SendActivityID(1), State: state,
+			LastStartedTime: timestamppb.New(time.Now().Add(-time.Hour))}}}, nil
 }
 
 func (c *completions) CompleteActivityByID(_ context.Context, _, workflowID, runID, activityID string, _ any, err error) error {
@@ -315,10 +326,17 @@ func TestSweepTellsApprovalsAgain(t *testing.T) {
 	require.Zero(t, res.Redelivered)
 
 	// A re-payment whose attempt wrote nothing: its case's payment step
-	// runs (an instrument was put on file), with nothing at the bank.
+	// runs (an instrument was put on file), with nothing at the bank. While
+	// its attempt is only queued (no worker took it), it is left alone.
 	f.act.RedeliverAfter = time.Millisecond
+	tc.queued = map[string]bool{beto: true}
 	require.NoError(t, f.cases.Save(f.ctx, apoyo.Case{ProgramID: f.prog.ID, CycleID: f.cycle.ID, BeneficiaryID: f.id("Beto"),
 		Version: 9, Step: apoyo.StepPayment, Status: apoyo.CaseRunning}))
+	time.Sleep(5 * time.Millisecond)
+	_, err = f.act.SweepCycle(f.ctx, workflows.SweepCycleInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID})
+	require.NoError(t, err)
+	require.NotContains(t, tc.failedByID, beto+" send-1", "a queued attempt is not lost")
+	tc.queued = nil
 	time.Sleep(5 * time.Millisecond)
 	_, err = f.act.SweepCycle(f.ctx, workflows.SweepCycleInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID})
 	require.NoError(t, err)

@@ -140,17 +140,7 @@ func (s *Store) ApprovalWaiting(ctx context.Context, ids []string) (map[string][
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string][]string{}
-	for rows.Next() {
-		var id string
-		var w []string
-		if err := rows.Scan(&id, &w); err != nil {
-			return nil, err
-		}
-		out[id] = w
-	}
-	return out, rows.Err()
+	return scanWaiting(rows)
 }
 
 // ApprovedAwaitingSignal returns (with their waiting lists) up to limit
@@ -172,17 +162,7 @@ func (s *Store) ApprovedAwaitingSignal(ctx context.Context, cycleID string, maxW
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string][]string{}
-	for rows.Next() {
-		var id string
-		var w []string
-		if err := rows.Scan(&id, &w); err != nil {
-			return nil, err
-		}
-		out[id] = w
-	}
-	return out, rows.Err()
+	return scanWaiting(rows)
 }
 
 // Touch marks cases as looked at now (their projection's updated_at).
@@ -231,4 +211,19 @@ func (s *Store) Undelivered(ctx context.Context, cycleID string) (int, error) {
 	var n int
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM payment_waits WHERE cycle_id = $1 AND delivered_at IS NULL`, cycleID).Scan(&n)
 	return n, err
+}
+
+// scanWaiting collects (case id, waiting list) rows.
+func scanWaiting(rows pgx.Rows) (map[string][]string, error) {
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var id string
+		var w []string
+		if err := rows.Scan(&id, &w); err != nil {
+			return nil, err
+		}
+		out[id] = w
+	}
+	return out, rows.Err()
 }

@@ -17,14 +17,17 @@ import (
 // with backoff; invalid input, missing records and conflicts are
 // non-retryable by construction (the activities map them in one place).
 var (
+	// backoff retries from 1 s, doubling up to 5 minutes, without end
+	// (the step's schedule-to-close, when set, bounds it).
+	backoff = &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    5 * time.Minute,
+	}
 	shortActivity = workflow.ActivityOptions{
 		StartToCloseTimeout:    time.Minute,
 		ScheduleToCloseTimeout: 24 * time.Hour,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
-		},
+		RetryPolicy:            backoff,
 	}
 	// recordActivity writes what a case must not lose (a failure and its
 	// task, a terminal state): it retries until the database takes it.

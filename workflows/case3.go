@@ -5,7 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/apoyo-cdmx/apoyo"
@@ -60,11 +59,7 @@ type ApprovalsComplete struct {
 var sendActivity = workflow.ActivityOptions{
 	StartToCloseTimeout:    8 * 24 * time.Hour,
 	ScheduleToCloseTimeout: 30 * 24 * time.Hour,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
-		MaximumInterval:    5 * time.Minute,
-	},
+	RetryPolicy:            backoff,
 }
 
 // SendActivityID is the activity id of a payment attempt's SendPayment:
@@ -79,11 +74,7 @@ func SendActivityID(attempt int) string { return fmt.Sprintf("send-%d", attempt)
 var localScreen = workflow.LocalActivityOptions{
 	StartToCloseTimeout:    time.Minute,
 	ScheduleToCloseTimeout: 24 * time.Hour,
-	RetryPolicy: &temporal.RetryPolicy{
-		InitialInterval:    time.Second,
-		BackoffCoefficient: 2,
-		MaximumInterval:    5 * time.Minute,
-	},
+	RetryPolicy:            backoff,
 }
 
 // BeneficiaryCase3 carries one beneficiary through one cycle, as

@@ -201,27 +201,7 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 			p.Done++
 			p.Outcomes[string(d.Outcome)]++
 		}
-		// Controls from one channel apply in the order they arrive, and
-		// only when newer than the last one applied: the database decided
-		// them in that order. Nothing leaves a cancelled cycle.
-		for {
-			var c CycleControl
-			if !controlCh.ReceiveAsync(&c) {
-				break
-			}
-			if c.Seq != 0 && c.Seq <= p.ControlSeq {
-				continue
-			}
-			p.ControlSeq = max(p.ControlSeq, c.Seq)
-			switch c.Action {
-			case ControlPause:
-				p.Paused = !p.Cancelled
-			case ControlResume:
-				p.Paused = false
-			case ControlCancel:
-				cancel(c.Reason)
-			}
-		}
+		applyControls(controlCh, p)
 		// The separate signals of older clients.
 		for pauseCh.ReceiveAsync(nil) {
 			p.Paused = true
@@ -312,6 +292,32 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 	}
 	p.Closed = true
 	return *p, nil
+}
+
+// applyControls applies every CycleControl already delivered, in the
+// order they arrived, each only when newer than the last one applied: the
+// database decided them in that order. Nothing leaves a cancelled cycle.
+func applyControls(ch workflow.ReceiveChannel, p *CycleProgress) {
+	for {
+		var c CycleControl
+		if !ch.ReceiveAsync(&c) {
+			return
+		}
+		if c.Seq != 0 && c.Seq <= p.ControlSeq {
+			continue
+		}
+		p.ControlSeq = max(p.ControlSeq, c.Seq)
+		switch c.Action {
+		case ControlPause:
+			p.Paused = !p.Cancelled
+		case ControlResume:
+			p.Paused = false
+		case ControlCancel:
+			if !p.Cancelled {
+				p.Cancelled, p.CancelReason = true, c.Reason
+			}
+		}
+	}
 }
 
 // startCases starts one page of cases, at most StartWindow starts in

@@ -85,28 +85,7 @@ func PaymentCycle3(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 		return *p, err
 	}
 	controlCh := workflow.GetSignalChannel(ctx, SignalControl)
-	drain := func() {
-		for {
-			var c CycleControl
-			if !controlCh.ReceiveAsync(&c) {
-				return
-			}
-			if c.Seq != 0 && c.Seq <= p.ControlSeq {
-				continue
-			}
-			p.ControlSeq = max(p.ControlSeq, c.Seq)
-			switch c.Action {
-			case ControlPause:
-				p.Paused = !p.Cancelled
-			case ControlResume:
-				p.Paused = false
-			case ControlCancel:
-				if !p.Cancelled {
-					p.Cancelled, p.CancelReason = true, c.Reason
-				}
-			}
-		}
-	}
+	drain := func() { applyControls(controlCh, p) }
 	actx := workflow.WithActivityOptions(ctx, shortActivity)
 	every := sweepMin
 	lastSweep := time.Time{}

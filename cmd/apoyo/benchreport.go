@@ -165,6 +165,13 @@ func writeBenchReport(w io.Writer, dir string) error {
 				largest = r
 			}
 		}
+		if first := cycle[0]; len(cycle) > 1 && first.PerSecond > 0 && first.BarePerSecond > 0 {
+			p("| (not a goal) rate at %d ÷ rate at %d; the bare workflow's own | %.2f×; %.2f× | |\n", largest.Beneficiaries, first.Beneficiaries,
+				largest.PerSecond/first.PerSecond, largest.BarePerSecond/first.BarePerSecond)
+		}
+		if largest.Beneficiaries < 100_000 {
+			p("| worker peak RSS < %.0f MB at 100000 | %.0f MB at %d (100000 not run) | **not measured** |\n", goalWorkerRSSMB, largest.WorkerPeakRSSMB, largest.Beneficiaries)
+		}
 		if ten.PerSecond > 0 && largest.Beneficiaries > ten.Beneficiaries {
 			v := largest.PerSecond / ten.PerSecond
 			p("| rate at %d ≥ %.1f× the rate at 10000 | %.2f× | %s |\n", largest.Beneficiaries, goalCycleScale, v, met(v >= goalCycleScale))
