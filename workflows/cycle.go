@@ -169,15 +169,8 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 		in.ContinueAfter = 2000
 	}
 	version := workflow.GetVersion(ctx, cycleVersionChange, cycleV1, cycleV2)
-	p := &in.Progress
-	p.Runs++
-	if p.Outcomes == nil {
-		p.Outcomes = map[string]int{}
-	}
-	if len(p.Assigned) != len(in.Allocation) {
-		p.Assigned = make([]int, len(in.Allocation))
-	}
-	if err := workflow.SetQueryHandler(ctx, QueryCycle, func() (CycleProgress, error) { return *p, nil }); err != nil {
+	p, err := beginRun(ctx, &in)
+	if err != nil {
 		return *p, err
 	}
 
@@ -292,6 +285,20 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 	}
 	p.Closed = true
 	return *p, nil
+}
+
+// beginRun counts a new run of a cycle, readies its progress for it and
+// answers QueryCycle with it.
+func beginRun(ctx workflow.Context, in *CycleInput) (*CycleProgress, error) {
+	p := &in.Progress
+	p.Runs++
+	if p.Outcomes == nil {
+		p.Outcomes = map[string]int{}
+	}
+	if len(p.Assigned) != len(in.Allocation) {
+		p.Assigned = make([]int, len(in.Allocation))
+	}
+	return p, workflow.SetQueryHandler(ctx, QueryCycle, func() (CycleProgress, error) { return *p, nil })
 }
 
 // applyControls applies every CycleControl already delivered, in the

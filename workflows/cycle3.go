@@ -73,15 +73,8 @@ func PaymentCycle3(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 	if in.ContinueAfter <= 0 {
 		in.ContinueAfter = 100_000
 	}
-	p := &in.Progress
-	p.Runs++
-	if p.Outcomes == nil {
-		p.Outcomes = map[string]int{}
-	}
-	if len(p.Assigned) != len(in.Allocation) {
-		p.Assigned = make([]int, len(in.Allocation))
-	}
-	if err := workflow.SetQueryHandler(ctx, QueryCycle, func() (CycleProgress, error) { return *p, nil }); err != nil {
+	p, err := beginRun(ctx, &in)
+	if err != nil {
 		return *p, err
 	}
 	controlCh := workflow.GetSignalChannel(ctx, SignalControl)
