@@ -48,23 +48,22 @@ func (a *Activities) SendPayment(ctx context.Context, in workflows.DisburseInput
 	if err != nil {
 		return apoyo.PaymentResult{}, temporalError(err)
 	}
-	if o.early == nil {
-		// The case left approval (its workflow writes no projection of its
-		// own there): it now waits on the bank. The version is the case's
-		// before the answer's two events; the answer's record outranks it.
-		if err := a.Cases.Save(ctx, apoyo.Case{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID,
-			Version: in.Version - 2, Step: apoyo.StepPayment, Status: apoyo.CaseWaiting, WaitingOn: []string{apoyo.WaitingOnBank}}); err != nil {
-			return apoyo.PaymentResult{}, temporalError(err)
-		}
+	if o.early != nil { // no order left: the answer is this result
+		return *o.early, temporalError(a.Cases.Delivered(ctx, orderID))
 	}
-	if o.early == nil && !o.st.Final() {
+	// The case left approval (its workflow writes no projection of its own
+	// there): it now waits on the bank. The version is the case's before
+	// the answer's two events; the answer's record outranks it.
+	if err := a.Cases.Save(ctx, apoyo.Case{ProgramID: in.ProgramID, CycleID: in.CycleID, BeneficiaryID: in.BeneficiaryID,
+		Version: in.Version - 2, Step: apoyo.StepPayment, Status: apoyo.CaseWaiting, WaitingOn: []string{apoyo.WaitingOnBank}}); err != nil {
+		return apoyo.PaymentResult{}, temporalError(err)
+	}
+	if !o.st.Final() {
 		return apoyo.PaymentResult{}, activity.ErrResultPending
 	}
-	res := o.result()
-	if o.early == nil {
-		if res, err = a.finish(ctx, in, o); err != nil {
-			return res, temporalError(err)
-		}
+	res, err := a.finish(ctx, o, in.Version, len(in.Referrals))
+	if err != nil {
+		return res, temporalError(err)
 	}
 	return res, temporalError(a.Cases.Delivered(ctx, orderID)) // the answer is this result
 }
@@ -109,11 +108,9 @@ func (a *Activities) FinishPayment(ctx context.Context, orderID string) (final b
 	if err != nil {
 		return false, err
 	}
-	in := workflows.DisburseInput{ProgramID: p.ProgramID, CycleID: p.CycleID, BeneficiaryID: p.BeneficiaryID, Amount: p.Amount,
-		Attempt: p.Attempt, Fund: p.Fund, Version: w.CaseVersion, Referrals: make([]apoyo.Referral, w.Referrals)}
 	o := sentOrder{orderID: orderID, rail: p.Rail, fund: p.Fund, st: st,
 		att: program.Attempt{Program: p.ProgramID, Cycle: p.CycleID, Beneficiary: p.BeneficiaryID, N: p.Attempt, Fund: p.Fund, Amount: p.Amount}}
-	res, err := a.finish(ctx, in, o)
+	res, err := a.finish(ctx, o, w.CaseVersion, w.Referrals)
 	if err != nil {
 		return false, err
 	}

@@ -48,8 +48,11 @@ func (a *Activities) Disburse(ctx context.Context, in workflows.DisburseInput) (
 
 func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (apoyo.PaymentResult, error) {
 	o, err := a.sendOrder(ctx, in, false)
-	if err != nil || o.early != nil {
-		return o.result(), err
+	if err != nil {
+		return apoyo.PaymentResult{}, err
+	}
+	if o.early != nil {
+		return *o.early, nil
 	}
 	for !o.st.Final() {
 		if err := heartbeat(ctx, string(o.st.State)); err != nil {
@@ -64,7 +67,7 @@ func (a *Activities) disburse(ctx context.Context, in workflows.DisburseInput) (
 			return apoyo.PaymentResult{}, err
 		}
 	}
-	return a.finish(ctx, in, o)
+	return a.finish(ctx, o, in.Version, len(in.Referrals))
 }
 
 // sentOrder is an attempt's order as sendOrder left it.
@@ -223,9 +226,9 @@ func (a *Activities) sendOrder(ctx context.Context, in workflows.DisburseInput, 
 }
 
 // finish records an attempt's final answer: the ledger, the payment's row,
-// and (once paid) the case's projection, with its referrals open or the
-// case completed.
-func (a *Activities) finish(ctx context.Context, in workflows.DisburseInput, o sentOrder) (apoyo.PaymentResult, error) {
+// and (once paid) the case's projection at caseVersion, with its
+// referrals (how many) open or the case completed.
+func (a *Activities) finish(ctx context.Context, o sentOrder, caseVersion int64, referrals int) (apoyo.PaymentResult, error) {
 	res := o.result()
 	if err := a.book(ctx, o.att, res.Paid(), o.st); err != nil {
 		return res, err
@@ -234,12 +237,12 @@ func (a *Activities) finish(ctx context.Context, in workflows.DisburseInput, o s
 	if err := a.Cases.UpdatePayment(ctx, o.orderID, string(st.State), st.ReturnCause, st.ProviderRef, st.OperationDate); err != nil {
 		return res, err
 	}
-	c, b := in.CycleID, in.BeneficiaryID
+	c, b := o.att.Cycle, o.att.Beneficiary
 	caseID := apoyo.CaseID(c, b)
 	if res.Paid() {
-		proj := apoyo.Case{ProgramID: in.ProgramID, CycleID: c, BeneficiaryID: b, Version: in.Version,
+		proj := apoyo.Case{ProgramID: o.att.Program, CycleID: c, BeneficiaryID: b, Version: caseVersion,
 			Step: apoyo.StepReferrals, Status: apoyo.CaseWaiting, WaitingOn: []string{apoyo.WaitingOnCaseworker}}
-		if len(in.Referrals) == 0 {
+		if referrals == 0 {
 			proj.Step, proj.Status, proj.WaitingOn, proj.Outcome, proj.Reason = apoyo.StepDone, apoyo.CaseDone, nil, apoyo.OutcomeCompleted, "paid; no referrals"
 		}
 		if err := a.Cases.Save(ctx, proj); err != nil {

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -52,6 +53,10 @@ type Service struct {
 	Ledger           *ledger.Ledger
 	Audit            *audit.Log
 	Accounts         *identity.Store
+
+	// shapes caches each cycle's workflow shape (cycle id → int; it never
+	// changes).
+	shapes sync.Map
 }
 
 var _ apoyo.Service = (*Service)(nil)

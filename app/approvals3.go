@@ -13,13 +13,10 @@ import (
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
-// cycleShapes caches each cycle's workflow shape (it never changes).
-var cycleShapes sync.Map // cycle id → int
-
 // cycleShape is 3 for a cycle run by PaymentCycle3 (its cases hear of
 // approvals by one signal), 2 for the earlier shape (a vote per update).
 func (s *Service) cycleShape(ctx context.Context, cycleID string) (int, error) {
-	if v, ok := cycleShapes.Load(cycleID); ok {
+	if v, ok := s.shapes.Load(cycleID); ok {
 		return v.(int), nil
 	}
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, workflows.CycleWorkflowID(cycleID), "")
@@ -34,8 +31,21 @@ func (s *Service) cycleShape(ctx context.Context, cycleID string) (int, error) {
 	if desc.GetWorkflowExecutionInfo().GetType().GetName() == workflows.Cycle3WorkflowName {
 		shape = 3
 	}
-	cycleShapes.Store(cycleID, shape)
+	s.shapes.Store(cycleID, shape)
 	return shape, nil
+}
+
+// cycleRules is the programme and the case rules of a cycle's cases.
+func (s *Service) cycleRules(ctx context.Context, cycleID string) (programID string, rules workflows.CaseRules, err error) {
+	cyc, err := s.CaseStore.Cycle(ctx, cycleID)
+	if err != nil {
+		return "", rules, err
+	}
+	prog, err := s.ProgramStore.Get(ctx, cyc.ProgramID)
+	if err != nil {
+		return "", rules, err
+	}
+	return prog.ID, RulesOf(prog), nil
 }
 
 // completeApprovals tells each case among ids (of a shape-3 cycle) whose
@@ -46,15 +56,10 @@ func (s *Service) cycleShape(ctx context.Context, cycleID string) (int, error) {
 // per-case approvals the projection may not show yet. It returns how many
 // cases it told, and the errors of those it could not (ids only).
 func (s *Service) completeApprovals(ctx context.Context, cycleID string, ids []string, voted map[string][]apoyo.Secretariat) (told int, failed []string, err error) {
-	cyc, err := s.CaseStore.Cycle(ctx, cycleID)
+	_, rules, err := s.cycleRules(ctx, cycleID)
 	if err != nil {
 		return 0, nil, err
 	}
-	prog, err := s.ProgramStore.Get(ctx, cyc.ProgramID)
-	if err != nil {
-		return 0, nil, err
-	}
-	rules := RulesOf(prog)
 	lists, err := s.CaseStore.ListVotes(ctx, ids)
 	if err != nil {
 		return 0, nil, err

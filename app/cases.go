@@ -105,7 +105,7 @@ func (s *Service) Vote(ctx context.Context, who apoyo.Identity, caseID string, v
 		}
 		return st, err
 	}
-	return s.caseState(ctx, caseID)
+	return st, nil
 }
 
 // DecideIdentity implements apoyo.CaseService. A new document is stored

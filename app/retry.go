@@ -90,7 +90,7 @@ func (s *Service) RetryStep(ctx context.Context, who apoyo.Identity, caseID, rea
 // case ignores a return it already acted on, and a case whose next
 // attempt exists was already reopened.
 func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcile.ReturnedPayment) error {
-	if err := s.ensureSweeper(ctx, p.CaseID); err != nil {
+	if err := s.ensureSweeper(ctx, p.CycleID); err != nil {
 		return err
 	}
 	signal := workflows.PaymentReturned{Attempt: p.Attempt, OrderID: p.OrderID, ReturnCause: p.ReturnCause, Reason: p.Reason}
@@ -141,15 +141,11 @@ func (s *Service) PaymentReturnedAfterSettlement(ctx context.Context, p reconcil
 // ensureSweeper starts the sweeper of a third-shape case's cycle, unless
 // one runs: the reopened case's new payment must have its answer asked
 // for after the cycle workflow closed (the cycle's own sweep stops then).
-func (s *Service) ensureSweeper(ctx context.Context, caseID string) error {
-	cycleID, _, err := apoyo.ParseCaseID(caseID)
-	if err != nil {
-		return err
-	}
+func (s *Service) ensureSweeper(ctx context.Context, cycleID string) error {
 	if shape, err := s.cycleShape(ctx, cycleID); err != nil || shape != 3 {
 		return err
 	}
-	in, err := s.caseInput(ctx, caseID)
+	programID, rules, err := s.cycleRules(ctx, cycleID)
 	if err != nil {
 		return err
 	}
@@ -157,7 +153,7 @@ func (s *Service) ensureSweeper(ctx context.Context, caseID string) error {
 		ID: workflows.CycleSweeperID(cycleID), TaskQueue: s.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-	}, workflows.CycleSweeperWorkflowName, workflows.SweepCycleInput{ProgramID: in.ProgramID, CycleID: cycleID, Rules: in.Rules})
+	}, workflows.CycleSweeperWorkflowName, workflows.SweepCycleInput{ProgramID: programID, CycleID: cycleID, Rules: rules})
 	return err
 }
 

@@ -545,6 +545,11 @@ func (s *Store) PaidInCycle(ctx context.Context, cycleID, beneficiaryID string) 
 	return n > 0, err
 }
 
+// paymentCols are the columns of an apoyo.Payment, in its fields' order
+// (pgx.RowToStructByPos).
+const paymentCols = `order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state,
+	coalesce(return_cause, 0), provider_ref, operation_date`
+
 // Payments lists a cycle's payment orders.
 func (s *Store) Payments(ctx context.Context, cycleID string) ([]apoyo.Payment, error) {
 	return s.PaymentsIn(ctx, cycleID, "", "")
@@ -553,8 +558,7 @@ func (s *Store) Payments(ctx context.Context, cycleID string) ([]apoyo.Payment, 
 // PaymentsIn lists a cycle's payment orders on one rail in one state ("":
 // any), e.g. the cash pickups still waiting to be collected.
 func (s *Store) PaymentsIn(ctx context.Context, cycleID, rail, state string) ([]apoyo.Payment, error) {
-	rows, err := s.pool.Query(ctx, `SELECT order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state,
-		coalesce(return_cause, 0), provider_ref, operation_date FROM payments
+	rows, err := s.pool.Query(ctx, `SELECT `+paymentCols+` FROM payments
 		WHERE cycle_id = $1 AND ($2 = '' OR rail = $2) AND ($3 = '' OR state = $3) ORDER BY order_id`, cycleID, rail, state)
 	if err != nil {
 		return nil, err

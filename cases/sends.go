@@ -42,8 +42,7 @@ func (s *Store) SendMayBeInFlight(ctx context.Context, orderID string, window ti
 
 // CasePayments lists one case's payment orders, by attempt.
 func (s *Store) CasePayments(ctx context.Context, caseID string) ([]apoyo.Payment, error) {
-	rows, err := s.pool.Query(ctx, `SELECT order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state,
-		coalesce(return_cause, 0), provider_ref, operation_date FROM payments WHERE case_id = $1 ORDER BY attempt`, caseID)
+	rows, err := s.pool.Query(ctx, `SELECT `+paymentCols+` FROM payments WHERE case_id = $1 ORDER BY attempt`, caseID)
 	if err != nil {
 		return nil, err
 	}

@@ -75,8 +75,7 @@ func (s *Store) DueForAsking(ctx context.Context, cycleID string, minAge time.Du
 
 // PaymentByOrder returns a payment order. Errors: ErrPaymentNotFound.
 func (s *Store) PaymentByOrder(ctx context.Context, orderID string) (apoyo.Payment, error) {
-	rows, err := s.pool.Query(ctx, `SELECT order_id, case_id, program_id, cycle_id, beneficiary_id, attempt, rail, amount, fund, tracking_key, state,
-		coalesce(return_cause, 0), provider_ref, operation_date FROM payments WHERE order_id = $1`, orderID)
+	rows, err := s.pool.Query(ctx, `SELECT `+paymentCols+` FROM payments WHERE order_id = $1`, orderID)
 	if err != nil {
 		return apoyo.Payment{}, err
 	}

@@ -6,11 +6,7 @@
 // names the key and what is allowed.
 package config
 
-import (
-	"strconv"
-	"strings"
-	"time"
-)
+import "time"
 
 // Config is the whole of apoyo's configuration. The mapstructure tag is the
 // key in YAML (nested with dots: database.url) and, upper-cased with dots as
@@ -200,20 +196,10 @@ type WorkerConfig struct {
 // taskQueue.
 func RailQueueOf(taskQueue, rail string) string { return taskQueue + "-pay-" + rail }
 
-// RailRates parses RailQueues: rail → activities per second (0: no limit).
+// RailRates is RailQueues parsed: rail → activities per second (0: no
+// limit). Validate refuses a value it cannot parse whole.
 func (w WorkerConfig) RailRates() map[string]float64 {
-	out := map[string]float64{}
-	for _, part := range strings.Split(w.RailQueues, ",") {
-		rail, rate, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(rate), 64)
-		if err != nil || v < 0 {
-			continue
-		}
-		out[strings.TrimSpace(rail)] = v
-	}
+	out, _ := parseRailQueues(w.RailQueues)
 	return out
 }
 

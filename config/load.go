@@ -105,16 +105,8 @@ var validate = func() *validator.Validate {
 		return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql")
 	})
 	_ = v.RegisterValidation("rail_queues", func(fl validator.FieldLevel) bool {
-		for _, part := range strings.Split(fl.Field().String(), ",") {
-			rail, rate, ok := strings.Cut(strings.TrimSpace(part), "=")
-			if !ok || !apoyo.Rail(strings.TrimSpace(rail)).Valid() {
-				return false
-			}
-			if v, err := strconv.ParseFloat(strings.TrimSpace(rate), 64); err != nil || v < 0 {
-				return false
-			}
-		}
-		return true
+		_, ok := parseRailQueues(fl.Field().String())
+		return ok
 	})
 	return v
 }()
@@ -357,4 +349,24 @@ func validKeyID(id string) bool {
 		}
 	}
 	return true
+}
+
+// parseRailQueues parses "rail=rate,…"; ok is false when a part is not a
+// known rail with a rate of zero or more (the parts that are stay).
+func parseRailQueues(s string) (rates map[string]float64, ok bool) {
+	rates, ok = map[string]float64{}, true
+	if strings.TrimSpace(s) == "" {
+		return rates, true
+	}
+	for _, part := range strings.Split(s, ",") {
+		rail, rate, found := strings.Cut(strings.TrimSpace(part), "=")
+		rail = strings.TrimSpace(rail)
+		v, err := strconv.ParseFloat(strings.TrimSpace(rate), 64)
+		if !found || !apoyo.Rail(rail).Valid() || err != nil || v < 0 {
+			ok = false
+			continue
+		}
+		rates[rail] = v
+	}
+	return rates, ok
 }

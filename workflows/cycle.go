@@ -276,15 +276,22 @@ func PaymentCycle(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 		startedThisRun += n
 	}
 
+	return *p, closeCycle(ctx, actx, &in)
+}
+
+// closeCycle releases what the cycle reserved and did not pay and records
+// how it ended (CloseCycle), then marks the progress closed.
+func closeCycle(ctx, actx workflow.Context, in *CycleInput) error {
+	p := &in.Progress
 	status := "done"
 	if p.Cancelled {
 		status = "cancelled"
 	}
 	if err := workflow.ExecuteActivity(actx, ActivityCloseCycle, CloseCycleInput{ProgramID: in.ProgramID, CycleID: in.CycleID, Status: status}).Get(ctx, nil); err != nil {
-		return *p, err
+		return err
 	}
 	p.Closed = true
-	return *p, nil
+	return nil
 }
 
 // beginRun counts a new run of a cycle, readies its progress for it and

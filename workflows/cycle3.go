@@ -161,15 +161,7 @@ func PaymentCycle3(ctx workflow.Context, in CycleInput) (CycleProgress, error) {
 		p.Cursor = page[len(page)-1]
 		startedThisRun += len(page)
 	}
-	status := "done"
-	if p.Cancelled {
-		status = "cancelled"
-	}
-	if err := workflow.ExecuteActivity(actx, ActivityCloseCycle, CloseCycleInput{ProgramID: in.ProgramID, CycleID: in.CycleID, Status: status}).Get(ctx, nil); err != nil {
-		return *p, err
-	}
-	p.Closed = true
-	return *p, nil
+	return *p, closeCycle(ctx, actx, &in)
 }
 
 // CycleSweeperWorkflowName sweeps a cycle after its cycle workflow closed.

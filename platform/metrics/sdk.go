@@ -19,22 +19,35 @@ var sdkLabels = []string{"namespace", "task_queue", "workflow_type", "activity_t
 // latencies, slots, request failures…) in this registry, under their own
 // names (temporal_…): pass it as client.Options.MetricsHandler.
 func (m *Metrics) TemporalHandler() client.MetricsHandler {
-	return sdkHandler{vecs: &sdkVecs{reg: m.registry, counters: map[string]*prometheus.CounterVec{},
-		gauges: map[string]*prometheus.GaugeVec{}, timers: map[string]*prometheus.HistogramVec{}}, tags: map[string]string{}}
+	return sdkHandler{vecs: &sdkVecs{reg: m.registry, byName: map[string]prometheus.Collector{}}, tags: map[string]string{},
+		labels: labelsOf(nil)}
 }
 
-// sdkVecs holds one vector per SDK metric name, made on first use.
+// sdkVecs holds one vector per SDK metric name, made on first use (the SDK
+// asks for a metric by name at each use).
 type sdkVecs struct {
-	reg      *prometheus.Registry
-	mu       sync.Mutex
-	counters map[string]*prometheus.CounterVec
-	gauges   map[string]*prometheus.GaugeVec
-	timers   map[string]*prometheus.HistogramVec
+	reg    *prometheus.Registry
+	mu     sync.Mutex
+	byName map[string]prometheus.Collector
 }
 
+// vec returns the vector of a name, made by mk the first time.
+func vec[V prometheus.Collector](v *sdkVecs, name string, mk func() V) V {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if c, ok := v.byName[name].(V); ok {
+		return c
+	}
+	c := register(v.reg, mk())
+	v.byName[name] = c
+	return c
+}
+
+// sdkHandler carries the SDK's tags and, made once, the labels they give.
 type sdkHandler struct {
-	vecs *sdkVecs
-	tags map[string]string
+	vecs   *sdkVecs
+	tags   map[string]string
+	labels prometheus.Labels
 }
 
 func (h sdkHandler) WithTags(tags map[string]string) client.MetricsHandler {
@@ -45,22 +58,23 @@ func (h sdkHandler) WithTags(tags map[string]string) client.MetricsHandler {
 	for k, v := range tags {
 		merged[k] = v
 	}
-	return sdkHandler{vecs: h.vecs, tags: merged}
+	return sdkHandler{vecs: h.vecs, tags: merged, labels: labelsOf(merged)}
 }
 
-func (h sdkHandler) labels() prometheus.Labels {
+// labelsOf keeps the tags apoyo keeps (sdkLabels), empty when absent.
+func labelsOf(tags map[string]string) prometheus.Labels {
 	l := make(prometheus.Labels, len(sdkLabels))
 	for _, k := range sdkLabels {
-		l[k] = h.tags[k]
+		l[k] = tags[k]
 	}
 	return l
 }
 
-// promName is the SDK's name as Prometheus spells names.
-func promName(name string) string { return strings.NewReplacer(".", "_", "-", "_").Replace(name) }
+// promNames spells the SDK's names as Prometheus spells names.
+var promNames = strings.NewReplacer(".", "_", "-", "_")
 
 // register registers c, or returns the collector already registered
-// under its name.
+// under its name (two handlers, or two connections, on one registry).
 func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
 	if err := reg.Register(c); err != nil {
 		if are, ok := err.(prometheus.AlreadyRegisteredError); ok {
@@ -73,43 +87,24 @@ func register[C prometheus.Collector](reg *prometheus.Registry, c C) C {
 }
 
 func (h sdkHandler) Counter(name string) client.MetricsCounter {
-	v := h.vecs
-	v.mu.Lock()
-	c, ok := v.counters[name]
-	if !ok {
-		c = register(v.reg, prometheus.NewCounterVec(prometheus.CounterOpts{Name: promName(name), Help: "Temporal SDK: " + name}, sdkLabels))
-		v.counters[name] = c
-	}
-	v.mu.Unlock()
-	counter := c.With(h.labels())
-	return counterFunc(func(d int64) { counter.Add(float64(d)) })
+	c := vec(h.vecs, name, func() *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: promNames.Replace(name), Help: "Temporal SDK: " + name}, sdkLabels)
+	}).With(h.labels)
+	return counterFunc(func(d int64) { c.Add(float64(d)) })
 }
 
 func (h sdkHandler) Gauge(name string) client.MetricsGauge {
-	v := h.vecs
-	v.mu.Lock()
-	g, ok := v.gauges[name]
-	if !ok {
-		g = register(v.reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: promName(name), Help: "Temporal SDK: " + name}, sdkLabels))
-		v.gauges[name] = g
-	}
-	v.mu.Unlock()
-	gauge := g.With(h.labels())
-	return gaugeFunc(gauge.Set)
+	return gaugeFunc(vec(h.vecs, name, func() *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: promNames.Replace(name), Help: "Temporal SDK: " + name}, sdkLabels)
+	}).With(h.labels).Set)
 }
 
 func (h sdkHandler) Timer(name string) client.MetricsTimer {
-	v := h.vecs
-	v.mu.Lock()
-	t, ok := v.timers[name]
-	if !ok {
-		t = register(v.reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: promName(name) + "_seconds", Help: "Temporal SDK: " + name,
-			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, sdkLabels))
-		v.timers[name] = t
-	}
-	v.mu.Unlock()
-	obs := t.With(h.labels())
-	return timerFunc(func(d time.Duration) { obs.Observe(d.Seconds()) })
+	o := vec(h.vecs, name, func() *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: promNames.Replace(name) + "_seconds", Help: "Temporal SDK: " + name,
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, sdkLabels)
+	}).With(h.labels)
+	return timerFunc(func(d time.Duration) { o.Observe(d.Seconds()) })
 }
 
 type counterFunc func(int64)
