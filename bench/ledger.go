@@ -47,18 +47,30 @@ type LedgerOptions struct {
 	// (PostBatch); 1 means one Post at a time, as a single caller does;
 	// more is how a cycle's payment step submits its page of payments.
 	InFlight []int
+	// Programmes lists how many programmes write at once: each has its own
+	// hot budget account and Writers writers of its own.
+	// Default 1 and 2: the second shows whether programmes wait for each
+	// other.
+	Programmes []int
 	// Logf reports progress.
 	Logf func(format string, args ...any)
 }
 
-// LedgerRow is one writer count's result.
+// LedgerRow is one measurement's result.
 type LedgerRow struct {
+	// Programmes writing at once, each with Writers writers.
+	Programmes    int     `json:"programmes"`
 	Writers       int     `json:"writers"`
 	InFlight      int     `json:"in_flight_per_writer"`
 	Transfers     int64   `json:"transfers"`
 	TransfersPerS float64 `json:"transfers_per_second"`
-	PgbenchTPS    float64 `json:"pgbench_simple_update_tps"`
-	Ratio         float64 `json:"ratio"`
+	// PgbenchTPS is pgbench -N's with Writers clients; Ratio is
+	// TransfersPerS over it.
+	PgbenchTPS float64 `json:"pgbench_simple_update_tps"`
+	Ratio      float64 `json:"ratio"`
+	// VsOneProgramme is TransfersPerS over the one-programme row's with the
+	// same writers and in-flight count (0 when there is none).
+	VsOneProgramme float64 `json:"vs_one_programme,omitempty"`
 }
 
 // LedgerReport is the whole benchmark's result.
@@ -68,10 +80,10 @@ type LedgerReport struct {
 	Note     string      `json:"note"`
 }
 
-// Ledger runs the benchmark: for each writer count, N goroutines each post
-// transfers (5,600.00 MXN from one hot budget account with a never-below-
-// zero rule) as fast as they can; then pgbench -N runs with the same client
-// count against the same server.
+// Ledger runs the benchmark: for each writer count, N goroutines per
+// programme each post transfers (5,600.00 MXN from their programme's one
+// hot budget account with a never-below-zero rule) as fast as they can;
+// then pgbench -N runs with N clients against the same server.
 func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -92,27 +104,41 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	for _, w := range o.Writers {
 		maxW = max(maxW, w)
 	}
-	pool, err := pgdb.Open(ctx, lurl, 8)
+	// Enough connections for the writers and the verify: a writer waiting
+	// for a connection would be measured as the ledger's slowness.
+	pool, err := pgdb.Open(ctx, lurl, 48)
 	if err != nil {
 		return LedgerReport{}, err
 	}
 	defer pool.Close()
+	programmes := o.Programmes
+	if len(programmes) == 0 {
+		programmes = []int{1, 2}
+	}
+	maxP := 1
+	for _, p := range programmes {
+		maxP = max(maxP, p)
+	}
 	setup := ledger.New(pool, ledger.Options{})
 	zero := decimal.Zero
 	if err := setup.CreateFund(ctx, ledger.Fund{Code: "city", Name: "City budget"}); err != nil {
 		return LedgerReport{}, err
 	}
-	for _, a := range []ledger.AccountSpec{
-		{Code: "funding", Type: apoyo.Equity, Currency: "MXN"},
-		{Code: "budget", Type: apoyo.Asset, Currency: "MXN", MinBalance: &zero},
-		{Code: "benefits", Type: apoyo.Expense, Currency: "MXN"},
-	} {
-		if _, err := setup.CreateAccount(ctx, a); err != nil {
+	// Programme accounts as program/accounts.go names them, so that each
+	// programme's transfers are on its own chain.
+	for p := 1; p <= maxP; p++ {
+		for _, a := range []ledger.AccountSpec{
+			{Code: benchAccount(p, "funding"), Type: apoyo.Equity, Currency: "MXN"},
+			{Code: benchAccount(p, "budget"), Type: apoyo.Asset, Currency: "MXN", MinBalance: &zero},
+			{Code: benchAccount(p, "benefits"), Type: apoyo.Expense, Currency: "MXN"},
+		} {
+			if _, err := setup.CreateAccount(ctx, a); err != nil {
+				return LedgerReport{}, err
+			}
+		}
+		if _, err := setup.Post(ctx, ledger.Transfer(fmt.Sprintf("deposit:%d", p), benchAccount(p, "budget"), benchAccount(p, "funding"), "city", decimal.New(1, 15), "")); err != nil {
 			return LedgerReport{}, err
 		}
-	}
-	if _, err := setup.Post(ctx, ledger.Transfer("deposit", "budget", "funding", "city", decimal.New(1, 15), "")); err != nil {
-		return LedgerReport{}, err
 	}
 	setup.Close()
 
@@ -132,13 +158,21 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	for _, w := range o.Writers {
 		var rows []LedgerRow
 		for _, inFlight := range inFlights {
-			run++
-			row, err := measureLedger(ctx, pool, o, run, w, max(inFlight, 1), amount)
-			if err != nil {
-				return rep, err
+			var one float64
+			for _, p := range programmes {
+				run++
+				row, err := measureLedger(ctx, pool, o, run, max(p, 1), w, max(inFlight, 1), amount)
+				if err != nil {
+					return rep, err
+				}
+				if row.Programmes == 1 {
+					one = row.TransfersPerS
+				} else if one > 0 {
+					row.VsOneProgramme = row.TransfersPerS / one
+				}
+				o.Logf("ledger: %d programme(s) × %d writers × %d in flight → %.0f transfers/s", row.Programmes, w, row.InFlight, row.TransfersPerS)
+				rows = append(rows, row)
 			}
-			o.Logf("ledger: %d writers × %d in flight → %.0f transfers/s", w, row.InFlight, row.TransfersPerS)
-			rows = append(rows, row)
 		}
 		jobs := min(w, runtime.NumCPU())
 		out, err := runPgbench(ctx, o.Pgbench, env, append([]string{"-N", "-n", "-c", strconv.Itoa(w), "-j", strconv.Itoa(jobs),
@@ -164,7 +198,7 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 		return rep, err
 	}
 	rep.Verified = vr.OK
-	rep.Note = "each ledger transfer is a balanced two-posting transaction debiting one hot budget account (balance rule: never below zero), hash-chained, idempotency-keyed; pgbench -N is one UPDATE + one INSERT + SELECT per transaction on random rows"
+	rep.Note = "each ledger transfer is a balanced two-posting transaction debiting its programme's one hot budget account (balance rule: never below zero), hash-chained, idempotency-keyed, committed (fsync on) before it is acknowledged; with N programmes, each has its own writers; pgbench -N is one UPDATE + one INSERT + SELECT per transaction on random rows"
 	return rep, nil
 }
 
@@ -225,26 +259,43 @@ func FindPgbench(binDir string) (string, error) {
 	return exec.LookPath("pgbench")
 }
 
-// measureLedger runs w writers for o.Duration, each submitting inFlight
-// transfers per call, all debiting the one hot budget account.
-func measureLedger(ctx context.Context, pool *pgxpool.Pool, o LedgerOptions, run, w, inFlight int, amount decimal.Decimal) (LedgerRow, error) {
+// benchAccount is programme p's account of the given kind.
+func benchAccount(p int, kind string) string { return fmt.Sprintf("prg:bench%d:%s", p, kind) }
+
+// measureLedger runs w writers per programme for o.Duration, each
+// submitting inFlight transfers per call, all debiting their programme's
+// one hot budget account.
+func measureLedger(ctx context.Context, pool *pgxpool.Pool, o LedgerOptions, run, programmes, w, inFlight int, amount decimal.Decimal) (LedgerRow, error) {
 	l := ledger.New(pool, ledger.Options{BatchSize: o.BatchSize})
 	defer l.Close()
+	var batches, batched, tookNs atomic.Int64
+	l.Observe(func(size int, took time.Duration, err error) {
+		batches.Add(1)
+		batched.Add(int64(size))
+		tookNs.Add(int64(took))
+	})
+	defer func() {
+		if b := batches.Load(); b > 0 {
+			o.Logf("ledger: %d batches, mean size %.1f, mean commit %.2f ms", b, float64(batched.Load())/float64(b), float64(tookNs.Load())/float64(b)/1e6)
+		}
+	}()
 	var n atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
 	deadline := time.Now().Add(o.Duration)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for g := 0; g < w; g++ {
+	for g := 0; g < w*programmes; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
+			p := g%programmes + 1
+			debit, credit := benchAccount(p, "benefits"), benchAccount(p, "budget")
 			reqs := make([]ledger.TransactionRequest, inFlight)
 			for i := 0; time.Now().Before(deadline); i++ {
 				for j := range reqs {
 					key := fmt.Sprintf("bench:%d:%d:%d:%d", run, g, i, j)
-					reqs[j] = ledger.Transfer(key, "benefits", "budget", "city", amount, "")
+					reqs[j] = ledger.Transfer(key, debit, credit, "city", amount, "")
 				}
 				for _, res := range l.PostBatch(ctx, reqs) {
 					if res.Err != nil {
@@ -261,5 +312,5 @@ func measureLedger(ctx context.Context, pool *pgxpool.Pool, o LedgerOptions, run
 		return LedgerRow{}, firstErr
 	}
 	elapsed := time.Since(start).Seconds()
-	return LedgerRow{Writers: w, InFlight: inFlight, Transfers: n.Load(), TransfersPerS: float64(n.Load()) / elapsed}, nil
+	return LedgerRow{Programmes: programmes, Writers: w, InFlight: inFlight, Transfers: n.Load(), TransfersPerS: float64(n.Load()) / elapsed}, nil
 }

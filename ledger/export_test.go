@@ -39,3 +39,7 @@ func RowHashForTest(ctx context.Context, pool *pgxpool.Pool, id int64) ([]byte, 
 	}
 	return chainHash(prevHash, &in, scales[in.Currency]), nil
 }
+
+// RememberedForTest is how many transactions went through the remembered
+// path (headCache): tests check the path they mean to test was taken.
+func (l *Ledger) RememberedForTest() int64 { return l.remembered.Load() }

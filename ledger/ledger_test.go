@@ -215,6 +215,34 @@ func TestJournalIsAppendOnly(t *testing.T) {
 	}
 }
 
+// TestJournalParentsAreKept: the journal's rows name accounts, funds and
+// currencies without a foreign key per row (migration 017), so the parents
+// themselves must never disappear or change their key.
+func TestJournalParentsAreKept(t *testing.T) {
+	t.Parallel()
+	f := setup(t, ledger.Options{})
+	ctx := context.Background()
+	f.fund(t, "city", "100")
+	for _, sql := range []string{
+		"DELETE FROM ledger_accounts WHERE code = 'benefits'",
+		"UPDATE ledger_accounts SET code = 'renamed' WHERE code = 'budget'",
+		"UPDATE ledger_accounts SET currency = 'USD' WHERE code = 'budget'",
+		"TRUNCATE ledger_accounts CASCADE",
+		"DELETE FROM ledger_funds WHERE code = 'city'",
+		"UPDATE ledger_funds SET code = 'town' WHERE code = 'city'",
+		"DELETE FROM ledger_currencies WHERE code = 'USD'",
+		"UPDATE ledger_currencies SET code = 'XXX' WHERE code = 'USD'",
+	} {
+		_, err := f.db.Pool.Exec(ctx, sql)
+		require.ErrorContains(t, err, "is refused", sql)
+	}
+	// What may change still changes: a fund's name, an account's closing.
+	_, err := f.db.Pool.Exec(ctx, "UPDATE ledger_funds SET name = 'City budget 2027' WHERE code = 'city'")
+	require.NoError(t, err)
+	require.NoError(t, f.l.CloseAccount(ctx, "benefits"))
+	requireVerified(t, f.l)
+}
+
 // TestTamperIsDetected changes journal rows as a superuser who switches the
 // append-only triggers off, and checks that Verify names the transaction.
 func TestTamperIsDetected(t *testing.T) {

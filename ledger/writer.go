@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +43,11 @@ type Ledger struct {
 	scaleMu sync.Mutex
 	// observer, when set, hears of every batch (metrics).
 	observer atomic.Pointer[BatchObserver]
+	// cache lets a batch skip its reads when nothing changed since this
+	// process's previous batch (see headCache).
+	cache headCache
+	// remembered counts the transactions recorded through the cache.
+	remembered atomic.Int64
 }
 
 // BatchObserver hears of every batch the writer commits: how many
@@ -336,15 +340,17 @@ func (l *Ledger) writer() {
 	}
 }
 
-// commitBatch records a batch, retrying the whole database transaction on
-// a serialization failure or deadlock; each request gets its own result.
+// commitBatch records a batch: through the remembered path when it can
+// (see headCache), else the locking path, retrying the whole database
+// transaction on a serialization failure or deadlock; each request gets
+// its own result.
 // It returns the batch's database error (nil when committed).
 func (l *Ledger) commitBatch(batch []*request) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var results []result
+	results, ok := l.tryRemembered(ctx, batch)
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	for attempt := 0; !ok && attempt < 3; attempt++ {
 		results, err = l.tryBatch(ctx, batch)
 		if err == nil || !retryableDB(err) {
 			break
@@ -450,7 +456,7 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, er
 	b.Queue("BEGIN")
 	// The chain head: one lock per batch orders all appends, from every
 	// process, into one chain (and so no two batches ever race on a key).
-	b.Queue("SELECT last_id, last_hash FROM ledger_chain_head FOR UPDATE")
+	b.Queue("SELECT last_id, last_hash, changes FROM ledger_chain_head FOR UPDATE")
 	// LATERAL makes each key one probe of the unique index whatever the
 	// planner's statistics say: a cached plan built while the journal was
 	// small would otherwise scan it whole, growing with the journal.
@@ -474,7 +480,7 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, er
 	inTx = true
 	br := conn.SendBatch(ctx, b)
 
-	var lastID int64
+	var lastID, changes int64
 	var lastHash []byte
 	seen := map[string]*seenKey{}
 	accounts := map[string]*accountRow{}
@@ -486,7 +492,7 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, er
 		if _, err := br.Exec(); err != nil {
 			return err
 		}
-		if err := br.QueryRow().Scan(&lastID, &lastHash); err != nil {
+		if err := br.QueryRow().Scan(&lastID, &lastHash, &changes); err != nil {
 			return err
 		}
 		rows, err := br.Query()
@@ -569,130 +575,24 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, er
 		return nil, err
 	}
 
-	// Apply each request in order against the locked balances.
-	results := make([]result, len(batch))
-	var (
-		tIDs      []int64
-		tKeys     []string
-		tReqHash  [][]byte
-		tCurrency []string
-		tDesc     []string
-		tMeta     []string
-		tRev      []*int64
-		tEff      []time.Time
-		tPrev     [][]byte
-		tHash     [][]byte
-		pTx       []int64
-		pSeq      []int16
-		pAcct     []int64
-		pFund     []string
-		pAmt      []decimal.Decimal
-	)
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	for i, q := range batch {
-		r := &q.tx
-		if s, ok := seen[r.IdempotencyKey]; ok {
-			if !bytes.Equal(s.hash, q.hash) {
-				results[i].err = ErrIdempotencyConflict.With("idempotency key %q was used for a different transaction (id %d)", r.IdempotencyKey, s.id)
-				continue
-			}
-			if s.tx != nil { // recorded earlier in this batch
-				t := *s.tx
-				t.Replayed = true
-				results[i].tx = t
-				continue
-			}
-			t, err := loadTransaction(ctx, conn, "t.id = $1", s.id)
-			if err != nil {
-				return nil, err
-			}
-			t.Replayed = true
-			results[i].tx = t
-			continue
-		}
-		stored, err := resolve(r, accounts, funds)
-		if err != nil {
-			results[i].err = err
-			continue
-		}
-		if r.reverses != 0 && alreadyReversed[r.reverses] {
-			results[i].err = ErrAlreadyReversed.With("transaction %d is already reversed", r.reverses)
-			continue
-		}
-		if err := applyRules(stored, balances, r.IdempotencyKey); err != nil {
-			results[i].err = err
-			continue
-		}
-		lastID++
-		eff := r.EffectiveAt.UTC().Truncate(time.Microsecond)
-		if r.EffectiveAt.IsZero() {
-			eff = now
-		}
-		in := &chainInput{ID: lastID, IdempotencyKey: r.IdempotencyKey, RequestHash: q.hash, Currency: r.Currency,
-			Description: r.Description, Metadata: r.Metadata, ReversesID: r.reverses, EffectiveAt: eff, Postings: stored}
-		h := chainHash(lastHash, in, q.scale)
-		var rev *int64
-		if r.reverses != 0 {
-			v := r.reverses
-			rev = &v
-			alreadyReversed[r.reverses] = true
-		}
-		tIDs = append(tIDs, lastID)
-		tKeys = append(tKeys, r.IdempotencyKey)
-		tReqHash = append(tReqHash, q.hash)
-		tCurrency = append(tCurrency, r.Currency)
-		tDesc = append(tDesc, r.Description)
-		tMeta = append(tMeta, string(q.meta))
-		tRev = append(tRev, rev)
-		tEff = append(tEff, eff)
-		tPrev = append(tPrev, lastHash)
-		tHash = append(tHash, h)
-		for j, p := range stored {
-			pTx = append(pTx, lastID)
-			pSeq = append(pSeq, int16(j+1))
-			pAcct = append(pAcct, p.AccountID)
-			pFund = append(pFund, p.Fund)
-			pAmt = append(pAmt, p.Amount)
-			balances[balanceKey{p.AccountID, p.Fund}].lastTx = lastID
-		}
-		results[i].tx = Transaction{ID: lastID, IdempotencyKey: r.IdempotencyKey, Currency: r.Currency, Description: r.Description,
-			Metadata: r.Metadata, Postings: r.Postings, ReversesID: r.reverses, EffectiveAt: eff, Hash: h}
-		seen[r.IdempotencyKey] = &seenKey{id: lastID, hash: q.hash, tx: &results[i].tx}
-		lastHash = h
+	st := &batchState{lastID: lastID, lastHash: lastHash, changes: changes, fromID: lastID, fromChanges: changes, seen: seen, accounts: accounts, funds: funds,
+		alreadyReversed: alreadyReversed, balances: balances}
+	results, rows, err := applyBatch(ctx, conn, batch, st)
+	if err != nil {
+		return nil, err
 	}
-
 	// Round trip 2: journal rows, balances, head, commit.
 	b = &pgx.Batch{}
-	if len(tIDs) > 0 {
-		b.Queue(`INSERT INTO ledger_transactions (id, idempotency_key, request_hash, currency, description, metadata, reverses_id, effective_at, prev_hash, hash)
-			SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[], $8::timestamptz[], $9::bytea[], $10::bytea[])`,
-			tIDs, tKeys, tReqHash, tCurrency, tDesc, tMeta, tRev, tEff, tPrev, tHash)
-		b.Queue(`INSERT INTO ledger_postings (transaction_id, seq, account_id, fund, amount)
-			SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[], $5::numeric[])`, pTx, pSeq, pAcct, pFund, pAmt)
-		var ids, last []int64
-		var fs []string
-		var bal, deb, cred []decimal.Decimal
-		for k, b := range balances {
-			if !b.dirty {
-				continue
-			}
-			ids = append(ids, k.AccountID)
-			fs = append(fs, k.Fund)
-			bal = append(bal, b.balance)
-			deb = append(deb, b.debits)
-			cred = append(cred, b.credits)
-			last = append(last, b.lastTx)
-		}
-		b.Queue(`UPDATE ledger_balances b SET balance = u.balance, debits = u.debits, credits = u.credits, last_transaction_id = u.last
-			FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::bigint[]) AS u(account_id, fund, balance, debits, credits, last)
-			WHERE b.account_id = u.account_id AND b.fund = u.fund`, ids, fs, bal, deb, cred, last)
-		b.Queue("UPDATE ledger_chain_head SET last_id = $1, last_hash = $2", lastID, lastHash)
+	if rows.len() > 0 {
+		rows.queue(b, st.balances)
+		b.Queue("UPDATE ledger_chain_head SET last_id = $1, last_hash = $2", st.lastID, st.lastHash)
 	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	inTx = false
+	l.cache.remember(st)
 	return results, nil
 }
 

@@ -20,15 +20,17 @@ func newBenchCmd(a *cli) *cobra.Command {
 	var writers []int
 	var dur time.Duration
 	var batch int
-	var inFlight []int
+	var inFlight, programmes []int
 	ledgerCmd := &cobra.Command{
 		Use:   "ledger",
-		Short: "Ledger transfers per second (one hot budget account) with 1, 8 and 32 writers vs pgbench -N on the same server",
+		Short: "Ledger transfers per second (one hot budget account per programme) with 1, 8 and 32 writers, one and two programmes, vs pgbench -N on the same server",
 		Long: `ledger starts a private PostgreSQL cluster (fsync on) in a temporary directory
 — or uses the server of --database-url — and measures, for each writer
 count, transfers per second through the ledger's batching writer, every
-transfer debiting the same budget account, then pgbench -N with the same
-client count on the same server. It prints both and their ratio.`,
+transfer of a programme debiting the programme's one budget account, then
+pgbench -N with the same client count on the same server. It prints both
+and their ratio. With --programmes 2, two programmes write at once, each
+with that many writers, and VS 1 PRG is their rate over one programme's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check("table", "json"); err != nil {
@@ -57,7 +59,8 @@ client count on the same server. It prints both and their ratio.`,
 				return fmt.Errorf("pgbench not found: %w", err)
 			}
 			rep, err := bench.Ledger(ctx, bench.LedgerOptions{ServerURL: serverURL, Pgbench: pgbench, Writers: writers,
-				Duration: dur, BatchSize: batch, InFlight: inFlight, Logf: func(f string, args ...any) { a.log.Info(fmt.Sprintf(f, args...)) }})
+				Duration: dur, BatchSize: batch, InFlight: inFlight, Programmes: programmes,
+				Logf: func(f string, args ...any) { a.log.Info(fmt.Sprintf(f, args...)) }})
 			if err != nil {
 				return err
 			}
@@ -65,9 +68,13 @@ client count on the same server. It prints both and their ratio.`,
 				return writeJSON(a.out, rep)
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "WRITERS\tIN FLIGHT\tTRANSFERS\tTRANSFERS/S\tPGBENCH -N TPS\tRATIO\t")
+			fmt.Fprintln(tw, "PROGRAMMES\tWRITERS\tIN FLIGHT\tTRANSFERS\tTRANSFERS/S\tPGBENCH -N TPS\tRATIO\tVS 1 PRG\t")
 			for _, r := range rep.Rows {
-				fmt.Fprintf(tw, "%d\t%d\t%d\t%.0f\t%.0f\t%.2fx\t\n", r.Writers, r.InFlight, r.Transfers, r.TransfersPerS, r.PgbenchTPS, r.Ratio)
+				vs := "-"
+				if r.VsOneProgramme > 0 {
+					vs = fmt.Sprintf("%.2fx", r.VsOneProgramme)
+				}
+				fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%.0f\t%.0f\t%.2fx\t%s\t\n", r.Programmes, r.Writers, r.InFlight, r.Transfers, r.TransfersPerS, r.PgbenchTPS, r.Ratio, vs)
 			}
 			if err := tw.Flush(); err != nil {
 				return err
@@ -81,6 +88,7 @@ client count on the same server. It prints both and their ratio.`,
 	ledgerCmd.Flags().DurationVar(&dur, "duration", 10*time.Second, "length of each measurement")
 	ledgerCmd.Flags().IntVar(&batch, "batch-size", 512, "ledger writer batch size")
 	ledgerCmd.Flags().IntSliceVar(&inFlight, "in-flight", []int{1, 16}, "transfers each writer submits per call: 1 = one Post at a time; more = PostBatch, as a cycle's payment step does")
+	ledgerCmd.Flags().IntSliceVar(&programmes, "programmes", []int{1, 2}, "programmes writing at once, each with its own budget account and writers")
 	cmd.AddCommand(ledgerCmd, newBenchCycleCmd(a), newBenchQueueCmd(a), newBenchReportCmd(a))
 	return cmd
 }
