@@ -137,12 +137,16 @@ type LedgerProblem struct {
 
 // LedgerVerifyReport is the outcome of verifying the ledger.
 type LedgerVerifyReport struct {
-	OK           bool            `json:"ok"`
-	Transactions int64           `json:"transactions"`
-	Postings     int64           `json:"postings"`
-	Balances     int64           `json:"balances"`
-	HeadHash     string          `json:"head_hash"`
-	Problems     []LedgerProblem `json:"problems,omitempty"`
+	OK           bool  `json:"ok"`
+	Transactions int64 `json:"transactions"`
+	Postings     int64 `json:"postings"`
+	Balances     int64 `json:"balances"`
+	// Chains is how many hash chains hold transactions (one per programme
+	// that has written, and chain 0 for the rest).
+	Chains int64 `json:"chains"`
+	// HeadHash is chain 0's head.
+	HeadHash string          `json:"head_hash"`
+	Problems []LedgerProblem `json:"problems,omitempty"`
 	// FirstBadTransaction is the lowest transaction id named by a problem,
 	// 0 when none is.
 	FirstBadTransaction int64 `json:"first_bad_transaction,omitempty"`

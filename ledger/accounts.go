@@ -120,13 +120,13 @@ func (l *Ledger) Account(ctx context.Context, code string) (apoyo.LedgerAccount,
 // CloseAccount closes an account to new postings. Its history stays.
 // Errors: ErrUnknownAccount.
 //
-// The closing moves the chain head's change count in the same transaction,
+// The closing moves every chain head's change count in the same transaction,
 // so that no writer posts to the account from memory of it being open
 // (see headCache).
 func (l *Ledger) CloseAccount(ctx context.Context, code string) error {
 	var closed int64
 	err := pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "UPDATE ledger_chain_head SET changes = changes + 1"); err != nil {
+		if _, err := tx.Exec(ctx, "UPDATE ledger_chains SET changes = changes + 1"); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, "UPDATE ledger_accounts SET closed_at = now() WHERE code = $1 AND closed_at IS NULL", code)

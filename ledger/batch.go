@@ -133,14 +133,18 @@ func applyBatch(ctx context.Context, conn *pgxpool.Conn, batch []*request, st *b
 }
 
 // queue adds the statements writing the journal rows and the balances they
-// changed.
-func (r *journalRows) queue(b *pgx.Batch, balances map[balanceKey]*balanceRow) {
+// changed. guarded, for balances known from memory rather than locked,
+// fails the transaction (division by zero, 22012) unless each balance's
+// last transaction is still the one remembered: a transaction of another
+// chain (chain 0 may move a programme's accounts) moves a balance without
+// moving this chain's head.
+func (r *journalRows) queue(b *pgx.Batch, balances map[balanceKey]*balanceRow, guarded bool) {
 	b.Queue(`INSERT INTO ledger_transactions (id, idempotency_key, request_hash, currency, description, metadata, reverses_id, effective_at, prev_hash, hash)
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::jsonb[], $7::bigint[], $8::timestamptz[], $9::bytea[], $10::bytea[])`,
 		r.tIDs, r.tKeys, r.tReqHash, r.tCurrency, r.tDesc, r.tMeta, r.tRev, r.tEff, r.tPrev, r.tHash)
 	b.Queue(`INSERT INTO ledger_postings (transaction_id, seq, account_id, fund, amount)
 		SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[], $5::numeric[])`, r.pTx, r.pSeq, r.pAcct, r.pFund, r.pAmt)
-	var ids, last []int64
+	var ids, last, seen []int64
 	var fs []string
 	var bal, deb, cred []decimal.Decimal
 	for k, b := range balances {
@@ -153,19 +157,28 @@ func (r *journalRows) queue(b *pgx.Batch, balances map[balanceKey]*balanceRow) {
 		deb = append(deb, b.debits)
 		cred = append(cred, b.credits)
 		last = append(last, b.lastTx)
+		seen = append(seen, b.seenTx)
 	}
-	b.Queue(`UPDATE ledger_balances b SET balance = u.balance, debits = u.debits, credits = u.credits, last_transaction_id = u.last
-		FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::bigint[]) AS u(account_id, fund, balance, debits, credits, last)
-		WHERE b.account_id = u.account_id AND b.fund = u.fund`, ids, fs, bal, deb, cred, last)
+	if !guarded {
+		b.Queue(`UPDATE ledger_balances b SET balance = u.balance, debits = u.debits, credits = u.credits, last_transaction_id = u.last
+			FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::bigint[]) AS u(account_id, fund, balance, debits, credits, last)
+			WHERE b.account_id = u.account_id AND b.fund = u.fund`, ids, fs, bal, deb, cred, last)
+		return
+	}
+	b.Queue(`UPDATE ledger_balances b SET balance = CASE WHEN b.last_transaction_id = u.seen THEN u.balance ELSE b.balance / 0 END,
+			debits = u.debits, credits = u.credits, last_transaction_id = u.last
+		FROM unnest($1::bigint[], $2::text[], $3::numeric[], $4::numeric[], $5::numeric[], $6::bigint[], $7::bigint[]) AS u(account_id, fund, balance, debits, credits, last, seen)
+		WHERE b.account_id = u.account_id AND b.fund = u.fund`, ids, fs, bal, deb, cred, last, seen)
 }
 
 // headCache remembers, after each batch this process committed, the chain
 // head and everything the batch read under its locks. The next batch
 // applies itself against that memory and writes in one round trip, with
-// no reads, guarded by one compare-and-set on the chain head: every
-// journal append and every account closing moves the head (last_id,
-// changes), so if the head is still what this process left, no balance,
-// account or key it remembers has changed since. Any other outcome (the
+// no reads, guarded by a compare-and-set on the chain head and one on
+// each balance it moves: every append to the chain and every account
+// closing moves the head (last_id, changes), and every transaction of any
+// chain moves the balances it touches (last_transaction_id), so if those
+// are still what this process left, nothing it remembers has changed. Any other outcome (the
 // head moved, a key already recorded, a rule broken, an account, fund or
 // balance not remembered, a reversal) rolls the attempt back, and the
 // batch takes the locking path that reads everything, which then refills
@@ -262,6 +275,7 @@ func (c *headCache) state(batch []*request) (*batchState, bool) {
 			if !ok {
 				return nil, false
 			}
+			b.seenTx = b.lastTx
 			st.balances[k] = &b
 		}
 	}
@@ -270,8 +284,8 @@ func (c *headCache) state(batch []*request) (*batchState, bool) {
 
 // tryRemembered records the batch through the remembered path. ok is false
 // when it could not (nothing was written; take the locking path).
-func (l *Ledger) tryRemembered(ctx context.Context, batch []*request) (_ []result, ok bool) {
-	st, ok := l.cache.state(batch)
+func (l *Ledger) tryRemembered(ctx context.Context, cw *chainWriter, batch []*request) (_ []result, ok bool) {
+	st, ok := cw.cache.state(batch)
 	if !ok {
 		return nil, false
 	}
@@ -291,9 +305,9 @@ func (l *Ledger) tryRemembered(ctx context.Context, batch []*request) (_ []resul
 	b.Queue("BEGIN")
 	// The compare-and-set: divides by zero (22012), failing the whole
 	// transaction, unless the head is where this process left it.
-	b.Queue(`UPDATE ledger_chain_head SET last_id = CASE WHEN last_id = $1 AND changes = $2 THEN $3 ELSE last_id / 0 END, last_hash = $4`,
-		prevID, st.changes, st.lastID, st.lastHash)
-	rows.queue(b, st.balances)
+	b.Queue(`UPDATE ledger_chains SET last_id = CASE WHEN last_id = $1 AND changes = $2 THEN $3 ELSE last_id / 0 END, last_hash = $4
+		WHERE chain_no = $5`, prevID, st.changes, st.lastID, st.lastHash, cw.no)
+	rows.queue(b, st.balances, true)
 	b.Queue("COMMIT")
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
@@ -306,10 +320,10 @@ func (l *Ledger) tryRemembered(ctx context.Context, batch []*request) (_ []resul
 		// (connection lost): either way memory is no longer trusted, and
 		// the locking path finds out what is recorded.
 		_, _ = conn.Exec(context.Background(), "ROLLBACK")
-		l.cache.forget()
+		cw.cache.forget()
 		return nil, false
 	}
-	l.cache.remember(st)
+	cw.cache.remember(st)
 	l.remembered.Add(int64(len(batch)))
 	return results, true
 }

@@ -52,7 +52,7 @@ func TestChainIsCheckedAsAChain(t *testing.T) {
 		}
 	}
 	moveHead := func(f *forger, id int64) {
-		f.exec("UPDATE ledger_chain_head SET last_id = $1, last_hash = (SELECT hash FROM ledger_transactions WHERE id = $1)", id)
+		f.exec("UPDATE ledger_chains SET last_id = $1, last_hash = (SELECT hash FROM ledger_transactions WHERE id = $1) WHERE chain_no = 0", id)
 	}
 	forged := sha256.Sum256([]byte("forged"))
 

@@ -13,8 +13,9 @@ import (
 const maxProblems = 100
 
 // Verify re-derives everything the ledger promises from the journal: each
-// transaction balances and has two or more postings, ids run without gaps,
-// the hash chain is unbroken up to the recorded head, every balance equals
+// transaction balances and has two or more postings, each chain's ids run
+// without gaps, each chain's hashes are unbroken up to its recorded head
+// (chain.go: one chain per programme), every balance equals
 // the sum of its postings, and every balance rule holds. It streams the
 // journal, so it runs in constant memory on any size of ledger. It does not
 // lock writers out: it reads one consistent snapshot (REPEATABLE READ).
@@ -40,6 +41,10 @@ func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
 		return rep, err
 	}
 
+	heads, err := loadHeads(ctx, tx)
+	if err != nil {
+		return rep, err
+	}
 	rows, err := tx.Query(ctx, `SELECT t.id, t.idempotency_key, t.request_hash, t.currency, t.description, t.metadata,
 		coalesce(t.reverses_id, 0), t.effective_at, t.prev_hash, t.hash,
 		coalesce(array_agg(p.account_id ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}'),
@@ -50,9 +55,28 @@ func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	prev := make([]byte, 32)
-	var prevID int64 // 0: the chain's start
-	var expectID int64 = 1
+	// Rows come in id order, so one chain after the other (chain n's ids
+	// are n·2³⁶ + 1 onwards). Each chain starts from a zero hash.
+	chain := int64(-1)
+	var prev []byte
+	var prevID, expectID int64 // prevID 0: the chain's start
+	endChain := func() {
+		if chain < 0 {
+			return
+		}
+		h, ok := heads[chain]
+		delete(heads, chain)
+		if chain == 0 {
+			rep.HeadHash = hex.EncodeToString(prev)
+		}
+		if !ok {
+			add(apoyo.LedgerProblem{Kind: "head_mismatch", TransactionID: expectID - 1, Detail: fmt.Sprintf("chain %d has transactions up to %d but no head", chain, expectID-1)})
+			return
+		}
+		if h.lastID != expectID-1 || !bytes.Equal(h.lastHash, prev) {
+			add(apoyo.LedgerProblem{Kind: "head_mismatch", TransactionID: h.lastID, Detail: fmt.Sprintf("chain %q head says transaction %d, its journal ends at transaction %d (or hashes differ): the tail was removed, or rewritten with its hashes recomputed", h.name, h.lastID, expectID-1)})
+		}
+	}
 	for rows.Next() {
 		var in chainInput
 		var prevHash, h []byte
@@ -66,6 +90,11 @@ func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
 		}
 		if len(meta) > 0 {
 			in.Metadata = meta
+		}
+		if c := ChainOf(in.ID); c != chain {
+			endChain()
+			chain, prev, prevID, expectID = c, make([]byte, 32), 0, chainStart(c)+1
+			rep.Chains++
 		}
 		rep.Transactions++
 		rep.Postings += int64(len(accts))
@@ -107,15 +136,15 @@ func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
 	if err := rows.Err(); err != nil {
 		return rep, err
 	}
-	rep.HeadHash = hex.EncodeToString(prev)
-
-	var headID int64
-	var headHash []byte
-	if err := tx.QueryRow(ctx, "SELECT last_id, last_hash FROM ledger_chain_head").Scan(&headID, &headHash); err != nil {
-		return rep, err
-	}
-	if headID != expectID-1 || !bytes.Equal(headHash, prev) {
-		add(apoyo.LedgerProblem{Kind: "head_mismatch", TransactionID: headID, Detail: fmt.Sprintf("chain head says transaction %d, journal ends at transaction %d (or hashes differ): the tail was removed, or rewritten with its hashes recomputed", headID, expectID-1)})
+	endChain()
+	// Chains with no transaction must still be at their start.
+	for no, h := range heads {
+		if h.lastID != chainStart(no) || !bytes.Equal(h.lastHash, make([]byte, 32)) {
+			add(apoyo.LedgerProblem{Kind: "head_mismatch", TransactionID: h.lastID, Detail: fmt.Sprintf("chain %q head says transaction %d, but the chain has no transactions: they were removed", h.name, h.lastID)})
+		}
+		if no == 0 {
+			rep.HeadHash = hex.EncodeToString(h.lastHash)
+		}
 	}
 
 	// Balances against the postings, both ways (a balance with no postings
@@ -170,4 +199,29 @@ func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
 	}
 	rep.OK = len(rep.Problems) == 0
 	return rep, nil
+}
+
+type chainHead struct {
+	name     string
+	lastID   int64
+	lastHash []byte
+}
+
+// loadHeads reads every chain's head, by chain number.
+func loadHeads(ctx context.Context, q querier) (map[int64]chainHead, error) {
+	rows, err := q.Query(ctx, "SELECT chain_no, name, last_id, last_hash FROM ledger_chains")
+	if err != nil {
+		return nil, err
+	}
+	heads := map[int64]chainHead{}
+	for rows.Next() {
+		var no int64
+		var h chainHead
+		if err := rows.Scan(&no, &h.name, &h.lastID, &h.lastHash); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		heads[no] = h
+	}
+	return heads, rows.Err()
 }

@@ -21,8 +21,9 @@ type Options struct {
 	// BatchSize is the most transactions committed in one database
 	// transaction. Default 512.
 	BatchSize int
-	// Writers is the number of batching goroutines. They serialise on the
-	// chain head, so more than one only overlaps round trips. Default 1.
+	// Writers is the number of batching goroutines per chain (one chain
+	// per programme; see chain.go). They serialise on their chain's head,
+	// so more than one only overlaps round trips. Default 1.
 	Writers int
 	// Linger is the longest a batch waits for the requests it expects
 	// (as many as the previous batch held). Default 2ms.
@@ -35,18 +36,20 @@ type Ledger struct {
 	pool *pgxpool.Pool
 	opts Options
 
-	reqs    chan *request
-	wg      sync.WaitGroup
-	mu      sync.RWMutex
-	closed  bool
-	scales  atomic.Pointer[map[string]int32] // currency → decimals; loaded once
-	scaleMu sync.Mutex
+	wg sync.WaitGroup
+	// mu guards closed: senders hold it for reading, Close for writing.
+	mu     sync.RWMutex
+	closed bool
+	// chains are the writers of each chain this process has written to,
+	// by chain name; started on first use.
+	chainsMu sync.Mutex
+	chains   map[string]*chainWriter
+	scales   atomic.Pointer[map[string]int32] // currency → decimals; loaded once
+	scaleMu  sync.Mutex
 	// observer, when set, hears of every batch (metrics).
 	observer atomic.Pointer[BatchObserver]
-	// cache lets a batch skip its reads when nothing changed since this
-	// process's previous batch (see headCache).
-	cache headCache
-	// remembered counts the transactions recorded through the cache.
+	// remembered counts the transactions recorded through a chain's
+	// memory (see headCache).
 	remembered atomic.Int64
 }
 
@@ -69,6 +72,7 @@ type request struct {
 	hash    []byte
 	meta    []byte // the metadata JSON the journal stores (see encodeMetadata)
 	scale   int32
+	chain   string // the name of the chain it is written to (chainName)
 	result  chan result
 	enqueue time.Time
 }
@@ -90,12 +94,7 @@ func New(pool *pgxpool.Pool, opts Options) *Ledger {
 	if opts.Linger <= 0 {
 		opts.Linger = 2 * time.Millisecond
 	}
-	l := &Ledger{pool: pool, opts: opts, reqs: make(chan *request, opts.BatchSize*4)}
-	for i := 0; i < opts.Writers; i++ {
-		l.wg.Add(1)
-		go l.writer()
-	}
-	return l
+	return &Ledger{pool: pool, opts: opts, chains: map[string]*chainWriter{}}
 }
 
 // Close stops accepting transactions, finishes those queued, and waits.
@@ -103,7 +102,11 @@ func (l *Ledger) Close() {
 	l.mu.Lock()
 	if !l.closed {
 		l.closed = true
-		close(l.reqs)
+		l.chainsMu.Lock()
+		for _, cw := range l.chains {
+			close(cw.reqs)
+		}
+		l.chainsMu.Unlock()
 	}
 	l.mu.Unlock()
 	l.wg.Wait()
@@ -150,7 +153,7 @@ func (l *Ledger) PostBatch(ctx context.Context, rs []TransactionRequest) []Resul
 			out[i].Err = err
 			continue
 		}
-		reqs[i] = &request{tx: r, hash: requestHash(&r, scale), meta: meta, scale: scale, result: make(chan result, 1), enqueue: time.Now()}
+		reqs[i] = &request{tx: r, hash: requestHash(&r, scale), meta: meta, scale: scale, chain: chainName(&r), result: make(chan result, 1), enqueue: time.Now()}
 	}
 	l.mu.RLock()
 	if l.closed {
@@ -164,7 +167,7 @@ func (l *Ledger) PostBatch(ctx context.Context, rs []TransactionRequest) []Resul
 	}
 	for _, q := range reqs {
 		if q != nil {
-			l.reqs <- q
+			l.chain(q.chain).reqs <- q
 		}
 	}
 	l.mu.RUnlock()
@@ -294,17 +297,17 @@ func validate(r *TransactionRequest, scale int32) error {
 // so the hot budget row is locked and the commit paid once per batch, not
 // once per transfer; a lone caller never waits, because its previous batch
 // held one request.
-func (l *Ledger) writer() {
+func (l *Ledger) writer(cw *chainWriter) {
 	defer l.wg.Done()
 	batch := make([]*request, 0, l.opts.BatchSize)
 	expect := 1
-	for first := range l.reqs {
+	for first := range cw.reqs {
 		batch = append(batch[:0], first)
 		var timer *time.Timer
 	fill:
 		for len(batch) < l.opts.BatchSize {
 			select {
-			case q, ok := <-l.reqs:
+			case q, ok := <-cw.reqs:
 				if !ok {
 					break fill
 				}
@@ -319,7 +322,7 @@ func (l *Ledger) writer() {
 				timer = time.NewTimer(l.opts.Linger)
 			}
 			select {
-			case q, ok := <-l.reqs:
+			case q, ok := <-cw.reqs:
 				if !ok {
 					break fill
 				}
@@ -333,7 +336,7 @@ func (l *Ledger) writer() {
 		}
 		expect = len(batch)
 		start := time.Now()
-		err := l.commitBatch(batch)
+		err := l.commitBatch(cw, batch)
 		if o := l.observer.Load(); o != nil {
 			(*o)(len(batch), time.Since(start), err)
 		}
@@ -345,13 +348,17 @@ func (l *Ledger) writer() {
 // transaction on a serialization failure or deadlock; each request gets
 // its own result.
 // It returns the batch's database error (nil when committed).
-func (l *Ledger) commitBatch(batch []*request) error {
+func (l *Ledger) commitBatch(cw *chainWriter, batch []*request) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	results, ok := l.tryRemembered(ctx, batch)
-	var err error
-	for attempt := 0; !ok && attempt < 3; attempt++ {
-		results, err = l.tryBatch(ctx, batch)
+	var results []result
+	ok := false
+	err := cw.resolve(ctx, l.pool)
+	if err == nil {
+		results, ok = l.tryRemembered(ctx, cw, batch)
+	}
+	for attempt := 0; err == nil && !ok && attempt < 3; attempt++ {
+		results, err = l.tryBatch(ctx, cw, batch)
 		if err == nil || !retryableDB(err) {
 			break
 		}
@@ -372,6 +379,10 @@ func retryableDB(err error) bool {
 		switch pgErr.SQLState() {
 		case "40001", "40P01":
 			return true
+		case "23505":
+			// A key recorded meanwhile by another chain's batch: the next
+			// attempt reads it and answers this request with a conflict.
+			return true
 		}
 	}
 	return false
@@ -389,6 +400,8 @@ type balanceRow struct {
 	account                  string
 	dirty                    bool
 	lastTx                   int64
+	// seenTx is lastTx as remembered, for the remembered path's guard.
+	seenTx int64
 }
 
 type accountRow struct {
@@ -407,12 +420,12 @@ type seenKey struct {
 }
 
 // tryBatch records a batch in one database transaction of two pipelined
-// round trips: the first takes the chain-head lock and reads everything
+// round trips: the first takes its chain's head lock and reads everything
 // the batch needs (recorded keys, accounts, funds, earlier reversals) and
 // locks the balances it touches; the second writes the journal rows, the
 // balances and the new head, and commits. Fewer round trips per batch
 // means a shorter hold on the hot budget row.
-func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, err error) {
+func (l *Ledger) tryBatch(ctx context.Context, cw *chainWriter, batch []*request) (_ []result, err error) {
 	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -454,9 +467,11 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, er
 	// Round trip 1.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	// The chain head: one lock per batch orders all appends, from every
-	// process, into one chain (and so no two batches ever race on a key).
-	b.Queue("SELECT last_id, last_hash, changes FROM ledger_chain_head FOR UPDATE")
+	// The chain head: one lock per batch orders the chain's appends, from
+	// every process (and so no two batches of a chain race on a key; the
+	// same key with other accounts, on another chain, meets the unique
+	// index and the batch is tried again: see retryableDB).
+	b.Queue("SELECT last_id, last_hash, changes FROM ledger_chains WHERE chain_no = $1 FOR UPDATE", cw.no)
 	// LATERAL makes each key one probe of the unique index whatever the
 	// planner's statistics say: a cached plan built while the journal was
 	// small would otherwise scan it whole, growing with the journal.
@@ -584,15 +599,15 @@ func (l *Ledger) tryBatch(ctx context.Context, batch []*request) (_ []result, er
 	// Round trip 2: journal rows, balances, head, commit.
 	b = &pgx.Batch{}
 	if rows.len() > 0 {
-		rows.queue(b, st.balances)
-		b.Queue("UPDATE ledger_chain_head SET last_id = $1, last_hash = $2", st.lastID, st.lastHash)
+		rows.queue(b, st.balances, false)
+		b.Queue("UPDATE ledger_chains SET last_id = $1, last_hash = $2 WHERE chain_no = $3", st.lastID, st.lastHash, cw.no)
 	}
 	b.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return nil, err
 	}
 	inTx = false
-	l.cache.remember(st)
+	cw.cache.remember(st)
 	return results, nil
 }
 

@@ -34,7 +34,7 @@ transaction, and exits 1.`,
 						return err
 					}
 				} else {
-					fmt.Fprintf(a.out, "transactions %d, postings %d, balances %d, head %s\n", rep.Transactions, rep.Postings, rep.Balances, short(rep.HeadHash))
+					fmt.Fprintf(a.out, "transactions %d in %d chain(s), postings %d, balances %d, chain 0 head %s\n", rep.Transactions, rep.Chains, rep.Postings, rep.Balances, short(rep.HeadHash))
 					for _, p := range rep.Problems {
 						fmt.Fprintf(a.out, "PROBLEM %-16s tx %-8d %s %s %s\n", p.Kind, p.TransactionID, p.Account, p.Fund, p.Detail)
 					}
