@@ -135,18 +135,28 @@ type LedgerProblem struct {
 	Detail        string `json:"detail"`
 }
 
+// LedgerVerifyOptions choose how much of the ledger a verification reads.
+type LedgerVerifyOptions struct {
+	// Full re-hashes every chain from its start. Default false: each chain
+	// from where it was last verified good (its checkpoint).
+	Full bool `json:"full"`
+}
+
 // LedgerVerifyReport is the outcome of verifying the ledger.
 type LedgerVerifyReport struct {
 	OK           bool  `json:"ok"`
 	Transactions int64 `json:"transactions"`
 	Postings     int64 `json:"postings"`
 	Balances     int64 `json:"balances"`
-	// Chains is how many hash chains hold transactions (one per programme
-	// that has written, and chain 0 for the rest).
+	// Chains is how many hash chains had transactions to check (one per
+	// programme that has written, and chain 0 for the rest).
 	Chains int64 `json:"chains"`
 	// HeadHash is chain 0's head.
-	HeadHash string          `json:"head_hash"`
-	Problems []LedgerProblem `json:"problems,omitempty"`
+	HeadHash string `json:"head_hash"`
+	// Incremental is true when only what was appended since each chain's
+	// last verification was re-hashed (Transactions counts those).
+	Incremental bool            `json:"incremental"`
+	Problems    []LedgerProblem `json:"problems,omitempty"`
 	// FirstBadTransaction is the lowest transaction id named by a problem,
 	// 0 when none is.
 	FirstBadTransaction int64 `json:"first_bad_transaction,omitempty"`

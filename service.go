@@ -163,8 +163,10 @@ type LedgerReader interface {
 	// Balances lists balances per account and fund.
 	Balances(ctx context.Context, who Identity, f BalanceFilter) ([]Balance, error)
 	// VerifyLedger re-derives everything the ledger promises from the
-	// journal; a report that is not OK names the first bad transaction.
-	VerifyLedger(ctx context.Context, who Identity) (LedgerVerifyReport, error)
+	// journal (only what was appended since each chain's last good
+	// verification unless o.Full); a report that is not OK names the first
+	// bad transaction.
+	VerifyLedger(ctx context.Context, who Identity, o LedgerVerifyOptions) (LedgerVerifyReport, error)
 }
 
 // ReconciliationService reconciles the bank's statements with the ledger.

@@ -464,7 +464,13 @@ func (s *Server) statement(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) verifyLedger(w http.ResponseWriter, r *http.Request) {
-	rep, err := s.App.VerifyLedger(r.Context(), who(r))
+	q := queryOf(r)
+	o := apoyo.LedgerVerifyOptions{Full: q.bool("full")}
+	if q.err != nil {
+		s.writeError(w, r, q.err)
+		return
+	}
+	rep, err := s.App.VerifyLedger(r.Context(), who(r), o)
 	s.answer(w, r, http.StatusOK, rep, err)
 }
 

@@ -104,7 +104,7 @@ func (nothingService) Statement(ctx context.Context, who apoyo.Identity, account
 func (nothingService) Balances(ctx context.Context, who apoyo.Identity, f apoyo.BalanceFilter) ([]apoyo.Balance, error) {
 	return []apoyo.Balance{}, nil
 }
-func (nothingService) VerifyLedger(ctx context.Context, who apoyo.Identity) (apoyo.LedgerVerifyReport, error) {
+func (nothingService) VerifyLedger(ctx context.Context, who apoyo.Identity, _ apoyo.LedgerVerifyOptions) (apoyo.LedgerVerifyReport, error) {
 	return apoyo.LedgerVerifyReport{}, nil
 }
 func (nothingService) Reconcile(ctx context.Context, who apoyo.Identity, name string, statement io.Reader) (apoyo.ReconcileReport, error) {

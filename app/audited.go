@@ -302,8 +302,8 @@ func (a *Audited) Statement(ctx context.Context, who apoyo.Identity, account str
 func (a *Audited) Balances(ctx context.Context, who apoyo.Identity, f apoyo.BalanceFilter) ([]apoyo.Balance, error) {
 	return read(a, ctx, who, apoyo.ActLedgerRead, nil, func() ([]apoyo.Balance, error) { return a.next.Balances(ctx, who, f) })
 }
-func (a *Audited) VerifyLedger(ctx context.Context, who apoyo.Identity) (apoyo.LedgerVerifyReport, error) {
-	return read(a, ctx, who, apoyo.ActLedgerVerify, nil, func() (apoyo.LedgerVerifyReport, error) { return a.next.VerifyLedger(ctx, who) })
+func (a *Audited) VerifyLedger(ctx context.Context, who apoyo.Identity, o apoyo.LedgerVerifyOptions) (apoyo.LedgerVerifyReport, error) {
+	return read(a, ctx, who, apoyo.ActLedgerVerify, nil, func() (apoyo.LedgerVerifyReport, error) { return a.next.VerifyLedger(ctx, who, o) })
 }
 func (a *Audited) Reconcile(ctx context.Context, who apoyo.Identity, name string, r io.Reader) (apoyo.ReconcileReport, error) {
 	return change(a, ctx, who, apoyo.ActReconcile, nil, func(ctx context.Context) (apoyo.ReconcileReport, error) { return a.next.Reconcile(ctx, who, name, r) },

@@ -278,8 +278,8 @@ func (a *Authorized) Statement(ctx context.Context, who apoyo.Identity, account 
 func (a *Authorized) Balances(ctx context.Context, who apoyo.Identity, f apoyo.BalanceFilter) ([]apoyo.Balance, error) {
 	return call(who, apoyo.ActLedgerRead, func() ([]apoyo.Balance, error) { return a.next.Balances(ctx, who, f) })
 }
-func (a *Authorized) VerifyLedger(ctx context.Context, who apoyo.Identity) (apoyo.LedgerVerifyReport, error) {
-	return call(who, apoyo.ActLedgerVerify, func() (apoyo.LedgerVerifyReport, error) { return a.next.VerifyLedger(ctx, who) })
+func (a *Authorized) VerifyLedger(ctx context.Context, who apoyo.Identity, o apoyo.LedgerVerifyOptions) (apoyo.LedgerVerifyReport, error) {
+	return call(who, apoyo.ActLedgerVerify, func() (apoyo.LedgerVerifyReport, error) { return a.next.VerifyLedger(ctx, who, o) })
 }
 func (a *Authorized) Reconcile(ctx context.Context, who apoyo.Identity, name string, r io.Reader) (apoyo.ReconcileReport, error) {
 	return call(who, apoyo.ActReconcile, func() (apoyo.ReconcileReport, error) { return a.next.Reconcile(ctx, who, name, r) })

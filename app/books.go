@@ -25,8 +25,11 @@ func (s *Service) Balances(ctx context.Context, _ apoyo.Identity, f apoyo.Balanc
 }
 
 // VerifyLedger implements apoyo.LedgerReader.
-func (s *Service) VerifyLedger(ctx context.Context, _ apoyo.Identity) (apoyo.LedgerVerifyReport, error) {
-	return s.Ledger.Verify(ctx)
+func (s *Service) VerifyLedger(ctx context.Context, _ apoyo.Identity, o apoyo.LedgerVerifyOptions) (apoyo.LedgerVerifyReport, error) {
+	if o.Full {
+		return s.Ledger.Verify(ctx)
+	}
+	return s.Ledger.VerifyIncremental(ctx)
 }
 
 // Reconcile implements apoyo.ReconciliationService.

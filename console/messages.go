@@ -272,8 +272,10 @@ var messages = []struct{ key, es, en string }{
 	{"audit.until", "Hasta el", "Until"},
 	{"audit.empty", "No hay entradas con estos filtros.", "No entries match these filters."},
 
-	{"verify.help", "Vuelve a calcular todo el libro mayor y toda la cadena de la bitácora; puede tardar.", "Re-derives the whole ledger and the whole audit chain; it may take a while."},
+	{"verify.help", "Vuelve a calcular el libro mayor (cada cadena desde su última verificación correcta, o entera) y toda la cadena de la bitácora; puede tardar.", "Re-derives the ledger (each chain from its last good verification, or whole) and the whole audit chain; it may take a while."},
 	{"verify.run", "Verificar ahora", "Verify now"},
+	{"verify.full", "Recalcular cada cadena del libro mayor desde su inicio", "Re-hash every ledger chain from its start"},
+	{"verify.ledger_from", "Solo lo añadido desde la última verificación correcta de cada cadena; los saldos, completos.", "Only what was appended since each chain's last good verification; balances in full."},
 	{"verify.ledger", "Libro mayor", "Ledger"},
 	{"verify.ledger_ok", "Íntegro: %d transacciones y %d movimientos verificados.", "Intact: %d transactions and %d postings verified."},
 	{"verify.ledger_bad", "Alterado: primera transacción mala %d.", "Tampered: first bad transaction %d."},

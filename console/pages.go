@@ -759,7 +759,7 @@ func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.can(me, apoyo.ActLedgerVerify) {
-		rep, err := s.App.VerifyLedger(r.Context(), me)
+		rep, err := s.App.VerifyLedger(r.Context(), me, apoyo.LedgerVerifyOptions{Full: r.FormValue("full") != ""})
 		d.Ledger, d.LedgerEr = &rep, s.shown(r, err)
 	}
 	if s.can(me, apoyo.ActAuditVerify) {

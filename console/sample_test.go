@@ -223,7 +223,7 @@ func (s *sampleService) AuditEntries(context.Context, apoyo.Identity, apoyo.Audi
 		Targets: []string{samplePerson}, Purpose: "verificar TVRH", Outcome: apoyo.AuditOK}}, nil
 }
 
-func (s *sampleService) VerifyLedger(context.Context, apoyo.Identity) (apoyo.LedgerVerifyReport, error) {
+func (s *sampleService) VerifyLedger(context.Context, apoyo.Identity, apoyo.LedgerVerifyOptions) (apoyo.LedgerVerifyReport, error) {
 	return apoyo.LedgerVerifyReport{OK: true, Transactions: 4, Postings: 8}, nil
 }
 

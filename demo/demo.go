@@ -213,7 +213,7 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 	if err := reconcileAll(ctx, d, cast, launch.Cycle.ID, &sum); err != nil {
 		return sum, err
 	}
-	vr, err := d.App.VerifyLedger(ctx, cast.Auditor)
+	vr, err := d.App.VerifyLedger(ctx, cast.Auditor, apoyo.LedgerVerifyOptions{Full: true})
 	if err != nil {
 		return sum, err
 	}

@@ -191,3 +191,108 @@ func TestForgeryInAProgrammesChain(t *testing.T) {
 	}
 	require.Contains(t, kinds, "head_mismatch", "%+v", rep.Problems)
 }
+
+// forge runs statements with the append-only triggers off (superuser).
+func (f *fixture) forge(t *testing.T, stmts ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := f.db.Pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, "SET session_replication_role = replica")
+	require.NoError(t, err)
+	for _, s := range stmts {
+		_, err = conn.Exec(ctx, s)
+		require.NoError(t, err, s)
+	}
+	_, err = conn.Exec(ctx, "SET session_replication_role = origin")
+	require.NoError(t, err)
+}
+
+func problemKinds(rep apoyo.LedgerVerifyReport) []string {
+	var kinds []string
+	for _, p := range rep.Problems {
+		kinds = append(kinds, p.Kind)
+	}
+	return kinds
+}
+
+func TestIncrementalVerifyFromCheckpoints(t *testing.T) {
+	t.Parallel()
+	f := setup(t, ledger.Options{})
+	ctx := context.Background()
+	f.fund(t, "city", "100")
+	f.programmes(t, "560000", "a")
+	for i := 0; i < 5; i++ {
+		_, err := f.l.Post(ctx, pay("a", i))
+		require.NoError(t, err)
+	}
+	full := requireVerified(t, f.l) // moves the checkpoints to the heads
+	require.EqualValues(t, 7, full.Transactions)
+
+	// Appended since: only those are re-hashed, a new programme's chain
+	// whole.
+	var last int64
+	for i := 5; i < 8; i++ {
+		tx, err := f.l.Post(ctx, pay("a", i))
+		require.NoError(t, err)
+		last = tx.ID
+	}
+	f.programmes(t, "5600", "b")
+	inc, err := f.l.VerifyIncremental(ctx)
+	require.NoError(t, err)
+	require.True(t, inc.OK, "%+v", inc.Problems)
+	require.True(t, inc.Incremental)
+	require.EqualValues(t, 4, inc.Transactions, "3 new in a's chain, b's deposit")
+
+	// Nothing new: nothing re-hashed, still OK.
+	inc, err = f.l.VerifyIncremental(ctx)
+	require.NoError(t, err)
+	require.True(t, inc.OK, "%+v", inc.Problems)
+	require.Zero(t, inc.Transactions)
+
+	// A row appended after the checkpoint and then rewritten is found.
+	tx, err := f.l.Post(ctx, pay("a", 8))
+	require.NoError(t, err)
+	f.forge(t, fmt.Sprintf("UPDATE ledger_transactions SET description = 'forged' WHERE id = %d", tx.ID))
+	inc, err = f.l.VerifyIncremental(ctx)
+	require.NoError(t, err)
+	require.False(t, inc.OK)
+	require.Contains(t, problemKinds(inc), "chain_break")
+	// A failed verification does not move the checkpoint past the forgery.
+	inc, err = f.l.VerifyIncremental(ctx)
+	require.NoError(t, err)
+	require.False(t, inc.OK)
+
+	// The checkpointed row itself rewritten: the incremental verify sees
+	// the checkpoint no longer holds.
+	f.forge(t, fmt.Sprintf("UPDATE ledger_transactions SET hash = sha256(hash) WHERE id = %d", last))
+	inc, err = f.l.VerifyIncremental(ctx)
+	require.NoError(t, err)
+	require.Contains(t, problemKinds(inc), "checkpoint_mismatch")
+}
+
+// What the incremental verify does not look at, the full one does: a row
+// inside the already verified stretch rewritten.
+func TestFullVerifyStillSeesTheVerifiedStretch(t *testing.T) {
+	t.Parallel()
+	f := setup(t, ledger.Options{})
+	ctx := context.Background()
+	f.fund(t, "city", "100")
+	f.programmes(t, "560000", "a")
+	var ids []int64
+	for i := 0; i < 4; i++ {
+		tx, err := f.l.Post(ctx, pay("a", i))
+		require.NoError(t, err)
+		ids = append(ids, tx.ID)
+	}
+	requireVerified(t, f.l)
+	f.forge(t, fmt.Sprintf("UPDATE ledger_transactions SET description = 'forged' WHERE id = %d", ids[1]))
+	inc, err := f.l.VerifyIncremental(ctx)
+	require.NoError(t, err)
+	require.True(t, inc.OK, "the incremental verify trusts its checkpoint: %+v", inc.Problems)
+	full, err := f.l.Verify(ctx)
+	require.NoError(t, err)
+	require.False(t, full.OK)
+	require.Contains(t, problemKinds(full), "chain_break")
+}

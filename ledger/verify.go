@@ -19,8 +19,29 @@ const maxProblems = 100
 // the sum of its postings, and every balance rule holds. It streams the
 // journal, so it runs in constant memory on any size of ledger. It does not
 // lock writers out: it reads one consistent snapshot (REPEATABLE READ).
+// When all holds it moves each chain's checkpoint to the head it checked.
 func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
-	rep := apoyo.LedgerVerifyReport{}
+	return l.verify(ctx, false)
+}
+
+// VerifyIncremental is Verify for what was appended since each chain's
+// checkpoint: it checks that the checkpointed row still has the hash it
+// had, then re-hashes only the rows after it. Transaction balancing and
+// gaps are checked for those rows; balances against postings and balance
+// rules are checked in full, by the database. A chain never verified is
+// verified whole.
+func (l *Ledger) VerifyIncremental(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
+	return l.verify(ctx, true)
+}
+
+// checkpoint is where a chain was last verified.
+type checkpoint struct {
+	lastID   int64
+	lastHash []byte
+}
+
+func (l *Ledger) verify(ctx context.Context, incremental bool) (apoyo.LedgerVerifyReport, error) {
+	rep := apoyo.LedgerVerifyReport{Incremental: incremental}
 	add := func(p apoyo.LedgerProblem) {
 		if len(rep.Problems) < maxProblems {
 			rep.Problems = append(rep.Problems, p)
@@ -45,18 +66,50 @@ func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
 	if err != nil {
 		return rep, err
 	}
+	// The heads this verification checks become the checkpoints if all
+	// holds.
+	checked := map[int64]checkpoint{}
+	for no, h := range heads {
+		checked[no] = checkpoint{lastID: h.lastID, lastHash: h.lastHash}
+	}
+	// Where each chain's check starts: its beginning, or its checkpoint.
+	from := map[int64]checkpoint{}
+	for no := range heads {
+		from[no] = checkpoint{lastID: chainStart(no), lastHash: make([]byte, 32)}
+	}
+	if incremental {
+		cps, err := loadCheckpoints(ctx, tx)
+		if err != nil {
+			return rep, err
+		}
+		for no, cp := range cps {
+			if cp.stored == nil || !bytes.Equal(cp.stored, cp.lastHash) {
+				add(apoyo.LedgerProblem{Kind: "checkpoint_mismatch", TransactionID: cp.lastID, Detail: fmt.Sprintf(
+					"transaction %d, where chain %d was last verified, is missing or no longer has the hash it was verified with: the verified journal was changed (run a full verify)", cp.lastID, no)})
+				continue
+			}
+			from[no] = cp.checkpoint
+		}
+	}
+	var los, his []int64
+	for no, cp := range from {
+		los, his = append(los, cp.lastID), append(his, chainStart(no+1))
+	}
 	rows, err := tx.Query(ctx, `SELECT t.id, t.idempotency_key, t.request_hash, t.currency, t.description, t.metadata,
 		coalesce(t.reverses_id, 0), t.effective_at, t.prev_hash, t.hash,
 		coalesce(array_agg(p.account_id ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}'),
 		coalesce(array_agg(p.fund ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}'),
 		coalesce(array_agg(p.amount ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}')
-		FROM ledger_transactions t LEFT JOIN ledger_postings p ON p.transaction_id = t.id
-		GROUP BY t.id ORDER BY t.id`)
+		FROM unnest($1::bigint[], $2::bigint[]) AS r(lo, hi)
+		JOIN ledger_transactions t ON t.id > r.lo AND t.id < r.hi
+		LEFT JOIN ledger_postings p ON p.transaction_id = t.id
+		GROUP BY t.id ORDER BY t.id`, los, his)
 	if err != nil {
 		return rep, err
 	}
 	// Rows come in id order, so one chain after the other (chain n's ids
-	// are n·2³⁶ + 1 onwards). Each chain starts from a zero hash.
+	// are n·2³⁶ + 1 onwards). Each chain starts from a zero hash, or from
+	// its checkpoint.
 	chain := int64(-1)
 	var prev []byte
 	var prevID, expectID int64 // prevID 0: the chain's start
@@ -93,7 +146,11 @@ func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
 		}
 		if c := ChainOf(in.ID); c != chain {
 			endChain()
-			chain, prev, prevID, expectID = c, make([]byte, 32), 0, chainStart(c)+1
+			start := from[c]
+			chain, prev, prevID, expectID = c, start.lastHash, start.lastID, start.lastID+1
+			if prevID == chainStart(c) {
+				prevID = 0
+			}
 			rep.Chains++
 		}
 		rep.Transactions++
@@ -137,10 +194,11 @@ func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
 		return rep, err
 	}
 	endChain()
-	// Chains with no transaction must still be at their start.
+	// Chains with nothing to check must still be where the check started.
 	for no, h := range heads {
-		if h.lastID != chainStart(no) || !bytes.Equal(h.lastHash, make([]byte, 32)) {
-			add(apoyo.LedgerProblem{Kind: "head_mismatch", TransactionID: h.lastID, Detail: fmt.Sprintf("chain %q head says transaction %d, but the chain has no transactions: they were removed", h.name, h.lastID)})
+		start := from[no]
+		if h.lastID != start.lastID || !bytes.Equal(h.lastHash, start.lastHash) {
+			add(apoyo.LedgerProblem{Kind: "head_mismatch", TransactionID: h.lastID, Detail: fmt.Sprintf("chain %q head says transaction %d, but its journal ends at transaction %d: transactions were removed", h.name, h.lastID, start.lastID)})
 		}
 		if no == 0 {
 			rep.HeadHash = hex.EncodeToString(h.lastHash)
@@ -198,7 +256,67 @@ func (l *Ledger) Verify(ctx context.Context) (apoyo.LedgerVerifyReport, error) {
 		return rep, err
 	}
 	rep.OK = len(rep.Problems) == 0
+	if err := tx.Rollback(ctx); err != nil {
+		return rep, err
+	}
+	if rep.OK {
+		if err := saveCheckpoints(ctx, l.pool, checked); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
+}
+
+type storedCheckpoint struct {
+	checkpoint
+	stored []byte // the hash the checkpointed row has now (nil: no row)
+}
+
+// loadCheckpoints reads every chain's checkpoint with the hash its row has
+// now.
+func loadCheckpoints(ctx context.Context, q querier) (map[int64]storedCheckpoint, error) {
+	rows, err := q.Query(ctx, `SELECT c.chain_no, c.last_id, c.last_hash, t.hash
+		FROM ledger_checkpoints c LEFT JOIN ledger_transactions t ON t.id = c.last_id`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[int64]storedCheckpoint{}
+	for rows.Next() {
+		var no int64
+		var cp storedCheckpoint
+		if err := rows.Scan(&no, &cp.lastID, &cp.lastHash, &cp.stored); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[no] = cp
+	}
+	return out, rows.Err()
+}
+
+// saveCheckpoints moves each chain's checkpoint forward to the head a
+// verification found good (never back: a slower verify of an older
+// snapshot may finish last).
+func saveCheckpoints(ctx context.Context, pool querier, checked map[int64]checkpoint) error {
+	var nos, ids []int64
+	var hashes [][]byte
+	for no, cp := range checked {
+		if cp.lastID == chainStart(no) {
+			continue // nothing in the chain yet
+		}
+		nos, ids, hashes = append(nos, no), append(ids, cp.lastID), append(hashes, cp.lastHash)
+	}
+	if len(nos) == 0 {
+		return nil
+	}
+	rows, err := pool.Query(ctx, `INSERT INTO ledger_checkpoints (chain_no, last_id, last_hash)
+		SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[])
+		ON CONFLICT (chain_no) DO UPDATE SET last_id = EXCLUDED.last_id, last_hash = EXCLUDED.last_hash, verified_at = now()
+		WHERE ledger_checkpoints.last_id < EXCLUDED.last_id`, nos, ids, hashes)
+	if err != nil {
+		return err
+	}
+	rows.Close()
+	return rows.Err()
 }
 
 type chainHead struct {

@@ -10,22 +10,29 @@ import (
 )
 
 func newLedgerCmd(a *cli) *cobra.Command {
-	cmd := &cobra.Command{Use: "ledger", Short: "Audit the double-entry ledger (read-only)"}
+	cmd := &cobra.Command{Use: "ledger", Short: "Audit the double-entry ledger (it never changes the journal; a good verify records where it got to)"}
 
 	var vo output
+	var full bool
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Check that every transaction balances, balances equal their postings, balance rules hold and the hash chain is unbroken",
 		Long: `verify re-derives everything the ledger promises from the journal. It exits 0
 when all holds; otherwise it prints each problem, names the first bad
-transaction, and exits 1.`,
+transaction, and exits 1.
+
+Each programme's transactions form their own hash chain. By default only
+what was appended since each chain's last good verification is re-hashed
+(balances against postings and balance rules are always checked whole);
+--full re-hashes every chain from its start. A good verification moves each
+chain's checkpoint to the head it checked.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := vo.check("table", "json"); err != nil {
 				return err
 			}
 			return a.withApp(cmd, false, func(ctx context.Context, s *services, who apoyo.Identity) error {
-				rep, err := s.app.VerifyLedger(cmd.Context(), who)
+				rep, err := s.app.VerifyLedger(cmd.Context(), who, apoyo.LedgerVerifyOptions{Full: full})
 				if err != nil {
 					return err
 				}
@@ -52,6 +59,7 @@ transaction, and exits 1.`,
 		},
 	}
 	vo.add(verify, "table or json")
+	verify.Flags().BoolVar(&full, "full", false, "re-hash every chain from its start, not from its last good verification")
 
 	var to output
 	trial := &cobra.Command{
