@@ -198,7 +198,7 @@ func Ledger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 		return rep, err
 	}
 	rep.Verified = vr.OK
-	rep.Note = "each ledger transfer is a balanced two-posting transaction debiting its programme's one hot budget account (balance rule: never below zero), hash-chained, idempotency-keyed, committed (fsync on) before it is acknowledged; with N programmes, each has its own writers; pgbench -N is one UPDATE + one INSERT + SELECT per transaction on random rows"
+	rep.Note = "each ledger transfer is a balanced two-posting transaction debiting its programme's one hot budget account (balance rule: never below zero), hash-chained, idempotency-keyed, committed (fsync on) before it is acknowledged; with N programmes, each has its own writers and its own chain (when the database and this load generator share a few cores, N programmes can add only the CPU one programme leaves idle); pgbench -N is one UPDATE + one INSERT + SELECT per transaction on random rows"
 	return rep, nil
 }
 
