@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/procfs"
 	"github.com/shopspring/decimal"
 
 	"github.com/apoyo-cdmx/apoyo"
@@ -71,6 +72,11 @@ type LedgerRow struct {
 	// VsOneProgramme is TransfersPerS over the one-programme row's with the
 	// same writers and in-flight count (0 when there is none).
 	VsOneProgramme float64 `json:"vs_one_programme,omitempty"`
+	// CPUBusy is the share of the machine's CPU time in use during the
+	// measurement (every process: the database, this load generator and
+	// anything else), 0–1; 0 when unknown. 1/CPUBusy of a one-programme
+	// row bounds what more programmes can add on this machine.
+	CPUBusy float64 `json:"cpu_busy,omitempty"`
 }
 
 // LedgerReport is the whole benchmark's result.
@@ -279,6 +285,7 @@ func measureLedger(ctx context.Context, pool *pgxpool.Pool, o LedgerOptions, run
 			o.Logf("ledger: %d batches, mean size %.1f, mean commit %.2f ms", b, float64(batched.Load())/float64(b), float64(tookNs.Load())/float64(b)/1e6)
 		}
 	}()
+	cpuBefore := cpuTimes()
 	var n atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
@@ -312,5 +319,34 @@ func measureLedger(ctx context.Context, pool *pgxpool.Pool, o LedgerOptions, run
 		return LedgerRow{}, firstErr
 	}
 	elapsed := time.Since(start).Seconds()
-	return LedgerRow{Programmes: programmes, Writers: w, InFlight: inFlight, Transfers: n.Load(), TransfersPerS: float64(n.Load()) / elapsed}, nil
+	return LedgerRow{Programmes: programmes, Writers: w, InFlight: inFlight, Transfers: n.Load(), TransfersPerS: float64(n.Load()) / elapsed,
+		CPUBusy: cpuBefore.busySince()}, nil
+}
+
+// cpuSample is the machine's CPU time so far, busy and all, in seconds.
+type cpuSample struct{ busy, total float64 }
+
+// cpuTimes reads /proc/stat (zero where there is none).
+func cpuTimes() cpuSample {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return cpuSample{}
+	}
+	st, err := fs.Stat()
+	if err != nil {
+		return cpuSample{}
+	}
+	c := st.CPUTotal
+	idle := c.Idle + c.Iowait
+	total := idle + c.User + c.Nice + c.System + c.IRQ + c.SoftIRQ + c.Steal
+	return cpuSample{busy: total - idle, total: total}
+}
+
+// busySince is the share of CPU time in use since s (0 when unknown).
+func (s cpuSample) busySince() float64 {
+	now := cpuTimes()
+	if s.total == 0 || now.total <= s.total {
+		return 0
+	}
+	return (now.busy - s.busy) / (now.total - s.total)
 }

@@ -65,9 +65,15 @@ type chainWriter struct {
 // chain returns the writer of the chain named name, starting it on first
 // use. The caller holds l.mu for reading, with l.closed false.
 func (l *Ledger) chain(name string) *chainWriter {
+	l.chainsMu.RLock()
+	cw, ok := l.chains[name]
+	l.chainsMu.RUnlock()
+	if ok {
+		return cw
+	}
 	l.chainsMu.Lock()
 	defer l.chainsMu.Unlock()
-	cw, ok := l.chains[name]
+	cw, ok = l.chains[name]
 	if !ok {
 		cw = &chainWriter{name: name, no: -1, reqs: make(chan *request, l.opts.BatchSize*4)}
 		if name == "" {

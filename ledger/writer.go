@@ -42,7 +42,7 @@ type Ledger struct {
 	closed bool
 	// chains are the writers of each chain this process has written to,
 	// by chain name; started on first use.
-	chainsMu sync.Mutex
+	chainsMu sync.RWMutex
 	chains   map[string]*chainWriter
 	scales   atomic.Pointer[map[string]int32] // currency → decimals; loaded once
 	scaleMu  sync.Mutex

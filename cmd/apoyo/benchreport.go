@@ -81,21 +81,24 @@ func writeBenchReport(w io.Writer, dir string) error {
 		return err
 	} else if ok {
 		p("## Ledger: transfers per second against `pgbench -N` (`apoyo bench ledger`)\n\n")
-		cols := []string{"programmes", "writers", "in_flight_per_writer", "transfers", "transfers_per_second", "pgbench_simple_update_tps", "ratio", "vs_one_programme"}
-		p("| programmes | writers | in flight each | transfers | transfers/s | pgbench -N TPS | ratio | vs one programme |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		cols := []string{"programmes", "writers", "in_flight_per_writer", "transfers", "transfers_per_second", "pgbench_simple_update_tps", "ratio", "vs_one_programme", "cpu_busy"}
+		p("| programmes | writers | in flight each | transfers | transfers/s | pgbench -N TPS | ratio | vs one programme | CPU busy |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range ledger.Rows {
 			vals := make([]string, len(cols))
 			for i, c := range cols {
 				switch v := r[c].(type) {
 				case float64:
-					if c == "ratio" || c == "vs_one_programme" {
+					switch c {
+					case "ratio", "vs_one_programme":
 						vals[i] = fmt.Sprintf("%.2f×", v)
-					} else {
+					case "cpu_busy":
+						vals[i] = fmt.Sprintf("%.0f %%", 100*v)
+					default:
 						vals[i] = fmt.Sprintf("%.0f", v)
 					}
 				case nil:
 					vals[i] = "1"
-					if c == "vs_one_programme" {
+					if c == "vs_one_programme" || c == "cpu_busy" {
 						vals[i] = "–"
 					}
 				default:
@@ -131,7 +134,13 @@ func writeBenchReport(w io.Writer, dir string) error {
 		for _, inFlight := range []float64{1, 16} {
 			if r, ok := row(32, inFlight, 2); ok {
 				v, _ := r["vs_one_programme"].(float64)
-				p("| two programmes ≥ %.1f× one programme's rate, 32 writers each, %.0f in flight | %.2f× | %s |\n", goalLedgerTwoPrograms, inFlight, v, met(v >= goalLedgerTwoPrograms))
+				ceiling := ""
+				if one, ok := row(32, inFlight, 1); ok {
+					if busy, _ := one["cpu_busy"].(float64); busy > 0 {
+						ceiling = fmt.Sprintf(" (one programme kept %.0f %% of the CPU busy: this machine's ceiling is %.2f×)", 100*busy, 1/busy)
+					}
+				}
+				p("| two programmes ≥ %.1f× one programme's rate, 32 writers each, %.0f in flight | %.2f×%s | %s |\n", goalLedgerTwoPrograms, inFlight, v, ceiling, met(v >= goalLedgerTwoPrograms))
 			}
 		}
 		if ledger.Note != "" {
