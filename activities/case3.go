@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -99,7 +102,21 @@ func (a *Activities) FinishPayment(ctx context.Context, orderID string) (final b
 			return false, err
 		}
 		a.log().WarnContext(ctx, "payment wait: order never reached the bank; running the attempt again", "case", w.CaseID, "order", orderID)
-		return false, a.complete(ctx, w, nil, temporal.NewApplicationError(ErrNotSent.Message+"; sending again", ErrNotSent.Reason))
+		err = a.Temporal.CompleteActivity(ctx, w.TaskToken, nil, temporal.NewApplicationError(ErrNotSent.Message+"; sending again", ErrNotSent.Reason))
+		var gone *serviceerror.NotFound
+		if !errors.As(err, &gone) {
+			return false, err
+		}
+		// The wait's token is an earlier attempt's: that attempt failed,
+		// or its worker died, and Temporal runs another, which has not
+		// written its own token. If a worker took that one and it has
+		// been quiet as long as a lost one is, fail it by its activity id;
+		// else it would hold the case until its 8-day timeout.
+		n, err := orderAttempt(w.CaseID, orderID)
+		if err != nil {
+			return false, err
+		}
+		return false, a.failTakenSend(ctx, w.CaseID, n, "its attempt is quiet and its order never reached the bank")
 	}
 	if err != nil || !st.Final() {
 		return false, err
@@ -243,6 +260,30 @@ func (a *Activities) failLostSend(ctx context.Context, caseID string, attempt in
 	if waited, err := a.Cases.HasWait(ctx, OrderID(cycleID, benID, attempt)); err != nil || waited {
 		return err
 	}
+	return a.failTakenSend(ctx, caseID, attempt, "its attempt wrote nothing")
+}
+
+// orderAttempt is the payment attempt whose order id (OrderID) is orderID,
+// for the case caseID.
+func orderAttempt(caseID, orderID string) (int, error) {
+	c, b, err := apoyo.ParseCaseID(caseID)
+	if err != nil {
+		return 0, err
+	}
+	prefix := strings.TrimSuffix(OrderID(c, b, 0), "0")
+	n, err := strconv.Atoi(strings.TrimPrefix(orderID, prefix))
+	if err != nil || !strings.HasPrefix(orderID, prefix) || OrderID(c, b, n) != orderID {
+		return 0, fmt.Errorf("order %s is not an order of case %s", orderID, caseID)
+	}
+	return n, nil
+}
+
+// failTakenSend fails the open attempt of a case's SendPayment (by its
+// activity id, send-<attempt>) if a worker took it more than
+// RedeliverAfter ago, so that Temporal runs it again now; why says why,
+// in the failure and the log. An attempt still queued, or none open, is
+// left alone.
+func (a *Activities) failTakenSend(ctx context.Context, caseID string, attempt int, why string) error {
 	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, caseID, "")
 	var gone *serviceerror.NotFound
 	if errors.As(err, &gone) {
@@ -269,12 +310,12 @@ func (a *Activities) failLostSend(ctx context.Context, caseID string, attempt in
 		namespace = activity.GetInfo(ctx).WorkflowNamespace
 	}
 	err = a.Temporal.CompleteActivityByID(ctx, namespace, ex.GetWorkflowId(), ex.GetRunId(), workflows.SendActivityID(attempt), nil,
-		temporal.NewApplicationError(ErrNotSent.Message+": its attempt wrote nothing; sending again", ErrNotSent.Reason))
+		temporal.NewApplicationError(ErrNotSent.Message+": "+why+"; sending again", ErrNotSent.Reason))
 	if errors.As(err, &gone) {
 		return nil
 	}
 	if err == nil {
-		a.log().WarnContext(ctx, "sweep: a payment attempt that never began is run again", "case", caseID, "attempt", attempt)
+		a.log().WarnContext(ctx, "sweep: a quiet payment attempt is run again", "case", caseID, "attempt", attempt, "why", why)
 	}
 	return err
 }

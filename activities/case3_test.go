@@ -190,10 +190,21 @@ func TestFinishPaymentFailsAnAttemptThatNeverSent(t *testing.T) {
 	require.False(t, app.NonRetryable(), "Temporal runs the attempt again")
 	require.Empty(t, f.bankOrders())
 
-	// An attempt that is no longer open (its retry answered) is left alone.
+	// The wait's token is no longer open: its attempt failed (or its
+	// worker died) and Temporal runs another, which has not written its
+	// own token. That attempt is failed by its activity id once a worker
+	// has held it quietly long enough (an hour here)...
 	tc.closed["tok-dead"] = true
 	_, err = f.act.FinishPayment(f.ctx, f.orderID("Ana", 1))
 	require.NoError(t, err)
+	caseID := apoyo.CaseID(f.cycle.ID, f.id("Ana"))
+	require.Equal(t, []string{caseID + " " + workflows.SendActivityID(1)}, tc.failedByID)
+	// ...and left alone while no worker has taken it.
+	tc.failedByID = nil
+	tc.queued = map[string]bool{caseID: true}
+	_, err = f.act.FinishPayment(f.ctx, f.orderID("Ana", 1))
+	require.NoError(t, err)
+	require.Empty(t, tc.failedByID)
 }
 
 // The callback receiver asks the bank, whatever the body says.
