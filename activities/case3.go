@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"net/http"
 	"strconv"
 	"strings"
@@ -102,21 +103,8 @@ func (a *Activities) FinishPayment(ctx context.Context, orderID string) (final b
 			return false, err
 		}
 		a.log().WarnContext(ctx, "payment wait: order never reached the bank; running the attempt again", "case", w.CaseID, "order", orderID)
-		err = a.Temporal.CompleteActivity(ctx, w.TaskToken, nil, temporal.NewApplicationError(ErrNotSent.Message+"; sending again", ErrNotSent.Reason))
-		var gone *serviceerror.NotFound
-		if !errors.As(err, &gone) {
-			return false, err
-		}
-		// The wait's token is an earlier attempt's: that attempt failed,
-		// or its worker died, and Temporal runs another, which has not
-		// written its own token. If a worker took that one and it has
-		// been quiet as long as a lost one is, fail it by its activity id;
-		// else it would hold the case until its 8-day timeout.
-		n, err := orderAttempt(w.CaseID, orderID)
-		if err != nil {
-			return false, err
-		}
-		return false, a.failTakenSend(ctx, w.CaseID, n, "its attempt is quiet and its order never reached the bank")
+		_, err = a.complete(ctx, w, nil, temporal.NewApplicationError(ErrNotSent.Message+"; sending again", ErrNotSent.Reason))
+		return false, err
 	}
 	if err != nil || !st.Final() {
 		return false, err
@@ -131,23 +119,33 @@ func (a *Activities) FinishPayment(ctx context.Context, orderID string) (final b
 	if err != nil {
 		return false, err
 	}
-	if err := a.complete(ctx, w, res, nil); err != nil {
-		return false, err
+	waiting, err := a.complete(ctx, w, res, nil)
+	if err != nil || waiting {
+		return true, err // not delivered: the open attempt finds the answer itself, or a later sweep tells it
 	}
 	return true, a.Cases.Delivered(ctx, orderID)
 }
 
-// complete completes (or fails) the waiting attempt. An attempt that is no
-// longer open (completed by another finisher or by its own retry, or a run
-// that ended) has nobody left to tell.
-func (a *Activities) complete(ctx context.Context, w cases.PaymentWait, res any, failure error) error {
-	err := a.Temporal.CompleteActivity(ctx, w.TaskToken, res, failure)
+// complete tells the attempt that waits on w's order its answer (res, or
+// failure), by the wait's task token. When that token's attempt is closed
+// — completed already by another finisher, or it failed, or its worker
+// died and Temporal runs another that has not written its own token — the
+// attempt open now is told by its activity id, if a worker has held it
+// quietly for RedeliverAfter; else a lost worker's attempt would hold the
+// case until its 8-day timeout. waiting is true while an open attempt was
+// not told (still queued, or young): it finds the answer itself when it
+// runs, or a later sweep tells it.
+func (a *Activities) complete(ctx context.Context, w cases.PaymentWait, res any, failure error) (waiting bool, err error) {
+	err = a.Temporal.CompleteActivity(ctx, w.TaskToken, res, failure)
 	var gone *serviceerror.NotFound
-	if errors.As(err, &gone) {
-		a.log().InfoContext(ctx, "payment wait: attempt no longer open", "case", w.CaseID, "order", w.OrderID)
-		return nil
+	if !errors.As(err, &gone) {
+		return false, err
 	}
-	return err
+	n, err := orderAttempt(w.CaseID, w.OrderID)
+	if err != nil {
+		return false, err
+	}
+	return a.completeTakenSend(ctx, w.CaseID, n, res, failure)
 }
 
 // CallbackHandler receives the bank's callbacks (a payment.Status as JSON)
@@ -260,7 +258,9 @@ func (a *Activities) failLostSend(ctx context.Context, caseID string, attempt in
 	if waited, err := a.Cases.HasWait(ctx, OrderID(cycleID, benID, attempt)); err != nil || waited {
 		return err
 	}
-	return a.failTakenSend(ctx, caseID, attempt, "its attempt wrote nothing")
+	_, err = a.completeTakenSend(ctx, caseID, attempt, nil,
+		temporal.NewApplicationError(ErrNotSent.Message+": its attempt wrote nothing; sending again", ErrNotSent.Reason))
+	return err
 }
 
 // orderAttempt is the payment attempt whose order id (OrderID) is orderID,
@@ -278,46 +278,47 @@ func orderAttempt(caseID, orderID string) (int, error) {
 	return n, nil
 }
 
-// failTakenSend fails the open attempt of a case's SendPayment (by its
-// activity id, send-<attempt>) if a worker took it more than
-// RedeliverAfter ago, so that Temporal runs it again now; why says why,
-// in the failure and the log. An attempt still queued, or none open, is
-// left alone.
-func (a *Activities) failTakenSend(ctx context.Context, caseID string, attempt int, why string) error {
+// completeTakenSend completes (res) or fails (failure) the open attempt of
+// a case's SendPayment, by its activity id (send-<attempt>), if a worker
+// took it more than RedeliverAfter ago. waiting is true when an attempt is
+// open but was left alone (still queued, or taken recently); none open
+// (the run ended, or the attempt completed) is nothing to do.
+func (a *Activities) completeTakenSend(ctx context.Context, caseID string, attempt int, res any, failure error) (waiting bool, err error) {
 	desc, err := a.Temporal.DescribeWorkflowExecution(ctx, caseID, "")
 	var gone *serviceerror.NotFound
 	if errors.As(err, &gone) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	// Only an attempt that a worker took and then wrote nothing for a
-	// while: one still queued (a backlog of sends) is not lost.
-	taken := false
+	var open *workflowpb.PendingActivityInfo
 	for _, pa := range desc.GetPendingActivities() {
-		if pa.GetActivityId() == workflows.SendActivityID(attempt) && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_STARTED &&
-			time.Since(pa.GetLastStartedTime().AsTime()) > a.redeliverAfter() {
-			taken = true
+		if pa.GetActivityId() == workflows.SendActivityID(attempt) {
+			open = pa
 		}
 	}
-	if !taken {
-		return nil
+	if open == nil {
+		return false, nil
+	}
+	// Only an attempt that a worker took and then stayed quiet for a
+	// while: one still queued (a backlog of sends) is not lost.
+	if open.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED || time.Since(open.GetLastStartedTime().AsTime()) <= a.redeliverAfter() {
+		return true, nil
 	}
 	ex := desc.GetWorkflowExecutionInfo().GetExecution()
 	namespace := ""
 	if activity.IsActivity(ctx) {
 		namespace = activity.GetInfo(ctx).WorkflowNamespace
 	}
-	err = a.Temporal.CompleteActivityByID(ctx, namespace, ex.GetWorkflowId(), ex.GetRunId(), workflows.SendActivityID(attempt), nil,
-		temporal.NewApplicationError(ErrNotSent.Message+": "+why+"; sending again", ErrNotSent.Reason))
+	err = a.Temporal.CompleteActivityByID(ctx, namespace, ex.GetWorkflowId(), ex.GetRunId(), workflows.SendActivityID(attempt), res, failure)
 	if errors.As(err, &gone) {
-		return nil
+		return false, nil
 	}
 	if err == nil {
-		a.log().WarnContext(ctx, "sweep: a quiet payment attempt is run again", "case", caseID, "attempt", attempt, "why", why)
+		a.log().WarnContext(ctx, "payment wait: a quiet attempt told by its activity id", "case", caseID, "attempt", attempt, "failed", failure != nil)
 	}
-	return err
+	return false, err
 }
 
 // StartCasePage screens one roster page's cases and starts each as a

@@ -43,6 +43,7 @@ type completions struct {
 	// attempts failed by activity id ("<case> <activity id>").
 	approvals  map[string]workflows.ApprovalsComplete
 	failedByID []string
+	paidByID   []string        // attempts completed with a result by activity id
 	queued     map[string]bool // cases whose SendPayment no worker took yet
 }
 
@@ -59,9 +60,13 @@ func (c *completions) DescribeWorkflowExecution(_ context.Context, id, _ string)
 			LastStartedTime: timestamppb.New(time.Now().Add(-time.Hour))}}}, nil
 }
 
-func (c *completions) CompleteActivityByID(_ context.Context, _, workflowID, runID, activityID string, _ any, err error) error {
+func (c *completions) CompleteActivityByID(_ context.Context, _, workflowID, runID, activityID string, res any, err error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, ok := res.(apoyo.PaymentResult); ok && err == nil && runID == "run-1" {
+		c.paidByID = append(c.paidByID, workflowID+" "+activityID)
+		return nil
+	}
 	var app *temporal.ApplicationError
 	if runID != "run-1" || !errors.As(err, &app) || app.NonRetryable() {
 		panic("expected a retryable failure of the current run's attempt")
@@ -171,6 +176,43 @@ func TestSendPaymentWaitsAndFinishPaymentCompletes(t *testing.T) {
 	require.Len(t, tc.done, 1, "completed once")
 	require.Equal(t, settledOnce, f.moves(order))
 	f.verifyLedger()
+}
+
+// The bank's final answer reaches an order whose wait holds a closed
+// attempt's token (that attempt failed; Temporal runs another, which has
+// not written its own). The open attempt is told the answer by its
+// activity id once a worker has held it quietly; while it is still queued
+// nobody is told and the order stays undelivered, for the attempt to find
+// the answer itself or a later sweep to tell it.
+func TestFinishPaymentTellsTheOpenAttemptWhenItsTokenIsClosed(t *testing.T) {
+	f, tc := newShape3(t, person{name: "Ana", clabe: goodCLABE})
+	f.screen("Ana")
+	f.wait("Ana", 1, "tok-1")
+	_, err := f.act.SendPayment(f.ctx, f.disburseIn("Ana", 1))
+	require.ErrorIs(t, err, activity.ErrResultPending)
+	order := f.orderID("Ana", 1)
+	caseID := apoyo.CaseID(f.cycle.ID, f.id("Ana"))
+	tc.closed["tok-1"] = true
+	tc.queued = map[string]bool{caseID: true}
+
+	require.Eventually(t, func() bool {
+		final, err := f.act.FinishPayment(f.ctx, order)
+		return err == nil && final
+	}, 5*time.Second, 20*time.Millisecond)
+	require.Empty(t, tc.paidByID, "a queued attempt finds the answer itself")
+	w, err := f.cases.PaymentWaitByOrder(f.ctx, order)
+	require.NoError(t, err)
+	require.False(t, w.Delivered)
+
+	tc.queued = nil // a worker took it an hour ago, and died
+	final, err := f.act.FinishPayment(f.ctx, order)
+	require.NoError(t, err)
+	require.True(t, final)
+	require.Equal(t, []string{caseID + " " + workflows.SendActivityID(1)}, tc.paidByID)
+	w, err = f.cases.PaymentWaitByOrder(f.ctx, order)
+	require.NoError(t, err)
+	require.True(t, w.Delivered)
+	require.Equal(t, settledOnce, f.moves(order))
 }
 
 // An attempt whose worker died before the order left waits on an order
