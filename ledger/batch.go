@@ -289,7 +289,6 @@ func (l *Ledger) tryRemembered(ctx context.Context, cw *chainWriter, batch []*re
 	if !ok {
 		return nil, false
 	}
-	prevID := st.lastID
 	results, rows, err := applyBatch(ctx, nil, batch, st)
 	if err != nil {
 		return nil, false
@@ -306,7 +305,7 @@ func (l *Ledger) tryRemembered(ctx context.Context, cw *chainWriter, batch []*re
 	// The compare-and-set: divides by zero (22012), failing the whole
 	// transaction, unless the head is where this process left it.
 	b.Queue(`UPDATE ledger_chains SET last_id = CASE WHEN last_id = $1 AND changes = $2 THEN $3 ELSE last_id / 0 END, last_hash = $4
-		WHERE chain_no = $5`, prevID, st.changes, st.lastID, st.lastHash, cw.no)
+		WHERE chain_no = $5`, st.fromID, st.fromChanges, st.lastID, st.lastHash, cw.no)
 	rows.queue(b, st.balances, true)
 	b.Queue("COMMIT")
 	conn, err := l.pool.Acquire(ctx)
