@@ -17,6 +17,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/apoyo-cdmx/apoyo"
@@ -38,6 +39,14 @@ type Activities struct {
 	Payments      payment.Provider
 	// Temporal signals cases (cycle cancellation).
 	Temporal client.Client
+	// Namespace is Temporal's namespace of the cases, for the batch
+	// operation that cancels a cycle's cases. Default "": no batches (each
+	// case is signalled by CancelCases itself).
+	Namespace string
+	// DataConverter encodes what a batch operation sends to cases, as the
+	// client does for its own calls (apoyo's client encrypts payloads).
+	// Default: Temporal's default converter.
+	DataConverter converter.DataConverter
 	// PollInterval is how often Disburse asks the bank for an order's
 	// status while it waits. Default 500ms.
 	PollInterval time.Duration
@@ -65,6 +74,14 @@ type Activities struct {
 	// edited in place) and cycles whose ledger accounts exist.
 	programs      sync.Map // id → apoyo.Program
 	cycleAccounts sync.Map // cycle id → struct{}
+}
+
+// dataConverter is DataConverter or its default.
+func (a *Activities) dataConverter() converter.DataConverter {
+	if a.DataConverter != nil {
+		return a.DataConverter
+	}
+	return converter.GetDefaultDataConverter()
 }
 
 // program returns a programme, read once per worker.

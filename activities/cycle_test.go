@@ -9,10 +9,15 @@ import (
 
 	"github.com/shopspring/decimal"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/grpc"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/payment"
@@ -147,6 +152,73 @@ func TestCancelCases(t *testing.T) {
 	got := append([]string(nil), tc.signals...)
 	sort.Strings(got)
 	require.Equal(t, want, got, "every unfinished case is signalled once; a workflow already gone is no error")
+}
+
+// batchTemporal is a cluster with visibility and batches: it counts
+// visible cases and records the batch operations started.
+type batchTemporal struct {
+	fakeTemporal
+	visible int64
+	batches []*workflowservice.StartBatchOperationRequest
+}
+
+// batchService is batchTemporal's workflow service.
+type batchService struct {
+	workflowservice.WorkflowServiceClient
+	c *batchTemporal
+}
+
+func (c *batchTemporal) CountWorkflow(context.Context, *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	return &workflowservice.CountWorkflowExecutionsResponse{Count: c.visible}, nil
+}
+
+func (c *batchTemporal) WorkflowService() workflowservice.WorkflowServiceClient {
+	return batchService{c: c}
+}
+
+func (s batchService) StartBatchOperation(_ context.Context, r *workflowservice.StartBatchOperationRequest, _ ...grpc.CallOption) (*workflowservice.StartBatchOperationResponse, error) {
+	s.c.batches = append(s.c.batches, r)
+	return &workflowservice.StartBatchOperationResponse{}, nil
+}
+
+func (batchService) DescribeBatchOperation(context.Context, *workflowservice.DescribeBatchOperationRequest, ...grpc.CallOption) (*workflowservice.DescribeBatchOperationResponse, error) {
+	return &workflowservice.DescribeBatchOperationResponse{State: enumspb.BATCH_OPERATION_STATE_COMPLETED}, nil
+}
+
+// A cancelled cycle's cases are told by one batch operation over the
+// cycle's running cases once visibility shows all of them; while it does
+// not, no batch is started (it would miss the cases not yet indexed) and
+// each unfinished case is signalled from the database instead.
+func TestCancelCasesByBatch(t *testing.T) {
+	defer activities.ShortenCancelWaits(300*time.Millisecond, time.Second)()
+	f := newFixture(t, options{people: []person{
+		{name: "Xime", clabe: sandbox.CLABE("41")},
+		{name: "Yago", clabe: sandbox.CLABE("42")},
+	}})
+	for _, n := range []string{"Xime", "Yago"} {
+		f.screen(n)
+	}
+	tc := &batchTemporal{visible: 2}
+	f.act.Temporal, f.act.Namespace = tc, "apoyo"
+	require.NoError(t, f.act.CancelCases(f.ctx, workflows.CancelCasesInput{CycleID: f.cycle.ID, Reason: "budget withdrawn"}))
+	require.Empty(t, tc.signals, "no case is signalled one by one")
+	require.Len(t, tc.batches, 1)
+	b := tc.batches[0]
+	require.Equal(t, activities.CancelBatchJobID(f.cycle.ID), b.GetJobId())
+	require.Equal(t, "apoyo", b.GetNamespace())
+	require.Contains(t, b.GetVisibilityQuery(), "ApoyoCycle = '"+f.cycle.ID+"'")
+	require.Contains(t, b.GetVisibilityQuery(), "ExecutionStatus = 'Running'")
+	require.Equal(t, workflows.SignalCancel, b.GetSignalOperation().GetSignal())
+	var req workflows.CancelRequest
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(b.GetSignalOperation().GetInput(), &req))
+	require.Equal(t, "budget withdrawn", req.Reason)
+
+	// Visibility shows one case of two: the batch would miss the other.
+	tc = &batchTemporal{visible: 1}
+	f.act.Temporal = tc
+	require.NoError(t, f.act.CancelCases(f.ctx, workflows.CancelCasesInput{CycleID: f.cycle.ID, Reason: "budget withdrawn"}))
+	require.Empty(t, tc.batches)
+	require.Len(t, tc.signals, 2, "each unfinished case is signalled")
 }
 
 func TestRosterPage(t *testing.T) {

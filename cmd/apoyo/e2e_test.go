@@ -31,6 +31,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/app"
 	"github.com/apoyo-cdmx/apoyo/audit"
+	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/bench"
 	"github.com/apoyo-cdmx/apoyo/cases"
@@ -879,6 +880,16 @@ func goldenEndings(t *testing.T, shape int) {
 	cst = g.waitCycleClosed(ctx, t, cyc2)
 	require.Equal(t, 2, cst.Progress.Done)
 	require.Equal(t, "0", cst.Amounts["committed"].String(), "the cancelled cycle's reservation is released")
+	// The cases were told by one batch operation of the server, which
+	// reached both.
+	batchClient, err := client.Dial(client.Options{HostPort: g.temporal.Address(), Namespace: "apoyo"})
+	require.NoError(t, err)
+	batch, err := batchClient.WorkflowService().DescribeBatchOperation(ctx, &workflowservice.DescribeBatchOperationRequest{Namespace: "apoyo",
+		JobId: activities.CancelBatchJobID(cyc2)})
+	batchClient.Close()
+	require.NoError(t, err, "the cancel went through a batch operation")
+	require.Equal(t, enumspb.BATCH_OPERATION_STATE_COMPLETED, batch.GetState())
+	require.EqualValues(t, 2, batch.GetCompleteOperationCount(), "the batch reached both waiting cases")
 	recorded[name("case-cycle-cancelled")] = apoyo.CaseID(cyc2, waiting.id)
 	recorded[name("cycle-cancelled")] = workflows.CycleWorkflowID(cyc2)
 

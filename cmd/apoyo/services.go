@@ -25,6 +25,7 @@ import (
 	"github.com/apoyo-cdmx/apoyo/pii"
 	"github.com/apoyo-cdmx/apoyo/platform/devstack"
 	"github.com/apoyo-cdmx/apoyo/platform/metrics"
+	"github.com/apoyo-cdmx/apoyo/platform/temporalcodec"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/worker"
 	"github.com/spf13/cobra"
@@ -217,6 +218,7 @@ func (a *cli) bankURL() (string, error) {
 func (a *cli) runWorker(ctx context.Context, s *services, bankURL string) (stop func(), err error) {
 	acts := &activities.Activities{Programs: s.programs, Beneficiaries: s.enrol, Cases: s.cases, Ledger: s.ledger,
 		Payments: s.metrics.Bank(httpprovider.NewClient(bankURL, &http.Client{Timeout: 30 * time.Second})), Temporal: s.temporal,
+		Namespace: a.cfg.Temporal.Namespace, DataConverter: temporalcodec.NewDataConverter(s.keyring),
 		PollInterval: a.cfg.Payments.PollInterval, TaskQueue: a.cfg.Temporal.TaskQueue, Log: a.log}
 	stopCallbacks, err := a.serveCallbacks(acts)
 	if err != nil {
