@@ -154,6 +154,10 @@ func TestDevComesBackAfterSIGKILL(t *testing.T) {
 	require.NotNil(t, before)
 	pm := postmasterPIDOf(t, dataDir)
 	require.NotZero(t, pm)
+	// Temporal's state is written ahead (WAL), as its SQLite file was
+	// meant to be all along: the pragma was once passed by a name SQLite
+	// ignored, leaving a rollback journal with a full sync per commit.
+	require.FileExists(t, filepath.Join(dataDir, "temporal.db-wal"))
 
 	// The crash: apoyo dev and its postmaster, both by SIGKILL.
 	require.NoError(t, dev.cmd.Process.Signal(syscall.SIGKILL))

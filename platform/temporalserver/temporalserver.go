@@ -105,10 +105,12 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		}
 		sqlCfg.DatabaseName = abs
 		sqlCfg.ConnectAttributes["mode"] = "rwc"
-		// WAL keeps readers and the writer out of each other's way and
-		// survives a crash; NORMAL sync is safe with WAL.
-		sqlCfg.ConnectAttributes["_journal_mode"] = "wal"
-		sqlCfg.ConnectAttributes["_synchronous"] = "2"
+		// WAL survives a crash of the process; NORMAL sync is safe with
+		// WAL. Temporal's plugin passes every attribute it does not know
+		// as a pragma by its own name: "_journal_mode" (as this once said)
+		// was no pragma, and SQLite ignores those silently.
+		sqlCfg.ConnectAttributes["journal_mode"] = "wal"
+		sqlCfg.ConnectAttributes["synchronous"] = "1"
 		if _, err := os.Stat(abs); errors.Is(err, os.ErrNotExist) {
 			if err := sqlite.SetupSchema(&sqlCfg); err != nil {
 				return nil, fmt.Errorf("temporalserver: setting up schema: %w", err)
