@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -37,4 +38,34 @@ func TestBenchReportStatesTheLedgerGoals(t *testing.T) {
 	require.Contains(t, s, "| two programmes ≥ 1.6× one programme's rate, 32 writers each, 1 in flight | 1.20× (one programme kept 50 % of the CPU busy: this machine's ceiling is 2.00×) | **not met** |")
 	require.Contains(t, s, "| two programmes ≥ 1.6× one programme's rate, 32 writers each, 16 in flight | 1.70× (one programme kept 55 % of the CPU busy: this machine's ceiling is 1.82×) | **met** |")
 	require.Contains(t, s, "| 2 | 32 | 16 | 0 | 34000 | 2500 | 13.60× | 1.70× | 90 % |")
+}
+
+// A national size runs on its own (`make bench-national`, no bare
+// baseline): the report merges its file with cycle.json by size and
+// judges the scale goals from it, and says the ratio to bare was not
+// measured rather than calling a missing baseline a miss.
+func TestBenchReportMergesANationalRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name string, rows []CycleBenchRow) {
+		b, err := json.Marshal(rows)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o600))
+	}
+	at := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
+	write(benchReportCycleFile, []CycleBenchRow{
+		{Beneficiaries: 1000, Paid: 1000, PerSecond: 17, BarePerSecond: 26, Ratio: 0.65, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 160, MeasuredAt: at},
+		{Beneficiaries: 10000, Paid: 10000, PerSecond: 14, BarePerSecond: 24, Ratio: 0.58, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 200, MeasuredAt: at},
+	})
+	write("cycle-100000.json", []CycleBenchRow{
+		{Beneficiaries: 100000, Paid: 100000, PerSecond: 13, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 260, MeasuredAt: at.Add(2 * time.Hour)},
+	})
+	var out bytes.Buffer
+	require.NoError(t, writeBenchReport(&out, dir))
+	s := out.String()
+	require.Contains(t, s, "| 100000 | 100000 | 0.0 | 13.0 | – | – | 3.0 | 0.0 | – | 0 | 260 | 2026-12-07 07:00 |")
+	require.Contains(t, s, "| ≥ 1.0× the bare workflow's rate at 100000 | no bare run at this size | **not measured** |")
+	require.Contains(t, s, "| rate at 100000 ≥ 0.9× the rate at 10000 | 0.93× | **met** |")
+	require.Contains(t, s, "| worker peak RSS at 100000 < 1024 MB | 260 MB | **met** |")
+	require.NotContains(t, s, "100000 not run")
 }
