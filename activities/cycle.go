@@ -162,7 +162,14 @@ func (a *Activities) cancelByBatch(ctx context.Context, in workflows.CancelCases
 	default:
 		return false, err
 	}
-	for deadline := time.Now().Add(cancelBatchWait); time.Now().Before(deadline); {
+	deadline := time.Now().Add(cancelBatchWait)
+	if activity.IsActivity(ctx) {
+		// Leave the attempt time to answer before its own timeout.
+		if d := activity.GetInfo(ctx).Deadline; !d.IsZero() && d.Add(-5*time.Second).Before(deadline) {
+			deadline = d.Add(-5 * time.Second)
+		}
+	}
+	for time.Now().Before(deadline) {
 		d, err := a.Temporal.WorkflowService().DescribeBatchOperation(ctx, &workflowservice.DescribeBatchOperationRequest{Namespace: a.Namespace, JobId: job})
 		if err != nil {
 			return false, err
