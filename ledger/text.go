@@ -52,8 +52,8 @@ func checkMetadata(m map[string]string) error {
 		if p := textProblem(k, MaxMetadataKeyLen); p != "" {
 			return ErrInvalidText.With("key %d (in key order) %s", i+1, p).At(0, "metadata")
 		}
-		if err := checkText(fmt.Sprintf("metadata[%q]", k), m[k], MaxMetadataValueLen); err != nil {
-			return err
+		if p := textProblem(m[k], MaxMetadataValueLen); p != "" {
+			return ErrInvalidText.With("%s", p).At(0, fmt.Sprintf("metadata[%q]", k))
 		}
 	}
 	return nil

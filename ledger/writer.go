@@ -248,11 +248,13 @@ func validate(r *TransactionRequest, scale int32) error {
 		return err
 	}
 	for i, p := range r.Postings {
-		if err := checkText(fmt.Sprintf("postings[%d].account", i+1), p.Account, MaxAccountCodeLen); err != nil {
-			return err
+		// The field's name is built only for an error: this runs for
+		// every posting of every transfer.
+		if problem := textProblem(p.Account, MaxAccountCodeLen); problem != "" {
+			return ErrInvalidText.With("%s", problem).At(0, fmt.Sprintf("postings[%d].account", i+1))
 		}
-		if err := checkText(fmt.Sprintf("postings[%d].fund", i+1), p.Fund, MaxFundCodeLen); err != nil {
-			return err
+		if problem := textProblem(p.Fund, MaxFundCodeLen); problem != "" {
+			return ErrInvalidText.With("%s", problem).At(0, fmt.Sprintf("postings[%d].fund", i+1))
 		}
 	}
 	if len(r.Postings) < 2 {
