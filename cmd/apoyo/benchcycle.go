@@ -52,6 +52,8 @@ type CycleBenchRow struct {
 	// MeasuredAt is when the cycle ended (UTC), so that a report merging
 	// several runs can say which run each row is from.
 	MeasuredAt time.Time `json:"measured_at"`
+	// source is the file bench report read the row from.
+	source string
 }
 
 func newBenchCycleCmd(a *cli) *cobra.Command {
