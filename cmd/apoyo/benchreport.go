@@ -77,8 +77,15 @@ func readCycleRows(dir string) ([]CycleBenchRow, error) {
 		if _, err := readJSON(dir, filepath.Base(name), &rows); err != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Base(name), err)
 		}
+		written := time.Time{}
+		if st, err := os.Stat(filepath.Join(dir, filepath.Base(name))); err == nil {
+			written = st.ModTime().UTC().Truncate(time.Minute)
+		}
 		for _, r := range rows {
 			r.source = name
+			if r.MeasuredAt.IsZero() {
+				r.MeasuredAt = written // a file from before rows said: when it was written
+			}
 			bySize[r.Beneficiaries] = r
 		}
 	}
