@@ -38,7 +38,7 @@ bench: ## BENCHMARKS.md: ledger vs pgbench -N, cycles of 1,000/10,000 vs a bare 
 bench-national: ## BENCHMARKS.md with a 100,000-person cycle (about 2 hours on 2 cores; peak worker memory, rate against the 10,000 one)
 	mkdir -p .bench
 	$(GO) build -o $(BIN) ./cmd/apoyo
-	$(BIN) bench cycle --beneficiaries $(BENCH_NATIONAL) --bare-max $(BENCH_BARE_MAX) -o json > .bench/cycle-$(BENCH_NATIONAL).json.tmp
+	$(BIN) bench cycle --beneficiaries $(BENCH_NATIONAL) --bare-max $(BENCH_BARE_MAX) --temporal-file -o json > .bench/cycle-$(BENCH_NATIONAL).json.tmp
 	mv .bench/cycle-$(BENCH_NATIONAL).json.tmp .bench/cycle-$(BENCH_NATIONAL).json
 	$(BIN) bench report --dir .bench > BENCHMARKS.md
 	@cat BENCHMARKS.md
