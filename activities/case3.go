@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	workflowpb "go.temporal.io/api/workflow/v1"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -270,9 +268,8 @@ func orderAttempt(caseID, orderID string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	prefix := strings.TrimSuffix(OrderID(c, b, 0), "0")
-	n, err := strconv.Atoi(strings.TrimPrefix(orderID, prefix))
-	if err != nil || !strings.HasPrefix(orderID, prefix) || OrderID(c, b, n) != orderID {
+	n, ok := program.AttemptOfOrder(c, b, orderID)
+	if !ok {
 		return 0, fmt.Errorf("order %s is not an order of case %s", orderID, caseID)
 	}
 	return n, nil

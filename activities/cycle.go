@@ -151,10 +151,10 @@ func (a *Activities) cancelByBatch(ctx context.Context, in workflows.CancelCases
 		Operation: &workflowservice.StartBatchOperationRequest_SignalOperation{SignalOperation: &batchpb.BatchOperationSignal{
 			Signal: workflows.SignalCancel, Input: input, Identity: "apoyo-cancel-cases"}},
 	})
-	var exists *serviceerror.WorkflowExecutionAlreadyStarted
-	var exists2 *serviceerror.AlreadyExists
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	var exists *serviceerror.AlreadyExists
 	switch {
-	case err == nil, errors.As(err, &exists), errors.As(err, &exists2):
+	case err == nil, errors.As(err, &started), errors.As(err, &exists):
 		// Begun now or by an earlier attempt: follow it.
 	case isUnsupported(err):
 		a.log().WarnContext(ctx, "cancel: the cluster runs no batches, signalling each case", "cycle", in.CycleID, "err", err)

@@ -2,6 +2,8 @@ package program
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/shopspring/decimal"
 
@@ -61,6 +63,21 @@ func (a Attempt) LateReturnKey() string { return a.key("late-return") }
 // OrderID is the attempt's payment order id at the bank (its idempotency
 // key too): one order per attempt, the same on every retry.
 func (a Attempt) OrderID() string { return fmt.Sprintf("pay_%s_%s_%d", a.Cycle, a.Beneficiary, a.N) }
+
+// AttemptOfOrder is OrderID's inverse for a known case: the attempt
+// number of orderID, an order of the beneficiary's case in the cycle. ok
+// is false for an order of another case, or no order id.
+func AttemptOfOrder(cycle, beneficiary, orderID string) (n int, ok bool) {
+	rest, found := strings.CutPrefix(orderID, fmt.Sprintf("pay_%s_%s_", cycle, beneficiary))
+	if !found {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || (Attempt{Cycle: cycle, Beneficiary: beneficiary, N: n}).OrderID() != orderID {
+		return 0, false
+	}
+	return n, true
+}
 
 // Meta is the metadata on the attempt's entries (opaque ids only).
 func (a Attempt) Meta() map[string]string {

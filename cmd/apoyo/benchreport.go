@@ -72,17 +72,17 @@ func readCycleRows(dir string) ([]CycleBenchRow, error) {
 	}
 	sort.Strings(extra)
 	bySize := map[int]CycleBenchRow{}
-	for _, name := range append([]string{benchReportCycleFile}, extra...) {
+	for _, path := range append([]string{filepath.Join(dir, benchReportCycleFile)}, extra...) {
 		var rows []CycleBenchRow
-		if _, err := readJSON(dir, filepath.Base(name), &rows); err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Base(name), err)
+		if _, err := readJSON(dir, filepath.Base(path), &rows); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 		}
-		written := time.Time{}
-		if st, err := os.Stat(filepath.Join(dir, filepath.Base(name))); err == nil {
+		var written time.Time
+		if st, err := os.Stat(path); err == nil {
 			written = st.ModTime().UTC().Truncate(time.Minute)
 		}
 		for _, r := range rows {
-			r.source = name
+			r.source = path
 			if r.MeasuredAt.IsZero() {
 				r.MeasuredAt = written // a file from before rows said: when it was written
 			}

@@ -26,13 +26,9 @@ func TestBenchReportStatesTheLedgerGoals(t *testing.T) {
 		{Programmes: 1, Writers: 32, InFlight: 16, TransfersPerS: 20000, PgbenchTPS: 2500, Ratio: 8, CPUBusy: 0.55},
 		{Programmes: 2, Writers: 32, InFlight: 16, TransfersPerS: 34000, PgbenchTPS: 2500, Ratio: 13.6, VsOneProgramme: 1.7, CPUBusy: 0.9},
 	}}
-	b, err := json.Marshal(rep)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, benchReportLedgerFile), b, 0o600))
+	writeBenchFile(t, dir, benchReportLedgerFile, rep)
 
-	var out bytes.Buffer
-	require.NoError(t, writeBenchReport(&out, dir))
-	s := out.String()
+	s := benchReport(t, dir)
 	require.Contains(t, s, "| ≥ 3.0× pgbench -N, 32 writers, 1 in flight | 5.60× | **met** |")
 	require.Contains(t, s, "| ≥ 5.0× pgbench -N, 32 writers, 16 in flight | 8.00× | **met** |")
 	require.Contains(t, s, "| two programmes ≥ 1.6× one programme's rate, 32 writers each, 1 in flight | 1.20× (one programme kept 50 % of the CPU busy: this machine's ceiling is 2.00×) | **not met** |")
@@ -47,25 +43,34 @@ func TestBenchReportStatesTheLedgerGoals(t *testing.T) {
 func TestBenchReportMergesANationalRun(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write := func(name string, rows []CycleBenchRow) {
-		b, err := json.Marshal(rows)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o600))
-	}
 	at := time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)
-	write(benchReportCycleFile, []CycleBenchRow{
+	writeBenchFile(t, dir, benchReportCycleFile, []CycleBenchRow{
 		{Beneficiaries: 1000, Paid: 1000, PerSecond: 17, BarePerSecond: 26, Ratio: 0.65, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 160, MeasuredAt: at},
 		{Beneficiaries: 10000, Paid: 10000, PerSecond: 14, BarePerSecond: 24, Ratio: 0.58, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 200, MeasuredAt: at},
 	})
-	write("cycle-100000.json", []CycleBenchRow{
+	writeBenchFile(t, dir, "cycle-100000.json", []CycleBenchRow{
 		{Beneficiaries: 100000, Paid: 100000, PerSecond: 13, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 260, MeasuredAt: at.Add(2 * time.Hour)},
 	})
-	var out bytes.Buffer
-	require.NoError(t, writeBenchReport(&out, dir))
-	s := out.String()
+	s := benchReport(t, dir)
 	require.Contains(t, s, "| 100000 | 100000 | 0.0 | 13.0 | – | – | 3.0 | 0.0 | – | 0 | 260 | 2026-12-07 07:00 |")
 	require.Contains(t, s, "| ≥ 1.0× the bare workflow's rate at 100000 | no bare run at this size | **not measured** |")
 	require.Contains(t, s, "| rate at 100000 ≥ 0.9× the rate at 10000 | 0.93× (from different runs: see measured) | **met** |")
 	require.Contains(t, s, "| worker peak RSS at 100000 < 1024 MB | 260 MB | **met** |")
 	require.NotContains(t, s, "100000 not run")
+}
+
+// writeBenchFile writes v as a benchmark's JSON result named name in dir.
+func writeBenchFile(t *testing.T, dir, name string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), b, 0o600))
+}
+
+// benchReport renders the report of dir's results.
+func benchReport(t *testing.T, dir string) string {
+	t.Helper()
+	var out bytes.Buffer
+	require.NoError(t, writeBenchReport(&out, dir))
+	return out.String()
 }

@@ -882,11 +882,11 @@ func goldenEndings(t *testing.T, shape int) {
 	require.Equal(t, "0", cst.Amounts["committed"].String(), "the cancelled cycle's reservation is released")
 	// The cases were told by one batch operation of the server, which
 	// reached both.
-	batchClient, err := client.Dial(client.Options{HostPort: g.temporal.Address(), Namespace: "apoyo"})
+	raw, err := client.Dial(client.Options{HostPort: g.temporal.Address(), Namespace: "apoyo"})
 	require.NoError(t, err)
-	batch, err := batchClient.WorkflowService().DescribeBatchOperation(ctx, &workflowservice.DescribeBatchOperationRequest{Namespace: "apoyo",
+	defer raw.Close()
+	batch, err := raw.WorkflowService().DescribeBatchOperation(ctx, &workflowservice.DescribeBatchOperationRequest{Namespace: "apoyo",
 		JobId: activities.CancelBatchJobID(cyc2)})
-	batchClient.Close()
 	require.NoError(t, err, "the cancel went through a batch operation")
 	require.Equal(t, enumspb.BATCH_OPERATION_STATE_COMPLETED, batch.GetState())
 	require.EqualValues(t, 2, batch.GetCompleteOperationCount(), "the batch reached both waiting cases")
@@ -932,9 +932,6 @@ func goldenEndings(t *testing.T, shape int) {
 
 	// Every history replays; the first run of the continued cycle is the
 	// one that exercises continue-as-new.
-	raw, err := client.Dial(client.Options{HostPort: g.temporal.Address(), Namespace: "apoyo"})
-	require.NoError(t, err)
-	defer raw.Close()
 	replayer, err := sdkworker.NewWorkflowReplayerWithOptions(sdkworker.WorkflowReplayerOptions{DataConverter: temporalcodec.NewDataConverter(kr)})
 	require.NoError(t, err)
 	replayer.RegisterWorkflowWithOptions(workflows.BeneficiaryCase, workflow.RegisterOptions{Name: workflows.BeneficiaryWorkflowName})
