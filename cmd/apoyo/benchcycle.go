@@ -30,6 +30,12 @@ import (
 	"github.com/apoyo-cdmx/apoyo/platform/temporalserver"
 )
 
+// Where a cycle benchmark's Temporal server keeps its state.
+const (
+	temporalStoreMemory = "memory"
+	temporalStoreFile   = "file"
+)
+
 // CycleBenchRow is one cycle size's result.
 type CycleBenchRow struct {
 	Beneficiaries int     `json:"beneficiaries"`
@@ -52,6 +58,10 @@ type CycleBenchRow struct {
 	// MeasuredAt is when the cycle ended (UTC), so that a report merging
 	// several runs can say which run each row is from.
 	MeasuredAt time.Time `json:"measured_at"`
+	// TemporalStore is where the run's Temporal server kept its state:
+	// "memory" or "file" (--temporal-file). Rates of the two differ, so a
+	// report compares sizes only with the store said.
+	TemporalStore string `json:"temporal_store"`
 	// source is the file bench report read the row from.
 	source string
 }
@@ -180,9 +190,13 @@ func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, tempor
 	}
 	defer raw.Close()
 
+	store := temporalStoreMemory
+	if temporalFile {
+		store = temporalStoreFile
+	}
 	var rows []CycleBenchRow
 	for i, n := range sizes {
-		row := CycleBenchRow{Beneficiaries: n}
+		row := CycleBenchRow{Beneficiaries: n, TemporalStore: store}
 		before, err := bench.ServerActions(ctx, ts.MetricsURL(), a.cfg.Temporal.Namespace)
 		if err != nil {
 			return rows, err

@@ -86,6 +86,10 @@ func readCycleRows(dir string) ([]CycleBenchRow, error) {
 			if r.MeasuredAt.IsZero() {
 				r.MeasuredAt = written // a file from before rows said: when it was written
 			}
+			if r.TemporalStore == "" {
+				// Rows from before they recorded it: --temporal-file came later.
+				r.TemporalStore = temporalStoreMemory
+			}
 			bySize[r.Beneficiaries] = r
 		}
 	}
@@ -193,7 +197,7 @@ func writeBenchReport(w io.Writer, dir string) error {
 	if len(cycle) > 0 {
 		p("## Cycle: launch to paid against a bare workflow (`apoyo bench cycle`)\n\n")
 		p("Each person goes straight through (CURP, no referrals, SPEI), approved by the three secretariats' signed lists; the bare workflow runs two no-op activities on the same server and worker process. Actions are counted as Temporal Cloud bills them: from the paid cases' histories, and from the server's own counter over the whole cycle (its cycle workflow, list signals, queries and the sweep included). Sizes above `BENCH_BARE_MAX` run no bare baseline (–): at 100,000 it alone would take over an hour here.\n\n")
-		p("| people | paid | seconds | people/s | bare workflows/s | ratio | actions/person (history) | billed/person (server) | billed/bare workflow | heartbeats | worker peak RSS MB | measured (UTC) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		p("| people | paid | seconds | people/s | bare workflows/s | ratio | actions/person (history) | billed/person (server) | billed/bare workflow | heartbeats | worker peak RSS MB | Temporal's state | measured (UTC) |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 		for _, r := range cycle {
 			bare, ratio, billedBare := "–", "–", "–"
 			if r.BarePerSecond > 0 {
@@ -203,8 +207,8 @@ func writeBenchReport(w io.Writer, dir string) error {
 			if !r.MeasuredAt.IsZero() {
 				at = r.MeasuredAt.Format("2006-01-02 15:04")
 			}
-			p("| %d | %d | %.1f | %.1f | %s | %s | %.1f | %.1f | %s | %d | %.0f | %s |\n", r.Beneficiaries, r.Paid, r.Seconds, r.PerSecond, bare,
-				ratio, r.ActionsPerBeneficiary, r.BilledPerBeneficiary, billedBare, r.Heartbeats, r.WorkerPeakRSSMB, at)
+			p("| %d | %d | %.1f | %.1f | %s | %s | %.1f | %.1f | %s | %d | %.0f | %s | %s |\n", r.Beneficiaries, r.Paid, r.Seconds, r.PerSecond, bare,
+				ratio, r.ActionsPerBeneficiary, r.BilledPerBeneficiary, billedBare, r.Heartbeats, r.WorkerPeakRSSMB, r.TemporalStore, at)
 		}
 		p("\n| goal | figure | |\n|---|---:|---|\n")
 		for _, r := range cycle {
@@ -235,6 +239,9 @@ func writeBenchReport(w io.Writer, dir string) error {
 			runs := ""
 			if ten.source != largest.source {
 				runs = " (from different runs: see measured)"
+			}
+			if ten.TemporalStore != largest.TemporalStore {
+				runs += fmt.Sprintf(" (Temporal's state: %s at 10000, %s at %d)", ten.TemporalStore, largest.TemporalStore, largest.Beneficiaries)
 			}
 			p("| rate at %d ≥ %.1f× the rate at 10000 | %.2f×%s | %s |\n", largest.Beneficiaries, goalCycleScale, v, runs, met(v >= goalCycleScale))
 			p("| worker peak RSS at %d < %.0f MB | %.0f MB | %s |\n", largest.Beneficiaries, goalWorkerRSSMB, largest.WorkerPeakRSSMB, met(largest.WorkerPeakRSSMB < goalWorkerRSSMB))

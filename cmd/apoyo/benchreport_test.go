@@ -49,14 +49,25 @@ func TestBenchReportMergesANationalRun(t *testing.T) {
 		{Beneficiaries: 10000, Paid: 10000, PerSecond: 14, BarePerSecond: 24, Ratio: 0.58, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 200, MeasuredAt: at},
 	})
 	writeBenchFile(t, dir, "cycle-100000.json", []CycleBenchRow{
-		{Beneficiaries: 100000, Paid: 100000, PerSecond: 13, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 260, MeasuredAt: at.Add(2 * time.Hour)},
+		{Beneficiaries: 100000, Paid: 100000, PerSecond: 13, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 260, MeasuredAt: at.Add(2 * time.Hour), TemporalStore: temporalStoreFile},
 	})
 	s := benchReport(t, dir)
-	require.Contains(t, s, "| 100000 | 100000 | 0.0 | 13.0 | – | – | 3.0 | 0.0 | – | 0 | 260 | 2026-12-07 07:00 |")
+	require.Contains(t, s, "| 100000 | 100000 | 0.0 | 13.0 | – | – | 3.0 | 0.0 | – | 0 | 260 | file | 2026-12-07 07:00 |")
+	require.Contains(t, s, "| 1000 | 1000 | 0.0 | 17.0 | 26.0 | 0.65× | 3.0 | 0.0 | 0.0 | 0 | 160 | memory | 2026-12-07 05:00 |", "a row from before rows recorded the store ran in memory")
 	require.Contains(t, s, "| ≥ 1.0× the bare workflow's rate at 100000 | no bare run at this size | **not measured** |")
-	require.Contains(t, s, "| rate at 100000 ≥ 0.9× the rate at 10000 | 0.93× (from different runs: see measured) | **met** |")
+	require.Contains(t, s, "| rate at 100000 ≥ 0.9× the rate at 10000 | 0.93× (from different runs: see measured) (Temporal's state: memory at 10000, file at 100000) | **met** |")
 	require.Contains(t, s, "| worker peak RSS at 100000 < 1024 MB | 260 MB | **met** |")
 	require.NotContains(t, s, "100000 not run")
+
+	// make bench-national runs 10,000 again in its own run, on its store:
+	// that row replaces make bench's, and the comparison is like for like.
+	writeBenchFile(t, dir, "cycle-100000.json", []CycleBenchRow{
+		{Beneficiaries: 10000, Paid: 10000, PerSecond: 15, BarePerSecond: 25, Ratio: 0.6, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 210, MeasuredAt: at.Add(time.Hour), TemporalStore: temporalStoreFile},
+		{Beneficiaries: 100000, Paid: 100000, PerSecond: 14, ActionsPerBeneficiary: 3, WorkerPeakRSSMB: 260, MeasuredAt: at.Add(2 * time.Hour), TemporalStore: temporalStoreFile},
+	})
+	s = benchReport(t, dir)
+	require.Contains(t, s, "| rate at 100000 ≥ 0.9× the rate at 10000 | 0.93× | **met** |")
+	require.Contains(t, s, "| 10000 | 10000 | 0.0 | 15.0 | 25.0 | 0.60× | 3.0 | 0.0 | 0.0 | 0 | 210 | file | 2026-12-07 06:00 |")
 }
 
 // writeBenchFile writes v as a benchmark's JSON result named name in dir.
