@@ -6,7 +6,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/apoyo-cdmx/apoyo"
@@ -105,4 +108,48 @@ func TestCycleControlWorkflowGone(t *testing.T) {
 	rec.gone = true
 	_, err := svc.PauseCycle(context.Background(), pm, cyc.ID)
 	require.Equal(t, "cycle.not_running", apoyo.ErrorReasonOf(err), "%v", err)
+}
+
+// closingCycle stands in for Temporal's client at the moment a cycle ends:
+// the cycle's CloseCycle activity has just recorded it closed in the
+// database and its workflow completes with its progress closed, while a
+// status read is in flight (the database is real).
+type closingCycle struct {
+	client.Client
+	store   *cases.Store
+	cycleID string
+}
+
+func (c *closingCycle) DescribeWorkflowExecution(ctx context.Context, _, _ string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	if _, err := c.store.CloseCycle(ctx, c.cycleID, false, ""); err != nil {
+		return nil, err
+	}
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Status: enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED}}, nil
+}
+
+func (c *closingCycle) GetWorkflow(context.Context, string, string) client.WorkflowRun {
+	return closedRun{}
+}
+
+type closedRun struct{ client.WorkflowRun }
+
+func (closedRun) Get(_ context.Context, v any) error {
+	*v.(*apoyo.CycleProgress) = apoyo.CycleProgress{Closed: true}
+	return nil
+}
+
+// A status read that sees the workflow closed sees the cycle closed: the
+// database is read after the workflow (its close is recorded before the
+// workflow ends), or a page following the cycle would stop at "running"
+// with the progress closed (the console's browser test once did).
+func TestCycleStatusClosedIsClosedInTheDatabase(t *testing.T) {
+	t.Parallel()
+	w := testfactory.New(t, pgtest.New(t))
+	cyc := w.Cycle(t, w.Program(t, nil).ID, nil)
+	svc := &app.Service{Temporal: &closingCycle{store: w.Cases, cycleID: cyc.ID}, Pool: w.Pool, CaseStore: w.Cases, Ledger: w.Ledger}
+	st, err := svc.CycleStatus(context.Background(), pm, cyc.ID)
+	require.NoError(t, err)
+	require.True(t, st.Progress.Closed)
+	require.Equal(t, apoyo.CycleClosed, st.Cycle.Status, "the workflow's progress is closed, so the database's cycle is too")
 }

@@ -236,6 +236,15 @@ func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID str
 	if st.Progress, err = s.cycleProgress(ctx, cycleID); err != nil {
 		return st, err
 	}
+	if st.Progress.Closed && cyc.Status != apoyo.CycleClosed {
+		// The cycle closed between the two reads: its CloseCycle activity
+		// records it closed before the workflow says so, so read it again,
+		// or the view would be closed and running at once (a page
+		// following it would stop at "running").
+		if st.Cycle, err = s.CaseStore.Cycle(ctx, cycleID); err != nil {
+			return st, err
+		}
+	}
 	if st.Cases, err = s.CaseStore.CycleCounts(ctx, cycleID); err != nil {
 		return st, err
 	}
