@@ -45,7 +45,7 @@ func newBenchReportCmd(a *cli) *cobra.Command {
 			return writeBenchReport(a.out, dir)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", ".bench", "directory holding ledger.json, cycle.json and queue.json")
+	cmd.Flags().StringVar(&dir, "dir", "bench/results", "directory holding ledger.json, cycle.json, queue.json and any cycle-*.json (make bench's, committed)")
 	return cmd
 }
 
