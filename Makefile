@@ -18,6 +18,9 @@ BENCH_NATIONAL_CYCLES ?= 10000,$(BENCH_NATIONAL)
 # table can be traced to the file and run it came from. Each file is
 # replaced only when its benchmark finished.
 BENCH_DIR ?= bench/results
+# $(call save,NAME): redirect a benchmark's JSON into BENCH_DIR/NAME, which
+# is replaced only once the benchmark succeeded.
+save = > $(BENCH_DIR)/$(1).tmp && mv $(BENCH_DIR)/$(1).tmp $(BENCH_DIR)/$(1)
 
 .PHONY: help run dev build test bench bench-national lint ci
 
@@ -39,20 +42,16 @@ test: ## run every test (real PostgreSQL and Temporal, started by the tests them
 bench: ## BENCHMARKS.md: ledger vs pgbench -N, cycles of 1,000/10,000 vs a bare workflow (ratios, same run), the stuck-case queue over 1,000,000 cases
 	mkdir -p $(BENCH_DIR)
 	$(GO) build -o $(BIN) ./cmd/apoyo
-	$(BIN) bench ledger -o json > $(BENCH_DIR)/ledger.json.tmp
-	mv $(BENCH_DIR)/ledger.json.tmp $(BENCH_DIR)/ledger.json
-	$(BIN) bench cycle --beneficiaries $(BENCH_CYCLES) --bare-max $(BENCH_BARE_MAX) -o json > $(BENCH_DIR)/cycle.json.tmp
-	mv $(BENCH_DIR)/cycle.json.tmp $(BENCH_DIR)/cycle.json
-	$(BIN) bench queue -o json > $(BENCH_DIR)/queue.json.tmp
-	mv $(BENCH_DIR)/queue.json.tmp $(BENCH_DIR)/queue.json
+	$(BIN) bench ledger -o json $(call save,ledger.json)
+	$(BIN) bench cycle --beneficiaries $(BENCH_CYCLES) --bare-max $(BENCH_BARE_MAX) -o json $(call save,cycle.json)
+	$(BIN) bench queue -o json $(call save,queue.json)
 	$(BIN) bench report --dir $(BENCH_DIR) > BENCHMARKS.md
 	@cat BENCHMARKS.md
 
 bench-national: ## BENCHMARKS.md with a 100,000-person cycle and a 10,000 one in the same run (about 2.5 hours on 2 cores; peak worker memory, rate against the 10,000 one)
 	mkdir -p $(BENCH_DIR)
 	$(GO) build -o $(BIN) ./cmd/apoyo
-	$(BIN) bench cycle --beneficiaries $(BENCH_NATIONAL_CYCLES) --bare-max $(BENCH_BARE_MAX) --temporal-file -o json > $(BENCH_DIR)/cycle-$(BENCH_NATIONAL).json.tmp
-	mv $(BENCH_DIR)/cycle-$(BENCH_NATIONAL).json.tmp $(BENCH_DIR)/cycle-$(BENCH_NATIONAL).json
+	$(BIN) bench cycle --beneficiaries $(BENCH_NATIONAL_CYCLES) --bare-max $(BENCH_BARE_MAX) --temporal-file -o json $(call save,cycle-$(BENCH_NATIONAL).json)
 	$(BIN) bench report --dir $(BENCH_DIR) > BENCHMARKS.md
 	@cat BENCHMARKS.md
 

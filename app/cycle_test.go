@@ -140,9 +140,10 @@ func (closedRun) Get(_ context.Context, v any) error {
 }
 
 // A status read that sees the workflow closed sees the cycle closed: the
-// database is read after the workflow (its close is recorded before the
-// workflow ends), or a page following the cycle would stop at "running"
-// with the progress closed (the console's browser test once did).
+// cycle's row is read again once the workflow says closed (the close is
+// recorded before the workflow ends), or a page following the cycle would
+// stop at "running" with the progress closed (the console's browser test
+// once did).
 func TestCycleStatusClosedIsClosedInTheDatabase(t *testing.T) {
 	t.Parallel()
 	w := testfactory.New(t, pgtest.New(t))
