@@ -12,7 +12,6 @@ import (
 	"go.temporal.io/api/serviceerror"
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
@@ -21,7 +20,6 @@ import (
 	"github.com/apoyo-cdmx/apoyo/payment"
 	"github.com/apoyo-cdmx/apoyo/program"
 	"github.com/apoyo-cdmx/apoyo/workflows"
-	"github.com/apoyo-cdmx/apoyo/workflows/searchattr"
 )
 
 // DefaultAskAfter is how long the cycle's sweep leaves an order without a
@@ -178,9 +176,10 @@ func (a *Activities) CallbackHandler() http.Handler {
 
 // redeliverApprovals looks again, once per RedeliverAfter, at the cases
 // whose signed lists make their quorum but which still wait at approval:
-// it tells them again (the application's signal did not reach them:
-// Temporal was unreachable, or the process died between the signature and
-// the signal; a case ignores votes it has), and fails their first payment
+// it tells them again (the application's signal or start did not reach
+// them: Temporal was unreachable, or the process died between the
+// signature and the signal; a case ignores votes it has; a case kept
+// without a workflow is started approved), and fails their first payment
 // attempt if it never wrote anything (its worker died as it began: the
 // case has left approval, but nothing says so). It also fails the attempt
 // of a case whose payment step runs with nothing waiting at the bank (a
@@ -204,12 +203,16 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 	if err != nil {
 		return 0, err
 	}
+	kept, err := a.Cases.KeptStarts(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
 	var acted []string
 	for _, id := range ids {
 		if !rules.Approved(workflows.ApprovedBy(lists[id], waiting[id], rules.Required, nil)) {
 			continue
 		}
-		err := a.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalApprovals, workflows.ApprovalsComplete{Votes: lists[id]})
+		err := a.tellApproved(ctx, id, kept, lists[id])
 		var gone *serviceerror.NotFound
 		if errors.As(err, &gone) {
 			continue // ended meanwhile (a cancel)
@@ -233,6 +236,27 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 		return 0, nil
 	}
 	return len(acted), a.Cases.Touch(ctx, acted)
+}
+
+// tellApproved tells a case that its approvals are complete (votes): a
+// case kept without a workflow (kept holds its start) is started approved
+// and marked started; another is signalled.
+func (a *Activities) tellApproved(ctx context.Context, caseID string, kept map[string]cases.CaseStart, votes []apoyo.ApprovalVote) error {
+	k, ok := kept[caseID]
+	if !ok {
+		return a.Temporal.SignalWorkflow(ctx, caseID, "", workflows.SignalApprovals, workflows.ApprovalsComplete{Votes: votes})
+	}
+	var in workflows.BeneficiaryInput
+	if err := json.Unmarshal(k.Input, &in); err != nil {
+		return fmt.Errorf("case %s: kept start unreadable: %w", caseID, err)
+	}
+	if err := workflows.StartApproved(ctx, a.Temporal, k.TaskQueue, in, votes); err != nil {
+		return err
+	}
+	if !k.Started.IsZero() {
+		return nil
+	}
+	return a.Cases.MarkStarted(ctx, []string{caseID})
 }
 
 func (a *Activities) redeliverAfter() time.Duration {
@@ -318,15 +342,18 @@ func (a *Activities) completeTakenSend(ctx context.Context, caseID string, attem
 	return false, err
 }
 
-// StartCasePage screens one roster page's cases and starts each as a
-// workflow of its own (BeneficiaryCase3) with its screening in its input,
-// with at most 32 cases in flight: one start per case, and no workflow
-// task spent on screening. A case's projection is written after its
-// workflow exists, so that nobody acts (an approver signing the list it
-// appears on) on a case that is not there yet. A case that exists already
-// (this activity retried, or the cycle relaunched) is left as it is; its
-// projection is written only if it has none (the retry of a page whose
-// first try died between a start and its write).
+// StartCasePage screens one roster page's cases and starts each that
+// needs a workflow now as a workflow of its own (BeneficiaryCase3) with
+// its screening in its input, with at most 32 cases in flight. A case that
+// goes straight to approval (identity verified, eligible) gets no workflow
+// yet: its start is kept in PostgreSQL, and it is started approved once
+// its signed lists make the quorum (StartApproved), or when a person acts
+// on it first. A case's projection is written after its workflow exists
+// (or its start is kept), so that nobody acts (an approver signing the
+// list it appears on) on a case that is not there yet. A case that exists
+// already (this activity retried, or the cycle relaunched) is left as it
+// is; its projection is written only if it has none (the retry of a page
+// whose first try died between a start and its write).
 func (a *Activities) StartCasePage(ctx context.Context, in workflows.StartCasePageInput) error {
 	queue := a.TaskQueue
 	if queue == "" && activity.IsActivity(ctx) {
@@ -354,19 +381,23 @@ func (a *Activities) startCase(ctx context.Context, queue string, bin workflows.
 	}
 	bin.Screened = &res
 	caseID := apoyo.CaseID(bin.CycleID, bin.BeneficiaryID)
-	_, err = a.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    caseID,
-		TaskQueue:             queue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(searchattr.Program.ValueSet(bin.ProgramID), searchattr.Cycle.ValueSet(bin.CycleID)),
-	}, workflows.Case3WorkflowName, bin)
-	var already *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &already) {
+	var created bool
+	if res.Identity == apoyo.IdentityVerified && res.Eligible && !res.CycleCancelled {
+		input, err := json.Marshal(bin)
+		if err != nil {
+			return err
+		}
+		created, err = a.Cases.KeepStart(ctx, cases.CaseStart{CaseID: caseID, CycleID: bin.CycleID, TaskQueue: queue, Input: input})
+		if err != nil {
+			return err
+		}
+	} else if created, err = workflows.StartCase3(ctx, a.Temporal, queue, bin); err != nil {
+		return err
+	}
+	if !created {
 		if _, err := a.Cases.Case(ctx, caseID); !errors.Is(err, cases.ErrCaseNotFound) {
 			return err // recorded already (or the store failed: try again)
 		}
-	} else if err != nil {
-		return err
 	}
 	return a.recordScreen(ctx, rec)
 }

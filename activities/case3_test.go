@@ -2,6 +2,7 @@ package activities_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -273,7 +274,8 @@ func TestCallbackHandler(t *testing.T) {
 }
 
 // A page of starts screens each case into its start's input, records the
-// projection after the start, and starts nobody twice.
+// projection after the start, and starts nobody twice. A case that goes
+// straight to approval gets no workflow: its start is kept.
 func TestStartCasePage(t *testing.T) {
 	f, tc := newShape3(t, person{name: "Ana", clabe: goodCLABE}, person{name: "Beto", clabe: sandbox.CLABE("77"), birth: time.Now().AddDate(-16, 0, 0)})
 	f.act.TaskQueue = "apoyo"
@@ -281,26 +283,57 @@ func TestStartCasePage(t *testing.T) {
 		Amount: f.amount}, IDs: []string{f.id("Ana"), f.id("Beto")}, Funds: []string{f.fund("city"), ""}}
 	require.NoError(t, f.act.StartCasePage(f.ctx, in))
 	require.NoError(t, f.act.StartCasePage(f.ctx, in), "a retried page")
-	require.Len(t, tc.starts, 2)
-	byID := map[string]workflows.BeneficiaryInput{}
-	for _, s := range tc.starts {
-		byID[s.BeneficiaryID] = s
-	}
-	ana := byID[f.id("Ana")]
+	require.Len(t, tc.starts, 1, "only the case that does not wait for approval is started")
+	anaID := apoyo.CaseID(f.cycle.ID, f.id("Ana"))
+	kept, err := f.cases.KeptStarts(f.ctx, []string{anaID, apoyo.CaseID(f.cycle.ID, f.id("Beto"))})
+	require.NoError(t, err)
+	require.Len(t, kept, 1)
+	require.Equal(t, "apoyo", kept[anaID].TaskQueue)
+	require.True(t, kept[anaID].Started.IsZero())
+	var ana workflows.BeneficiaryInput
+	require.NoError(t, json.Unmarshal(kept[anaID].Input, &ana))
 	require.NotNil(t, ana.Screened)
 	require.True(t, ana.Screened.Eligible)
 	require.True(t, ana.Reserved)
 	require.Equal(t, f.fund("city"), ana.Fund)
-	proj, err := f.cases.Case(f.ctx, apoyo.CaseID(f.cycle.ID, f.id("Ana")))
+	require.Empty(t, ana.Approved)
+	proj, err := f.cases.Case(f.ctx, anaID)
 	require.NoError(t, err)
 	require.Equal(t, apoyo.StepApproval, proj.Step)
 	require.Equal(t, []string{"STYFE", "SIBISO", "SEDESA"}, proj.WaitingOn)
-	beto := byID[f.id("Beto")]
+	beto := tc.starts[0]
+	require.Equal(t, f.id("Beto"), beto.BeneficiaryID)
 	require.False(t, beto.Screened.Eligible)
 	require.False(t, beto.Reserved)
 	proj, err = f.cases.Case(f.ctx, apoyo.CaseID(f.cycle.ID, f.id("Beto")))
 	require.NoError(t, err)
 	require.Equal(t, apoyo.OutcomeIneligible, proj.Outcome)
+}
+
+// A kept case whose signed lists make its quorum, with no workflow yet
+// (the process died between the last signature and the start), is started
+// by the sweep, approved: the lists' votes in its input, no signal.
+func TestSweepStartsKeptCaseApproved(t *testing.T) {
+	f, tc := newShape3(t, person{name: "Ana", clabe: goodCLABE})
+	f.act.TaskQueue, f.act.RedeliverAfter = "apoyo", time.Millisecond
+	require.NoError(t, f.act.StartCasePage(f.ctx, workflows.StartCasePageInput{Template: workflows.BeneficiaryInput{ProgramID: f.prog.ID,
+		CycleID: f.cycle.ID, CycleDate: cycleDate, Amount: f.amount}, IDs: []string{f.id("Ana")}}))
+	require.Empty(t, tc.starts)
+	ana := apoyo.CaseID(f.cycle.ID, f.id("Ana"))
+	for _, sec := range apoyo.Secretariats {
+		f.signed(sec, []string{ana})
+		require.NoError(t, f.cases.DropWaiting(f.ctx, []string{ana}, sec))
+	}
+	time.Sleep(5 * time.Millisecond) // quiet for RedeliverAfter
+	res, err := f.act.SweepCycle(f.ctx, workflows.SweepCycleInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Redelivered)
+	require.Len(t, tc.starts, 1)
+	require.Len(t, tc.starts[0].Approved, 3, "started with its three lists' votes")
+	require.Empty(t, tc.approvals, "no signal")
+	kept, err := f.cases.KeptStarts(f.ctx, []string{ana})
+	require.NoError(t, err)
+	require.False(t, kept[ana].Started.IsZero(), "marked started")
 }
 
 // The sweep counts ended cases, asks the bank about answers that did not

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -57,6 +58,9 @@ func (a *Activities) RosterPage(ctx context.Context, in workflows.RosterPageInpu
 func (a *Activities) CancelCases(ctx context.Context, in workflows.CancelCasesInput) error {
 	if _, err := a.Cases.TransitionCycle(ctx, in.CycleID, workflows.ControlCancel, in.Reason); err != nil {
 		return temporalError(err)
+	}
+	if err := a.cancelKept(ctx, in); err != nil {
+		return err
 	}
 	var cursor cancelCursor
 	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
@@ -206,6 +210,46 @@ func sleepHeartbeat(ctx context.Context, d time.Duration) error {
 	case <-time.After(d):
 	}
 	return heartbeat(ctx, cancelCursor{})
+}
+
+// cancelKept starts the cycle's cases kept without a workflow (they wait
+// for signed lists) with the cancel as their first signal: each ends
+// cancelled in its first workflow task and records its end as any cancel
+// does, so that every case of the cycle is a workflow that visibility (and
+// the batch) sees. No money can have left for them: a case is paid only
+// once started, and no order leaves for a cancelled cycle.
+func (a *Activities) cancelKept(ctx context.Context, in workflows.CancelCasesInput) error {
+	for after := ""; ; {
+		kept, err := a.Cases.UnstartedCases(ctx, in.CycleID, after, 500)
+		if err != nil || len(kept) == 0 {
+			return temporalError(err)
+		}
+		var g errgroup.Group
+		g.SetLimit(32)
+		for _, k := range kept {
+			g.Go(func() error {
+				var bin workflows.BeneficiaryInput
+				if err := json.Unmarshal(k.Input, &bin); err != nil {
+					return fmt.Errorf("case %s: kept start unreadable: %w", k.CaseID, err)
+				}
+				return workflows.StartCancelled(ctx, a.Temporal, k.TaskQueue, bin, workflows.CancelRequest{Reason: in.Reason})
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return temporalError(err)
+		}
+		ids := make([]string, len(kept))
+		for i, k := range kept {
+			ids[i] = k.CaseID
+		}
+		if err := a.Cases.MarkStarted(ctx, ids); err != nil {
+			return temporalError(err)
+		}
+		after = ids[len(ids)-1]
+		if err := heartbeat(ctx, cancelCursor{}); err != nil {
+			return err
+		}
+	}
 }
 
 // signalEachUnfinished signals the cycle's unfinished cases one by one, a

@@ -129,10 +129,19 @@ func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg
 var catchingUp = &apoyo.Error{Reason: workflows.ReasonCatchingUp}
 
 func (s *Service) updateOnce(ctx context.Context, caseID, name, updateID string, arg any) (apoyo.CaseState, error) {
-	h, err := s.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+	opts := client.UpdateWorkflowOptions{
 		WorkflowID: caseID, UpdateName: name, UpdateID: updateID, Args: []any{arg},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
-	})
+	}
+	h, err := s.Temporal.UpdateWorkflow(ctx, opts)
+	if isNotFound(err) {
+		// A case kept without a workflow gets one first.
+		if started, serr := s.startKept(ctx, caseID); serr != nil {
+			return apoyo.CaseState{}, serr
+		} else if started {
+			h, err = s.Temporal.UpdateWorkflow(ctx, opts)
+		}
+	}
 	if err != nil {
 		return apoyo.CaseState{}, mapTemporal(caseID, err)
 	}

@@ -50,7 +50,9 @@ func (s *Service) cycleRules(ctx context.Context, cycleID string) (programID str
 
 // completeApprovals tells each case among ids (of a shape-3 cycle) whose
 // required secretariats have now approved, by signed lists or by per-case
-// votes, with one signal carrying the lists' votes; the others' projection
+// votes, with one signal carrying the lists' votes (a case kept without a
+// workflow is started approved instead, the votes in its input, with at
+// most 32 starts in flight); the others' projection
 // stops listing the secretariats whose lists cover them (a per-case vote's
 // projection, written from the case's state, lists them again). voted adds
 // per-case approvals the projection may not show yet. It returns how many
@@ -90,22 +92,33 @@ func (s *Service) completeApprovals(ctx context.Context, cycleID string, ids []s
 			return 0, nil, err
 		}
 	}
+	kept, err := s.CaseStore.KeptStarts(ctx, complete)
+	if err != nil {
+		return 0, nil, err
+	}
 	var mu sync.Mutex
 	var g errgroup.Group
 	g.SetLimit(32)
+	var started []string
 	for _, id := range complete {
 		g.Go(func() error {
-			err := s.Temporal.SignalWorkflow(ctx, id, "", workflows.SignalApprovals, workflows.ApprovalsComplete{Votes: lists[id]})
+			start, err := s.tellApproved(ctx, id, kept, lists[id])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				failed = append(failed, id+": "+mapTemporal(id, err).Error())
 				return nil
 			}
+			if start {
+				started = append(started, id)
+			}
 			told++
 			return nil
 		})
 	}
 	_ = g.Wait()
+	if err := s.CaseStore.MarkStarted(ctx, started); err != nil {
+		return told, failed, err
+	}
 	return told, failed, ctx.Err()
 }

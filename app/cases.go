@@ -40,12 +40,23 @@ func (s *Service) Case(ctx context.Context, _ apoyo.Identity, caseID string) (ap
 }
 
 // caseState returns a case's current state: asked of the workflow while
-// it runs, its result once it has finished.
+// it runs, its result once it has finished, and what was kept for a case
+// kept without a workflow.
 func (s *Service) caseState(ctx context.Context, caseID string) (apoyo.CaseState, error) {
 	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {
 		return apoyo.CaseState{}, err
 	}
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, caseID, "")
+	if isNotFound(err) {
+		// A case kept without a workflow is as it was kept.
+		k, in, ok, kerr := s.keptUnstarted(ctx, caseID)
+		if kerr != nil {
+			return apoyo.CaseState{}, kerr
+		}
+		if ok {
+			return workflows.KeptState(in, k.Kept)
+		}
+	}
 	if err != nil {
 		return apoyo.CaseState{}, mapTemporal(caseID, err)
 	}
@@ -191,7 +202,22 @@ func (s *Service) CancelCase(ctx context.Context, _ apoyo.Identity, caseID, reas
 	if _, _, err := apoyo.ParseCaseID(caseID); err != nil {
 		return apoyo.CaseState{}, err
 	}
-	if err := s.Temporal.SignalWorkflow(ctx, caseID, "", workflows.SignalCancel, workflows.CancelRequest{Reason: reason}); err != nil {
+	req := workflows.CancelRequest{Reason: reason}
+	err := s.Temporal.SignalWorkflow(ctx, caseID, "", workflows.SignalCancel, req)
+	if isNotFound(err) {
+		// A case kept without a workflow starts with the cancel as its
+		// first signal, and ends in its first task.
+		k, in, ok, kerr := s.keptUnstarted(ctx, caseID)
+		if kerr != nil {
+			return apoyo.CaseState{}, kerr
+		}
+		if ok {
+			if err = workflows.StartCancelled(ctx, s.Temporal, k.TaskQueue, in, req); err == nil {
+				err = s.CaseStore.MarkStarted(ctx, []string{caseID})
+			}
+		}
+	}
+	if err != nil {
 		return apoyo.CaseState{}, mapTemporal(caseID, err)
 	}
 	return s.caseState(ctx, caseID)

@@ -552,7 +552,7 @@ func (c *caseRun) approval() (done bool, err error) {
 	c.st.Step, c.st.Status = apoyo.StepApproval, apoyo.CaseWaiting
 	c.st.Votes = map[apoyo.Secretariat]apoyo.ApprovalVote{}
 	c.st.WaitingOn = secretariatNames(c.rules.Required)
-	c.event(apoyo.StepApproval, "requested", fmt.Sprintf("quorum %d of %s", c.rules.Quorum, strings.Join(c.st.WaitingOn, ", ")), "system")
+	c.event(apoyo.StepApproval, "requested", approvalRequested(c.rules), "system")
 	decided := func() bool { return c.st.Step != apoyo.StepApproval || c.cancel != nil }
 	if c.version >= caseV3 {
 		// No timer per case: the cycle's sweep marks overdue approvals
@@ -593,6 +593,11 @@ func (c *caseRun) approvalDecided() (done bool, err error) {
 		return true, c.recordEnd()
 	}
 	return false, nil
+}
+
+// approvalRequested is the reason of a case's approval "requested" event.
+func approvalRequested(r CaseRules) string {
+	return fmt.Sprintf("quorum %d of %s", r.Quorum, strings.Join(secretariatNames(r.Required), ", "))
 }
 
 func secretariatNames(ss []apoyo.Secretariat) []string {

@@ -79,13 +79,21 @@ var localScreen = workflow.LocalActivityOptions{
 
 // BeneficiaryCase3 carries one beneficiary through one cycle, as
 // BeneficiaryCase does, at a few Temporal actions: on the happy path the
-// start, the approvals signal and the SendPayment activity. Waiting (for
-// approvers, the bank, a pickup, referral outcomes) costs nothing.
+// start and the SendPayment activity (started approved, see
+// BeneficiaryInput.Approved), or the start, the approvals signal and the
+// activity. Waiting (for approvers, the bank, a pickup, referral outcomes)
+// costs nothing.
 func BeneficiaryCase3(ctx workflow.Context, in BeneficiaryInput) (apoyo.CaseState, error) {
 	c := &caseRun{ctx: ctx, in: in, rules: withDefaults(in.Rules), version: caseV3}
 	c.st = apoyo.CaseState{CaseID: apoyo.CaseID(in.CycleID, in.BeneficiaryID), Step: apoyo.StepIdentity, Status: "running", Timeline: []apoyo.Event{}}
 	if err := c.register(); err != nil {
 		return c.st, err
+	}
+	if len(in.Approved) > 0 {
+		// Started approved: the votes count as a signal received before
+		// the first task (an input field, so no version marker: a case
+		// started without it runs as before).
+		c.approvals = append(c.approvals, ApprovalsComplete{Votes: in.Approved})
 	}
 	approvals := workflow.GetSignalChannel(ctx, SignalApprovals)
 	workflow.Go(ctx, func(ctx workflow.Context) {

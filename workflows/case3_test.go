@@ -2,6 +2,7 @@ package workflows_test
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"sync"
 	"testing"
@@ -201,4 +202,59 @@ func TestCase3PaysOnTheRailsQueue(t *testing.T) {
 	st := h.mustRun(in)
 	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
 	require.Equal(t, []string{"apoyo-pay-cash_pickup", "default-test-taskqueue"}, queues)
+}
+
+// allLists is every secretariat's signed-list vote.
+func allLists() []apoyo.ApprovalVote {
+	var votes []apoyo.ApprovalVote
+	for _, s := range apoyo.Secretariats {
+		votes = append(votes, apoyo.ApprovalVote{Secretariat: s, Approve: true, Approver: "usr-" + string(s), List: "hash-" + string(s)})
+	}
+	return votes
+}
+
+// A case kept without a workflow until its lists made the quorum starts
+// approved: the votes in its input count as the approvals signal would,
+// and its first workflow task sends the payment (no signal, no wait).
+func TestCase3StartedApproved(t *testing.T) {
+	t.Parallel()
+	h := newHarness3(t)
+	h.sendTakes(time.Minute)
+	in := screened(verified())
+	in.Approved = allLists()
+	h.referral(2*time.Hour, "ref-1", "attended")
+	h.referral(2*time.Hour, "ref-2", "declined")
+	st := h.mustRun(in)
+
+	require.Equal(t, apoyo.OutcomeCompleted, st.Outcome)
+	require.Equal(t, concat([]string{"identity/verified/system"}, eligibilityPassed(), approvedByAll), events(st)[:len(approvedByAll)+1+len(eligibilityPassed())])
+	require.Equal(t, "hash-SEDESA", st.Votes[apoyo.SEDESA].List)
+	require.Equal(t, start, eventAt(t, st, apoyo.StepApproval, "approved").At, "approved at its start")
+	require.Equal(t, []int{1}, h.disburseAttempts())
+}
+
+// What a read of a kept case shows (KeptState) is the state its workflow
+// reports once started without approvals and waiting for them.
+func TestKeptStateIsTheWorkflowsStateAtApproval(t *testing.T) {
+	t.Parallel()
+	h := newHarness3(t)
+	h.sendTakes(time.Minute)
+	in := screened(verified())
+	atApproval := h.query(time.Minute)
+	h.lists(time.Hour)
+	h.referral(2*time.Hour, "ref-1", "attended")
+	h.referral(2*time.Hour, "ref-2", "declined")
+	h.mustRun(in)
+
+	kept, err := wf.KeptState(in, start)
+	require.NoError(t, err)
+	b, err := json.Marshal(kept) // as the query's answer travels
+	require.NoError(t, err)
+	var shown apoyo.CaseState
+	require.NoError(t, json.Unmarshal(b, &shown))
+	require.Equal(t, *atApproval, shown)
+
+	in.Screened = &wf.ScreenResult{Identity: apoyo.IdentityNeedsReview}
+	_, err = wf.KeptState(in, start)
+	require.Error(t, err, "only a case screened straight to approval is kept")
 }

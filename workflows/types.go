@@ -88,6 +88,11 @@ type BeneficiaryInput struct {
 	// Screened, when set, is the case's screening, done (and recorded)
 	// by the cycle's page of starts (BeneficiaryCase3).
 	Screened *ScreenResult `json:"screened,omitempty"`
+	// Approved, when set, is the votes of the signed lists that made the
+	// case's quorum before its workflow started (a case kept without a
+	// workflow while it waited for them, BeneficiaryCase3): it goes
+	// straight from screening to payment, with no approvals signal.
+	Approved []apoyo.ApprovalVote `json:"approved,omitempty"`
 	// Resume, when set, starts a new run of a case part-way: at its
 	// payment step, after a payment came back once the earlier run had
 	// ended, or to re-run a step of a run that failed before failures were

@@ -1,0 +1,79 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/cases"
+	"github.com/apoyo-cdmx/apoyo/workflows"
+)
+
+// Cases kept without a workflow (see workflows.StartApproved): a case that
+// screening sent straight to approval waits for its signed lists in
+// PostgreSQL. The application starts it when its lists make the quorum
+// (approved, in its input), and before anything else that needs its
+// workflow (a per-case vote, a cancel); a read of its state answers from
+// what was kept.
+
+// keptUnstarted returns a case's kept start when its workflow has not been
+// started; ok is false otherwise.
+func (s *Service) keptUnstarted(ctx context.Context, caseID string) (k cases.CaseStart, in workflows.BeneficiaryInput, ok bool, err error) {
+	kept, err := s.CaseStore.KeptStarts(ctx, []string{caseID})
+	if err != nil {
+		return k, in, false, err
+	}
+	k, ok = kept[caseID]
+	if !ok || !k.Started.IsZero() {
+		return k, in, false, nil
+	}
+	in, err = decodeKept(k)
+	return k, in, err == nil, err
+}
+
+func decodeKept(k cases.CaseStart) (workflows.BeneficiaryInput, error) {
+	var in workflows.BeneficiaryInput
+	if err := json.Unmarshal(k.Input, &in); err != nil {
+		return in, fmt.Errorf("case %s: kept start unreadable: %w", k.CaseID, err)
+	}
+	return in, nil
+}
+
+// startKept starts a kept case's workflow (not approved: it waits at
+// approval as it did in PostgreSQL) when it has none; started is false
+// when it was not kept, or was started already.
+func (s *Service) startKept(ctx context.Context, caseID string) (started bool, err error) {
+	k, in, ok, err := s.keptUnstarted(ctx, caseID)
+	if err != nil || !ok {
+		return false, err
+	}
+	if _, err := workflows.StartCase3(ctx, s.Temporal, k.TaskQueue, in); err != nil {
+		return false, mapTemporal(caseID, err)
+	}
+	return true, s.CaseStore.MarkStarted(ctx, []string{caseID})
+}
+
+// tellApproved tells a case that its approvals are complete (votes): a
+// kept case without a workflow is started approved, another is
+// signalled. started reports that this call started it.
+func (s *Service) tellApproved(ctx context.Context, caseID string, kept map[string]cases.CaseStart, votes []apoyo.ApprovalVote) (started bool, err error) {
+	k, ok := kept[caseID]
+	if !ok {
+		return false, s.Temporal.SignalWorkflow(ctx, caseID, "", workflows.SignalApprovals, workflows.ApprovalsComplete{Votes: votes})
+	}
+	in, err := decodeKept(k)
+	if err != nil {
+		return false, err
+	}
+	return k.Started.IsZero(), workflows.StartApproved(ctx, s.Temporal, k.TaskQueue, in, votes)
+}
+
+// isNotFound reports whether Temporal says the workflow is not there.
+func isNotFound(err error) bool {
+	var nf *serviceerror.NotFound
+	return errors.As(err, &nf)
+}

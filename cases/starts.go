@@ -1,0 +1,80 @@
+package cases
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// CaseStart is the kept start of a case that has no workflow yet (see
+// the case_starts migration): what its workflow is started with.
+type CaseStart struct {
+	CaseID    string
+	CycleID   string
+	TaskQueue string
+	// Input is the workflow's input, as JSON.
+	Input []byte
+	// Kept is when it was kept; Started when its workflow was started
+	// (zero while it has none).
+	Kept, Started time.Time
+}
+
+// KeepStart records a case's start for later. A start kept already (a
+// retried page) is left as it is: created is false.
+func (s *Store) KeepStart(ctx context.Context, c CaseStart) (created bool, err error) {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO case_starts (case_id, cycle_id, task_queue, input) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (case_id) DO NOTHING`, c.CaseID, c.CycleID, c.TaskQueue, c.Input)
+	return tag.RowsAffected() == 1, err
+}
+
+// KeptStarts returns the kept starts of the cases among ids that have
+// one, started or not.
+//
+// A case whose start is kept but not started waits at approval with no
+// workflow: whoever needs its workflow (a signed list that completes its
+// approvals, a per-case vote, a cancel) starts it from here.
+func (s *Store) KeptStarts(ctx context.Context, ids []string) (map[string]CaseStart, error) {
+	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, coalesce(started_at, 'epoch')
+		FROM case_starts WHERE case_id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	list, err := collectStarts(rows)
+	out := make(map[string]CaseStart, len(list))
+	for _, c := range list {
+		out[c.CaseID] = c
+	}
+	return out, err
+}
+
+// UnstartedCases returns up to limit kept starts of a cycle whose
+// workflow has not been started, in case id order after after.
+func (s *Store) UnstartedCases(ctx context.Context, cycleID, after string, limit int) ([]CaseStart, error) {
+	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, 'epoch'::timestamptz
+		FROM case_starts WHERE cycle_id = $1 AND started_at IS NULL AND case_id > $2 ORDER BY case_id LIMIT $3`, cycleID, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	return collectStarts(rows)
+}
+
+// MarkStarted records that the cases' workflows were started.
+func (s *Store) MarkStarted(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE case_starts SET started_at = now() WHERE case_id = ANY($1) AND started_at IS NULL`, ids)
+	return err
+}
+
+func collectStarts(rows pgx.Rows) ([]CaseStart, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CaseStart, error) {
+		var c CaseStart
+		err := r.Scan(&c.CaseID, &c.CycleID, &c.TaskQueue, &c.Input, &c.Kept, &c.Started)
+		if c.Started.Equal(time.Unix(0, 0)) {
+			c.Started = time.Time{}
+		}
+		return c, err
+	})
+}
