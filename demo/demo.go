@@ -83,6 +83,10 @@ type Options struct {
 	Seed          uint64
 	// Progress, when set, is told how many cases have finished of how many.
 	Progress func(done, total int)
+	// CycleClosed, when set, is called once the cycle has closed, before
+	// the tally, reconciliation and ledger check (a benchmark's profile
+	// stops there).
+	CycleClosed func()
 	// People overrides the generated roster (benchmarks).
 	People []Person
 	// MaxActive bounds unfinished cases of the cycle (0: none).
@@ -206,6 +210,9 @@ func Run(ctx context.Context, d Deps, o Options) (Summary, error) {
 		}
 	}
 	sum.CycleSeconds = time.Since(launchAt).Seconds()
+	if o.CycleClosed != nil {
+		o.CycleClosed()
+	}
 
 	if err := tally(ctx, d, launch.Cycle.ID, &sum); err != nil {
 		return sum, err

@@ -7,8 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -71,6 +73,7 @@ func newBenchCycleCmd(a *cli) *cobra.Command {
 	var sizes []int
 	var bareMax int
 	var temporalFile bool
+	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "cycle",
 		Short: "Cycle throughput (launch to paid) vs a bare workflow with the same activities, on the same server in the same run",
@@ -87,7 +90,7 @@ histories) and the worker's peak memory (RSS high-water mark).`,
 			if err := o.check("table", "json"); err != nil {
 				return err
 			}
-			rows, err := runCycleBench(cmd.Context(), a, sizes, bareMax, temporalFile)
+			rows, err := runCycleBench(cmd.Context(), a, sizes, bareMax, temporalFile, cpuProfile)
 			if err != nil {
 				return err
 			}
@@ -117,11 +120,12 @@ histories) and the worker's peak memory (RSS high-water mark).`,
 	o.add(cmd, "table or json")
 	cmd.Flags().IntSliceVar(&sizes, "beneficiaries", []int{1000, 10000}, "cycle sizes")
 	cmd.Flags().BoolVar(&temporalFile, "temporal-file", false, "keep the Temporal server's state in an SQLite file in the run's directory instead of in memory: a 100,000-person run's histories outgrew 24 GiB in memory")
+	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write Go CPU profiles of this process (the Temporal server, the bank and the people's side; not the worker) to PREFIX-bare-N.pprof and PREFIX-cycle-N.pprof, one per phase and size")
 	cmd.Flags().IntVar(&bareMax, "bare-max", 0, "run the bare baseline only for sizes up to this (0: every size); a national size's bare run alone takes over an hour here")
 	return cmd
 }
 
-func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, temporalFile bool) ([]CycleBenchRow, error) {
+func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, temporalFile bool, cpuProfile string) ([]CycleBenchRow, error) {
 	dir, err := os.MkdirTemp("", "apoyo-bench-cycle-")
 	if err != nil {
 		return nil, err
@@ -204,7 +208,13 @@ func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, tempor
 		afterBare := before
 		if bareMax <= 0 || n <= bareMax {
 			a.log.Info("baseline: bare workflows", "n", n)
-			if row.BareSeconds, err = runBare(ctx, raw, n, i); err != nil {
+			stop, err := startCPUProfile(cpuProfile, "bare", n)
+			if err != nil {
+				return rows, err
+			}
+			row.BareSeconds, err = runBare(ctx, raw, n, i)
+			stop()
+			if err != nil {
 				return rows, err
 			}
 			// The server reports its counter every few seconds: let it.
@@ -216,9 +226,14 @@ func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, tempor
 			row.BarePerSecond = float64(n) / row.BareSeconds
 		}
 		a.log.Info("apoyo: cycle", "n", n)
+		stop, err := startCPUProfile(cpuProfile, "cycle", n)
+		if err != nil {
+			return rows, err
+		}
 		sum, err := demo.Run(ctx, demo.Deps{App: s.app, Cases: s.cases,
 			BankURL: "http://" + bankAddr}, demo.Options{People: demo.BenchPeople(n, uint64(i+1), time.Now().UTC()), Seed: uint64(i + 1),
-			Timeout: max(2*time.Hour, time.Duration(n)*150*time.Millisecond)})
+			Timeout: max(2*time.Hour, time.Duration(n)*150*time.Millisecond), CycleClosed: stop})
+		stop()
 		if err != nil {
 			return rows, err
 		}
@@ -246,6 +261,25 @@ func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, tempor
 		a.log.Info("result", "n", n, "per_second", row.PerSecond, "bare_per_second", row.BarePerSecond)
 	}
 	return rows, nil
+}
+
+// startCPUProfile profiles this process's CPU into
+// PREFIX-<phase>-<n>.pprof until stop is called (again: no-op); no prefix
+// profiles nothing.
+func startCPUProfile(prefix, phase string, n int) (stop func(), err error) {
+	if prefix == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(fmt.Sprintf("%s-%s-%d.pprof", prefix, phase, n))
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	return func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }, nil
 }
 
 // runBare runs n bare workflows, at most 100 starts in flight, and waits
