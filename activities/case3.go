@@ -246,9 +246,9 @@ func (a *Activities) tellApproved(ctx context.Context, caseID string, kept map[s
 	if !ok {
 		return a.Temporal.SignalWorkflow(ctx, caseID, "", workflows.SignalApprovals, workflows.ApprovalsComplete{Votes: votes})
 	}
-	var in workflows.BeneficiaryInput
-	if err := json.Unmarshal(k.Input, &in); err != nil {
-		return fmt.Errorf("case %s: kept start unreadable: %w", caseID, err)
+	in, err := workflows.KeptInput(caseID, k.Input)
+	if err != nil {
+		return err
 	}
 	if err := workflows.StartApproved(ctx, a.Temporal, k.TaskQueue, in, votes); err != nil {
 		return err

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -228,9 +227,9 @@ func (a *Activities) cancelKept(ctx context.Context, in workflows.CancelCasesInp
 		g.SetLimit(32)
 		for _, k := range kept {
 			g.Go(func() error {
-				var bin workflows.BeneficiaryInput
-				if err := json.Unmarshal(k.Input, &bin); err != nil {
-					return fmt.Errorf("case %s: kept start unreadable: %w", k.CaseID, err)
+				bin, err := workflows.KeptInput(k.CaseID, k.Input)
+				if err != nil {
+					return err
 				}
 				return workflows.StartCancelled(ctx, a.Temporal, k.TaskQueue, bin, workflows.CancelRequest{Reason: in.Reason})
 			})

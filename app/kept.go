@@ -2,9 +2,7 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"go.temporal.io/api/serviceerror"
 
@@ -36,11 +34,7 @@ func (s *Service) keptUnstarted(ctx context.Context, caseID string) (k cases.Cas
 }
 
 func decodeKept(k cases.CaseStart) (workflows.BeneficiaryInput, error) {
-	var in workflows.BeneficiaryInput
-	if err := json.Unmarshal(k.Input, &in); err != nil {
-		return in, fmt.Errorf("case %s: kept start unreadable: %w", k.CaseID, err)
-	}
-	return in, nil
+	return workflows.KeptInput(k.CaseID, k.Input)
 }
 
 // startKept starts a kept case's workflow (not approved: it waits at

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -65,6 +66,16 @@ func StartCancelled(ctx context.Context, c client.Client, queue string, in Benef
 	_, err := c.SignalWithStartWorkflow(ctx, apoyo.CaseID(in.CycleID, in.BeneficiaryID), SignalCancel, req,
 		Case3StartOptions(in, queue), Case3WorkflowName, in)
 	return err
+}
+
+// KeptInput decodes the input kept (as JSON) for a case kept without a
+// workflow.
+func KeptInput(caseID string, b []byte) (BeneficiaryInput, error) {
+	var in BeneficiaryInput
+	if err := json.Unmarshal(b, &in); err != nil {
+		return in, fmt.Errorf("case %s: kept start unreadable: %w", caseID, err)
+	}
+	return in, nil
 }
 
 // KeptState is the state of a case kept without a workflow, as its
