@@ -70,6 +70,13 @@ func newBrowser(t *testing.T, root context.Context, base string, width, height i
 	return b
 }
 
+// withTimeout is ctx with a deadline d away, cancelled when the test ends.
+func withTimeout(t *testing.T, ctx context.Context, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // get runs one action that returns a value, within a minute.
 func get[T any](b *browser, a chromedp.Action[T]) T {
 	b.t.Helper()
@@ -295,7 +302,16 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	// The programme manager's page, open since the launch, follows the
 	// cycle to its end through server-sent events, without a reload.
-	mgr.do(chromedp.WaitVisible(css(`#cycle-status[data-status="closed"]`)))
+	// The cycle hears of ended cases from its sweep (at most a minute
+	// apart while nothing moves), and a signal or start that did not reach
+	// a case is sent again after a minute: wait for two of those.
+	if _, err := chromedp.Run(withTimeout(t, mgr.ctx, 150*time.Second), chromedp.WaitVisible(css(`#cycle-status[data-status="closed"]`))); err != nil {
+		var st apoyo.CycleStatusView
+		manager.get("/cycles/"+cyc, &st)
+		var cs []apoyo.Case
+		apiClient{t, base + "/api/v1", as.caseworker}.get("/cases?cycle="+cyc, &cs)
+		t.Fatalf("the manager's page never showed the cycle closed (%v); the cycle: %+v %+v; its cases: %+v", err, st.Cycle, st.Progress, cs)
+	}
 	require.Equal(t, "100", mgr.text("#percent"))
 	require.Equal(t, "$16,800.00", mgr.text(`[data-money="paid"]`))
 	points := eval[int](mgr, `document.querySelectorAll("#chart polyline").length`)
