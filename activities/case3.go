@@ -212,13 +212,19 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 		if !rules.Approved(workflows.ApprovedBy(lists[id], waiting[id], rules.Required, nil)) {
 			continue
 		}
-		err := a.tellApproved(ctx, id, kept, lists[id])
+		k, isKept := kept[id]
+		err := workflows.TellApproved(ctx, a.Temporal, id, k.TaskQueue, k.Input, lists[id])
 		var gone *serviceerror.NotFound
 		if errors.As(err, &gone) {
 			continue // ended meanwhile (a cancel)
 		}
 		if err != nil {
 			return len(acted), err
+		}
+		if isKept && k.Started.IsZero() {
+			if err := a.Cases.MarkStarted(ctx, []string{id}); err != nil {
+				return len(acted), err
+			}
 		}
 		if err := a.failLostSend(ctx, id, 1); err != nil {
 			return len(acted), err
@@ -236,27 +242,6 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 		return 0, nil
 	}
 	return len(acted), a.Cases.Touch(ctx, acted)
-}
-
-// tellApproved tells a case that its approvals are complete (votes): a
-// case kept without a workflow (kept holds its start) is started approved
-// and marked started; another is signalled.
-func (a *Activities) tellApproved(ctx context.Context, caseID string, kept map[string]cases.CaseStart, votes []apoyo.ApprovalVote) error {
-	k, ok := kept[caseID]
-	if !ok {
-		return a.Temporal.SignalWorkflow(ctx, caseID, "", workflows.SignalApprovals, workflows.ApprovalsComplete{Votes: votes})
-	}
-	in, err := workflows.KeptInput(caseID, k.Input)
-	if err != nil {
-		return err
-	}
-	if err := workflows.StartApproved(ctx, a.Temporal, k.TaskQueue, in, votes); err != nil {
-		return err
-	}
-	if !k.Started.IsZero() {
-		return nil
-	}
-	return a.Cases.MarkStarted(ctx, []string{caseID})
 }
 
 func (a *Activities) redeliverAfter() time.Duration {
@@ -347,7 +332,7 @@ func (a *Activities) completeTakenSend(ctx context.Context, caseID string, attem
 // its screening in its input, with at most 32 cases in flight. A case that
 // goes straight to approval (identity verified, eligible) gets no workflow
 // yet: its start is kept in PostgreSQL, and it is started approved once
-// its signed lists make the quorum (StartApproved), or when a person acts
+// its signed lists make the quorum (TellApproved), or when a person acts
 // on it first. A case's projection is written after its workflow exists
 // (or its start is kept), so that nobody acts (an approver signing the
 // list it appears on) on a case that is not there yet. A case that exists
@@ -382,7 +367,7 @@ func (a *Activities) startCase(ctx context.Context, queue string, bin workflows.
 	bin.Screened = &res
 	caseID := apoyo.CaseID(bin.CycleID, bin.BeneficiaryID)
 	var created bool
-	if res.Identity == apoyo.IdentityVerified && res.Eligible && !res.CycleCancelled {
+	if res.ToApproval() {
 		input, err := json.Marshal(bin)
 		if err != nil {
 			return err

@@ -102,14 +102,15 @@ func (s *Service) completeApprovals(ctx context.Context, cycleID string, ids []s
 	var started []string
 	for _, id := range complete {
 		g.Go(func() error {
-			start, err := s.tellApproved(ctx, id, kept, lists[id])
+			k, isKept := kept[id]
+			err := workflows.TellApproved(ctx, s.Temporal, id, k.TaskQueue, k.Input, lists[id])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				failed = append(failed, id+": "+mapTemporal(id, err).Error())
 				return nil
 			}
-			if start {
+			if isKept && k.Started.IsZero() {
 				started = append(started, id)
 			}
 			told++

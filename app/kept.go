@@ -6,12 +6,11 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 
-	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
-// Cases kept without a workflow (see workflows.StartApproved): a case that
+// Cases kept without a workflow (see workflows.TellApproved): a case that
 // screening sent straight to approval waits for its signed lists in
 // PostgreSQL. The application starts it when its lists make the quorum
 // (approved, in its input), and before anything else that needs its
@@ -29,12 +28,8 @@ func (s *Service) keptUnstarted(ctx context.Context, caseID string) (k cases.Cas
 	if !ok || !k.Started.IsZero() {
 		return k, in, false, nil
 	}
-	in, err = decodeKept(k)
+	in, err = workflows.KeptInput(k.CaseID, k.Input)
 	return k, in, err == nil, err
-}
-
-func decodeKept(k cases.CaseStart) (workflows.BeneficiaryInput, error) {
-	return workflows.KeptInput(k.CaseID, k.Input)
 }
 
 // startKept starts a kept case's workflow (not approved: it waits at
@@ -49,21 +44,6 @@ func (s *Service) startKept(ctx context.Context, caseID string) (started bool, e
 		return false, mapTemporal(caseID, err)
 	}
 	return true, s.CaseStore.MarkStarted(ctx, []string{caseID})
-}
-
-// tellApproved tells a case that its approvals are complete (votes): a
-// kept case without a workflow is started approved, another is
-// signalled. started reports that this call started it.
-func (s *Service) tellApproved(ctx context.Context, caseID string, kept map[string]cases.CaseStart, votes []apoyo.ApprovalVote) (started bool, err error) {
-	k, ok := kept[caseID]
-	if !ok {
-		return false, s.Temporal.SignalWorkflow(ctx, caseID, "", workflows.SignalApprovals, workflows.ApprovalsComplete{Votes: votes})
-	}
-	in, err := decodeKept(k)
-	if err != nil {
-		return false, err
-	}
-	return k.Started.IsZero(), workflows.StartApproved(ctx, s.Temporal, k.TaskQueue, in, votes)
 }
 
 // isNotFound reports whether Temporal says the workflow is not there.

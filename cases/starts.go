@@ -35,7 +35,7 @@ func (s *Store) KeepStart(ctx context.Context, c CaseStart) (created bool, err e
 // workflow: whoever needs its workflow (a signed list that completes its
 // approvals, a per-case vote, a cancel) starts it from here.
 func (s *Store) KeptStarts(ctx context.Context, ids []string) (map[string]CaseStart, error) {
-	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, coalesce(started_at, 'epoch')
+	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, started_at
 		FROM case_starts WHERE case_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
@@ -51,7 +51,7 @@ func (s *Store) KeptStarts(ctx context.Context, ids []string) (map[string]CaseSt
 // UnstartedCases returns up to limit kept starts of a cycle whose
 // workflow has not been started, in case id order after after.
 func (s *Store) UnstartedCases(ctx context.Context, cycleID, after string, limit int) ([]CaseStart, error) {
-	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, 'epoch'::timestamptz
+	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, started_at
 		FROM case_starts WHERE cycle_id = $1 AND started_at IS NULL AND case_id > $2 ORDER BY case_id LIMIT $3`, cycleID, after, limit)
 	if err != nil {
 		return nil, err
@@ -71,9 +71,10 @@ func (s *Store) MarkStarted(ctx context.Context, ids []string) error {
 func collectStarts(rows pgx.Rows) ([]CaseStart, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CaseStart, error) {
 		var c CaseStart
-		err := r.Scan(&c.CaseID, &c.CycleID, &c.TaskQueue, &c.Input, &c.Kept, &c.Started)
-		if c.Started.Equal(time.Unix(0, 0)) {
-			c.Started = time.Time{}
+		var started *time.Time
+		err := r.Scan(&c.CaseID, &c.CycleID, &c.TaskQueue, &c.Input, &c.Kept, &started)
+		if started != nil {
+			c.Started = *started
 		}
 		return c, err
 	})

@@ -16,6 +16,13 @@ import (
 	"github.com/apoyo-cdmx/apoyo/workflows/searchattr"
 )
 
+// ToApproval reports whether a screening sends its case straight to
+// approval (identity verified, eligible, its cycle not cancelled): such a
+// case is kept without a workflow until its lists are signed.
+func (r ScreenResult) ToApproval() bool {
+	return r.Identity == apoyo.IdentityVerified && r.Eligible && !r.CycleCancelled
+}
+
 // A case of the third shape that screening sends straight to approval is
 // kept without a workflow until its signed lists make the quorum (or a
 // person acts on it): waiting for approvers then costs Temporal nothing,
@@ -46,17 +53,23 @@ func StartCase3(ctx context.Context, c client.Client, queue string, in Beneficia
 	return err == nil, err
 }
 
-// StartApproved tells a case that its approvals are complete (votes): it
-// starts the case approved when it has no workflow yet, and signals the
-// one it has otherwise. A case whose workflow has ended gets a
+// TellApproved tells a case that its approvals are complete (votes). A
+// case kept without a workflow (kept is its kept input, on queue; nil for
+// a case that was never kept) is started approved when it has no workflow
+// yet; any other is signalled. A case whose workflow has ended gets a
 // serviceerror.NotFound (it moved on: cancelled, say).
-func StartApproved(ctx context.Context, c client.Client, queue string, in BeneficiaryInput, votes []apoyo.ApprovalVote) error {
-	in.Approved = votes
-	started, err := StartCase3(ctx, c, queue, in)
-	if err != nil || started {
-		return err
+func TellApproved(ctx context.Context, c client.Client, caseID, queue string, kept []byte, votes []apoyo.ApprovalVote) error {
+	if kept != nil {
+		in, err := KeptInput(caseID, kept)
+		if err != nil {
+			return err
+		}
+		in.Approved = votes
+		if started, err := StartCase3(ctx, c, queue, in); err != nil || started {
+			return err
+		}
 	}
-	return c.SignalWorkflow(ctx, apoyo.CaseID(in.CycleID, in.BeneficiaryID), "", SignalApprovals, ApprovalsComplete{Votes: votes})
+	return c.SignalWorkflow(ctx, caseID, "", SignalApprovals, ApprovalsComplete{Votes: votes})
 }
 
 // StartCancelled tells a case to stop (SignalCancel), starting it first,
@@ -84,7 +97,7 @@ func KeptInput(caseID string, b []byte) (BeneficiaryInput, error) {
 // required secretariats. at is when it was kept.
 func KeptState(in BeneficiaryInput, at time.Time) (apoyo.CaseState, error) {
 	res := in.Screened
-	if res == nil || res.Identity != apoyo.IdentityVerified || !res.Eligible {
+	if res == nil || !res.ToApproval() {
 		return apoyo.CaseState{}, fmt.Errorf("case %s was not kept screened and eligible", apoyo.CaseID(in.CycleID, in.BeneficiaryID))
 	}
 	rules := withDefaults(in.Rules)

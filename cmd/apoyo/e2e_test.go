@@ -888,7 +888,7 @@ func goldenEndings(t *testing.T, shape int) {
 		proj, err := cases.NewStore(g.db.Pool).Case(ctx, apoyo.CaseID(cyc2, single.id))
 		require.NoError(t, err)
 		require.Equal(t, apoyo.OutcomeCancelled, proj.Outcome, "the end is recorded")
-		// Both wait without a workflow (kept: see workflows.StartApproved);
+		// Both wait without a workflow (kept: see workflows.TellApproved);
 		// a per-case vote gives the other one its workflow first.
 		code, out, errOut = runAs(ctx, t, g.as.approver[apoyo.STyFE], "approve", apoyo.CaseID(cyc2, other.id))
 		require.Equal(t, 0, code, out+errOut)
