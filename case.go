@@ -2,6 +2,7 @@ package apoyo
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -278,6 +279,21 @@ type CaseState struct {
 	Timeline  []Event                      `json:"timeline"`
 	// Failure is set while the case waits for a retry (CaseFailed).
 	Failure *StepFailure `json:"failure,omitempty"`
+}
+
+// AwaitsInstrument reports whether the case waits for a caseworker's new
+// payment instrument (its payment failed), as opposed to waiting on the
+// bank's answer to an order already sent: an instrument changed then
+// would not reach that order, and would look as if it had.
+func (s CaseState) AwaitsInstrument() bool {
+	return s.Step == StepPayment && s.Status == CaseWaiting && !slices.Contains(s.WaitingOn, WaitingOnBank)
+}
+
+// InFollowUp reports whether the case has been paid and waits on its
+// referrals' outcomes; before then (the order still at the bank) a
+// referral's outcome is refused.
+func (s CaseState) InFollowUp() bool {
+	return s.Step == StepReferrals && s.Status == CaseWaiting
 }
 
 // Case is one case as the people who look for work see it: the

@@ -169,8 +169,9 @@ func (s *Service) SetPaymentInstrument(ctx context.Context, who apoyo.Identity, 
 	if err != nil {
 		return cur, err
 	}
-	if cur.Step != apoyo.StepPayment || cur.Status != apoyo.CaseWaiting {
-		return cur, ErrUpdateRejected.With("case %s is not waiting for a new payment instrument (step %s, status %s); nothing was changed", caseID, cur.Step, cur.Status)
+	if !cur.AwaitsInstrument() {
+		return cur, ErrUpdateRejected.With("case %s is not waiting for a new payment instrument (step %s, status %s, waiting on %s); nothing was changed",
+			caseID, cur.Step, cur.Status, strings.Join(cur.WaitingOn, ", "))
 	}
 	store := s.BeneficiaryStore.UpdatePaymentInstrument
 	if in.SharedConfirmed {

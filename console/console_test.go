@@ -192,6 +192,31 @@ func TestButtonsFollowTheRole(t *testing.T) {
 	require.Contains(t, list, `value="ab12"`, "the form signs the hash shown")
 }
 
+// TestFormsFollowTheStep: a case whose order is at the bank offers
+// neither a new payment instrument nor a referral's outcome (its
+// referrals are listed from the start, and the case would refuse both);
+// once paid, the referral's form shows; once the payment failed and the
+// case waits on a caseworker, the instrument's does.
+func TestFormsFollowTheStep(t *testing.T) {
+	t.Parallel()
+	srv, svc := newConsole(t)
+	refs := []apoyo.Referral{{ID: "ref-1", Service: "Seguro de Desempleo", Secretariat: string(apoyo.STyFE)}}
+	for _, tc := range []struct {
+		step                 apoyo.Step
+		waitingOn            string
+		instrument, referral bool
+	}{
+		{apoyo.StepPayment, apoyo.WaitingOnBank, false, false},
+		{apoyo.StepPayment, apoyo.WaitingOnCaseworker, true, false},
+		{apoyo.StepReferrals, apoyo.WaitingOnCaseworker, false, true},
+	} {
+		svc.state.Store(&apoyo.CaseState{CaseID: sampleCase, Step: tc.step, Status: apoyo.CaseWaiting, WaitingOn: []string{tc.waitingOn}, Referrals: refs})
+		_, _, page := call(t, srv, "cw", "GET", "/cases/"+caseTail, nil)
+		require.Equal(t, tc.instrument, strings.Contains(page, `id="act-instrument"`), "%s waiting on %s: instrument form", tc.step, tc.waitingOn)
+		require.Equal(t, tc.referral, strings.Contains(page, `id="act-referral"`), "%s waiting on %s: referral form", tc.step, tc.waitingOn)
+	}
+}
+
 // TestRevealIsARecordedRead: the person's data appears only after a
 // reveal with a purpose, which reaches the application layer (which
 // writes it to the audit log); without a purpose, the error shows in place.

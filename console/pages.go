@@ -203,8 +203,11 @@ func (s *Server) caseData(r *http.Request, id string) (caseData, error) {
 	}
 	st := detail.State
 	d.CanIdentity = s.can(me, apoyo.ActIdentityDecide) && st.Step == apoyo.StepIdentity && st.Status == apoyo.CaseWaiting
-	d.CanInstrument = s.can(me, apoyo.ActInstrumentSet) && st.Step == apoyo.StepPayment && st.Status == apoyo.CaseWaiting
-	d.CanReferral = s.can(me, apoyo.ActReferralOutcome) && len(d.OpenReferral) > 0
+	// A form shows only where the case would take it: no new instrument
+	// while an order is at the bank, no referral's outcome before the
+	// payment (the referrals are listed from the start).
+	d.CanInstrument = s.can(me, apoyo.ActInstrumentSet) && st.AwaitsInstrument()
+	d.CanReferral = s.can(me, apoyo.ActReferralOutcome) && st.InFollowUp() && len(d.OpenReferral) > 0
 	d.CanRetry = s.can(me, apoyo.ActCaseRetry) && st.Status == apoyo.CaseFailed
 	d.CanVote = s.can(me, apoyo.ActApprovalVote) && d.Waiting
 	d.CanCancel = s.can(me, apoyo.ActCaseCancel) && st.Step != apoyo.StepDone

@@ -26,6 +26,8 @@ type sampleService struct {
 	// statusReads counts CycleStatus calls.
 	running     bool
 	statusReads atomic.Int64
+	// state, when set, is the case's state instead of sampleState's.
+	state atomic.Pointer[apoyo.CaseState]
 }
 
 func (s *sampleService) record(call string) {
@@ -164,6 +166,9 @@ func sampleState() apoyo.CaseState {
 }
 
 func (s *sampleService) Case(context.Context, apoyo.Identity, string) (apoyo.CaseDetail, error) {
+	if st := s.state.Load(); st != nil {
+		return apoyo.CaseDetail{State: *st}, nil
+	}
 	return apoyo.CaseDetail{State: sampleState()}, nil
 }
 

@@ -800,8 +800,11 @@ func (c *caseRun) awaitInstrument(reason string, task apoyo.TaskKind) (done bool
 }
 
 func (c *caseRun) validateInstrument(InstrumentChange) error {
-	if c.st.Step != apoyo.StepPayment || c.st.Status != apoyo.CaseWaiting {
-		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_instrument", "case is not waiting for a new payment instrument (step %s)", c.st.Step)
+	// Validators do not run on replay: refusing more updates changes no
+	// recorded history.
+	if !c.st.AwaitsInstrument() {
+		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_awaiting_instrument", "case is not waiting for a new payment instrument (step %s, status %s, waiting on %s)",
+			c.st.Step, c.st.Status, strings.Join(c.st.WaitingOn, ", "))
 	}
 	return nil
 }
@@ -931,10 +934,11 @@ func (c *caseRun) validateReferralOutcome(in ReferralOutcomeInput) error {
 	if !in.Outcome.Valid() {
 		return apoyo.Errorf(apoyo.EINVALID, "case.bad_referral_outcome", "outcome %q: use attended, not_attended or declined", in.Outcome)
 	}
-	if c.st.Step == apoyo.StepPayment && c.st.Status == apoyo.CaseRunning {
-		// The payment activity opens the referrals in the projection
-		// just before the run applies its result.
-		return apoyo.Errorf(apoyo.ECONFLICT, ReasonCatchingUp, "case is at step %s and running, not yet in follow-up", c.st.Step)
+	if c.st.Step == apoyo.StepPayment && (c.st.Status == apoyo.CaseRunning || slices.Contains(c.st.WaitingOn, apoyo.WaitingOnBank)) {
+		// The payment's final answer opens the referrals in the
+		// projection just before the run hears of it (Disburse's result,
+		// or FinishPayment's completion of the waiting send).
+		return apoyo.Errorf(apoyo.ECONFLICT, ReasonCatchingUp, "case is at step %s, %s, not yet in follow-up", c.st.Step, c.st.Status)
 	}
 	if c.st.Step != apoyo.StepReferrals {
 		return apoyo.Errorf(apoyo.ECONFLICT, "case.not_in_referrals", "case is at step %s, not in follow-up", c.st.Step)

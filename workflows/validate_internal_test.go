@@ -60,3 +60,24 @@ func TestVoteRefusalsSayWhetherToWait(t *testing.T) {
 	c.st.Step, c.st.Status = apoyo.StepDone, apoyo.CaseDone
 	require.Equal(t, "case.not_in_referrals", Refusal(refusing(c.validateReferralOutcome)(in)).Reason)
 }
+
+// While an order is at the bank (the case at payment, waiting on the
+// bank), a new payment instrument is refused for good: it would not reach
+// the order already sent. A referral's outcome is refused as early, since
+// the bank's final answer opens the referrals in the projection just
+// before the case hears of it. Once the payment failed and the case waits
+// on a caseworker, the instrument is what it waits for.
+func TestNoInstrumentWhileTheBankDecides(t *testing.T) {
+	t.Parallel()
+	c := &caseRun{rules: withDefaults(CaseRules{}), st: apoyo.CaseState{Step: apoyo.StepPayment, Status: apoyo.CaseWaiting,
+		WaitingOn: []string{apoyo.WaitingOnBank}, Referrals: []apoyo.Referral{{ID: "ref-1"}}}}
+	r := Refusal(refusing(c.validateInstrument)(InstrumentChange{Rail: apoyo.RailSPEI}))
+	require.NotNil(t, r)
+	require.Equal(t, "case.not_awaiting_instrument", r.Reason)
+	require.Contains(t, r.Message, apoyo.WaitingOnBank)
+	in := ReferralOutcomeInput{ReferralID: "ref-1", Outcome: apoyo.ReferralAttended}
+	require.Equal(t, ReasonCatchingUp, Refusal(refusing(c.validateReferralOutcome)(in)).Reason)
+
+	c.st.WaitingOn = []string{apoyo.WaitingOnCaseworker}
+	require.NoError(t, refusing(c.validateInstrument)(InstrumentChange{Rail: apoyo.RailSPEI}))
+}

@@ -83,8 +83,23 @@ func get[T any](b *browser, a chromedp.Action[T]) T {
 	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(ctx, a)
-	require.NoError(b.t, err)
+	if err != nil {
+		b.t.Fatalf("%v; %s", err, b.describe())
+	}
 	return v
+}
+
+// describe says where the browser is and what its page shows, for a
+// failure's message: a page that does not answer within 10 s is said to
+// (an unanswered dialog blocks every script).
+func (b *browser) describe() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	page, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
+	if err != nil {
+		return fmt.Sprintf("the page does not answer (%v)", err)
+	}
+	return "the page is at " + page
 }
 
 func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
