@@ -106,3 +106,31 @@ func TestSignedRosterList(t *testing.T) {
 	_, err = e.pool.Exec(e.ctx, "TRUNCATE roster_approval_cases, roster_approvals")
 	require.Error(t, err)
 }
+
+// TestListVotesReadsByCase: with tens of thousands of signed lines and
+// statistics, the votes of a few cases are read through the index by
+// case, not the whole table: the lookup runs once per case a sweep or a
+// signature tells, so a whole-table read there is quadratic in the
+// cycle's size.
+func TestListVotesReadsByCase(t *testing.T) {
+	t.Parallel()
+	e := setup(t, 0)
+	c := e.cycle(t, "2026-11")
+	var approval int64
+	require.NoError(t, e.pool.QueryRow(e.ctx, `INSERT INTO roster_approvals (cycle_id, secretariat, approver_id, approver_name, list_hash, size, total)
+		VALUES ($1, 'SIBISO', 'usr_sib', 'sib', sha256('list'), 20000, 112000000) RETURNING id`, c.ID).Scan(&approval))
+	_, err := e.pool.Exec(e.ctx, `INSERT INTO roster_approval_cases (approval_id, case_id, amount)
+		SELECT $1, 'case/' || $2 || '/ben_' || lpad(i::text, 16, '0'), 5600 FROM generate_series(1, 20000) i`, approval, c.ID)
+	require.NoError(t, err)
+	_, err = e.pool.Exec(e.ctx, "ANALYZE roster_approvals, roster_approval_cases")
+	require.NoError(t, err)
+
+	ids := []string{"case/" + c.ID + "/ben_0000000000000007", "case/" + c.ID + "/ben_0000000000019000"}
+	var plan string
+	require.NoError(t, e.pool.QueryRow(e.ctx, "EXPLAIN (FORMAT JSON) "+cases.ListVotesSQL, ids).Scan(&plan))
+	require.Contains(t, plan, `"Index Name": "roster_approval_cases_case"`, plan)
+	votes, err := e.store.ListVotes(e.ctx, ids)
+	require.NoError(t, err)
+	require.Len(t, votes, 2)
+	require.Equal(t, apoyo.SIBISO, votes[ids[0]][0].Secretariat)
+}

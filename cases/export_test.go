@@ -12,3 +12,6 @@ func QueueStatement(f apoyo.QueueFilter) (string, []any, error) {
 	sql, args := queueStatement(f)
 	return sql, args, nil
 }
+
+// ListVotesSQL is ListVotes's statement, for its plan's test.
+const ListVotesSQL = listVotesSQL

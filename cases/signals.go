@@ -110,12 +110,17 @@ func (s *Store) DropWaiting(ctx context.Context, caseIDs []string, sec apoyo.Sec
 	return err
 }
 
+// listVotesSQL reads the signatures covering the cases $1, through the
+// index by case (roster_approval_cases_case): a few cases' lookup reads
+// a few rows, however many lists the cycle has.
+const listVotesSQL = `SELECT DISTINCT ON (ac.case_id, a.secretariat) ac.case_id, a.secretariat, a.approver_id, encode(a.list_hash, 'hex')
+	FROM roster_approval_cases ac JOIN roster_approvals a ON a.id = ac.approval_id
+	WHERE ac.case_id = ANY($1) ORDER BY ac.case_id, a.secretariat, a.id`
+
 // ListVotes returns, per case, the votes of the signed lists that cover
 // it: one per secretariat (its first signature).
 func (s *Store) ListVotes(ctx context.Context, caseIDs []string) (map[string][]apoyo.ApprovalVote, error) {
-	rows, err := s.pool.Query(ctx, `SELECT DISTINCT ON (ac.case_id, a.secretariat) ac.case_id, a.secretariat, a.approver_id, encode(a.list_hash, 'hex')
-		FROM roster_approval_cases ac JOIN roster_approvals a ON a.id = ac.approval_id
-		WHERE ac.case_id = ANY($1) ORDER BY ac.case_id, a.secretariat, a.id`, caseIDs)
+	rows, err := s.pool.Query(ctx, listVotesSQL, caseIDs)
 	if err != nil {
 		return nil, err
 	}

@@ -164,9 +164,13 @@ type Bank struct {
 	cfg Config
 	log *slog.Logger
 
-	mu         sync.Mutex
-	offset     time.Duration // added to cfg.Now by Advance
-	list       []*order      // in creation order, for deterministic processing
+	mu     sync.Mutex
+	offset time.Duration // added to cfg.Now by Advance
+	list   []*order      // in creation order, for deterministic processing
+	// open are the orders processLocked may still have work for (see
+	// order.open), in creation order: it reads these, not the whole list,
+	// so a tick costs what is in flight, not every order ever made.
+	open       []*order
 	byID       map[string]*order
 	byKey      map[string]*order
 	byTracking map[string]*order
@@ -195,6 +199,21 @@ type order struct {
 	// lateReturnAt is when the return of a settled order arrives; zero if
 	// none is coming.
 	lateReturnAt time.Time
+	// listedOpen says whether the order is in Bank.open.
+	listedOpen bool
+}
+
+// open reports whether processLocked may still have work for the order:
+// it is pending (to settle or refuse), or settled with a late return or
+// a pickup's expiry still to come. Every other state is final here.
+func (o *order) open() bool {
+	switch o.st.State {
+	case apoyo.PaymentPending:
+		return true
+	case apoyo.PaymentSettled:
+		return !o.lateReturnAt.IsZero() || o.st.ExpiresAt != nil
+	}
+	return false
 }
 
 // New returns a bank for cfg. It panics if the journal cannot be opened or

@@ -101,6 +101,16 @@ func movementFor(kind MovementKind, ord *order, at time.Time) Movement {
 // journal from another bank), which is ignored.
 func (b *Bank) apply(m Movement) *order {
 	b.movements = append(b.movements, m)
+	ord := b.applyState(m)
+	if ord != nil && !ord.listedOpen && ord.open() {
+		b.open = append(b.open, ord)
+		ord.listedOpen = true
+	}
+	return ord
+}
+
+// applyState is apply's change of the order's state.
+func (b *Bank) applyState(m Movement) *order {
 	if m.Kind == MovementAccepted {
 		if m.Order == nil {
 			return nil
@@ -331,7 +341,8 @@ func (b *Bank) Advance(d time.Duration) (time.Time, error) {
 // settles before it can be returned or expire. Callers hold b.mu.
 func (b *Bank) processLocked(force bool) error {
 	now := b.now()
-	for _, ord := range b.list {
+	defer b.closeFinished()
+	for _, ord := range b.open {
 		if ord.st.State != apoyo.PaymentPending || (!force && now.Before(ord.dueAt)) {
 			continue
 		}
@@ -339,7 +350,7 @@ func (b *Bank) processLocked(force bool) error {
 			return err
 		}
 	}
-	for _, ord := range b.list {
+	for _, ord := range b.open {
 		if ord.st.State == apoyo.PaymentSettled && !ord.lateReturnAt.IsZero() && !now.Before(ord.lateReturnAt) {
 			m := movementFor(MovementReturned, ord, now)
 			m.ReturnCause = b.lateReturnCause(ord.o)
@@ -352,7 +363,7 @@ func (b *Bank) processLocked(force bool) error {
 			}
 		}
 	}
-	for _, ord := range b.list {
+	for _, ord := range b.open {
 		exp := ord.st.ExpiresAt
 		if exp == nil || now.Before(*exp) {
 			continue
@@ -373,6 +384,21 @@ func (b *Bank) processLocked(force bool) error {
 		}
 	}
 	return nil
+}
+
+// closeFinished drops from b.open the orders with no work left, keeping
+// the others' order.
+func (b *Bank) closeFinished() {
+	kept := b.open[:0]
+	for _, ord := range b.open {
+		if ord.open() {
+			kept = append(kept, ord)
+		} else {
+			ord.listedOpen = false
+		}
+	}
+	clear(b.open[len(kept):])
+	b.open = kept
 }
 
 // settle processes a pending order by the outcome rules.
