@@ -207,30 +207,36 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 	if err != nil {
 		return 0, err
 	}
-	var acted []string
+	var acted, started []string
+	// The starts made are marked in one write, on every way out.
+	markStarted := func(err error) error {
+		return errors.Join(err, a.Cases.MarkStarted(ctx, started))
+	}
 	for _, id := range ids {
 		if !rules.Approved(workflows.ApprovedBy(lists[id], waiting[id], rules.Required, nil)) {
 			continue
 		}
-		k, isKept := kept[id]
-		err := workflows.TellApproved(ctx, a.Temporal, id, k.TaskQueue, k.Input, lists[id])
+		k := kept[id]
+		start := k.StartInput()
+		err := workflows.TellApproved(ctx, a.Temporal, id, k.TaskQueue, start, lists[id])
 		var gone *serviceerror.NotFound
 		if errors.As(err, &gone) {
 			continue // ended meanwhile (a cancel)
 		}
 		if err != nil {
-			return len(acted), err
+			return len(acted), markStarted(err)
 		}
-		if isKept && k.Started.IsZero() {
-			if err := a.Cases.MarkStarted(ctx, []string{id}); err != nil {
-				return len(acted), err
-			}
+		if start != nil {
+			started = append(started, id)
 		}
 		if err := a.failLostSend(ctx, id, 1); err != nil {
-			return len(acted), err
+			return len(acted), markStarted(err)
 		}
 		a.log().InfoContext(ctx, "sweep: approvals told again", "case", id)
 		acted = append(acted, id)
+	}
+	if err := markStarted(nil); err != nil {
+		return len(acted), err
 	}
 	for id, attempt := range stalled {
 		if err := a.failLostSend(ctx, id, attempt); err != nil {

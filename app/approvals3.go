@@ -102,15 +102,16 @@ func (s *Service) completeApprovals(ctx context.Context, cycleID string, ids []s
 	var started []string
 	for _, id := range complete {
 		g.Go(func() error {
-			k, isKept := kept[id]
-			err := workflows.TellApproved(ctx, s.Temporal, id, k.TaskQueue, k.Input, lists[id])
+			k := kept[id]
+			start := k.StartInput()
+			err := workflows.TellApproved(ctx, s.Temporal, id, k.TaskQueue, start, lists[id])
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				failed = append(failed, id+": "+mapTemporal(id, err).Error())
 				return nil
 			}
-			if isKept && k.Started.IsZero() {
+			if start != nil {
 				started = append(started, id)
 			}
 			told++

@@ -20,6 +20,16 @@ type CaseStart struct {
 	Kept, Started time.Time
 }
 
+// StartInput is the input to start the case with while its workflow has
+// not been started, and nil once it has (or for a case never kept, the
+// zero CaseStart): workflows.TellApproved then only signals it.
+func (c CaseStart) StartInput() []byte {
+	if !c.Started.IsZero() {
+		return nil
+	}
+	return c.Input
+}
+
 // KeepStart records a case's start for later. A start kept already (a
 // retried page) is left as it is: created is false.
 func (s *Store) KeepStart(ctx context.Context, c CaseStart) (created bool, err error) {
