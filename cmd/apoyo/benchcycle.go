@@ -45,8 +45,16 @@ type CycleBenchRow struct {
 	Seconds       float64 `json:"seconds_launch_to_paid"`
 	PerSecond     float64 `json:"beneficiaries_per_second"`
 	BareSeconds   float64 `json:"bare_seconds"`
-	BarePerSecond float64 `json:"bare_workflows_per_second"`
-	Ratio         float64 `json:"ratio_to_bare"`
+	// BarePerSecond is the bare baseline's rate run just before the
+	// cycle; BareAfterPerSecond the same baseline run again just after
+	// it (0: not run). The embedded server slows as its tables fill (one
+	// 1,000-person run: 31.1 bare workflows/s before its cycle, 25.3/s
+	// after), so a baseline run only before the cycle would be measured
+	// on a fresher server than the cycle it is compared with.
+	BarePerSecond      float64 `json:"bare_workflows_per_second"`
+	BareAfterPerSecond float64 `json:"bare_after_workflows_per_second,omitempty"`
+	// Ratio is PerSecond against BaselinePerSecond.
+	Ratio float64 `json:"ratio_to_bare"`
 	// ActionsPerBeneficiary is a sample of paid cases' histories, counted
 	// by Temporal Cloud's rules (bench.CountActions).
 	ActionsPerBeneficiary float64 `json:"actions_per_beneficiary"`
@@ -68,10 +76,30 @@ type CycleBenchRow struct {
 	source string
 }
 
+// BaselinePerSecond is the rate the cycle is compared with: the mean of
+// the bare runs before and after it, or the one before when no run after
+// it was made (rows of older runs).
+func (r CycleBenchRow) BaselinePerSecond() float64 {
+	if r.BareAfterPerSecond > 0 && r.BarePerSecond > 0 {
+		return (r.BarePerSecond + r.BareAfterPerSecond) / 2
+	}
+	return r.BarePerSecond
+}
+
+// bareText is the baseline's rates as a table shows them: "before" or
+// "before / after".
+func (r CycleBenchRow) bareText() string {
+	if r.BareAfterPerSecond > 0 {
+		return fmt.Sprintf("%.1f / %.1f", r.BarePerSecond, r.BareAfterPerSecond)
+	}
+	return fmt.Sprintf("%.1f", r.BarePerSecond)
+}
+
 func newBenchCycleCmd(a *cli) *cobra.Command {
 	var o output
 	var sizes []int
 	var bareMax int
+	var bareAfter bool
 	var temporalFile bool
 	var cpuProfile string
 	cmd := &cobra.Command{
@@ -80,17 +108,19 @@ func newBenchCycleCmd(a *cli) *cobra.Command {
 		Long: `cycle starts a private stack in a temporary directory (PostgreSQL, an
 in-memory Temporal server, the sandbox bank) and the worker as a separate
 process, then for each size: runs N bare workflows of 2 no-op activities
-(the baseline), and a real cycle of N people who go straight through
+(the baseline), a real cycle of N people who go straight through
 (CURP, no referrals), approved by the three secretariats through the bulk
-approval path. It prints beneficiaries per second from launch to paid, the
-ratio to the baseline, Temporal actions per beneficiary (counted from
-histories) and the worker's peak memory (RSS high-water mark).`,
+approval path, and the baseline again (--bare-after), because the server
+slows as its tables fill. It prints beneficiaries per second from launch
+to paid, the ratio to the baseline (the mean of its runs before and after
+the cycle), Temporal actions per beneficiary (counted from histories) and
+the worker's peak memory (RSS high-water mark).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check("table", "json"); err != nil {
 				return err
 			}
-			rows, err := runCycleBench(cmd.Context(), a, sizes, bareMax, temporalFile, cpuProfile)
+			rows, err := runCycleBench(cmd.Context(), a, sizes, bareMax, bareAfter, temporalFile, cpuProfile)
 			if err != nil {
 				return err
 			}
@@ -98,13 +128,13 @@ histories) and the worker's peak memory (RSS high-water mark).`,
 				return writeJSON(a.out, rows)
 			}
 			tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "N\tPAID\tSECONDS\tBENEF/S\tBARE WF/S\tRATIO\tACTIONS/BENEF (HISTORY)\tBILLED/BENEF (SERVER)\tBILLED/BARE WF\tHEARTBEATS\tWORKER PEAK MB\t")
+			fmt.Fprintln(tw, "N\tPAID\tSECONDS\tBENEF/S\tBARE WF/S (BEFORE / AFTER)\tRATIO\tACTIONS/BENEF (HISTORY)\tBILLED/BENEF (SERVER)\tBILLED/BARE WF\tHEARTBEATS\tWORKER PEAK MB\t")
 			for _, r := range rows {
 				ratio := "-" // no bare run at this size
 				if r.BarePerSecond > 0 {
 					ratio = fmt.Sprintf("%.2fx", r.Ratio)
 				}
-				fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%.1f\t%s\t%.1f\t%.1f\t%.1f\t%d\t%.0f\t\n", r.Beneficiaries, r.Paid, r.Seconds, r.PerSecond, r.BarePerSecond,
+				fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%s\t%s\t%.1f\t%.1f\t%.1f\t%d\t%.0f\t\n", r.Beneficiaries, r.Paid, r.Seconds, r.PerSecond, r.bareText(),
 					ratio, r.ActionsPerBeneficiary, r.BilledPerBeneficiary, r.BilledPerBare, r.Heartbeats, r.WorkerPeakRSSMB)
 			}
 			if err := tw.Flush(); err != nil {
@@ -121,11 +151,12 @@ histories) and the worker's peak memory (RSS high-water mark).`,
 	cmd.Flags().IntSliceVar(&sizes, "beneficiaries", []int{1000, 10000}, "cycle sizes")
 	cmd.Flags().BoolVar(&temporalFile, "temporal-file", false, "keep the Temporal server's state in an SQLite file in the run's directory instead of in memory: a 100,000-person run's histories outgrew 24 GiB in memory")
 	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write Go CPU profiles of this process (the Temporal server, the bank and the people's side; not the worker) to PREFIX-bare-N.pprof and PREFIX-cycle-N.pprof, one per phase and size")
+	cmd.Flags().BoolVar(&bareAfter, "bare-after", true, "run the bare baseline again after each cycle and compare the cycle with the mean of the two runs (the server slows as its tables fill)")
 	cmd.Flags().IntVar(&bareMax, "bare-max", 0, "run the bare baseline only for sizes up to this (0: every size); a national size's bare run alone takes over an hour here")
 	return cmd
 }
 
-func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, temporalFile bool, cpuProfile string) ([]CycleBenchRow, error) {
+func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, bareAfter, temporalFile bool, cpuProfile string) ([]CycleBenchRow, error) {
 	dir, err := os.MkdirTemp("", "apoyo-bench-cycle-")
 	if err != nil {
 		return nil, err
@@ -242,9 +273,6 @@ func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, tempor
 		}
 		row.Paid, row.Seconds, row.MeasuredAt = sum.Paid, sum.CycleSeconds, time.Now().UTC().Truncate(time.Second)
 		row.PerSecond = float64(sum.Paid) / sum.CycleSeconds
-		if row.BarePerSecond > 0 {
-			row.Ratio = row.PerSecond / row.BarePerSecond
-		}
 		if row.ActionsPerBeneficiary, err = sampleActions(ctx, s, raw, sum.CycleID, 25); err != nil {
 			return rows, err
 		}
@@ -257,6 +285,24 @@ func runCycleBench(ctx context.Context, a *cli, sizes []int, bareMax int, tempor
 		row.BilledPerBeneficiary = float64(billed.Billable()) / float64(n)
 		row.Heartbeats = billed.Heartbeats()
 		row.WorkerPeakRSSMB = peakRSSMB(worker.Process.Pid)
+		if bareAfter && row.BarePerSecond > 0 {
+			// Counted after the cycle's actions and peak memory were read,
+			// so that it changes neither.
+			a.log.Info("baseline again: bare workflows", "n", n)
+			stop, err := startCPUProfile(cpuProfile, "bare-after", n)
+			if err != nil {
+				return rows, err
+			}
+			secs, err := runBare(ctx, raw, n, len(sizes)+i)
+			stop()
+			if err != nil {
+				return rows, err
+			}
+			row.BareAfterPerSecond = float64(n) / secs
+		}
+		if base := row.BaselinePerSecond(); base > 0 {
+			row.Ratio = row.PerSecond / base
+		}
 		rows = append(rows, row)
 		a.log.Info("result", "n", n, "per_second", row.PerSecond, "bare_per_second", row.BarePerSecond)
 	}

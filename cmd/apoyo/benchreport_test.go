@@ -70,6 +70,23 @@ func TestBenchReportMergesANationalRun(t *testing.T) {
 	require.Contains(t, s, "| 10000 | 10000 | 0.0 | 15.0 | 25.0 | 0.60× | 3.0 | 0.0 | 0.0 | 0 | 210 | file | 2026-12-07 06:00 |")
 }
 
+// The baseline runs before and after the cycle, because the server slows
+// as its tables fill: the cycle is compared with the mean of the two, and
+// the report shows both rates.
+func TestCycleComparedWithTheBaselineBeforeAndAfter(t *testing.T) {
+	t.Parallel()
+	row := CycleBenchRow{Beneficiaries: 1000, Paid: 1000, PerSecond: 21, BarePerSecond: 31, BareAfterPerSecond: 25}
+	require.InDelta(t, 28.0, row.BaselinePerSecond(), 1e-9)
+	older := CycleBenchRow{Beneficiaries: 1000, PerSecond: 21, BarePerSecond: 31}
+	require.InDelta(t, 31.0, older.BaselinePerSecond(), 1e-9, "a row of a run without an after baseline keeps its one baseline")
+
+	dir := t.TempDir()
+	row.Ratio = row.PerSecond / row.BaselinePerSecond()
+	writeBenchFile(t, dir, benchReportCycleFile, []CycleBenchRow{row})
+	s := benchReport(t, dir)
+	require.Contains(t, s, "| 1000 | 1000 | 0.0 | 21.0 | 31.0 / 25.0 | 0.75× |")
+}
+
 // writeBenchFile writes v as a benchmark's JSON result named name in dir.
 func writeBenchFile(t *testing.T, dir, name string, v any) {
 	t.Helper()
