@@ -34,4 +34,8 @@ const (
 	DefaultInstrumentWait = 30 * 24 * time.Hour
 	// DefaultMaxPaymentAttempts bounds the payment orders of one case.
 	DefaultMaxPaymentAttempts = 3
+	// DefaultStatusMaxAge is how old a cycle's status a read may show: a
+	// person watching a cycle sees it move within a second, and a cycle's
+	// status costs at most one read a second however many watch it.
+	DefaultStatusMaxAge = time.Second
 )

@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/audit"
@@ -54,9 +55,21 @@ type Service struct {
 	Audit            *audit.Log
 	Accounts         *identity.Store
 
+	// StatusMaxAge is how old a cycle's status a read may show (see
+	// CycleStatus). Default (0): apoyo.DefaultStatusMaxAge; negative:
+	// read it anew every time.
+	StatusMaxAge time.Duration
+
 	// shapes caches each cycle's workflow shape (cycle id → int; it never
 	// changes).
 	shapes sync.Map
+	// statuses holds each cycle's last status read (cycle id →
+	// statusRead); statusReads makes concurrent reads of one cycle one
+	// read; closedProgress holds the progress of closed cycles (cycle id →
+	// apoyo.CycleProgress), which never changes.
+	statuses       sync.Map
+	statusReads    singleflight.Group
+	closedProgress sync.Map
 }
 
 var _ apoyo.Service = (*Service)(nil)

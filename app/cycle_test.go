@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
@@ -11,6 +12,7 @@ import (
 	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/app"
@@ -153,4 +155,96 @@ func TestCycleStatusClosedIsClosedInTheDatabase(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, st.Progress.Closed)
 	require.Equal(t, apoyo.CycleClosed, st.Cycle.Status, "the workflow's progress is closed, so the database's cycle is too")
+}
+
+// watchedCycle stands in for Temporal's client for a running cycle whose
+// progress many people read: it counts the describes and the queries
+// (each query is an action Temporal Cloud bills), and answers a closed
+// progress once closed is set.
+type watchedCycle struct {
+	client.Client
+	mu                sync.Mutex
+	describes, querys int
+	closed            bool
+}
+
+func (c *watchedCycle) DescribeWorkflowExecution(context.Context, string, string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.describes++
+	return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{
+		Status: enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING}}, nil
+}
+
+func (c *watchedCycle) QueryWorkflow(context.Context, string, string, string, ...any) (converter.EncodedValue, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.querys++
+	return progressValue{apoyo.CycleProgress{Started: 10, Done: c.querys, Outcomes: map[string]int{"completed": c.querys}, Closed: c.closed}}, nil
+}
+
+func (c *watchedCycle) SignalWorkflow(context.Context, string, string, string, any) error { return nil }
+
+func (c *watchedCycle) asked() (describes, queries int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.describes, c.querys
+}
+
+type progressValue struct{ p apoyo.CycleProgress }
+
+func (v progressValue) HasValue() bool { return true }
+func (v progressValue) Get(p any) error {
+	*p.(*apoyo.CycleProgress) = v.p
+	return nil
+}
+
+// A cycle's status costs Temporal one describe and one billed query per
+// StatusMaxAge however often it is read; a control sent through the
+// service is seen at the next read; with a negative age every read asks;
+// a closed cycle's progress is asked once.
+func TestCycleStatusReadAtMostOncePerMaxAge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := testfactory.New(t, pgtest.New(t))
+	cyc := w.Cycle(t, w.Program(t, nil).ID, nil)
+	tc := &watchedCycle{}
+	svc := &app.Service{Temporal: tc, Pool: w.Pool, CaseStore: w.Cases, Ledger: w.Ledger, StatusMaxAge: time.Hour}
+
+	for range 5 {
+		st, err := svc.CycleStatus(ctx, pm, cyc.ID)
+		require.NoError(t, err)
+		require.Equal(t, 1, st.Progress.Done)
+		st.Progress.Outcomes["completed"] = 99 // a reader's change stays its own
+	}
+	d, q := tc.asked()
+	require.Equal(t, [2]int{1, 1}, [2]int{d, q}, "five reads within the age: one describe, one query")
+	st, err := svc.CycleStatus(ctx, pm, cyc.ID)
+	require.NoError(t, err)
+	require.Equal(t, map[string]int{"completed": 1}, st.Progress.Outcomes)
+
+	_, err = svc.PauseCycle(ctx, pm, cyc.ID)
+	require.NoError(t, err)
+	st, err = svc.CycleStatus(ctx, pm, cyc.ID)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Progress.Done, "a control drops the last read")
+
+	always := &app.Service{Temporal: tc, Pool: w.Pool, CaseStore: w.Cases, Ledger: w.Ledger, StatusMaxAge: -1}
+	for range 2 {
+		_, err := always.CycleStatus(ctx, pm, cyc.ID)
+		require.NoError(t, err)
+	}
+	d, q = tc.asked()
+	require.Equal(t, [2]int{4, 4}, [2]int{d, q}, "a negative age reads anew every time")
+
+	tc.mu.Lock()
+	tc.closed = true
+	tc.mu.Unlock()
+	for range 3 {
+		st, err := always.CycleStatus(ctx, pm, cyc.ID)
+		require.NoError(t, err)
+		require.True(t, st.Progress.Closed)
+	}
+	d, q = tc.asked()
+	require.Equal(t, [2]int{5, 5}, [2]int{d, q}, "a closed cycle's progress is read once")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -173,6 +174,9 @@ func (s *Service) controlCycle(ctx context.Context, cycleID string, action apoyo
 	if err != nil {
 		return tr, err
 	}
+	// Whoever sent the control sees its effect as soon as the workflow
+	// applies it, not after the status read before it ages out.
+	defer s.statuses.Delete(cycleID)
 	return tr, s.signalCycle(ctx, cycleID, workflows.CycleControl{Action: string(action), Seq: tr.Seq, Reason: reason})
 }
 
@@ -205,10 +209,23 @@ func (s *Service) CancelCycle(ctx context.Context, _ apoyo.Identity, cycleID, re
 	return s.controlCycle(ctx, cycleID, apoyo.CycleCancel, reason)
 }
 
-// cycleProgress asks a cycle workflow for its progress (its result once
-// it has finished), read into the domain's view of it (a subset of the
-// workflow's state, by its JSON names).
+// cycleProgress is a cycle workflow's progress as readCycleProgress
+// reads it. A closed cycle's progress never changes, so it is asked once.
 func (s *Service) cycleProgress(ctx context.Context, cycleID string) (apoyo.CycleProgress, error) {
+	if v, ok := s.closedProgress.Load(cycleID); ok {
+		return cloneProgress(v.(apoyo.CycleProgress)), nil
+	}
+	p, err := s.readCycleProgress(ctx, cycleID)
+	if err == nil && p.Closed {
+		s.closedProgress.Store(cycleID, cloneProgress(p))
+	}
+	return p, err
+}
+
+// readCycleProgress asks a cycle workflow for its progress (its result
+// once it has finished), read into the domain's view of it (a subset of
+// the workflow's state, by its JSON names).
+func (s *Service) readCycleProgress(ctx context.Context, cycleID string) (apoyo.CycleProgress, error) {
 	var p apoyo.CycleProgress
 	id := workflows.CycleWorkflowID(cycleID)
 	desc, err := s.Temporal.DescribeWorkflowExecution(ctx, id, "")
@@ -225,8 +242,67 @@ func (s *Service) cycleProgress(ctx context.Context, cycleID string) (apoyo.Cycl
 	return p, mapTemporal(id, s.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &p))
 }
 
-// CycleStatus implements apoyo.CycleService.
+// CycleStatus implements apoyo.CycleService. A status is read at most
+// once per StatusMaxAge per cycle, and concurrent reads of one cycle share
+// one: each read costs Temporal a describe and a query (an action Temporal
+// Cloud bills) and PostgreSQL two aggregates over the cycle's cases, and a
+// progress view refreshed by many people, or a script polling, would
+// otherwise cost that on every read.
 func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID string) (apoyo.CycleStatusView, error) {
+	maxAge := s.StatusMaxAge
+	if maxAge == 0 {
+		maxAge = apoyo.DefaultStatusMaxAge
+	}
+	if v, ok := s.statuses.Load(cycleID); ok {
+		if r := v.(statusRead); time.Since(r.at) < maxAge {
+			return cloneStatus(r.view), nil
+		}
+	}
+	v, err, _ := s.statusReads.Do(cycleID, func() (any, error) {
+		r := statusRead{at: time.Now()}
+		var err error
+		if r.view, err = s.readCycleStatus(ctx, cycleID); err != nil {
+			return nil, err
+		}
+		s.statuses.Store(cycleID, r)
+		return r, nil
+	})
+	if err != nil {
+		return apoyo.CycleStatusView{}, err
+	}
+	return cloneStatus(v.(statusRead).view), nil
+}
+
+// statusRead is a cycle's status and when it was read.
+type statusRead struct {
+	view apoyo.CycleStatusView
+	at   time.Time
+}
+
+// cloneStatus is a status with maps of its own, since reads share it.
+func cloneStatus(v apoyo.CycleStatusView) apoyo.CycleStatusView {
+	v.Progress = cloneProgress(v.Progress)
+	v.Cases.ByStep, v.Cases.ByOutcome, v.Cases.Waiting = maps.Clone(v.Cases.ByStep), maps.Clone(v.Cases.ByOutcome), maps.Clone(v.Cases.Waiting)
+	v.Amounts, v.OpenTasks = maps.Clone(v.Amounts), maps.Clone(v.OpenTasks)
+	if v.AmountsByFund != nil {
+		byFund := make(map[string]map[string]decimal.Decimal, len(v.AmountsByFund))
+		for fund, m := range v.AmountsByFund {
+			byFund[fund] = maps.Clone(m)
+		}
+		v.AmountsByFund = byFund
+	}
+	return v
+}
+
+// cloneProgress is a progress with a map of its own.
+func cloneProgress(p apoyo.CycleProgress) apoyo.CycleProgress {
+	p.Outcomes = maps.Clone(p.Outcomes)
+	return p
+}
+
+// readCycleStatus reads a cycle's status: its row, its workflow's
+// progress, its cases' counts, its amounts and its open tasks.
+func (s *Service) readCycleStatus(ctx context.Context, cycleID string) (apoyo.CycleStatusView, error) {
 	var st apoyo.CycleStatusView
 	cyc, err := s.CaseStore.Cycle(ctx, cycleID)
 	if err != nil {
