@@ -248,3 +248,57 @@ func TestCycleStatusReadAtMostOncePerMaxAge(t *testing.T) {
 	d, q = tc.asked()
 	require.Equal(t, [2]int{5, 5}, [2]int{d, q}, "a closed cycle's progress is read once")
 }
+
+// heldCycle is a watchedCycle whose queries wait for release, so that
+// reads of its status overlap.
+type heldCycle struct {
+	watchedCycle
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (c *heldCycle) QueryWorkflow(ctx context.Context, id, run, q string, args ...any) (converter.EncodedValue, error) {
+	c.entered <- struct{}{}
+	<-c.release
+	return c.watchedCycle.QueryWorkflow(ctx, id, run, q, args...)
+}
+
+// Readers of one cycle's status at the same time share one read; one
+// reader leaving (its request cancelled) neither fails the read for the
+// others nor waits for it.
+func TestCycleStatusSharedByConcurrentReaders(t *testing.T) {
+	t.Parallel()
+	w := testfactory.New(t, pgtest.New(t))
+	cyc := w.Cycle(t, w.Program(t, nil).ID, nil)
+	tc := &heldCycle{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	svc := &app.Service{Temporal: tc, Pool: w.Pool, CaseStore: w.Cases, Ledger: w.Ledger, StatusMaxAge: time.Hour}
+
+	leaving, leave := context.WithCancel(context.Background())
+	left := make(chan error, 1)
+	go func() {
+		_, err := svc.CycleStatus(leaving, pm, cyc.ID)
+		left <- err
+	}()
+	<-tc.entered // the first reader's read is at the workflow
+	type result struct {
+		st  apoyo.CycleStatusView
+		err error
+	}
+	stayed := make(chan result, 3)
+	for range 3 {
+		go func() {
+			st, err := svc.CycleStatus(context.Background(), pm, cyc.ID)
+			stayed <- result{st, err}
+		}()
+	}
+	leave()
+	require.ErrorIs(t, <-left, context.Canceled, "the reader that left returns at once")
+	close(tc.release)
+	for range 3 {
+		r := <-stayed
+		require.NoError(t, r.err)
+		require.Equal(t, 1, r.st.Progress.Done)
+	}
+	d, q := tc.asked()
+	require.Equal(t, [2]int{1, 1}, [2]int{d, q}, "four readers, one read")
+}

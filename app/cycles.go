@@ -258,20 +258,34 @@ func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID str
 			return cloneStatus(r.view), nil
 		}
 	}
-	v, err, _ := s.statusReads.Do(cycleID, func() (any, error) {
+	// The read is shared, so one reader leaving (its request cancelled)
+	// must not fail the others: it runs on its own deadline, and each
+	// reader waits for it only as long as its own context lets it.
+	ch := s.statusReads.DoChan(cycleID, func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusReadTimeout)
+		defer cancel()
 		r := statusRead{at: time.Now()}
 		var err error
-		if r.view, err = s.readCycleStatus(ctx, cycleID); err != nil {
+		if r.view, err = s.readCycleStatus(rctx, cycleID); err != nil {
 			return nil, err
 		}
 		s.statuses.Store(cycleID, r)
 		return r, nil
 	})
-	if err != nil {
-		return apoyo.CycleStatusView{}, err
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return apoyo.CycleStatusView{}, res.Err
+		}
+		return cloneStatus(res.Val.(statusRead).view), nil
+	case <-ctx.Done():
+		return apoyo.CycleStatusView{}, ctx.Err()
 	}
-	return cloneStatus(v.(statusRead).view), nil
 }
+
+// statusReadTimeout bounds a shared status read, which no one reader's
+// context cancels.
+const statusReadTimeout = 30 * time.Second
 
 // statusRead is a cycle's status and when it was read.
 type statusRead struct {
