@@ -183,8 +183,10 @@ func (a *Activities) CallbackHandler() http.Handler {
 // attempt if it never wrote anything (its worker died as it began: the
 // case has left approval, but nothing says so). It also fails the attempt
 // of a case whose payment step runs with nothing waiting at the bank (a
-// re-payment whose worker died as it began). It returns how many cases it
-// acted on.
+// re-payment whose worker died as it began). A kept case told already
+// (cases.Store.MarkTold) is not told again: it waits for its first
+// workflow task, queued at Temporal. It returns how many cases it told
+// again or whose stalled attempt it failed.
 func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rules workflows.CaseRules) (int, error) {
 	quiet := a.redeliverAfter()
 	waiting, err := a.Cases.ApprovedAwaitingSignal(ctx, cycleID, len(rules.Required)-rules.Quorum, quiet, 500)
@@ -207,47 +209,58 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 	if err != nil {
 		return 0, err
 	}
-	var acted, started []string
-	// The starts made are marked in one write, on every way out.
+	// acted are the cases looked at (touched, so that they are looked at
+	// again only after quiet); told those told their approvals again.
+	var acted, told, started []string
+	// The starts and tellings made are marked in one write each, on every
+	// way out.
 	markStarted := func(err error) error {
-		return errors.Join(err, a.Cases.MarkStarted(ctx, started))
+		return errors.Join(err, a.Cases.MarkStarted(ctx, started), a.Cases.MarkTold(ctx, told))
 	}
 	for _, id := range ids {
 		if !rules.Approved(workflows.ApprovedBy(lists[id], waiting[id], rules.Required, nil)) {
 			continue
 		}
 		k := kept[id]
-		start := k.StartInput()
-		err := workflows.TellApproved(ctx, a.Temporal, id, k.TaskQueue, start, lists[id])
-		var gone *serviceerror.NotFound
-		if errors.As(err, &gone) {
-			continue // ended meanwhile (a cancel)
-		}
-		if err != nil {
-			return len(acted), markStarted(err)
-		}
-		if start != nil {
-			started = append(started, id)
+		if k.Told.IsZero() {
+			// Told already (started approved, or signalled): it waits for
+			// its first workflow task, and telling it again would cost a
+			// signal and a task. Only its lost first attempt is looked for.
+			start := k.StartInput()
+			err := workflows.TellApproved(ctx, a.Temporal, id, k.TaskQueue, start, lists[id])
+			var gone *serviceerror.NotFound
+			if errors.As(err, &gone) {
+				continue // ended meanwhile (a cancel)
+			}
+			if err != nil {
+				return len(told), markStarted(err)
+			}
+			if start != nil {
+				started = append(started, id)
+			}
+			told = append(told, id)
+			a.log().InfoContext(ctx, "sweep: approvals told again", "case", id)
 		}
 		if err := a.failLostSend(ctx, id, 1); err != nil {
-			return len(acted), markStarted(err)
+			return len(told), markStarted(err)
 		}
-		a.log().InfoContext(ctx, "sweep: approvals told again", "case", id)
 		acted = append(acted, id)
 	}
 	if err := markStarted(nil); err != nil {
-		return len(acted), err
+		return len(told), err
 	}
+	redone := len(told)
 	for id, attempt := range stalled {
 		if err := a.failLostSend(ctx, id, attempt); err != nil {
-			return len(acted), err
+			return redone, err
 		}
 		acted = append(acted, id)
+		redone++
 	}
 	if len(acted) == 0 {
 		return 0, nil
 	}
-	return len(acted), a.Cases.Touch(ctx, acted)
+	return redone, a.Cases.Touch(ctx, acted)
 }
 
 func (a *Activities) redeliverAfter() time.Duration {

@@ -334,6 +334,19 @@ func TestSweepStartsKeptCaseApproved(t *testing.T) {
 	kept, err := f.cases.KeptStarts(f.ctx, []string{ana})
 	require.NoError(t, err)
 	require.False(t, kept[ana].Started.IsZero(), "marked started")
+	require.False(t, kept[ana].Told.IsZero(), "marked told")
+
+	// Still at approval in the projection a while later (its first
+	// workflow task is queued at Temporal): not told again, not started
+	// again; its first attempt is still looked for, in case it was lost.
+	lookedFor := len(tc.failedByID)
+	time.Sleep(5 * time.Millisecond)
+	res, err = f.act.SweepCycle(f.ctx, workflows.SweepCycleInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID})
+	require.NoError(t, err)
+	require.Zero(t, res.Redelivered)
+	require.Len(t, tc.starts, 1)
+	require.Empty(t, tc.approvals, "no signal")
+	require.Len(t, tc.failedByID, lookedFor+1, "its lost first attempt is looked for")
 }
 
 // The sweep counts ended cases, asks the bank about answers that did not

@@ -48,6 +48,9 @@ func (s *Service) cycleRules(ctx context.Context, cycleID string) (programID str
 	return prog.ID, RulesOf(prog), nil
 }
 
+// tellChunk is how many cases completeApprovals tells between two marks.
+var tellChunk = 500
+
 // completeApprovals tells each case among ids (of a shape-3 cycle) whose
 // required secretariats have now approved, by signed lists or by per-case
 // votes, with one signal carrying the lists' votes (a case kept without a
@@ -96,31 +99,41 @@ func (s *Service) completeApprovals(ctx context.Context, cycleID string, ids []s
 	if err != nil {
 		return 0, nil, err
 	}
-	var mu sync.Mutex
-	var g errgroup.Group
-	g.SetLimit(32)
-	var started []string
-	for _, id := range complete {
-		g.Go(func() error {
-			k := kept[id]
-			start := k.StartInput()
-			err := workflows.TellApproved(ctx, s.Temporal, id, k.TaskQueue, start, lists[id])
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed = append(failed, id+": "+mapTemporal(id, err).Error())
+	// Told a chunk at a time, each chunk's starts and tellings marked in
+	// one write as it ends: a list of thousands takes minutes to tell,
+	// and the cycle's sweep would tell again (a refused start, then a
+	// billed signal) a case told early but not yet marked.
+	for chunk := range slices.Chunk(complete, tellChunk) {
+		var mu sync.Mutex
+		var g errgroup.Group
+		g.SetLimit(32)
+		var started, toldIDs []string
+		for _, id := range chunk {
+			g.Go(func() error {
+				k := kept[id]
+				start := k.StartInput()
+				err := workflows.TellApproved(ctx, s.Temporal, id, k.TaskQueue, start, lists[id])
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed = append(failed, id+": "+mapTemporal(id, err).Error())
+					return nil
+				}
+				if start != nil {
+					started = append(started, id)
+				}
+				toldIDs = append(toldIDs, id)
+				told++
 				return nil
-			}
-			if start != nil {
-				started = append(started, id)
-			}
-			told++
-			return nil
-		})
-	}
-	_ = g.Wait()
-	if err := s.CaseStore.MarkStarted(ctx, started); err != nil {
-		return told, failed, err
+			})
+		}
+		_ = g.Wait()
+		if err := s.CaseStore.MarkStarted(ctx, started); err != nil {
+			return told, failed, err
+		}
+		if err := s.CaseStore.MarkTold(ctx, toldIDs); err != nil {
+			return told, failed, err
+		}
 	}
 	return told, failed, ctx.Err()
 }

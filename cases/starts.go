@@ -16,8 +16,9 @@ type CaseStart struct {
 	// Input is the workflow's input, as JSON.
 	Input []byte
 	// Kept is when it was kept; Started when its workflow was started
-	// (zero while it has none).
-	Kept, Started time.Time
+	// (zero while it has none); Told when it was told that its approvals
+	// are complete (MarkTold; zero until then).
+	Kept, Started, Told time.Time
 }
 
 // StartInput is the input to start the case with while its workflow has
@@ -45,7 +46,7 @@ func (s *Store) KeepStart(ctx context.Context, c CaseStart) (created bool, err e
 // workflow: whoever needs its workflow (a signed list that completes its
 // approvals, a per-case vote, a cancel) starts it from here.
 func (s *Store) KeptStarts(ctx context.Context, ids []string) (map[string]CaseStart, error) {
-	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, started_at
+	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, started_at, told_at
 		FROM case_starts WHERE case_id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
@@ -61,7 +62,7 @@ func (s *Store) KeptStarts(ctx context.Context, ids []string) (map[string]CaseSt
 // UnstartedCases returns up to limit kept starts of a cycle whose
 // workflow has not been started, in case id order after after.
 func (s *Store) UnstartedCases(ctx context.Context, cycleID, after string, limit int) ([]CaseStart, error) {
-	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, started_at
+	rows, err := s.pool.Query(ctx, `SELECT case_id, cycle_id, task_queue, input, created_at, started_at, told_at
 		FROM case_starts WHERE cycle_id = $1 AND started_at IS NULL AND case_id > $2 ORDER BY case_id LIMIT $3`, cycleID, after, limit)
 	if err != nil {
 		return nil, err
@@ -78,13 +79,28 @@ func (s *Store) MarkStarted(ctx context.Context, ids []string) error {
 	return err
 }
 
+// MarkTold records that the kept cases among ids were told that their
+// approvals are complete (workflows.TellApproved succeeded: a start with
+// the votes, or a signal, accepted by Temporal). The sweep does not tell
+// them again; it still looks for their lost first payment attempt.
+func (s *Store) MarkTold(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE case_starts SET told_at = now() WHERE case_id = ANY($1) AND told_at IS NULL`, ids)
+	return err
+}
+
 func collectStarts(rows pgx.Rows) ([]CaseStart, error) {
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CaseStart, error) {
 		var c CaseStart
-		var started *time.Time
-		err := r.Scan(&c.CaseID, &c.CycleID, &c.TaskQueue, &c.Input, &c.Kept, &started)
+		var started, told *time.Time
+		err := r.Scan(&c.CaseID, &c.CycleID, &c.TaskQueue, &c.Input, &c.Kept, &started, &told)
 		if started != nil {
 			c.Started = *started
+		}
+		if told != nil {
+			c.Told = *told
 		}
 		return c, err
 	})
