@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/apoyo
 # Cycle sizes of `make bench`: 1,000 and 10,000 with their bare baselines
-# take some 25 minutes on 2 cores. The national size runs on its own
+# (each run before and after its cycle) take some 40 minutes on 2 cores. The national size runs on its own
 # (`make bench-national`, about two and a half hours here, no bare
 # baseline above BENCH_BARE_MAX), with Temporal's state on a file so that
 # its histories do not fill the memory, and again the 10,000 size in the
