@@ -212,20 +212,19 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 	// acted are the cases looked at (touched, so that they are looked at
 	// again only after quiet); told those told their approvals again.
 	var acted, told, started []string
-	// The starts and tellings made are marked in one write each, on every
-	// way out.
-	markStarted := func(err error) error {
-		return errors.Join(err, a.Cases.MarkStarted(ctx, started), a.Cases.MarkTold(ctx, told))
+	// The tellings and starts made are marked in one write, on every way
+	// out.
+	mark := func(err error) error {
+		return errors.Join(err, a.Cases.MarkTold(ctx, told, started))
 	}
 	for _, id := range ids {
 		if !rules.Approved(workflows.ApprovedBy(lists[id], waiting[id], rules.Required, nil)) {
 			continue
 		}
-		k := kept[id]
-		if k.Told.IsZero() {
-			// Told already (started approved, or signalled): it waits for
-			// its first workflow task, and telling it again would cost a
-			// signal and a task. Only its lost first attempt is looked for.
+		// A case told already (started approved, or signalled) waits for
+		// its first workflow task: telling it again would cost a signal
+		// and a task. Only its lost first attempt is looked for.
+		if k := kept[id]; k.Told.IsZero() {
 			start := k.StartInput()
 			err := workflows.TellApproved(ctx, a.Temporal, id, k.TaskQueue, start, lists[id])
 			var gone *serviceerror.NotFound
@@ -233,7 +232,7 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 				continue // ended meanwhile (a cancel)
 			}
 			if err != nil {
-				return len(told), markStarted(err)
+				return len(told), mark(err)
 			}
 			if start != nil {
 				started = append(started, id)
@@ -242,11 +241,11 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 			a.log().InfoContext(ctx, "sweep: approvals told again", "case", id)
 		}
 		if err := a.failLostSend(ctx, id, 1); err != nil {
-			return len(told), markStarted(err)
+			return len(told), mark(err)
 		}
 		acted = append(acted, id)
 	}
-	if err := markStarted(nil); err != nil {
+	if err := mark(nil); err != nil {
 		return len(told), err
 	}
 	redone := len(told)

@@ -128,10 +128,7 @@ func (s *Service) completeApprovals(ctx context.Context, cycleID string, ids []s
 			})
 		}
 		_ = g.Wait()
-		if err := s.CaseStore.MarkStarted(ctx, started); err != nil {
-			return told, failed, err
-		}
-		if err := s.CaseStore.MarkTold(ctx, toldIDs); err != nil {
+		if err := s.CaseStore.MarkTold(ctx, toldIDs, started); err != nil {
 			return told, failed, err
 		}
 	}

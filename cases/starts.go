@@ -79,15 +79,19 @@ func (s *Store) MarkStarted(ctx context.Context, ids []string) error {
 	return err
 }
 
-// MarkTold records that the kept cases among ids were told that their
-// approvals are complete (workflows.TellApproved succeeded: a start with
-// the votes, or a signal, accepted by Temporal). The sweep does not tell
-// them again; it still looks for their lost first payment attempt.
-func (s *Store) MarkTold(ctx context.Context, ids []string) error {
-	if len(ids) == 0 {
+// MarkTold records, in one write, that the kept cases among told were
+// told that their approvals are complete (workflows.TellApproved
+// succeeded: a start with the votes, or a signal, accepted by Temporal),
+// and that those among started, a subset, were started by it (as
+// MarkStarted). The sweep does not tell them again; it still looks for
+// their lost first payment attempt. A time already recorded stays.
+func (s *Store) MarkTold(ctx context.Context, told, started []string) error {
+	if len(told) == 0 {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE case_starts SET told_at = now() WHERE case_id = ANY($1) AND told_at IS NULL`, ids)
+	_, err := s.pool.Exec(ctx, `UPDATE case_starts SET told_at = coalesce(told_at, now()),
+		started_at = CASE WHEN case_id = ANY($2) THEN coalesce(started_at, now()) ELSE started_at END
+		WHERE case_id = ANY($1)`, told, started)
 	return err
 }
 

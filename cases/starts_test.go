@@ -49,14 +49,14 @@ func TestKeptStarts(t *testing.T) {
 	require.False(t, kept["case/cyc-k/a"].Started.IsZero())
 	require.True(t, kept["case/cyc-k/a"].Told.IsZero(), "started is not told")
 
-	require.NoError(t, e.store.MarkTold(e.ctx, []string{"case/cyc-k/a", "case/not-kept"}))
-	require.NoError(t, e.store.MarkTold(e.ctx, nil))
+	require.NoError(t, e.store.MarkTold(e.ctx, []string{"case/cyc-k/a", "case/not-kept"}, nil))
+	require.NoError(t, e.store.MarkTold(e.ctx, nil, nil))
 	kept, err = e.store.KeptStarts(e.ctx, []string{"case/cyc-k/a", "case/cyc-k/b"})
 	require.NoError(t, err)
 	told := kept["case/cyc-k/a"].Told
 	require.False(t, told.IsZero())
 	require.True(t, kept["case/cyc-k/b"].Told.IsZero())
-	require.NoError(t, e.store.MarkTold(e.ctx, []string{"case/cyc-k/a"}))
+	require.NoError(t, e.store.MarkTold(e.ctx, []string{"case/cyc-k/a"}, []string{"case/cyc-k/a"}))
 	kept, err = e.store.KeptStarts(e.ctx, []string{"case/cyc-k/a"})
 	require.NoError(t, err)
 	require.True(t, told.Equal(kept["case/cyc-k/a"].Told), "the first telling stays recorded")

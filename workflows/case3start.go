@@ -56,8 +56,9 @@ func StartCase3(ctx context.Context, c client.Client, queue string, in Beneficia
 // TellApproved tells a case that its approvals are complete (votes). A
 // case kept without a workflow (kept is its kept input, on queue; nil for
 // a case never kept or already started: cases.CaseStart.StartInput) is
-// started approved when it has no workflow yet; any other is signalled. A case whose workflow has ended gets a
-// serviceerror.NotFound (it moved on: cancelled, say).
+// started approved when it has no workflow yet; any other is signalled.
+// A case whose workflow has ended gets a serviceerror.NotFound (it moved
+// on: cancelled, say).
 func TellApproved(ctx context.Context, c client.Client, caseID, queue string, kept []byte, votes []apoyo.ApprovalVote) error {
 	if kept != nil {
 		in, err := KeptInput(caseID, kept)
