@@ -37,7 +37,7 @@ build: ## build the apoyo binary into bin/
 	$(GO) build -o $(BIN) ./cmd/apoyo
 
 test: ## run every test (real PostgreSQL and Temporal, started by the tests themselves)
-	$(GO) test ./...
+	$(GO) test -timeout 15m ./...
 
 bench: ## BENCHMARKS.md: ledger vs pgbench -N, cycles of 1,000/10,000 vs a bare workflow (ratios, same run), the stuck-case queue over 1,000,000 cases
 	mkdir -p $(BENCH_DIR)

@@ -232,6 +232,7 @@ func (r *run) play(ctx context.Context) error {
 			watchers.Wait()
 			<-eventsDone
 			r.miss("the cycle did not close in time: %d of %d cases done (%v)", p.Done, launch.Cases, ctx.Err())
+			r.missUnfinished(cycleID)
 			return nil
 		}
 		if latest, err := r.d.App.CycleStatus(ctx, cast.Manager, cycleID); err == nil {
@@ -644,6 +645,42 @@ func (r *run) check(ctx context.Context, cycleID string, launched int) error {
 		r.miss("PostgreSQL restarted %d times and Temporal %d, want once each", r.res.PostgresRestarts, r.res.TemporalRestarts)
 	}
 	return nil
+}
+
+// unfinishedShown is how many unfinished cases a run that timed out names.
+const unfinishedShown = 10
+
+// missUnfinished names the first cases still unfinished when the run timed
+// out, with where each waits, so a failed run says what was stuck. It has
+// a context of its own: the run's has expired.
+func (r *run) missUnfinished(cycleID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stuck []apoyo.Case
+	f := apoyo.CaseFilter{CycleID: cycleID, Limit: 1000}
+	for len(stuck) < unfinishedShown {
+		page, err := r.d.Cases.ListCases(ctx, f)
+		if err != nil {
+			r.miss("listing the unfinished cases: %v", err)
+			return
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, c := range page {
+			if c.Step != apoyo.StepDone && len(stuck) < unfinishedShown {
+				stuck = append(stuck, c)
+			}
+		}
+		f.After = page[len(page)-1].CaseID
+	}
+	statuses := r.describe(ctx, stuck)
+	audit := r.st.Bank.Audit(cycleID)
+	for _, c := range stuck {
+		pay := audit.Payee(cycleID, c.BeneficiaryID)
+		r.miss("unfinished: case %s (step %s, status %s, waiting on %v, workflow %s; bank: %d orders, %d paid, %d returned)",
+			c.CaseID, c.Step, c.Status, c.WaitingOn, statuses[c.CaseID], pay.Orders, pay.Paid, pay.Returned)
+	}
 }
 
 // describe asks Temporal for the status of every case's workflow.
