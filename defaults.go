@@ -38,4 +38,24 @@ const (
 	// person watching a cycle sees it move within a second, and a cycle's
 	// status costs at most one read a second however many watch it.
 	DefaultStatusMaxAge = time.Second
+	// StatusReadCostShare bounds the time a cycle's status reads take from
+	// the database: a read that took d is kept for d × StatusReadCostShare
+	// when that is longer than the max age. A status read counts the
+	// cycle's cases, so on a national cycle of millions it takes seconds;
+	// read every second, it would keep a database connection busy for
+	// nothing. Each process then spends at most one part in
+	// StatusReadCostShare of one connection's time on one cycle's status.
+	StatusReadCostShare = 10
 )
+
+// StatusShownFor is how long a cycle's status read that took took is
+// shown to later readers: maxAge, or took × StatusReadCostShare if longer,
+// so that however large the cycle its status reads keep at most that
+// share of one database connection busy. A negative maxAge (read anew
+// every time) stays so.
+func StatusShownFor(maxAge, took time.Duration) time.Duration {
+	if maxAge < 0 {
+		return maxAge
+	}
+	return max(maxAge, took*StatusReadCostShare)
+}

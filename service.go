@@ -309,6 +309,10 @@ type CycleStatusView struct {
 	Amounts       map[string]decimal.Decimal            `json:"amounts"`
 	AmountsByFund map[string]map[string]decimal.Decimal `json:"amounts_by_fund"`
 	OpenTasks     map[string]int                        `json:"open_tasks"`
+	// AsOf is when these figures were read. Reads are shared, so a view
+	// may be up to DefaultStatusMaxAge old, and older on a cycle so large
+	// that reading its figures takes a while (see StatusReadCostShare).
+	AsOf time.Time `json:"as_of"`
 }
 
 // CaseDetail is one case with its timeline and payment orders.

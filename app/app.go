@@ -56,7 +56,9 @@ type Service struct {
 	Accounts         *identity.Store
 
 	// StatusMaxAge is how old a cycle's status a read may show (see
-	// CycleStatus). Default (0): apoyo.DefaultStatusMaxAge; negative:
+	// CycleStatus), unless reading it took more than
+	// 1/apoyo.StatusReadCostShare of that (apoyo.StatusShownFor). Default (0):
+	// apoyo.DefaultStatusMaxAge; negative:
 	// read it anew every time (but for a closed cycle's progress, which
 	// never changes and is asked once).
 	StatusMaxAge time.Duration

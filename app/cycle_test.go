@@ -249,6 +249,42 @@ func TestCycleStatusReadAtMostOncePerMaxAge(t *testing.T) {
 	require.Equal(t, [2]int{5, 5}, [2]int{d, q}, "a closed cycle's progress is read once")
 }
 
+// slowCycle is a watchedCycle whose queries take a while, as the figures
+// of a cycle of millions do.
+type slowCycle struct {
+	watchedCycle
+	takes time.Duration
+}
+
+func (c *slowCycle) QueryWorkflow(ctx context.Context, id, run, q string, args ...any) (converter.EncodedValue, error) {
+	time.Sleep(c.takes)
+	return c.watchedCycle.QueryWorkflow(ctx, id, run, q, args...)
+}
+
+// A status that took long to read is shown for StatusReadCostShare times
+// as long, past its max age, so that reading it keeps at most that share
+// of the database busy; the view says when it was read.
+func TestSlowStatusReadShownLonger(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := testfactory.New(t, pgtest.New(t))
+	cyc := w.Cycle(t, w.Program(t, nil).ID, nil)
+	tc := &slowCycle{takes: 100 * time.Millisecond}
+	svc := &app.Service{Temporal: tc, Pool: w.Pool, CaseStore: w.Cases, Ledger: w.Ledger, StatusMaxAge: time.Millisecond}
+
+	before := time.Now()
+	first, err := svc.CycleStatus(ctx, pm, cyc.ID)
+	require.NoError(t, err)
+	require.False(t, first.AsOf.Before(before.Truncate(time.Microsecond)), "as of %v, asked at %v", first.AsOf, before)
+	require.False(t, first.AsOf.After(time.Now()))
+	time.Sleep(5 * time.Millisecond) // past the max age, well inside 10 × 100 ms
+	again, err := svc.CycleStatus(ctx, pm, cyc.ID)
+	require.NoError(t, err)
+	require.Equal(t, first.AsOf, again.AsOf)
+	_, q := tc.asked()
+	require.Equal(t, 1, q, "a read of 100 ms is shown for a second, not the 1 ms max age")
+}
+
 // heldCycle is a watchedCycle whose queries wait for release, so that
 // reads of its status overlap.
 type heldCycle struct {

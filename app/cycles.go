@@ -243,7 +243,8 @@ func (s *Service) readCycleProgress(ctx context.Context, cycleID string) (apoyo.
 }
 
 // CycleStatus implements apoyo.CycleService. A status is read at most
-// once per StatusMaxAge per cycle, and concurrent reads of one cycle share
+// once per StatusMaxAge per cycle (less often when a read takes more than
+// a tenth of that: apoyo.StatusShownFor), and concurrent reads of one cycle share
 // one: each read costs Temporal a describe and a query (an action Temporal
 // Cloud bills) and PostgreSQL two aggregates over the cycle's cases, and a
 // progress view refreshed by many people, or a script polling, would
@@ -254,7 +255,7 @@ func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID str
 		maxAge = apoyo.DefaultStatusMaxAge
 	}
 	if v, ok := s.statuses.Load(cycleID); ok {
-		if r := v.(statusRead); time.Since(r.at) < maxAge {
+		if r := v.(statusRead); time.Since(r.at) < r.keep {
 			return cloneStatus(r.view), nil
 		}
 	}
@@ -269,6 +270,8 @@ func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID str
 		if r.view, err = s.readCycleStatus(rctx, cycleID); err != nil {
 			return nil, err
 		}
+		r.view.AsOf = r.at.UTC()
+		r.keep = apoyo.StatusShownFor(maxAge, time.Since(r.at))
 		s.statuses.Store(cycleID, r)
 		return r, nil
 	})
@@ -287,10 +290,12 @@ func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID str
 // context cancels.
 const statusReadTimeout = 30 * time.Second
 
-// statusRead is a cycle's status and when it was read.
+// statusRead is a cycle's status, when it was read, and how long it is
+// shown (apoyo.StatusShownFor).
 type statusRead struct {
 	view apoyo.CycleStatusView
 	at   time.Time
+	keep time.Duration
 }
 
 // cloneStatus is a status with maps of its own, since reads share it.

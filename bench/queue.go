@@ -76,7 +76,27 @@ type QueueReport struct {
 	Rows     []QueueRow `json:"rows"`
 	// GoalMet: every row's p95 is under the goal.
 	GoalMet bool `json:"goal_met"`
+	// StatusCounts times a cycle's status counts on the same load; nil
+	// in reports from before it was measured.
+	StatusCounts *StatusCountsRow `json:"status_counts,omitempty"`
 }
+
+// StatusCountsRow times cases.Store.CycleCounts, the aggregates over a
+// cycle's cases that every status read runs, on the load's current cycle.
+type StatusCountsRow struct {
+	CycleID string  `json:"cycle_id"`
+	Cases   int     `json:"cases"`
+	Reps    int     `json:"reps"`
+	P50MS   float64 `json:"p50_ms"`
+	P95MS   float64 `json:"p95_ms"`
+	// ShownMS is how long a status read taking P50MS is shown
+	// (apoyo.StatusShownFor with apoyo.DefaultStatusMaxAge).
+	ShownMS float64 `json:"shown_ms"`
+}
+
+// statusCountReps is how many times the status counts are timed: each
+// reads a whole cycle.
+const statusCountReps = 20
 
 // Queue runs the benchmark: in a database of its own it loads o.Cases
 // cases (LoadQueue), then for each filter reads the queue's first page and
@@ -154,7 +174,36 @@ func Queue(ctx context.Context, o QueueOptions) (QueueReport, error) {
 			rep.Rows = append(rep.Rows, row)
 		}
 	}
+	sc, err := timeStatusCounts(ctx, store, load.People)
+	if err != nil {
+		return rep, err
+	}
+	o.Logf("queue: status counts over %d cases: p50 %.1f ms", sc.Cases, sc.P50MS)
+	rep.StatusCounts = &sc
 	return rep, nil
+}
+
+// timeStatusCounts times the status counts of the load's current cycle,
+// of people cases.
+func timeStatusCounts(ctx context.Context, store *cases.Store, people int) (StatusCountsRow, error) {
+	row := StatusCountsRow{CycleID: fmt.Sprintf("cyc_benchqueue%d", queueCycles), Reps: statusCountReps}
+	times := make([]time.Duration, 0, statusCountReps)
+	for range statusCountReps {
+		start := time.Now()
+		c, err := store.CycleCounts(ctx, row.CycleID)
+		if err != nil {
+			return row, err
+		}
+		times = append(times, time.Since(start))
+		row.Cases = c.Total
+	}
+	if row.Cases != people {
+		return row, fmt.Errorf("bench queue: the status counts found %d cases in %s, want %d", row.Cases, row.CycleID, people)
+	}
+	p50 := percentile(times, 50)
+	row.P50MS, row.P95MS = ms(p50), ms(percentile(times, 95))
+	row.ShownMS = ms(apoyo.StatusShownFor(apoyo.DefaultStatusMaxAge, p50))
+	return row, nil
 }
 
 type queueFilter struct {

@@ -92,3 +92,22 @@ func toKinds(ss []string) []apoyo.TaskKind {
 	}
 	return out
 }
+
+// The queue benchmark also times a cycle's status counts over its
+// current cycle, all of whose cases it must count, and says how long a
+// read that slow is shown.
+func TestQueueTimesTheStatusCounts(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db := pgtest.New(t)
+	rep, err := bench.Queue(ctx, bench.QueueOptions{ServerURL: db.URL, Cases: 600, Reps: 2})
+	require.NoError(t, err)
+	sc := rep.StatusCounts
+	require.NotNil(t, sc)
+	require.Equal(t, "cyc_benchqueue6", sc.CycleID)
+	require.Equal(t, 100, sc.Cases, "600 cases over six cycles")
+	require.Positive(t, sc.P50MS)
+	require.GreaterOrEqual(t, sc.P95MS, sc.P50MS)
+	require.Equal(t, float64(apoyo.StatusShownFor(apoyo.DefaultStatusMaxAge, time.Duration(sc.P50MS*float64(time.Millisecond))))/float64(time.Millisecond), sc.ShownMS)
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/apoyo-cdmx/apoyo"
 	"github.com/apoyo-cdmx/apoyo/bench"
 )
 
@@ -259,6 +260,10 @@ func writeBenchReport(w io.Writer, dir string) error {
 			p("| %s | %s | %d | %s | %.2f | %.2f | %.2f |\n", r.Filter, r.Value, r.Matches, r.Page, r.P50MS, r.P95MS, r.P99MS)
 		}
 		p("\n| goal | |\n|---|---|\n| every page under %.0f ms at p95 | %s |\n", queue.GoalMS, met(queue.GoalMet))
+		if sc := queue.StatusCounts; sc != nil {
+			p("\nA cycle's status counts (`cases.Store.CycleCounts`, the aggregates every status read runs) over the %d cases of %s, on the same load: p50 %.1f ms, p95 %.1f ms (%d reads). A status read that takes that long is shown for %.1f s (the longer of `DefaultStatusMaxAge` and %d× the read).\n",
+				sc.Cases, sc.CycleID, sc.P50MS, sc.P95MS, sc.Reps, sc.ShownMS/1000, apoyo.StatusReadCostShare)
+		}
 	}
 	return nil
 }

@@ -102,3 +102,17 @@ func benchReport(t *testing.T, dir string) string {
 	require.NoError(t, writeBenchReport(&out, dir))
 	return out.String()
 }
+
+// The queue's section carries the status counts' timing when the run
+// measured it, and says nothing of it for a run from before.
+func TestBenchReportStatesTheStatusCounts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	q := bench.QueueReport{Load: bench.QueueLoad{Cases: 1000000}, GoalMS: 100, GoalMet: true}
+	writeBenchFile(t, dir, benchReportQueueFile, q)
+	require.NotContains(t, benchReport(t, dir), "status counts")
+
+	q.StatusCounts = &bench.StatusCountsRow{CycleID: "cyc_benchqueue6", Cases: 166667, Reps: 20, P50MS: 180.4, P95MS: 210.9, ShownMS: 1804}
+	writeBenchFile(t, dir, benchReportQueueFile, q)
+	require.Contains(t, benchReport(t, dir), "over the 166667 cases of cyc_benchqueue6, on the same load: p50 180.4 ms, p95 210.9 ms (20 reads). A status read that takes that long is shown for 1.8 s (the longer of `DefaultStatusMaxAge` and 10× the read).")
+}

@@ -19,7 +19,7 @@ func printCycleStatus(a *cli, st apoyo.CycleStatusView) {
 	if st.Cycle.Status == apoyo.CycleClosed && st.Cycle.Cancelled() {
 		status += " (cancelled: " + st.Cycle.CancelReason + ")"
 	}
-	fmt.Fprintf(a.out, "cycle     %s (%s) %s\n", st.Cycle.ID, st.Cycle.Name, status)
+	fmt.Fprintf(a.out, "cycle     %s (%s) %s, as of %s\n", st.Cycle.ID, st.Cycle.Name, status, st.AsOf.Format("15:04:05 MST"))
 	fmt.Fprintf(a.out, "cases     %d in roster, %d started, %d finished%s\n", st.Cycle.RosterSize, p.Started, p.Done,
 		map[bool]string{true: "  PAUSED"}[p.Paused])
 	fmt.Fprintf(a.out, "steps     %s\n", mapLine(st.Cases.ByStep))
