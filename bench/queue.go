@@ -174,7 +174,7 @@ func Queue(ctx context.Context, o QueueOptions) (QueueReport, error) {
 			rep.Rows = append(rep.Rows, row)
 		}
 	}
-	sc, err := timeStatusCounts(ctx, store, load.People)
+	sc, err := timeStatusCounts(ctx, store, load)
 	if err != nil {
 		return rep, err
 	}
@@ -184,8 +184,8 @@ func Queue(ctx context.Context, o QueueOptions) (QueueReport, error) {
 }
 
 // timeStatusCounts times the status counts of the load's current cycle,
-// of people cases.
-func timeStatusCounts(ctx context.Context, store *cases.Store, people int) (StatusCountsRow, error) {
+// the last: it holds what the others leave of the load's cases.
+func timeStatusCounts(ctx context.Context, store *cases.Store, load QueueLoad) (StatusCountsRow, error) {
 	row := StatusCountsRow{CycleID: fmt.Sprintf("cyc_benchqueue%d", queueCycles), Reps: statusCountReps}
 	times := make([]time.Duration, 0, statusCountReps)
 	for range statusCountReps {
@@ -197,8 +197,8 @@ func timeStatusCounts(ctx context.Context, store *cases.Store, people int) (Stat
 		times = append(times, time.Since(start))
 		row.Cases = c.Total
 	}
-	if row.Cases != people {
-		return row, fmt.Errorf("bench queue: the status counts found %d cases in %s, want %d", row.Cases, row.CycleID, people)
+	if want := load.Cases - (load.Cycles-1)*load.People; row.Cases != want {
+		return row, fmt.Errorf("bench queue: the status counts found %d cases in %s, want %d", row.Cases, row.CycleID, want)
 	}
 	p50 := percentile(times, 50)
 	row.P50MS, row.P95MS = ms(p50), ms(percentile(times, 95))
