@@ -36,7 +36,7 @@ type progress struct {
 func progressOf(l *Locale, st apoyo.CycleStatusView) progress {
 	p := progress{Status: string(st.Cycle.Status), StatusL: l.Tk("cycle", st.Cycle.Status), Total: st.Cycle.RosterSize, Done: st.Cases.Done,
 		ByStep: map[string]int{}, Money: map[string]string{}, Closed: st.Cycle.Status == apoyo.CycleClosed || st.Progress.Closed,
-		At: time.Now().In(cityTime).Format("15:04:05")}
+		At: asOf(st).In(cityTime).Format("15:04:05")}
 	if p.Total < st.Cases.Total {
 		p.Total = st.Cases.Total
 	}
@@ -53,6 +53,16 @@ func progressOf(l *Locale, st apoyo.CycleStatusView) progress {
 		p.Percent = p.Done * 100 / p.Total
 	}
 	return p
+}
+
+// asOf is when a status's figures were read: reads are shared, and on a
+// large cycle kept for a while (apoyo.StatusShownFor), so the page says
+// when its figures are from, not when it was drawn.
+func asOf(st apoyo.CycleStatusView) time.Time {
+	if st.AsOf.IsZero() {
+		return time.Now()
+	}
+	return st.AsOf
 }
 
 // cycleEvents pushes the cycle's progress as server-sent events every
