@@ -38,13 +38,13 @@ const (
 	// person watching a cycle sees it move within a second, and a cycle's
 	// status costs at most one read a second however many watch it.
 	DefaultStatusMaxAge = time.Second
-	// StatusReadCostShare bounds the time a cycle's status reads take from
-	// the database: a read that took d is kept for d × StatusReadCostShare
-	// when that is longer than the max age. A status read counts the
-	// cycle's cases, so on a national cycle of millions it takes seconds;
-	// read every second, it would keep a database connection busy for
-	// nothing. Each process then spends at most one part in
-	// StatusReadCostShare of one connection's time on one cycle's status.
+	// StatusReadCostShare bounds the time a cycle's status reads take: a
+	// read that took d is kept for d × StatusReadCostShare when that is
+	// longer than the max age. A status read counts the cycle's cases, so
+	// on a national cycle of millions it takes seconds; read every second,
+	// it would keep a database connection busy for nothing. Each process
+	// then spends at most one part in StatusReadCostShare of its time on
+	// one cycle's status reads.
 	StatusReadCostShare = 10
 )
 

@@ -57,10 +57,10 @@ type Service struct {
 
 	// StatusMaxAge is how old a cycle's status a read may show (see
 	// CycleStatus), unless reading it took more than
-	// 1/apoyo.StatusReadCostShare of that (apoyo.StatusShownFor). Default (0):
-	// apoyo.DefaultStatusMaxAge; negative:
-	// read it anew every time (but for a closed cycle's progress, which
-	// never changes and is asked once).
+	// 1/apoyo.StatusReadCostShare of that (apoyo.StatusShownFor).
+	// Default (0): apoyo.DefaultStatusMaxAge; negative: read it anew
+	// every time (but for a closed cycle's progress, which never changes
+	// and is asked once).
 	StatusMaxAge time.Duration
 
 	// shapes caches each cycle's workflow shape (cycle id → int; it never

@@ -244,8 +244,8 @@ func (s *Service) readCycleProgress(ctx context.Context, cycleID string) (apoyo.
 
 // CycleStatus implements apoyo.CycleService. A status is read at most
 // once per StatusMaxAge per cycle (less often when a read takes more than
-// a tenth of that: apoyo.StatusShownFor), and concurrent reads of one cycle share
-// one: each read costs Temporal a describe and a query (an action Temporal
+// a tenth of that: apoyo.StatusShownFor), and concurrent reads of one
+// cycle share one: each read costs Temporal a describe and a query (an action Temporal
 // Cloud bills) and PostgreSQL two aggregates over the cycle's cases, and a
 // progress view refreshed by many people, or a script polling, would
 // otherwise cost that on every read.
