@@ -73,6 +73,10 @@ type Service struct {
 	statuses       sync.Map
 	statusReads    singleflight.Group
 	closedProgress sync.Map
+	// statusGens counts each cycle's controls (cycle id →
+	// *atomic.Uint64): a status read begun before a control is neither
+	// shared with readers after it nor kept.
+	statusGens sync.Map
 }
 
 var _ apoyo.Service = (*Service)(nil)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
@@ -337,4 +338,47 @@ func TestCycleStatusSharedByConcurrentReaders(t *testing.T) {
 	}
 	d, q := tc.asked()
 	require.Equal(t, [2]int{1, 1}, [2]int{d, q}, "four readers, one read")
+}
+
+// A status read under way when a control is sent is not what readers see
+// after it: a reader after the control does not join it, and it is not
+// kept (kept, it could be shown for long on a large cycle).
+func TestStatusReadBeforeAControlIsNotShownAfterIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := testfactory.New(t, pgtest.New(t))
+	cyc := w.Cycle(t, w.Program(t, nil).ID, nil)
+	tc := &heldCycle{entered: make(chan struct{}, 2), release: make(chan struct{})}
+	svc := &app.Service{Temporal: tc, Pool: w.Pool, CaseStore: w.Cases, Ledger: w.Ledger, StatusMaxAge: time.Hour}
+
+	before := make(chan error, 1)
+	go func() {
+		_, err := svc.CycleStatus(ctx, pm, cyc.ID)
+		before <- err
+	}()
+	<-tc.entered // the read before the control is at the workflow
+	_, err := svc.PauseCycle(ctx, pm, cyc.ID)
+	require.NoError(t, err)
+	paused := time.Now()
+
+	after := make(chan apoyo.CycleStatusView, 1)
+	go func() {
+		st, err := svc.CycleStatus(ctx, pm, cyc.ID)
+		assert.NoError(t, err)
+		after <- st
+	}()
+	select {
+	case <-tc.entered: // a read of its own
+	case <-time.After(2 * time.Second): // joined the earlier read: the checks below fail
+	}
+	close(tc.release)
+	require.NoError(t, <-before)
+	st := <-after
+	require.False(t, st.AsOf.Before(paused), "the reader after the control got a read from before it")
+
+	again, err := svc.CycleStatus(ctx, pm, cyc.ID)
+	require.NoError(t, err)
+	require.Equal(t, st.AsOf, again.AsOf, "the read kept is the one after the control")
+	_, q := tc.asked()
+	require.Equal(t, 2, q)
 }

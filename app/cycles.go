@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -175,8 +177,12 @@ func (s *Service) controlCycle(ctx context.Context, cycleID string, action apoyo
 		return tr, err
 	}
 	// Whoever sent the control sees its effect as soon as the workflow
-	// applies it, not after the status read before it ages out.
-	defer s.statuses.Delete(cycleID)
+	// applies it, not after the status read before it ages out, nor a
+	// read that was under way as it was sent.
+	defer func() {
+		s.statusGen(cycleID).Add(1)
+		s.statuses.Delete(cycleID)
+	}()
 	return tr, s.signalCycle(ctx, cycleID, workflows.CycleControl{Action: string(action), Seq: tr.Seq, Reason: reason})
 }
 
@@ -254,25 +260,30 @@ func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID str
 	if maxAge == 0 {
 		maxAge = apoyo.DefaultStatusMaxAge
 	}
+	gen := s.statusGen(cycleID)
+	g := gen.Load()
 	if v, ok := s.statuses.Load(cycleID); ok {
-		if r := v.(statusRead); time.Since(r.at) < r.keep {
+		if r := v.(statusRead); r.gen == g && time.Since(r.at) < r.keep {
 			return cloneStatus(r.view), nil
 		}
 	}
 	// The read is shared, so one reader leaving (its request cancelled)
 	// must not fail the others: it runs on its own deadline, and each
 	// reader waits for it only as long as its own context lets it.
-	ch := s.statusReads.DoChan(cycleID, func() (any, error) {
+	// Readers after a control do not join a read begun before it.
+	ch := s.statusReads.DoChan(cycleID+"@"+strconv.FormatUint(g, 10), func() (any, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusReadTimeout)
 		defer cancel()
-		r := statusRead{at: time.Now()}
+		r := statusRead{at: time.Now(), gen: g}
 		var err error
 		if r.view, err = s.readCycleStatus(rctx, cycleID); err != nil {
 			return nil, err
 		}
 		r.view.AsOf = r.at.UTC()
 		r.keep = apoyo.StatusShownFor(maxAge, time.Since(r.at))
-		s.statuses.Store(cycleID, r)
+		if gen.Load() == g {
+			s.statuses.Store(cycleID, r)
+		}
 		return r, nil
 	})
 	select {
@@ -296,6 +307,13 @@ type statusRead struct {
 	view apoyo.CycleStatusView
 	at   time.Time
 	keep time.Duration
+	gen  uint64 // the cycle's controls when it began (statusGen)
+}
+
+// statusGen is the count of a cycle's controls sent through this service.
+func (s *Service) statusGen(cycleID string) *atomic.Uint64 {
+	v, _ := s.statusGens.LoadOrStore(cycleID, new(atomic.Uint64))
+	return v.(*atomic.Uint64)
 }
 
 // cloneStatus is a status with maps of its own, since reads share it.
