@@ -66,17 +66,11 @@ type Service struct {
 	// shapes caches each cycle's workflow shape (cycle id → int; it never
 	// changes).
 	shapes sync.Map
-	// statuses holds each cycle's last status read (cycle id →
-	// statusRead); statusReads makes concurrent reads of one cycle one
-	// read; closedProgress holds the progress of closed cycles (cycle id →
-	// apoyo.CycleProgress), which never changes.
-	statuses       sync.Map
-	statusReads    singleflight.Group
-	closedProgress sync.Map
-	// statusGens counts each cycle's controls (cycle id →
-	// *atomic.Uint64): a status read begun before a control is neither
-	// shared with readers after it nor kept.
-	statusGens sync.Map
+	// statuses holds what each cycle's status reads keep (cycle id →
+	// *cycleStatuses); statusReads makes concurrent reads of one cycle
+	// one read.
+	statuses    sync.Map
+	statusReads singleflight.Group
 }
 
 var _ apoyo.Service = (*Service)(nil)

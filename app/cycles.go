@@ -179,10 +179,7 @@ func (s *Service) controlCycle(ctx context.Context, cycleID string, action apoyo
 	// Whoever sent the control sees its effect as soon as the workflow
 	// applies it, not after the status read before it ages out, nor a
 	// read that was under way as it was sent.
-	defer func() {
-		s.statusGen(cycleID).Add(1)
-		s.statuses.Delete(cycleID)
-	}()
+	defer s.cycleStatuses(cycleID).controls.Add(1)
 	return tr, s.signalCycle(ctx, cycleID, workflows.CycleControl{Action: string(action), Seq: tr.Seq, Reason: reason})
 }
 
@@ -218,12 +215,14 @@ func (s *Service) CancelCycle(ctx context.Context, _ apoyo.Identity, cycleID, re
 // cycleProgress is a cycle workflow's progress as readCycleProgress
 // reads it. A closed cycle's progress never changes, so it is asked once.
 func (s *Service) cycleProgress(ctx context.Context, cycleID string) (apoyo.CycleProgress, error) {
-	if v, ok := s.closedProgress.Load(cycleID); ok {
-		return cloneProgress(v.(apoyo.CycleProgress)), nil
+	cs := s.cycleStatuses(cycleID)
+	if p := cs.closed.Load(); p != nil {
+		return cloneProgress(*p), nil
 	}
 	p, err := s.readCycleProgress(ctx, cycleID)
 	if err == nil && p.Closed {
-		s.closedProgress.Store(cycleID, cloneProgress(p))
+		kept := cloneProgress(p)
+		cs.closed.Store(&kept)
 	}
 	return p, err
 }
@@ -251,21 +250,19 @@ func (s *Service) readCycleProgress(ctx context.Context, cycleID string) (apoyo.
 // CycleStatus implements apoyo.CycleService. A status is read at most
 // once per StatusMaxAge per cycle (less often when a read takes more than
 // a tenth of that: apoyo.StatusShownFor), and concurrent reads of one
-// cycle share one: each read costs Temporal a describe and a query (an action Temporal
-// Cloud bills) and PostgreSQL two aggregates over the cycle's cases, and a
-// progress view refreshed by many people, or a script polling, would
-// otherwise cost that on every read.
+// cycle share one: each read costs Temporal a describe and a query (an
+// action Temporal Cloud bills) and PostgreSQL two aggregates over the
+// cycle's cases, and a progress view refreshed by many people, or a
+// script polling, would otherwise cost that on every read.
 func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID string) (apoyo.CycleStatusView, error) {
 	maxAge := s.StatusMaxAge
 	if maxAge == 0 {
 		maxAge = apoyo.DefaultStatusMaxAge
 	}
-	gen := s.statusGen(cycleID)
-	g := gen.Load()
-	if v, ok := s.statuses.Load(cycleID); ok {
-		if r := v.(statusRead); r.gen == g && time.Since(r.at) < r.keep {
-			return cloneStatus(r.view), nil
-		}
+	cs := s.cycleStatuses(cycleID)
+	g := cs.controls.Load()
+	if r := cs.last.Load(); r != nil && r.controls == g && time.Since(r.at) < r.keep {
+		return cloneStatus(r.view), nil
 	}
 	// The read is shared, so one reader leaving (its request cancelled)
 	// must not fail the others: it runs on its own deadline, and each
@@ -274,15 +271,15 @@ func (s *Service) CycleStatus(ctx context.Context, _ apoyo.Identity, cycleID str
 	ch := s.statusReads.DoChan(cycleID+"@"+strconv.FormatUint(g, 10), func() (any, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), statusReadTimeout)
 		defer cancel()
-		r := statusRead{at: time.Now(), gen: g}
+		r := statusRead{at: time.Now(), controls: g}
 		var err error
 		if r.view, err = s.readCycleStatus(rctx, cycleID); err != nil {
 			return nil, err
 		}
 		r.view.AsOf = r.at.UTC()
 		r.keep = apoyo.StatusShownFor(maxAge, time.Since(r.at))
-		if gen.Load() == g {
-			s.statuses.Store(cycleID, r)
+		if cs.controls.Load() == g {
+			cs.last.Store(&r)
 		}
 		return r, nil
 	})
@@ -304,16 +301,30 @@ const statusReadTimeout = 30 * time.Second
 // statusRead is a cycle's status, when it was read, and how long it is
 // shown (apoyo.StatusShownFor).
 type statusRead struct {
-	view apoyo.CycleStatusView
-	at   time.Time
-	keep time.Duration
-	gen  uint64 // the cycle's controls when it began (statusGen)
+	view     apoyo.CycleStatusView
+	at       time.Time
+	keep     time.Duration
+	controls uint64 // cycleStatuses.controls when it began
 }
 
-// statusGen is the count of a cycle's controls sent through this service.
-func (s *Service) statusGen(cycleID string) *atomic.Uint64 {
-	v, _ := s.statusGens.LoadOrStore(cycleID, new(atomic.Uint64))
-	return v.(*atomic.Uint64)
+// cycleStatuses is what one cycle's status reads keep.
+type cycleStatuses struct {
+	// controls counts the controls sent through this service: a read
+	// begun before one is neither shared with readers after it nor kept.
+	controls atomic.Uint64
+	// last is the last read kept; closed the progress of a closed cycle,
+	// which never changes.
+	last   atomic.Pointer[statusRead]
+	closed atomic.Pointer[apoyo.CycleProgress]
+}
+
+// cycleStatuses is what a cycle's status reads keep, made on first use.
+func (s *Service) cycleStatuses(cycleID string) *cycleStatuses {
+	if v, ok := s.statuses.Load(cycleID); ok {
+		return v.(*cycleStatuses)
+	}
+	v, _ := s.statuses.LoadOrStore(cycleID, new(cycleStatuses))
+	return v.(*cycleStatuses)
 }
 
 // cloneStatus is a status with maps of its own, since reads share it.

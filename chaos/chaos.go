@@ -551,18 +551,9 @@ func (r *run) check(ctx context.Context, cycleID string, launched int) error {
 		r.miss("statement %s: %d unmatched lines", dt, n)
 	}
 
-	var all []apoyo.Case
-	f := apoyo.CaseFilter{CycleID: cycleID, Limit: 1000}
-	for {
-		page, err := r.d.Cases.ListCases(ctx, f)
-		if err != nil {
-			return fmt.Errorf("chaos: listing cases: %w", err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		all = append(all, page...)
-		f.After = page[len(page)-1].CaseID
+	all, err := r.cases(ctx, cycleID)
+	if err != nil {
+		return err
 	}
 	if len(all) < launched {
 		r.res.Lost += launched - len(all)
@@ -656,23 +647,16 @@ const unfinishedShown = 10
 func (r *run) missUnfinished(cycleID string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	all, err := r.cases(ctx, cycleID)
+	if err != nil {
+		r.miss("%v", err)
+		return
+	}
 	var stuck []apoyo.Case
-	f := apoyo.CaseFilter{CycleID: cycleID, Limit: 1000}
-	for len(stuck) < unfinishedShown {
-		page, err := r.d.Cases.ListCases(ctx, f)
-		if err != nil {
-			r.miss("listing the unfinished cases: %v", err)
-			return
+	for _, c := range all {
+		if c.Step != apoyo.StepDone && len(stuck) < unfinishedShown {
+			stuck = append(stuck, c)
 		}
-		if len(page) == 0 {
-			break
-		}
-		for _, c := range page {
-			if c.Step != apoyo.StepDone && len(stuck) < unfinishedShown {
-				stuck = append(stuck, c)
-			}
-		}
-		f.After = page[len(page)-1].CaseID
 	}
 	statuses := r.describe(ctx, stuck)
 	audit := r.st.Bank.Audit(cycleID)
@@ -680,6 +664,23 @@ func (r *run) missUnfinished(cycleID string) {
 		pay := audit.Payee(cycleID, c.BeneficiaryID)
 		r.miss("unfinished: case %s (step %s, status %s, waiting on %v, workflow %s; bank: %d orders, %d paid, %d returned)",
 			c.CaseID, c.Step, c.Status, c.WaitingOn, statuses[c.CaseID], pay.Orders, pay.Paid, pay.Returned)
+	}
+}
+
+// cases lists every case of the cycle, a page at a time.
+func (r *run) cases(ctx context.Context, cycleID string) ([]apoyo.Case, error) {
+	var all []apoyo.Case
+	f := apoyo.CaseFilter{CycleID: cycleID, Limit: 1000}
+	for {
+		page, err := r.d.Cases.ListCases(ctx, f)
+		if err != nil {
+			return all, fmt.Errorf("chaos: listing cases: %w", err)
+		}
+		if len(page) == 0 {
+			return all, nil
+		}
+		all = append(all, page...)
+		f.After = page[len(page)-1].CaseID
 	}
 }
 
