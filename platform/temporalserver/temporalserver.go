@@ -22,6 +22,8 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/server/api/adminservice/v1"
+	clusterspb "go.temporal.io/server/api/cluster/v1"
 	"go.temporal.io/server/common/authorization"
 	"go.temporal.io/server/common/cluster"
 	tconfig "go.temporal.io/server/common/config"
@@ -31,6 +33,9 @@ import (
 	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
@@ -70,7 +75,8 @@ type Server struct {
 }
 
 // Start configures and starts the server, and returns once the frontend
-// answers and the namespace has every search attribute apoyo needs.
+// answers, every service has joined the cluster's membership and the
+// namespace has every search attribute apoyo needs.
 func Start(ctx context.Context, o Options) (*Server, error) {
 	if o.IP == "" {
 		o.IP = "127.0.0.1"
@@ -248,6 +254,9 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 	}
 	defer c.Close()
+	if err := s.waitJoined(ctx); err != nil {
+		return err
+	}
 	for {
 		resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: s.namespace})
 		if err == nil {
@@ -271,6 +280,49 @@ func (s *Server) waitReady(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// waitJoined polls the cluster's membership until every service is in its
+// ring. The frontend answers before the others have joined, and each
+// service joins in a goroutine of its own: a Stop before it has (a test's,
+// or the chaos run's restart) destroys the ring under it; Temporal's
+// monitor then fails to read its labels, logs a Fatal that our discarding
+// logger does not exit on, and dereferences the nil labels: the whole
+// process crashes.
+func (s *Server) waitJoined(ctx context.Context) error {
+	conn, err := grpc.NewClient(s.address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("temporalserver: %w", err)
+	}
+	defer conn.Close()
+	admin := adminservice.NewAdminServiceClient(conn)
+	for {
+		var resp *adminservice.DescribeClusterResponse
+		if resp, err = admin.DescribeCluster(ctx, &adminservice.DescribeClusterRequest{}); err == nil {
+			if err = joined(resp.GetMembershipInfo().GetRings()); err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("temporalserver: services not joined: %w", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// joined says which of servicesThatJoin has no member in rings.
+func joined(rings []*clusterspb.RingInfo) error {
+	members := map[string]int32{}
+	for _, ring := range rings {
+		members[ring.GetRole()] = ring.GetMemberCount()
+	}
+	for _, role := range servicesThatJoin {
+		if members[role] == 0 {
+			return fmt.Errorf("%s has not joined the membership ring", role)
+		}
+	}
+	return nil
 }
 
 func (s *Server) startUI(o Options) error {
@@ -313,3 +365,7 @@ func (s *Server) Stop() error {
 	}
 	return s.srv.Stop()
 }
+
+// servicesThatJoin are the services Start runs, each of which joins the
+// cluster's membership ring under its role's name.
+var servicesThatJoin = temporal.DefaultServices
