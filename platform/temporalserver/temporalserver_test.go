@@ -2,6 +2,8 @@ package temporalserver
 
 import (
 	"context"
+	"database/sql"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -39,5 +41,46 @@ func TestStartReturnsOnceEveryServiceHasJoined(t *testing.T) {
 		}
 		require.NoError(t, conn.Close())
 		require.NoError(t, s.Stop())
+	}
+}
+
+// A restart on the same file must not bootstrap its rings from the previous
+// process's members: they no longer answer, and matching then took 46 s to
+// join (retrying every 10 s until their heartbeats aged out).
+func TestRestartForgetsThePreviousProcessesMembers(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	file := filepath.Join(t.TempDir(), "temporal.db")
+	hosts := func() map[string]bool {
+		db, err := sql.Open("sqlite", file)
+		require.NoError(t, err)
+		defer db.Close()
+		rows, err := db.QueryContext(ctx, "SELECT hex(host_id) FROM cluster_membership")
+		require.NoError(t, err)
+		defer rows.Close()
+		ids := map[string]bool{}
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			ids[id] = true
+		}
+		require.NoError(t, rows.Err())
+		return ids
+	}
+
+	s, err := Start(ctx, Options{DatabaseFile: file})
+	require.NoError(t, err)
+	require.NoError(t, s.Stop())
+	before := hosts()
+	require.NotEmpty(t, before, "the first process left no members to forget")
+
+	s, err = Start(ctx, Options{DatabaseFile: file})
+	require.NoError(t, err)
+	defer s.Stop()
+	after := hosts()
+	require.NotEmpty(t, after)
+	for id := range before {
+		require.False(t, after[id], "member %s of the previous process is still in the table", id)
 	}
 }
