@@ -469,6 +469,12 @@ type RosterApproval struct {
 	Voted   int      `json:"voted"`
 	Skipped int      `json:"skipped"`
 	Errors  []string `json:"errors,omitempty"`
+	// Queued counts the cases whose approvals this signature completed
+	// and that have no workflow yet: the cycle starts them, approved, a
+	// page at a time (within a minute; at once when it hears of the
+	// signature), not this call, so that a list of millions is signed in
+	// one short request. A paused cycle starts them when it is resumed.
+	Queued int `json:"queued,omitempty"`
 }
 
 // ReconcileRun is one past reconciliation run, without its findings.

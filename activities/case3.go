@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -262,6 +263,93 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 	return redone, a.Cases.Touch(ctx, acted)
 }
 
+// startApprovedFor bounds the starts of one sweep, so that the sweep ends
+// well inside its one-minute attempt; a cycle that has more to start
+// sweeps again a second later (a sweep that started cases counts them as
+// Redelivered).
+var startApprovedFor = 20 * time.Second
+
+// startApproved starts, approved, the kept cases that signed lists left to
+// the cycle (cases.Store.RequestTells): a page at a time in case id order,
+// at most 32 starts in flight, each page's starts marked told in one write,
+// for at most startApprovedFor. A pass that finds none left clears the
+// request; a start that failed keeps it, for the next sweep. A paused or
+// cancelled cycle starts none: a pause holds them until the resume (whose
+// signal wakes the cycle), and a cancel ends them (CancelCases).
+//
+// The signature's request used to start them itself: a list of millions
+// then took as long as starting them all, inside one request.
+func (a *Activities) startApproved(ctx context.Context, cycleID string, rules workflows.CaseRules) (int, error) {
+	requested, ok, err := a.Cases.TellsRequested(ctx, cycleID)
+	if err != nil || !ok {
+		return 0, err
+	}
+	cyc, err := a.Cases.Cycle(ctx, cycleID)
+	if err != nil {
+		return 0, err
+	}
+	if cyc.Status != apoyo.CycleRunning {
+		return 0, nil
+	}
+	deadline := time.Now().Add(startApprovedFor)
+	n, failed := 0, false
+	for after := ""; time.Now().Before(deadline); {
+		ids, waiting, err := a.Cases.ApprovedUnstarted(ctx, cycleID, len(rules.Required)-rules.Quorum, after, tellPage)
+		if err != nil {
+			return n, err
+		}
+		if len(ids) == 0 {
+			if failed {
+				return n, nil
+			}
+			return n, a.Cases.ClearTellsRequest(ctx, cycleID, requested)
+		}
+		after = ids[len(ids)-1]
+		lists, err := a.Cases.ListVotes(ctx, ids)
+		if err != nil {
+			return n, err
+		}
+		kept, err := a.Cases.KeptStarts(ctx, ids)
+		if err != nil {
+			return n, err
+		}
+		var mu sync.Mutex
+		var told []string
+		var g errgroup.Group
+		g.SetLimit(32)
+		for _, id := range ids {
+			k, ok := kept[id]
+			if !ok || !rules.Approved(workflows.ApprovedBy(lists[id], waiting[id], rules.Required, nil)) {
+				continue
+			}
+			g.Go(func() error {
+				err := workflows.TellApproved(ctx, a.Temporal, id, k.TaskQueue, k.StartInput(), lists[id])
+				mu.Lock()
+				defer mu.Unlock()
+				var gone *serviceerror.NotFound
+				if err != nil && !errors.As(err, &gone) { // gone: started and ended meanwhile (a cancel)
+					failed = true
+					a.log().WarnContext(ctx, "sweep: approved case not started", "case", id, "err", err)
+					return nil
+				}
+				told = append(told, id)
+				return nil
+			})
+		}
+		_ = g.Wait()
+		// Started approved, each of them (StartInput is set for a case
+		// with no workflow): told and started in one mark.
+		if err := a.Cases.MarkTold(ctx, told, told); err != nil {
+			return n, err
+		}
+		n += len(told)
+	}
+	return n, nil
+}
+
+// tellPage is how many cases startApproved reads and starts at a time.
+var tellPage = 500
+
 func (a *Activities) redeliverAfter() time.Duration {
 	if a.RedeliverAfter <= 0 {
 		return time.Minute
@@ -432,9 +520,14 @@ func (a *Activities) SweepCycle(ctx context.Context, in workflows.SweepCycleInpu
 		}
 	}
 	rules := in.Rules.WithDefaults()
+	started, err := a.startApproved(ctx, in.CycleID, rules)
+	if err != nil {
+		return res, temporalError(err)
+	}
 	if res.Redelivered, err = a.redeliverApprovals(ctx, in.CycleID, rules); err != nil {
 		return res, temporalError(err)
 	}
+	res.Redelivered += started
 	for _, o := range []struct {
 		step apoyo.Step
 		sla  time.Duration

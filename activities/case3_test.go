@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/apoyo-cdmx/apoyo"
+	"github.com/apoyo-cdmx/apoyo/activities"
 	"github.com/apoyo-cdmx/apoyo/bank/sandbox"
 	"github.com/apoyo-cdmx/apoyo/cases"
 	"github.com/apoyo-cdmx/apoyo/program"
@@ -46,6 +47,8 @@ type completions struct {
 	failedByID []string
 	paidByID   []string        // attempts completed with a result by activity id
 	queued     map[string]bool // cases whose SendPayment no worker took yet
+	// beforeStart, when set, runs before each workflow start is recorded.
+	beforeStart func(id string)
 }
 
 // DescribeWorkflowExecution: every case has its first SendPayment taken
@@ -121,6 +124,9 @@ func (c *completions) ExecuteWorkflow(_ context.Context, o client.StartWorkflowO
 		panic("unexpected workflow type")
 	}
 	in := args[0].(workflows.BeneficiaryInput)
+	if c.beforeStart != nil {
+		c.beforeStart(o.ID)
+	}
 	for _, s := range c.starts {
 		if apoyo.CaseID(s.CycleID, s.BeneficiaryID) == o.ID {
 			return nil, serviceerror.NewWorkflowExecutionAlreadyStarted("already started", "", "")
@@ -347,6 +353,104 @@ func TestSweepStartsKeptCaseApproved(t *testing.T) {
 	require.Len(t, tc.starts, 1)
 	require.Empty(t, tc.approvals, "no signal")
 	require.Len(t, tc.failedByID, lookedFor+1, "its lost first attempt is looked for")
+}
+
+// Kept cases that a signed list left to the cycle (cases.Store.RequestTells)
+// are started by its sweep at once, approved, a page at a time, each page
+// marked before the next; a pass that finds none left clears the request.
+// A paused cycle starts none until it is resumed.
+func TestSweepStartsTheCasesASignedListLeftIt(t *testing.T) {
+	names := []string{"Ana", "Beto", "Carla", "Dora", "Eva"}
+	var people []person
+	for _, n := range names {
+		people = append(people, person{name: n, method: apoyo.RailSPEI}) // each its own CLABE: a shared one goes to review
+	}
+	f, tc := newShape3(t, people...)
+	f.act.TaskQueue, f.act.RedeliverAfter = "apoyo", time.Hour // no telling again in this test
+	restore := activities.SetTellPage(2)
+	defer restore()
+	var ids []string
+	for _, n := range names {
+		ids = append(ids, f.id(n))
+	}
+	require.NoError(t, f.act.StartCasePage(f.ctx, workflows.StartCasePageInput{Template: workflows.BeneficiaryInput{ProgramID: f.prog.ID,
+		CycleID: f.cycle.ID, CycleDate: cycleDate, Amount: f.amount}, IDs: ids}))
+	require.Empty(t, tc.starts, "kept, every one")
+	var cases3 []string
+	for _, id := range ids {
+		cases3 = append(cases3, apoyo.CaseID(f.cycle.ID, id))
+	}
+	for _, sec := range apoyo.Secretariats {
+		f.signed(sec, cases3)
+		require.NoError(t, f.cases.DropWaiting(f.ctx, cases3, sec))
+	}
+	sweep := func() workflows.SweepCycleResult {
+		res, err := f.act.SweepCycle(f.ctx, workflows.SweepCycleInput{ProgramID: f.prog.ID, CycleID: f.cycle.ID})
+		require.NoError(t, err)
+		return res
+	}
+	require.Zero(t, sweep().Redelivered, "no list left them to the cycle: the sweep does not look")
+	require.Empty(t, tc.starts)
+
+	require.NoError(t, f.cases.RequestTells(f.ctx, f.cycle.ID))
+	_, err := f.cases.TransitionCycle(f.ctx, f.cycle.ID, apoyo.CyclePause, "")
+	require.NoError(t, err)
+	require.Zero(t, sweep().Redelivered, "paused: none started")
+	require.Empty(t, tc.starts)
+	_, err = f.cases.TransitionCycle(f.ctx, f.cycle.ID, apoyo.CycleResume, "")
+	require.NoError(t, err)
+
+	var unmarked []int // at each start, how many of the cases started before it were not marked told
+	tc.beforeStart = func(string) {
+		kept, err := f.cases.KeptStarts(f.ctx, cases3)
+		require.NoError(t, err)
+		n := 0
+		for _, s := range tc.starts {
+			if kept[apoyo.CaseID(s.CycleID, s.BeneficiaryID)].Told.IsZero() {
+				n++
+			}
+		}
+		unmarked = append(unmarked, n)
+	}
+	require.Equal(t, 5, sweep().Redelivered, "counted, so that the cycle sweeps again soon")
+	require.Len(t, tc.starts, 5)
+	for _, in := range tc.starts {
+		require.Len(t, in.Approved, 3, "started with its three lists' votes")
+	}
+	require.Empty(t, tc.approvals, "no signal")
+	require.Len(t, unmarked, 5)
+	require.Equal(t, []int{0, 0, 0}, []int{unmarked[0], unmarked[2], unmarked[4]}, "pages of 2: each page's starts marked before the next page's")
+	kept, err := f.cases.KeptStarts(f.ctx, cases3)
+	require.NoError(t, err)
+	for _, id := range cases3 {
+		require.False(t, kept[id].Started.IsZero(), id)
+		require.False(t, kept[id].Told.IsZero(), id)
+	}
+	_, requested, err := f.cases.TellsRequested(f.ctx, f.cycle.ID)
+	require.NoError(t, err)
+	require.False(t, requested, "a pass that found none left clears the request")
+	require.Zero(t, sweep().Redelivered)
+	require.Len(t, tc.starts, 5, "none started twice")
+}
+
+// A request made while a pass runs is not cleared by that pass, which may
+// have gone past the cases it names.
+func TestTellsRequestClearedOnlyIfUnchanged(t *testing.T) {
+	f, _ := newShape3(t)
+	require.NoError(t, f.cases.RequestTells(f.ctx, f.cycle.ID))
+	first, ok, err := f.cases.TellsRequested(f.ctx, f.cycle.ID)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, f.cases.RequestTells(f.ctx, f.cycle.ID))
+	require.NoError(t, f.cases.ClearTellsRequest(f.ctx, f.cycle.ID, first))
+	second, ok, err := f.cases.TellsRequested(f.ctx, f.cycle.ID)
+	require.NoError(t, err)
+	require.True(t, ok, "requested again after the pass began")
+	require.True(t, second.After(first))
+	require.NoError(t, f.cases.ClearTellsRequest(f.ctx, f.cycle.ID, second))
+	_, ok, err = f.cases.TellsRequested(f.ctx, f.cycle.ID)
+	require.NoError(t, err)
+	require.False(t, ok)
 }
 
 // The sweep counts ended cases, asks the bank about answers that did not

@@ -9,3 +9,11 @@ func ShortenCancelWaits(visibility, batch time.Duration) (restore func()) {
 	cancelVisibilityWait, cancelBatchWait = visibility, batch
 	return func() { cancelVisibilityWait, cancelBatchWait = v, b }
 }
+
+// SetTellPage sets how many cases the sweep starts at a time (startApproved),
+// for the length of a test.
+func SetTellPage(n int) (restore func()) {
+	old := tellPage
+	tellPage = n
+	return func() { tellPage = old }
+}

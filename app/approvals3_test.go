@@ -17,43 +17,39 @@ import (
 	"github.com/apoyo-cdmx/apoyo/workflows"
 )
 
-// startWatcher stands in for Temporal's client at the starts of kept
-// cases: it records each start, and before each one reads which of the
-// cases started before it are marked told in the database.
-type startWatcher struct {
+// cycleWaker stands in for Temporal's client at a signature: it records
+// the workflows started and the signals sent.
+type cycleWaker struct {
 	client.Client
-	store *cases.Store
-	mu    sync.Mutex
-	ids   []string
-	// unmarked[i] is how many of the first i starts were not yet marked
-	// told when start i was made.
-	unmarked []int
+	mu      sync.Mutex
+	starts  []string
+	signals []string // "<workflow id> <signal> <action>"
 }
 
-func (c *startWatcher) ExecuteWorkflow(ctx context.Context, o client.StartWorkflowOptions, _ any, _ ...any) (client.WorkflowRun, error) {
+func (c *cycleWaker) ExecuteWorkflow(_ context.Context, o client.StartWorkflowOptions, _ any, _ ...any) (client.WorkflowRun, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	kept, err := c.store.KeptStarts(ctx, c.ids)
-	if err != nil {
-		return nil, err
-	}
-	n := 0
-	for _, id := range c.ids {
-		if kept[id].Told.IsZero() {
-			n++
-		}
-	}
-	c.unmarked = append(c.unmarked, n)
-	c.ids = append(c.ids, o.ID)
+	c.starts = append(c.starts, o.ID)
 	return nil, nil
 }
 
-// A list's kept cases are started a chunk at a time, each chunk marked
-// started and told as it ends: a case told early in a long list is not
-// left unmarked until the whole list is told, when the cycle's sweep would
-// tell it again (a refused start, then a billed signal).
-func TestApprovalsMarkedToldAChunkAtATime(t *testing.T) {
-	app.SetTellChunk(t, 2)
+func (c *cycleWaker) SignalWorkflow(_ context.Context, id, _, name string, arg any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	action := ""
+	if ctl, ok := arg.(workflows.CycleControl); ok {
+		action = ctl.Action
+	}
+	c.signals = append(c.signals, id+" "+name+" "+action)
+	return nil
+}
+
+// A signature that completes the approvals of kept cases (no workflow yet)
+// starts none of them inside its request: it records them for the cycle
+// and wakes the cycle, whose sweep starts them a page at a time. A list of
+// millions was once started inside the request, and took as long.
+func TestSignatureLeavesKeptCasesToTheCycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := testfactory.New(t, pgtest.New(t))
 	prog := w.Program(t, nil)
@@ -72,18 +68,24 @@ func TestApprovalsMarkedToldAChunkAtATime(t *testing.T) {
 		voted[id] = apoyo.Secretariats
 		ids = append(ids, id)
 	}
-	tc := &startWatcher{store: w.Cases}
+	tc := &cycleWaker{}
 	svc := &app.Service{Temporal: tc, Pool: w.Pool, CaseStore: w.Cases, ProgramStore: w.Programs, Ledger: w.Ledger}
 
-	told, failed, err := svc.CompleteApprovals(ctx, cyc.ID, ids, voted)
+	told, handed, failed, err := svc.CompleteApprovals(ctx, cyc.ID, ids, voted)
 	require.NoError(t, err)
 	require.Empty(t, failed)
-	require.Equal(t, 5, told)
-	require.Equal(t, []int{0, 1, 0, 1, 0}, tc.unmarked, "chunks of 2: each chunk's starts marked before the next chunk's")
+	require.Zero(t, told)
+	require.Equal(t, 5, handed)
+	require.Empty(t, tc.starts, "no start inside the request")
+	require.Equal(t, []string{workflows.CycleWorkflowID(cyc.ID) + " " + workflows.SignalControl + " " + workflows.ControlSweep}, tc.signals,
+		"one signal wakes the cycle")
+	_, requested, err := w.Cases.TellsRequested(ctx, cyc.ID)
+	require.NoError(t, err)
+	require.True(t, requested, "recorded for the cycle's sweep, whether or not the signal arrives")
 	kept, err := w.Cases.KeptStarts(ctx, ids)
 	require.NoError(t, err)
 	for _, id := range ids {
-		require.False(t, kept[id].Started.IsZero(), id)
-		require.False(t, kept[id].Told.IsZero(), id)
+		require.True(t, kept[id].Started.IsZero(), id)
+		require.True(t, kept[id].Told.IsZero(), id)
 	}
 }

@@ -110,7 +110,7 @@ func (s *Service) Vote(ctx context.Context, who apoyo.Identity, caseID string, v
 			voted = append(voted, sec)
 		}
 	}
-	if _, failed, err := s.completeApprovals(ctx, cycleID, []string{caseID}, map[string][]apoyo.Secretariat{caseID: voted}); err != nil || len(failed) > 0 {
+	if _, _, failed, err := s.completeApprovals(ctx, cycleID, []string{caseID}, map[string][]apoyo.Secretariat{caseID: voted}); err != nil || len(failed) > 0 {
 		if err == nil {
 			err = apoyo.Errorf(apoyo.EUNAVAILABLE, "approval.not_told", "the vote is in, but the case could not be told its approvals are complete: %s", failed[0])
 		}
@@ -253,8 +253,8 @@ func (s *Service) ApproveRoster(ctx context.Context, who apoyo.Identity, cycleID
 		if err := s.CaseStore.DropWaiting(ctx, ids, who.Secretariat); err != nil {
 			return rec, err
 		}
-		_, failed, err := s.completeApprovals(ctx, cycleID, ids, nil)
-		rec.Voted, rec.Skipped = len(ids)-len(failed), len(failed)
+		_, handed, failed, err := s.completeApprovals(ctx, cycleID, ids, nil)
+		rec.Voted, rec.Skipped, rec.Queued = len(ids)-len(failed), len(failed), handed
 		if len(failed) > 100 {
 			failed = failed[:100]
 		}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/apoyo-cdmx/apoyo"
 )
 
 // CaseStart is the kept start of a case that has no workflow yet (see
@@ -108,4 +110,59 @@ func collectStarts(rows pgx.Rows) ([]CaseStart, error) {
 		}
 		return c, err
 	})
+}
+
+// RequestTells records that kept cases of a cycle have their approvals
+// complete and wait to be started (a signed list left them to the cycle's
+// sweep: see TellsRequested).
+func (s *Store) RequestTells(ctx context.Context, cycleID string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cycles SET tells_requested_at = clock_timestamp() WHERE id = $1`, cycleID)
+	return err
+}
+
+// TellsRequested returns when a signed list last left kept cases of the
+// cycle to start (ok is false when none waits for that).
+func (s *Store) TellsRequested(ctx context.Context, cycleID string) (at time.Time, ok bool, err error) {
+	var t *time.Time
+	err = s.pool.QueryRow(ctx, `SELECT tells_requested_at FROM cycles WHERE id = $1`, cycleID).Scan(&t)
+	if err != nil || t == nil {
+		return at, false, err
+	}
+	return *t, true, nil
+}
+
+// ClearTellsRequest clears the request that TellsRequested returned as at,
+// unless a list made another since: a pass that began before it may have
+// gone past its cases.
+func (s *Store) ClearTellsRequest(ctx context.Context, cycleID string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cycles SET tells_requested_at = NULL WHERE id = $1 AND tells_requested_at = $2`, cycleID, at)
+	return err
+}
+
+// ApprovedUnstarted returns, in case id order after after, up to limit
+// kept cases of a cycle with no workflow and never told, that wait at
+// approval with at most maxWaiting secretariats left and a signed list
+// covering them, with their waiting lists: the cases a signed list left
+// for the cycle to start. The caller checks each one's quorum.
+func (s *Store) ApprovedUnstarted(ctx context.Context, cycleID string, maxWaiting int, after string, limit int) (ids []string, waiting map[string][]string, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT s.case_id, c.waiting_on FROM case_starts s JOIN cases c ON c.id = s.case_id
+		WHERE s.cycle_id = $1 AND s.started_at IS NULL AND s.told_at IS NULL AND s.case_id > $2
+			AND c.step = $3 AND c.status = $4 AND cardinality(c.waiting_on) <= $5
+			AND EXISTS (SELECT 1 FROM roster_approval_cases ac WHERE ac.case_id = s.case_id)
+		ORDER BY s.case_id LIMIT $6`, cycleID, after, apoyo.StepApproval, apoyo.CaseWaiting, maxWaiting, limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	waiting = map[string][]string{}
+	for rows.Next() {
+		var id string
+		var w []string
+		if err := rows.Scan(&id, &w); err != nil {
+			return nil, nil, err
+		}
+		ids = append(ids, id)
+		waiting[id] = w
+	}
+	return ids, waiting, rows.Err()
 }

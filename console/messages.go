@@ -166,6 +166,7 @@ var messages = []struct{ key, es, en string }{
 	{"list.sign_help", "Al firmar apruebas exactamente estos casos. Si la lista cambia, hay que firmarla de nuevo.", "Signing approves exactly these cases. If the list changes, it must be signed again."},
 	{"list.sign", "Firmar y aprobar %d casos", "Sign and approve %d cases"},
 	{"list.signed", "Lista firmada: %d casos por %s; %d votos entregados, %d ya habían avanzado.", "List signed: %d cases for %s; %d votes delivered, %d had moved on."},
+	{"list.queued", "%d casos tienen ya todas sus aprobaciones: el ciclo los pasa a pago en menos de un minuto.", "%d cases now have all their approvals: the cycle moves them to payment within a minute."},
 	{"list.changed", "La lista cambió desde que la viste. Esta es la lista de ahora: revísala y fírmala de nuevo.", "The list changed since you saw it. This is the list now: read it and sign it again."},
 	{"list.lines", "Casos de la lista", "Cases on the list"},
 	{"list.lines_help", "Para rechazar un caso, ábrelo y vota con un motivo.", "To reject a case, open it and vote with a reason."},

@@ -95,6 +95,13 @@ const (
 	ControlPause  = "pause"
 	ControlResume = "resume"
 	ControlCancel = "cancel"
+	// ControlSweep asks a running cycle to sweep now: a signed list left
+	// cases for its sweep to start (activities' startApproved). It moves
+	// no state and has no Seq, and applyControls passes over it, as every
+	// build before it did with an action it did not know: the signal only
+	// wakes the cycle's wait, and a PaymentCycle3 whose roster is read
+	// (or that is paused) sweeps on every turn of its loop.
+	ControlSweep = "sweep"
 )
 
 // CycleControl is a pause, resume or cancel decided by a person. Seq is the

@@ -170,6 +170,9 @@ given, must match it.`,
 					}
 					fmt.Fprintf(a.out, "%s signed for %s: %d cases, %s MXN, list %s; %d votes recorded, %d skipped\n",
 						rec.ApproverName, rec.Secretariat, rec.Size, rec.Total.StringFixed(2), rec.Hash, rec.Voted, rec.Skipped)
+					if rec.Queued > 0 {
+						fmt.Fprintf(a.out, "%d cases now have all their approvals: the cycle starts their payment within a minute\n", rec.Queued)
+					}
 					for _, e := range rec.Errors {
 						fmt.Fprintln(a.errOut, e)
 					}
