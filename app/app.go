@@ -128,6 +128,9 @@ func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg
 	for try := 0; ; try++ {
 		st, err := s.updateOnce(ctx, caseID, name, updateID, arg)
 		if err == nil || try == 8 || !errors.Is(err, catchingUp) {
+			if errors.Is(err, ErrUpdateRejected) {
+				s.repairProjection(ctx, caseID)
+			}
 			return st, err
 		}
 		select {
@@ -136,6 +139,20 @@ func (s *Service) update(ctx context.Context, caseID, name, updateID string, arg
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, time.Second)
+	}
+}
+
+// repairProjection writes a case's own state to its projection after the
+// case refused what a person asked of it. The person acted on the
+// projection, which may lag the case: the write after an earlier accepted
+// change can fail (PostgreSQL restarting), and a projection that still
+// says the case waits on a caseworker, when it runs, hides it from the
+// sweep's search for lost payment attempts, so that a lost one held the
+// case until its timeout. SaveState never writes an older state over a
+// newer one; an error leaves the projection as it was.
+func (s *Service) repairProjection(ctx context.Context, caseID string) {
+	if st, err := s.caseState(ctx, caseID); err == nil {
+		_ = s.CaseStore.SaveState(ctx, st)
 	}
 }
 

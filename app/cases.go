@@ -170,6 +170,11 @@ func (s *Service) SetPaymentInstrument(ctx context.Context, who apoyo.Identity, 
 		return cur, err
 	}
 	if !cur.AwaitsInstrument() {
+		// The caseworker acted on a projection that says the case waits;
+		// it may lag (the write after an accepted change failed), and a
+		// lagging one hides the case from the sweep's checks: bring it up
+		// to the case's own state (never back: SaveState keeps a newer one).
+		_ = s.CaseStore.SaveState(ctx, cur)
 		return cur, ErrUpdateRejected.With("case %s is not waiting for a new payment instrument (step %s, status %s, waiting on %s); nothing was changed",
 			caseID, cur.Step, cur.Status, strings.Join(cur.WaitingOn, ", "))
 	}

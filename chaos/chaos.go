@@ -125,6 +125,10 @@ type run struct {
 	// for after a late return, and why others refused one.
 	supplied map[string]bool
 	refused  map[string]string
+	// peopleErr is the last error of a round of people's work (play's
+	// goroutine only), named by a run that timed out: an error that comes
+	// back every round stops the work after it in the round.
+	peopleErr string
 }
 
 func (r *run) miss(format string, args ...any) {
@@ -247,6 +251,9 @@ func (r *run) play(ctx context.Context) error {
 			// PostgreSQL or Temporal is down, or a query timed out: people
 			// come back and try again, as they would.
 			r.log.Debug("chaos: a round of people's work failed", "err", err)
+			r.peopleErr = firstLine(err.Error())
+		} else {
+			r.peopleErr = ""
 		}
 		if !acted {
 			sleep(ctx, 200*time.Millisecond)
@@ -662,9 +669,34 @@ func (r *run) missUnfinished(cycleID string) {
 	audit := r.st.Bank.Audit(cycleID)
 	for _, c := range stuck {
 		pay := audit.Payee(cycleID, c.BeneficiaryID)
-		r.miss("unfinished: case %s (step %s, status %s, waiting on %v, workflow %s; bank: %d orders, %d paid, %d returned)",
-			c.CaseID, c.Step, c.Status, c.WaitingOn, statuses[c.CaseID], pay.Orders, pay.Paid, pay.Returned)
+		r.miss("unfinished: case %s (step %s, status %s, waiting on %v, workflow %s%s; bank: %d orders, %d paid, %d returned)",
+			c.CaseID, c.Step, c.Status, c.WaitingOn, statuses[c.CaseID], r.tryAct(ctx, c), pay.Orders, pay.Paid, pay.Returned)
 	}
+	if r.peopleErr != "" {
+		r.miss("the last round of people's work failed: %s", r.peopleErr)
+	}
+}
+
+// tryAct says what the case's workflow reports and what became of the act
+// a caseworker would do now for a case that waits on one at payment (a new
+// instrument), so that a stuck case says whether its projection lags or
+// the act is refused.
+func (r *run) tryAct(ctx context.Context, c apoyo.Case) string {
+	detail, err := r.d.App.Case(ctx, r.cast.Caseworker, c.CaseID)
+	if err != nil {
+		return "; state not read: " + firstLine(err.Error())
+	}
+	st := detail.State
+	out := fmt.Sprintf("; its state: step %s, status %s, waiting on %v", st.Step, st.Status, st.WaitingOn)
+	if c.Step == apoyo.StepPayment && slices.Contains(c.WaitingOn, apoyo.WaitingOnCaseworker) {
+		clabe := mxid.GenerateCLABE(rand.New(rand.NewPCG(1, uint64(len(c.CaseID)))), "072")
+		if _, err := r.d.App.SetPaymentInstrument(ctx, r.cast.Caseworker, c.CaseID, apoyo.InstrumentRequest{Method: apoyo.RailSPEI, CLABE: clabe}); err != nil {
+			out += "; a new instrument now: " + firstLine(err.Error())
+		} else {
+			out += "; a new instrument now: taken"
+		}
+	}
+	return out
 }
 
 // cases lists every case of the cycle, a page at a time.

@@ -248,16 +248,18 @@ func playPeople(ctx context.Context, d Deps, cast Cast, cycleID string, r *rand.
 		}
 		return nil
 	})
-	if err != nil {
-		return acted, err
-	}
+	// Each person's work goes on when another's fails (each failure is
+	// returned, joined): an approver's error that comes back every round
+	// must not keep caseworkers from their tasks.
+	errs := []error{err}
 	// The three secretariats each sign the list of cases waiting for
 	// them: the list they were shown, by its hash.
 	for _, s := range apoyo.Secretariats {
 		approver := cast.Approvers[s]
 		list, err := d.App.PendingRoster(ctx, approver, cycleID)
 		if err != nil {
-			return acted, err
+			errs = append(errs, err)
+			continue
 		}
 		if list.Size == 0 {
 			continue
@@ -267,7 +269,8 @@ func playPeople(ctx context.Context, d Deps, cast Cast, cycleID string, r *rand.
 			continue // a case arrived meanwhile: the next round shows the new list
 		}
 		if err != nil {
-			return acted, err
+			errs = append(errs, err)
+			continue
 		}
 		acted = acted || res.Voted > 0
 	}
@@ -286,14 +289,10 @@ func playPeople(ctx context.Context, d Deps, cast Cast, cycleID string, r *rand.
 		}
 		return nil
 	})
-	if err != nil {
-		return acted, err
-	}
+	errs = append(errs, err)
 	// People collect their cash at the branch.
 	pickups, err := d.Cases.PaymentsIn(ctx, cycleID, string(apoyo.RailCashPickup), string(apoyo.PaymentPending))
-	if err != nil {
-		return acted, err
-	}
+	errs = append(errs, err)
 	for _, p := range pickups {
 		resp, err := http.Post(d.BankURL+"/v1/cash/"+p.OrderID+"/collect", "application/json", nil)
 		if err == nil {
@@ -324,7 +323,7 @@ func playPeople(ctx context.Context, d Deps, cast Cast, cycleID string, r *rand.
 		}
 		return nil
 	})
-	return acted, err
+	return acted, errors.Join(append(errs, err)...)
 }
 
 // eachCase pages through the projection and calls fn for each case, 32 at
