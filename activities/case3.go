@@ -263,11 +263,16 @@ func (a *Activities) redeliverApprovals(ctx context.Context, cycleID string, rul
 	return redone, a.Cases.Touch(ctx, acted)
 }
 
-// startApprovedFor bounds the starts of one sweep, so that the sweep ends
-// well inside its one-minute attempt; a cycle that has more to start
-// sweeps again a second later (a sweep that started cases counts them as
-// Redelivered).
-var startApprovedFor = 20 * time.Second
+// startApprovedFor bounds the starts of one sweep, which does them last,
+// and startApprovedLeave is what it leaves of its attempt's time: a cycle
+// that has more to start sweeps again (a sweep that started cases counts
+// them as Redelivered), but between two sweeps its workflow tasks wait in
+// the task queue behind the cases' own, so the longer each pass, the fewer
+// the gaps.
+var (
+	startApprovedFor   = 45 * time.Second
+	startApprovedLeave = 5 * time.Second
+)
 
 // startApproved starts, approved, the kept cases that signed lists left to
 // the cycle (cases.Store.RequestTells): a page at a time in case id order,
@@ -292,6 +297,11 @@ func (a *Activities) startApproved(ctx context.Context, cycleID string, rules wo
 		return 0, nil
 	}
 	deadline := time.Now().Add(startApprovedFor)
+	if activity.IsActivity(ctx) {
+		if d := activity.GetInfo(ctx).Deadline; !d.IsZero() && d.Add(-startApprovedLeave).Before(deadline) {
+			deadline = d.Add(-startApprovedLeave)
+		}
+	}
 	n, failed := 0, false
 	for after := ""; time.Now().Before(deadline); {
 		ids, waiting, err := a.Cases.ApprovedUnstarted(ctx, cycleID, len(rules.Required)-rules.Quorum, after, tellPage)
@@ -520,14 +530,9 @@ func (a *Activities) SweepCycle(ctx context.Context, in workflows.SweepCycleInpu
 		}
 	}
 	rules := in.Rules.WithDefaults()
-	started, err := a.startApproved(ctx, in.CycleID, rules)
-	if err != nil {
-		return res, temporalError(err)
-	}
 	if res.Redelivered, err = a.redeliverApprovals(ctx, in.CycleID, rules); err != nil {
 		return res, temporalError(err)
 	}
-	res.Redelivered += started
 	for _, o := range []struct {
 		step apoyo.Step
 		sla  time.Duration
@@ -552,5 +557,9 @@ func (a *Activities) SweepCycle(ctx context.Context, in workflows.SweepCycleInpu
 	if res.Waiting, err = a.Cases.Undelivered(ctx, in.CycleID); err != nil {
 		return res, temporalError(err)
 	}
-	return res, nil
+	// Last, with what is left of the attempt: the starts a signed list
+	// left to the cycle.
+	started, err := a.startApproved(ctx, in.CycleID, rules)
+	res.Redelivered += started
+	return res, temporalError(err)
 }
