@@ -304,22 +304,22 @@ func (a *Activities) startApproved(ctx context.Context, cycleID string, rules wo
 	}
 	n, failed := 0, false
 	for after := ""; time.Now().Before(deadline); {
-		ids, waiting, err := a.Cases.ApprovedUnstarted(ctx, cycleID, len(rules.Required)-rules.Quorum, after, tellPage)
+		page, waiting, err := a.Cases.ApprovedUnstarted(ctx, cycleID, len(rules.Required)-rules.Quorum, after, tellPage)
 		if err != nil {
 			return n, err
 		}
-		if len(ids) == 0 {
+		if len(page) == 0 {
 			if failed {
 				return n, nil
 			}
 			return n, a.Cases.ClearTellsRequest(ctx, cycleID, requested)
 		}
+		ids := make([]string, len(page))
+		for i, k := range page {
+			ids[i] = k.CaseID
+		}
 		after = ids[len(ids)-1]
 		lists, err := a.Cases.ListVotes(ctx, ids)
-		if err != nil {
-			return n, err
-		}
-		kept, err := a.Cases.KeptStarts(ctx, ids)
 		if err != nil {
 			return n, err
 		}
@@ -327,9 +327,9 @@ func (a *Activities) startApproved(ctx context.Context, cycleID string, rules wo
 		var told []string
 		var g errgroup.Group
 		g.SetLimit(32)
-		for _, id := range ids {
-			k, ok := kept[id]
-			if !ok || !rules.Approved(workflows.ApprovedBy(lists[id], waiting[id], rules.Required, nil)) {
+		for _, k := range page {
+			id := k.CaseID
+			if !rules.Approved(workflows.ApprovedBy(lists[id], waiting[id], rules.Required, nil)) {
 				continue
 			}
 			g.Go(func() error {

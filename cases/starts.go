@@ -140,12 +140,14 @@ func (s *Store) ClearTellsRequest(ctx context.Context, cycleID string, at time.T
 }
 
 // ApprovedUnstarted returns, in case id order after after, up to limit
-// kept cases of a cycle with no workflow and never told, that wait at
-// approval with at most maxWaiting secretariats left and a signed list
-// covering them, with their waiting lists: the cases a signed list left
-// for the cycle to start. The caller checks each one's quorum.
-func (s *Store) ApprovedUnstarted(ctx context.Context, cycleID string, maxWaiting int, after string, limit int) (ids []string, waiting map[string][]string, err error) {
-	rows, err := s.pool.Query(ctx, `SELECT s.case_id, c.waiting_on FROM case_starts s JOIN cases c ON c.id = s.case_id
+// kept starts of a cycle's cases with no workflow and never told, that
+// wait at approval with at most maxWaiting secretariats left and a signed
+// list covering them, with their waiting lists by case id: the cases a
+// signed list left for the cycle to start. The caller checks each one's
+// quorum.
+func (s *Store) ApprovedUnstarted(ctx context.Context, cycleID string, maxWaiting int, after string, limit int) (starts []CaseStart, waiting map[string][]string, err error) {
+	rows, err := s.pool.Query(ctx, `SELECT s.case_id, s.cycle_id, s.task_queue, s.input, s.created_at, c.waiting_on
+		FROM case_starts s JOIN cases c ON c.id = s.case_id
 		WHERE s.cycle_id = $1 AND s.started_at IS NULL AND s.told_at IS NULL AND s.case_id > $2
 			AND c.step = $3 AND c.status = $4 AND cardinality(c.waiting_on) <= $5
 			AND EXISTS (SELECT 1 FROM roster_approval_cases ac WHERE ac.case_id = s.case_id)
@@ -156,13 +158,14 @@ func (s *Store) ApprovedUnstarted(ctx context.Context, cycleID string, maxWaitin
 	defer rows.Close()
 	waiting = map[string][]string{}
 	for rows.Next() {
-		var id string
+		// Started and Told stay zero: NULL by the query.
+		var c CaseStart
 		var w []string
-		if err := rows.Scan(&id, &w); err != nil {
+		if err := rows.Scan(&c.CaseID, &c.CycleID, &c.TaskQueue, &c.Input, &c.Kept, &w); err != nil {
 			return nil, nil, err
 		}
-		ids = append(ids, id)
-		waiting[id] = w
+		starts = append(starts, c)
+		waiting[c.CaseID] = w
 	}
-	return ids, waiting, rows.Err()
+	return starts, waiting, rows.Err()
 }

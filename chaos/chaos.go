@@ -667,10 +667,10 @@ func (r *run) missUnfinished(cycleID string) {
 	}
 	statuses := r.describe(ctx, stuck)
 	audit := r.st.Bank.Audit(cycleID)
-	for _, c := range stuck {
+	for i, c := range stuck {
 		pay := audit.Payee(cycleID, c.BeneficiaryID)
 		r.miss("unfinished: case %s (step %s, status %s, waiting on %v, workflow %s%s; bank: %d orders, %d paid, %d returned)",
-			c.CaseID, c.Step, c.Status, c.WaitingOn, statuses[c.CaseID], r.tryAct(ctx, c), pay.Orders, pay.Paid, pay.Returned)
+			c.CaseID, c.Step, c.Status, c.WaitingOn, statuses[c.CaseID], r.tryAct(ctx, c, i), pay.Orders, pay.Paid, pay.Returned)
 	}
 	if r.peopleErr != "" {
 		r.miss("the last round of people's work failed: %s", r.peopleErr)
@@ -680,8 +680,9 @@ func (r *run) missUnfinished(cycleID string) {
 // tryAct says what the case's workflow reports and what became of the act
 // a caseworker would do now for a case that waits on one at payment (a new
 // instrument), so that a stuck case says whether its projection lags or
-// the act is refused.
-func (r *run) tryAct(ctx context.Context, c apoyo.Case) string {
+// the act is refused. Each case gets a CLABE of its own (seeded by i): a
+// CLABE shared with another case would be refused for that alone.
+func (r *run) tryAct(ctx context.Context, c apoyo.Case, i int) string {
 	detail, err := r.d.App.Case(ctx, r.cast.Caseworker, c.CaseID)
 	if err != nil {
 		return "; state not read: " + firstLine(err.Error())
@@ -689,7 +690,7 @@ func (r *run) tryAct(ctx context.Context, c apoyo.Case) string {
 	st := detail.State
 	out := fmt.Sprintf("; its state: step %s, status %s, waiting on %v", st.Step, st.Status, st.WaitingOn)
 	if c.Step == apoyo.StepPayment && slices.Contains(c.WaitingOn, apoyo.WaitingOnCaseworker) {
-		clabe := mxid.GenerateCLABE(rand.New(rand.NewPCG(1, uint64(len(c.CaseID)))), "072")
+		clabe := mxid.GenerateCLABE(rand.New(rand.NewPCG(1, uint64(i))), "072")
 		if _, err := r.d.App.SetPaymentInstrument(ctx, r.cast.Caseworker, c.CaseID, apoyo.InstrumentRequest{Method: apoyo.RailSPEI, CLABE: clabe}); err != nil {
 			out += "; a new instrument now: " + firstLine(err.Error())
 		} else {
